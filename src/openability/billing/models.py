@@ -1,0 +1,62 @@
+"""Payments (prepaid top-ups, bank transfers) and invoices. Statements etc. come with the billing issue."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from openability.kernel.db import Base, IdStr, Money, UTCDateTime, enum_column
+
+
+class PaymentMethod(enum.StrEnum):
+    SANDBOX = "sandbox"  # online provider simulator: confirms at once
+    BANK_TRANSFER = "bank_transfer"  # an operator confirms when the funds arrive
+
+
+class PaymentState(enum.StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+
+
+class PaymentPurpose(enum.StrEnum):
+    TOP_UP = "top_up"  # prepaid balance
+    DEPOSIT = "deposit"  # postpaid SI security deposit
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    __table_args__ = (UniqueConstraint("partner_id", "transaction_id"),)
+
+    id: Mapped[str] = mapped_column(IdStr(), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
+    transaction_id: Mapped[str] = mapped_column(String(80))  # idempotency key given by the payer
+    method: Mapped[PaymentMethod] = mapped_column(enum_column(PaymentMethod))
+    purpose: Mapped[PaymentPurpose] = mapped_column(
+        enum_column(PaymentPurpose), default=PaymentPurpose.TOP_UP
+    )
+    amount: Mapped[Decimal] = mapped_column(Money())
+    state: Mapped[PaymentState] = mapped_column(enum_column(PaymentState), index=True)
+    bank_reference: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(80))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    confirmed_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    journal_entry_id: Mapped[str | None] = mapped_column(IdStr(), nullable=True)
+    reject_reason: Mapped[str] = mapped_column(String(300), default="")
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+
+    id: Mapped[str] = mapped_column(IdStr(), primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
+    payment_id: Mapped[str | None] = mapped_column(ForeignKey("payments.id"), nullable=True, unique=True)
+    amount: Mapped[Decimal] = mapped_column(Money())  # rounded to the fen
+    title: Mapped[str] = mapped_column(String(200))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,110 @@
+"""Grants (reservations), CDRs (usage records), daily rollups, messages and delivery receipts."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from openability.kernel.db import Base, IdStr, Money, UTCDateTime, enum_column
+
+
+class GrantState(enum.StrEnum):
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class Grant(Base):
+    """Money moved from prepaid:available to prepaid:reserved for one gateway worker (RFC 4006 style).
+    open amount = granted - consumed - released."""
+
+    __tablename__ = "grants"
+    __table_args__ = (Index("ix_grants_state_expires", "state", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(IdStr(), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
+    worker_id: Mapped[str] = mapped_column(String(80))
+    granted: Mapped[Decimal] = mapped_column(Money())
+    consumed: Mapped[Decimal] = mapped_column(Money())
+    released: Mapped[Decimal] = mapped_column(Money())
+    state: Mapped[GrantState] = mapped_column(enum_column(GrantState))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class UsageRecord(Base):
+    """CDR: one per answered, charged call (R-CHARGE-02)."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "request_key"),
+        Index("ix_usage_partner_time", "partner_id", "occurred_at"),
+    )
+
+    id: Mapped[str] = mapped_column(IdStr(), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"))
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"))
+    capability: Mapped[str] = mapped_column(String(20))
+    operation: Mapped[str] = mapped_column(String(40))
+    client_id: Mapped[str] = mapped_column(String(40))
+    request_key: Mapped[str] = mapped_column(String(120))  # Idempotency-Key or generated request id
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    unit: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[Decimal] = mapped_column(Money())
+    billing_mode: Mapped[str] = mapped_column(String(10))
+    price_plan_id: Mapped[str] = mapped_column(IdStr())  # R-PRICE-03: the version used
+    band: Mapped[str] = mapped_column(String(20))
+    scope: Mapped[str] = mapped_column(String(20))
+    month: Mapped[str] = mapped_column(String(7), index=True)  # Asia/Shanghai billing month
+    grant_id: Mapped[str | None] = mapped_column(IdStr(), nullable=True)
+    journal_entry_id: Mapped[str] = mapped_column(ForeignKey("journal_entries.id"), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recipients: Mapped[list[str]] = mapped_column(JSON)  # end-user numbers (R-SCOPE-01, R-SCORE-02)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)  # the answer, replayed on retry (R-CHARGE-04)
+
+
+class UsageDaily(Base):
+    """Daily rollup maintained on write: bill runs and usage pages read this, not CDRs."""
+
+    __tablename__ = "usage_daily"
+    __table_args__ = (UniqueConstraint("partner_id", "product_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"))
+    day: Mapped[date] = mapped_column(Date)  # Asia/Shanghai
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    calls: Mapped[int] = mapped_column(BigInteger)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[Decimal] = mapped_column(Money())
+
+
+class Message(Base):
+    """One message/notification per recipient, for delivery status queries."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[str] = mapped_column(IdStr(), primary_key=True)
+    usage_record_id: Mapped[str] = mapped_column(ForeignKey("usage_records.id"), index=True)
+    partner_id: Mapped[str] = mapped_column(IdStr(), index=True)
+    capability: Mapped[str] = mapped_column(String(20))
+    recipient: Mapped[str] = mapped_column(String(20))
+    parts: Mapped[int] = mapped_column(Integer)
+    network_ids: Mapped[list[str]] = mapped_column(JSON)  # SMSC message ids of the parts
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DeliveryReceipt(Base):
+    """Status reported by the network element for one network message id (SMPP DLR)."""
+
+    __tablename__ = "delivery_receipts"
+
+    network_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))  # DELIVRD, UNDELIV, EXPIRED, REJECTD …
+    error: Mapped[str] = mapped_column(String(10), default="")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())

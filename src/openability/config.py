@@ -1,0 +1,59 @@
+"""Settings: OPENABILITY_* environment variables and an optional `.env` file."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENABILITY_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("./var")
+    # Empty means the embedded default: a SQLite file in data_dir.
+    database_url: str = ""
+    secret_key: str = "dev-secret-change-me"
+    public_url: str = ""
+
+    # Business settings (RULES.md "Interpretation" values are settings, not constants).
+    brand_words: list[str] = Field(default_factory=lambda: ["天翼应用工厂", "电信公司"])
+    dispute_threshold_percent: Decimal = Decimal("5")
+    min_registered_capital: Decimal = Decimal("1000000")
+    calendar_confirmed_years: list[int] = Field(default_factory=lambda: [2024, 2025, 2026])
+    sla_pause_while_pending: bool = False
+
+    # Gateway / charging.
+    token_ttl_seconds: int = 3600
+    grant_ttl_seconds: int = 30
+    grant_reap_grace_seconds: int = 30
+    grant_min_calls: int = 20
+    grant_window_seconds: int = 5
+    cdr_batch_max: int = 300
+    cdr_batch_wait_ms: int = 3
+    cache_ttl_seconds: float = 2.0
+    max_sms_chars: int = 1000
+    max_recipients: int = 100
+
+    # SMSC (SMPP 3.4). `make run` starts a local test SMSC on this port.
+    smsc_host: str = "127.0.0.1"
+    smsc_port: int = 2775
+    smsc_system_id: str = "openability"
+    smsc_password: str = "secret"
+    smsc_source_addr: str = "10690000"
+    smsc_enabled: bool = True
+    smsc_timeout_seconds: float = 5.0
+    run_test_smsc: bool = True
+
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'openability.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"

@@ -1,0 +1,114 @@
+"""Unit of work: one per use case. It owns the transaction; repositories and helpers never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from openability.config import Settings
+from openability.kernel import audit
+from openability.kernel.clock import Clock
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts. type: operator | partner_user | api_client | system."""
+
+    type: str
+    id: str
+    partner_id: str | None = None
+    roles: frozenset[str] = field(default_factory=frozenset)
+    name: str = ""
+
+    @property
+    def is_operator(self) -> bool:
+        return self.type == "operator"
+
+    def has_role(self, *roles: str) -> bool:
+        return "admin" in self.roles or any(r in self.roles for r in roles)
+
+
+SYSTEM = Actor(type="system", id="system", roles=frozenset({"admin"}), name="system")
+
+
+class UnitOfWork:
+    """`async with UnitOfWork(...) as uow:` commits on success, rolls back on any error."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        settings: Settings,
+        actor: Actor = SYSTEM,
+        correlator: str | None = None,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self.clock = clock
+        self.settings = settings
+        self.actor = actor
+        self.correlator = correlator
+        self._session: AsyncSession | None = None
+        self._after_commit: list[Callable[[], Awaitable[None] | None]] = []
+        self.now: datetime = clock.now()
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("unit of work not entered")
+        return self._session
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.now = self.clock.now()
+        self._session = self._sessionmaker()
+        await self._session.begin()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._session is not None
+        try:
+            if exc_type is None:
+                await self._session.commit()
+            else:
+                await self._session.rollback()
+        finally:
+            await self._session.close()
+            self._session = None
+        if exc_type is None:
+            for hook in self._after_commit:
+                res = hook()
+                if res is not None:
+                    await res
+
+    def after_commit(self, hook: Callable[[], Awaitable[None] | None]) -> None:
+        """Side effects (cache invalidation, mail) run only once the transaction is durable."""
+        self._after_commit.append(hook)
+
+    def audit(
+        self,
+        action: str,
+        entity: tuple[str, str],
+        *,
+        partner_id: str | None = None,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        note: str | None = None,
+    ) -> None:
+        audit.record(
+            self.session,
+            at=self.now,
+            actor=(self.actor.type, self.actor.id),
+            action=action,
+            entity=entity,
+            partner_id=partner_id,
+            before=before,
+            after=after,
+            correlator=self.correlator,
+            note=note,
+        )

@@ -1,0 +1,179 @@
+"""Ledger use cases: accounts and balanced postings. Callers pass their unit of work's session;
+the ledger never commits. Account rows are locked once, late, in a fixed (id) order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openability.kernel.errors import InsufficientBalance, NotFound
+from openability.kernel.ids import new_id
+from openability.ledger.models import (
+    NORMAL_SIDE,
+    PARTNER_ACCOUNTS,
+    PLATFORM,
+    PLATFORM_ACCOUNTS,
+    Account,
+    AccountType,
+    EntryKind,
+    JournalEntry,
+    JournalLine,
+)
+
+
+class UnbalancedEntry(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One line of a posting. amount > 0 debits the account, amount < 0 credits it."""
+
+    account: Account
+    amount: Decimal
+
+
+def debit(account: Account, amount: Decimal) -> Leg:
+    return Leg(account, amount)
+
+
+def credit(account: Account, amount: Decimal) -> Leg:
+    return Leg(account, -amount)
+
+
+async def ensure_platform_accounts(session: AsyncSession, now: datetime) -> None:
+    await ensure_accounts(session, PLATFORM, PLATFORM_ACCOUNTS, now)
+
+
+async def ensure_partner_accounts(session: AsyncSession, partner_id: str, now: datetime) -> None:
+    await ensure_accounts(session, partner_id, PARTNER_ACCOUNTS, now)
+
+
+async def ensure_accounts(
+    session: AsyncSession, owner_id: str, types: Iterable[AccountType], now: datetime
+) -> None:
+    have = set((await session.scalars(select(Account.type).where(Account.owner_id == owner_id))).all())
+    for t in types:
+        if t not in have:
+            session.add(
+                Account(id=new_id("acc"), owner_id=owner_id, type=t, balance=Decimal(0), created_at=now)
+            )
+    await session.flush()
+
+
+async def get_account(
+    session: AsyncSession, owner_id: str, type_: AccountType, *, lock: bool = False
+) -> Account:
+    stmt = select(Account).where(Account.owner_id == owner_id, Account.type == type_)
+    if lock:
+        stmt = stmt.with_for_update()
+    acc = await session.scalar(stmt)
+    if acc is None:
+        raise NotFound(f"account {type_.value} of {owner_id} not found")
+    return acc
+
+
+async def lock_accounts(
+    session: AsyncSession, keys: Sequence[tuple[str, AccountType]]
+) -> dict[tuple[str, AccountType], Account]:
+    """Lock several accounts in a fixed order (by id) to avoid deadlocks; returns them by key."""
+    owners = {k[0] for k in keys}
+    rows = (
+        await session.scalars(
+            select(Account).where(Account.owner_id.in_(owners)).order_by(Account.id).with_for_update()
+        )
+    ).all()
+    by_key = {(a.owner_id, a.type): a for a in rows}
+    missing = [k for k in keys if k not in by_key]
+    if missing:
+        raise NotFound(f"accounts not found: {missing}")
+    # Refresh: a row read before the lock in this session could be stale.
+    for a in by_key.values():
+        await session.refresh(a)
+    return {k: by_key[k] for k in keys}
+
+
+async def post(
+    session: AsyncSession,
+    *,
+    kind: EntryKind,
+    legs: Sequence[Leg],
+    now: datetime,
+    ref: tuple[str, str] | None = None,
+    memo: str = "",
+    reversal_of: str | None = None,
+    allow_negative: bool = False,
+) -> JournalEntry:
+    """Post one balanced journal entry and move the account balances (R-BILL-10).
+    Refuses to take a prepaid:available account below zero unless allow_negative."""
+    total = sum((leg.amount for leg in legs), Decimal(0))
+    if total != 0:
+        raise UnbalancedEntry(f"journal entry does not balance: {total}")
+    if not legs:
+        raise UnbalancedEntry("journal entry without lines")
+    entry = JournalEntry(
+        id=new_id("je"),
+        kind=kind,
+        ref_type=ref[0] if ref else None,
+        ref_id=ref[1] if ref else None,
+        memo=memo,
+        reversal_of=reversal_of,
+        created_at=now,
+    )
+    session.add(entry)
+    await session.flush()
+    for leg in legs:
+        if leg.amount == 0:
+            continue
+        session.add(JournalLine(entry_id=entry.id, account_id=leg.account.id, amount=leg.amount))
+        delta = leg.amount * NORMAL_SIDE[leg.account.type]
+        # Atomic in-database increment: correct even if another transaction moved it since we read it.
+        res = await session.execute(
+            update(Account)
+            .where(Account.id == leg.account.id)
+            .values(balance=Account.balance + delta, version=Account.version + 1)
+            .returning(Account.balance)
+        )
+        new_balance = res.scalar_one()
+        leg.account.balance = new_balance
+        if not allow_negative and leg.account.type == AccountType.PREPAID_AVAILABLE and new_balance < 0:
+            raise InsufficientBalance("the prepaid balance cannot cover this amount")
+    await session.flush()
+    return entry
+
+
+async def reverse(session: AsyncSession, entry_id: str, now: datetime, memo: str = "") -> JournalEntry:
+    """Entries are immutable; a correction is a reversal entry with every line negated."""
+    entry = await session.get(JournalEntry, entry_id)
+    if entry is None:
+        raise NotFound(f"journal entry {entry_id} not found")
+    lines = (await session.scalars(select(JournalLine).where(JournalLine.entry_id == entry_id))).all()
+    accounts = {
+        a.id: a
+        for a in (
+            await session.scalars(select(Account).where(Account.id.in_([ln.account_id for ln in lines])))
+        ).all()
+    }
+    legs = [Leg(accounts[ln.account_id], -ln.amount) for ln in lines]
+    return await post(
+        session,
+        kind=EntryKind.REVERSAL,
+        legs=legs,
+        now=now,
+        ref=("journal_entry", entry_id),
+        memo=memo or f"reversal of {entry_id}",
+        reversal_of=entry_id,
+        allow_negative=True,
+    )
+
+
+async def balances(session: AsyncSession, owner_id: str) -> dict[AccountType, Decimal]:
+    rows = (
+        await session.execute(select(Account.type, Account.balance).where(Account.owner_id == owner_id))
+    ).all()
+    return {r[0]: r[1] for r in rows}

@@ -1,0 +1,23 @@
+"""Import every domain's models so Base.metadata is complete (Alembic, tests, create_all)."""
+
+from openability.billing import models as billing_models
+from openability.catalog import models as catalog_models
+from openability.charging import models as charging_models
+from openability.kernel import audit, calendar, notify
+from openability.kernel.db import Base
+from openability.ledger import models as ledger_models
+from openability.partners import models as partner_models
+
+metadata = Base.metadata
+
+__all__ = [
+    "audit",
+    "billing_models",
+    "calendar",
+    "catalog_models",
+    "charging_models",
+    "ledger_models",
+    "metadata",
+    "notify",
+    "partner_models",
+]
