@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from openability.config import Settings
 from openability.kernel.clock import Clock, SystemClock
 from openability.kernel.db import make_engine, make_sessionmaker
+from openability.kernel.events import EventBus
 from openability.kernel.uow import SYSTEM, Actor, UnitOfWork
 
 
@@ -22,9 +23,10 @@ class Container:
     sessionmaker: async_sessionmaker[AsyncSession]
     # Runtime parts registered by domains at start-up (gateway runtime, connectors, scheduler …).
     parts: dict[str, Any] = field(default_factory=dict)
+    events: EventBus = field(default_factory=EventBus)
 
     def uow(self, actor: Actor = SYSTEM, correlator: str | None = None) -> UnitOfWork:
-        return UnitOfWork(self.sessionmaker, self.clock, self.settings, actor, correlator)
+        return UnitOfWork(self.sessionmaker, self.clock, self.settings, actor, correlator, self.events)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -3,6 +3,7 @@
 from openability.billing import models as billing_models
 from openability.catalog import models as catalog_models
 from openability.charging import models as charging_models
+from openability.jobs import registry as jobs_registry
 from openability.kernel import audit, calendar, notify
 from openability.kernel.db import Base
 from openability.ledger import models as ledger_models
@@ -16,6 +17,7 @@ __all__ = [
     "calendar",
     "catalog_models",
     "charging_models",
+    "jobs_registry",
     "ledger_models",
     "metadata",
     "notify",

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from openability.config import Settings
 from openability.kernel import audit
 from openability.kernel.clock import Clock
+from openability.kernel.events import EventBus
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,10 @@ class UnitOfWork:
         settings: Settings,
         actor: Actor = SYSTEM,
         correlator: str | None = None,
+        events: EventBus | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self.events = events or EventBus()
         self.clock = clock
         self.settings = settings
         self.actor = actor
@@ -89,6 +92,10 @@ class UnitOfWork:
     def after_commit(self, hook: Callable[[], Awaitable[None] | None]) -> None:
         """Side effects (cache invalidation, mail) run only once the transaction is durable."""
         self._after_commit.append(hook)
+
+    def publish(self, topic: str, key: str = "") -> None:
+        """Publish a change event once the transaction has committed."""
+        self.after_commit(lambda: self.events.publish(topic, key))
 
     def audit(
         self,

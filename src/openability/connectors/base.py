@@ -1,0 +1,50 @@
+"""The connector interface: how the gateway reaches a network element (SMSC, MMSC, voice platform)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class NetworkUnavailable(Exception):
+    """The network element cannot be reached or refused the submission: the call is answered 503 and
+    not charged."""
+
+
+@dataclass(frozen=True)
+class SmsSubmission:
+    recipient: str  # E.164, e.g. +8613800138000
+    text: str
+    sender: str = ""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What the network element accepted for one recipient."""
+
+    network_ids: list[str]  # one id per part/segment (SMPP message_id of each submit_sm)
+    parts: int = 1
+    # Voice: the seconds of call time the platform played (charged per started minute, R-CHARGE-05).
+    duration_seconds: int = 0
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class SmsConnector(Protocol):
+    @property
+    def available(self) -> bool: ...
+
+    async def submit(self, msg: SmsSubmission) -> Submitted: ...
+
+
+class MmsConnector(Protocol):
+    async def submit(self, recipient: str, subject: str, parts: list[dict[str, str]]) -> Submitted: ...
+
+
+class VoiceConnector(Protocol):
+    async def call(self, recipient: str, text: str, repeat: int) -> Submitted: ...
+
+
+class ReceiptSink(Protocol):
+    """Where connectors hand delivery receipts (the gateway stores them)."""
+
+    async def __call__(self, network_id: str, status: str, error: str) -> None: ...

@@ -1,0 +1,100 @@
+"""Console rendering shared by every domain's pages: Jinja2 over each domain's templates/ folder,
+zh-CN first with an English switch (`lang` cookie), login redirect, flash messages, an SVG bar chart."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from openability.kernel.uow import Actor
+
+PKG = Path(__file__).resolve().parent.parent
+DOMAINS = ("console", "partners", "catalog", "billing", "charging", "gateway", "tickets", "ledger", "credit")
+SESSION_COOKIE = "oa_session"
+LANG_COOKIE = "lang"
+
+
+@lru_cache(maxsize=1)
+def env() -> Environment:
+    loaders = [
+        FileSystemLoader(str(PKG / d / "templates")) for d in DOMAINS if (PKG / d / "templates").is_dir()
+    ]
+    e = Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(["html"]), enable_async=False)
+    e.filters["money"] = lambda v: f"¥{Decimal(v):,.4f}" if v is not None else ""
+    e.filters["fen"] = lambda v: f"¥{Decimal(v):,.2f}" if v is not None else ""
+    e.globals["bar_chart"] = bar_chart
+    return e
+
+
+def lang_of(request: Request) -> str:
+    lang = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or "zh"
+    return "en" if lang.startswith("en") else "zh"
+
+
+def render(
+    request: Request, template: str, actor: Actor | None, status: int = 200, **ctx: Any
+) -> HTMLResponse:
+    lang = lang_of(request)
+
+    def t(zh: str, en: str) -> str:
+        """Every console string is written zh-CN first, English second."""
+        return zh if lang == "zh" else en
+
+    values: dict[str, Any] = {
+        "request": request,
+        "actor": actor,
+        "lang": lang,
+        "t": t,
+        "flash": request.query_params.get("flash", ""),
+        "error": request.query_params.get("error", ""),
+    }
+    values.update(ctx)
+    html = env().get_template(template).render(**values)
+    resp = HTMLResponse(html, status_code=status)
+    if "lang" in request.query_params:
+        resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
+    return resp
+
+
+def redirect(url: str, *, flash: str = "", error: str = "") -> RedirectResponse:
+    if flash or error:
+        sep = "&" if "?" in url else "?"
+        key, val = ("flash", flash) if flash else ("error", error)
+        url = f"{url}{sep}{key}={quote(val)}"
+    return RedirectResponse(url, status_code=303)
+
+
+def login_redirect(request: Request) -> Response:
+    return redirect(f"/console/login?next={quote(str(request.url.path))}")
+
+
+def bar_chart(
+    items: Sequence[tuple[str, Decimal | int]], width: int = 560, bar_height: int = 22, unit: str = ""
+) -> Markup:
+    """Server-side SVG horizontal bar chart (no JS, no CDN)."""
+    if not items:
+        return Markup("")
+    peak = max((Decimal(v) for _, v in items), default=Decimal(1)) or Decimal(1)
+    label_w = 150
+    rows = []
+    for i, (label, value) in enumerate(items):
+        w = int((Decimal(value) / peak) * (width - label_w - 90)) if peak else 0
+        y = i * (bar_height + 6)
+        rows.append(
+            f'<text x="0" y="{y + 15}" font-size="12">{Markup.escape(label)}</text>'
+            f'<rect x="{label_w}" y="{y}" width="{max(w, 1)}" height="{bar_height}" fill="#2b6cb0" rx="3"/>'
+            f'<text x="{label_w + w + 6}" y="{y + 15}" font-size="12">{Markup.escape(str(value))}{unit}</text>'
+        )
+    h = len(items) * (bar_height + 6)
+    return Markup(
+        f'<svg class="chart" role="img" width="{width}" height="{h}" viewBox="0 0 {width} {h}">{"".join(rows)}</svg>'
+    )

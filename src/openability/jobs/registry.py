@@ -1,0 +1,65 @@
+"""Job registry. Each job is idempotent, keyed by its period: a run for a period that already
+completed is skipped (the job_runs row is the key)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from openability.kernel.db import Base, IdStr, UTCDateTime
+
+if TYPE_CHECKING:
+    from openability.bootstrap import Container
+
+
+class JobRun(Base):
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job", "period"),)
+
+    id: Mapped[str] = mapped_column(IdStr(), primary_key=True)
+    job: Mapped[str] = mapped_column(String(60))
+    period: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    result: Mapped[str] = mapped_column(Text, default="")
+
+
+JobFn = Callable[["Container"], Awaitable[str]]
+PeriodFn = Callable[[datetime], str]
+
+
+def every_minute(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M")
+
+
+def every_second(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def daily(now: datetime) -> str:
+    from openability.kernel.clock import business_date
+
+    return business_date(now).isoformat()
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    fn: JobFn
+    period: PeriodFn  # maps "now" to the period key; the scheduler runs the job once per key
+    description: str = ""
+    # Jobs like the grant reaper are cheap and repeatable: no job_runs row, run every tick.
+    record: bool = True
+
+
+REGISTRY: dict[str, Job] = {}
+
+
+def register(job: Job) -> Job:
+    REGISTRY[job.name] = job
+    return job
