@@ -8,6 +8,7 @@ from openability.kernel import audit, calendar, notify
 from openability.kernel.db import Base
 from openability.ledger import models as ledger_models
 from openability.partners import models as partner_models
+from openability.tickets import models as ticket_models
 
 metadata = Base.metadata
 
@@ -22,4 +23,5 @@ __all__ = [
     "metadata",
     "notify",
     "partner_models",
+    "ticket_models",
 ]

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openability.kernel.db import Base, IdStr, Money, UTCDateTime, enum_column
@@ -60,3 +60,13 @@ class Invoice(Base):
     amount: Mapped[Decimal] = mapped_column(Money())  # rounded to the fen
     title: Mapped[str] = mapped_column(String(200))
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class InvoiceCounter(Base):
+    """Per-month invoice number sequence ("INV-202611-000123"); the row is locked while numbering
+    so concurrent confirmations never draw the same number."""
+
+    __tablename__ = "invoice_counters"
+
+    month: Mapped[str] = mapped_column(String(6), primary_key=True)  # YYYYMM, Asia/Shanghai
+    last: Mapped[int] = mapped_column(Integer, default=0)

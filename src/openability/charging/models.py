@@ -66,6 +66,8 @@ class UsageRecord(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     recipients: Mapped[list[str]] = mapped_column(JSON)  # end-user numbers (R-SCOPE-01, R-SCORE-02)
     response: Mapped[dict[str, Any]] = mapped_column(JSON)  # the answer, replayed on retry (R-CHARGE-04)
+    # SHA-256 of the canonical request: a retry with the same key but another request is refused (409).
+    request_hash: Mapped[str] = mapped_column(String(64), default="")
 
 
 class UsageDaily(Base):

@@ -86,3 +86,7 @@ def install(app: FastAPI, container: Container) -> None:
     static = Path(__file__).resolve().parent / "static"
     app.mount("/console/static", StaticFiles(directory=str(static)), name="console-static")
     app.include_router(router)
+    from openability.console import pages_ops, pages_portal
+
+    app.include_router(pages_portal.router)
+    app.include_router(pages_ops.router)

@@ -65,6 +65,10 @@ class Partner(Base):
     credit_code: Mapped[str | None] = mapped_column(String(40), nullable=True)  # 统一社会信用代码
     registered_capital: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
     service_owner_id: Mapped[str | None] = mapped_column(IdStr(), nullable=True)  # R-CS-02
+    # Branch names fall under the brand-word rule too (R-PARTNER-04).
+    branches: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Why the status last changed (suspension / activation / exit reason), shown to operators.
+    status_reason: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

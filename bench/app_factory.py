@@ -1,0 +1,55 @@
+"""The benchmark server: the real application plus two no-op routes, with a fake fast SMS connector so a
+charged call measures the platform (auth, rating, grant, CDR writer), not an SMSC.
+
+    python -m uvicorn bench.app_factory:create_bench_app --factory
+
+Settings come from the environment (OPENABILITY_DATABASE_URL …) as in production.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from openability.app import create_app
+from openability.bootstrap import build_container
+from openability.connectors.base import SmsSubmission, Submitted
+from openability.connectors.sms_codec import count_segments
+
+NOOP_BODY = b'{"ok":"yes"}'  # 12 bytes, as in DESIGN.md's measurements
+
+
+class FastSms:
+    """Accepts every submission at once (no network), with a fresh id per part."""
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+
+    @property
+    def available(self) -> bool:
+        return True
+
+    async def submit(self, msg: SmsSubmission) -> Submitted:
+        _, parts = count_segments(msg.text)
+        return Submitted(network_ids=[f"B{next(self._ids)}" for _ in range(parts)], parts=parts)
+
+
+async def starlette_noop(request: Request) -> Response:
+    return Response(NOOP_BODY, media_type="application/json")
+
+
+def create_bench_app() -> FastAPI:
+    container = build_container()
+    container.parts["sms_connector"] = FastSms()
+    app = create_app(container)
+    app.router.routes.append(Route("/bench/noop", starlette_noop, methods=["GET", "POST"]))
+
+    @app.post("/bench/noop-fastapi", include_in_schema=False)
+    async def fastapi_noop() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    return app

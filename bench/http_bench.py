@@ -1,0 +1,182 @@
+"""Charged SMS calls/s vs. the same server's no-op routes (a bare Starlette route and a FastAPI route,
+both answering 12 bytes of JSON), against one uvicorn worker in a subprocess.
+
+Load generator: `wrk` when installed (a Lua script makes the POSTs), else an httpx async loop (much
+slower than wrk: its figures measure the client as much as the server, and the output says so)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+SMS_PATH = "/capabilities/sms/v1/messages"
+SMS_BODY = orjson.dumps({"to": ["+8613800138000"], "text": "bench"})
+ROUTES = {
+    "starlette_noop": "/bench/noop",
+    "fastapi_noop": "/bench/noop-fastapi",
+    "charged_sms": SMS_PATH,
+}
+
+
+@dataclass
+class LoadResult:
+    route: str
+    requests: int
+    ok: int  # 2xx answers
+    seconds: float
+    latency_ms: float  # mean
+    tool: str
+
+    @property
+    def rps(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class BenchServer:
+    """`uvicorn bench.app_factory:create_bench_app` on its own port and database, one worker."""
+
+    def __init__(self, url: str, data_dir: Path, workers: int = 1) -> None:
+        self.url = url
+        self.data_dir = data_dir
+        self.workers = workers
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data_dir / "server.log"
+
+    def __enter__(self) -> BenchServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "OPENABILITY_DATABASE_URL": self.url,
+            "OPENABILITY_DATA_DIR": str(self.data_dir),
+            "OPENABILITY_RUN_TEST_SMSC": "false",
+            "OPENABILITY_SMSC_ENABLED": "false",
+            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        }
+        cmd = [
+            sys.executable, "-m", "uvicorn", "bench.app_factory:create_bench_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
+            "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
+        with self.log.open("wb") as fh:
+            self.proc = subprocess.Popen(
+                cmd, cwd=self.data_dir, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + 30
+        with httpx.Client(base_url=self.base, timeout=1.0) as http:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"bench server exited:\n{self.log.read_text()[-3000:]}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if http.get("/healthz").status_code == 200:
+                        return self
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"bench server did not start:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        p = self.proc
+        if p is None or p.poll() is not None:
+            return
+        p.send_signal(signal.SIGTERM)  # graceful: CDR writer flushed, grants released
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait(5)
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def has_wrk() -> bool:
+    return shutil.which("wrk") is not None
+
+
+_LUA = """wrk.method = "POST"
+wrk.body = '{body}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {token}"
+"""
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def run_wrk(base: str, route: str, token: str, seconds: int, connections: int) -> LoadResult:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(_LUA.format(body=SMS_BODY.decode(), token=token))
+        script = f.name
+    try:
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", script, base + ROUTES[route]],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(script)
+    total = int(re.search(r"(\d+) requests in ([\d.]+)(\w+)", out).group(1))  # type: ignore[union-attr]
+    m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
+    assert m is not None
+    secs = float(m.group(2)) * _UNITS[m.group(3)] / 1000
+    bad_m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    bad = int(bad_m.group(1)) if bad_m else 0
+    lat_m = re.search(r"Latency\s+([\d.]+)(us|ms|s|m)", out)
+    lat = float(lat_m.group(1)) * _UNITS[lat_m.group(2)] if lat_m else 0.0
+    return LoadResult(route, total, total - bad, secs, lat, f"wrk -t1 -c{connections}")
+
+
+async def _httpx_load(base: str, route: str, token: str, seconds: float, connections: int) -> LoadResult:
+    statuses: Counter[int] = Counter()
+    lat_total = 0.0
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    stop_at = time.perf_counter() + seconds
+
+    async def worker(http: httpx.AsyncClient) -> None:
+        nonlocal lat_total
+        while time.perf_counter() < stop_at:
+            t = time.perf_counter()
+            r = await http.post(ROUTES[route], content=SMS_BODY, headers=headers)
+            lat_total += time.perf_counter() - t
+            statuses[r.status_code] += 1
+
+    t0 = time.perf_counter()
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30.0) as http:
+        await asyncio.gather(*(worker(http) for _ in range(connections)))
+    elapsed = time.perf_counter() - t0
+    total = sum(statuses.values())
+    ok = sum(n for s, n in statuses.items() if 200 <= s < 300)
+    return LoadResult(
+        route, total, ok, elapsed, 1000 * lat_total / max(total, 1), f"httpx loop c{connections}"
+    )
+
+
+def load(base: str, route: str, token: str, seconds: int, connections: int) -> LoadResult:
+    if has_wrk():
+        return run_wrk(base, route, token, seconds, connections)
+    return asyncio.run(_httpx_load(base, route, token, seconds, connections))

@@ -1,0 +1,91 @@
+"""`openability billing …`: confirm bank transfers, list payments."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from openability.billing.schemas import fmt_fen
+from openability.kernel.errors import AppError
+from openability.kernel.uow import Actor
+
+if TYPE_CHECKING:
+    from openability.bootstrap import Container
+
+NAME = "billing"
+app = typer.Typer(help="Payments, invoices and settlement", no_args_is_help=True)
+console = Console()
+T = TypeVar("T")
+
+
+def _run(fn: Callable[[Container], Awaitable[T]]) -> T:
+    # Imported here: openability.cli imports this module while building the command tree.
+    from openability.cli import run_async
+
+    return run_async(fn)
+
+
+CLI_ACTOR = Actor(type="system", id="cli", roles=frozenset({"admin"}), name="cli")
+
+
+@app.command("confirm-payment")
+def confirm_payment_cmd(payment_id: str) -> None:
+    """Confirm that the funds of a bank-transfer payment arrived (posts it, issues the invoice)."""
+
+    async def go(c: Container) -> tuple[str, str]:
+        from openability.billing import service
+
+        async with c.uow(CLI_ACTOR) as uow:
+            p = await service.confirm_payment(uow, payment_id)
+            inv = (await service.invoices_for_payments(uow, [p.id])).get(p.id)
+            return p.state.value, inv.number if inv else "-"
+
+    try:
+        state, number = _run(go)
+    except AppError as exc:
+        console.print(f"[red]{exc.code}[/red]: {exc.message}")
+        raise typer.Exit(1) from None
+    console.print(f"payment {payment_id}: {state}, invoice {number}")
+
+
+@app.command("payments")
+def payments_cmd(
+    partner: Annotated[str | None, typer.Option(help="partner id")] = None,
+    state: Annotated[str | None, typer.Option(help="pending | confirmed | rejected")] = None,
+    limit: int = 50,
+) -> None:
+    """List payments, newest first."""
+    from openability.billing.models import PaymentState
+
+    try:
+        st = PaymentState(state) if state else None
+    except ValueError:
+        raise typer.BadParameter(f"unknown state {state}") from None
+
+    async def go(c: Container) -> list[list[str]]:
+        from openability.billing import service
+
+        async with c.uow(CLI_ACTOR) as uow:
+            rows, _ = await service.list_payments(uow, partner_id=partner, state=st, limit=limit)
+            return [
+                [
+                    p.id,
+                    p.partner_id,
+                    p.transaction_id,
+                    p.method.value,
+                    p.purpose.value,
+                    fmt_fen(p.amount),
+                    p.state.value,
+                    p.created_at.isoformat(timespec="seconds"),
+                ]
+                for p in rows
+            ]
+
+    table = Table("id", "partner", "transaction", "method", "purpose", "amount", "state", "created")
+    for r in _run(go):
+        table.add_row(*r)
+    console.print(table)

@@ -1,0 +1,118 @@
+"""HTTP shapes of payments, invoices and balances: camelCase JSON, money as strings only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field
+
+from openability.billing.models import Invoice, Payment, PaymentMethod, PaymentPurpose, PaymentState
+from openability.catalog.schemas import ApiModel
+from openability.kernel.money import MoneyError, to_decimal
+
+
+def _money_in(v: object) -> Decimal:
+    # JSON numbers are refused outright: 10.5 may already be inexact by the time it is parsed.
+    if not isinstance(v, str):
+        raise ValueError('money must be a decimal string like "100.00", not a JSON number')
+    try:
+        return to_decimal(v)
+    except MoneyError as exc:
+        raise ValueError(str(exc)) from None
+
+
+MoneyIn = Annotated[Decimal, BeforeValidator(_money_in)]
+
+
+class PaymentCreate(ApiModel):
+    transaction_id: Annotated[str, Field(min_length=1, max_length=80)]
+    amount: MoneyIn
+    method: PaymentMethod
+    purpose: PaymentPurpose = PaymentPurpose.TOP_UP
+    partner_id: Annotated[str, Field(min_length=1, max_length=40)] | None = None  # operators only
+    bank_reference: Annotated[str, Field(max_length=80)] = ""
+
+
+class PaymentReject(ApiModel):
+    reason: Annotated[str, Field(min_length=1, max_length=300)]
+
+
+class PaymentOut(ApiModel):
+    id: str
+    partner_id: str
+    transaction_id: str
+    method: PaymentMethod
+    purpose: PaymentPurpose
+    amount: str
+    currency: str = "CNY"
+    state: PaymentState
+    bank_reference: str
+    created_at: datetime
+    created_by: str
+    confirmed_at: datetime | None
+    confirmed_by: str | None
+    reject_reason: str
+    journal_entry_id: str | None
+    invoice_id: str | None = None
+    invoice_number: str | None = None
+
+    @classmethod
+    def of(cls, p: Payment, invoice: Invoice | None = None) -> PaymentOut:
+        return cls(
+            id=p.id,
+            partner_id=p.partner_id,
+            transaction_id=p.transaction_id,
+            method=p.method,
+            purpose=p.purpose,
+            amount=fmt_fen(p.amount),
+            state=p.state,
+            bank_reference=p.bank_reference,
+            created_at=p.created_at,
+            created_by=p.created_by,
+            confirmed_at=p.confirmed_at,
+            confirmed_by=p.confirmed_by,
+            reject_reason=p.reject_reason,
+            journal_entry_id=p.journal_entry_id,
+            invoice_id=invoice.id if invoice else None,
+            invoice_number=invoice.number if invoice else None,
+        )
+
+
+class InvoiceOut(ApiModel):
+    id: str
+    number: str
+    partner_id: str
+    payment_id: str | None
+    amount: str
+    currency: str = "CNY"
+    title: str
+    issued_at: datetime
+
+    @classmethod
+    def of(cls, i: Invoice) -> InvoiceOut:
+        return cls(
+            id=i.id,
+            number=i.number,
+            partner_id=i.partner_id,
+            payment_id=i.payment_id,
+            amount=fmt_fen(i.amount),
+            title=i.title,
+            issued_at=i.issued_at,
+        )
+
+
+class BalanceOut(ApiModel):
+    partner_id: str
+    currency: str = "CNY"
+    available: str
+    reserved: str
+    balance: str  # available + reserved: reserved money sits in grants held by gateway workers
+    deposit: str
+    receivable: str
+
+
+def fmt_fen(d: Decimal) -> str:
+    """Payments and invoices are whole fen: "100.00"."""
+    return str(d.quantize(Decimal("0.01")))

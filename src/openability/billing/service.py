@@ -1,0 +1,414 @@
+"""Payments (prepaid top-ups, deposits), invoices and the balance read model.
+
+A payment is idempotent by (partner, transaction id). Confirming it posts one balanced journal entry
+(Dr platform cash / Cr the partner's prepaid:available or deposit, R-BILL-10), issues its invoice
+and, for a pending SI, opens the service (R-BILL-01, R-ADMIT-05)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from openability.billing import rules
+from openability.billing.models import (
+    Invoice,
+    InvoiceCounter,
+    Payment,
+    PaymentMethod,
+    PaymentPurpose,
+    PaymentState,
+)
+from openability.kernel.clock import month_key
+from openability.kernel.errors import Conflict, NotFound, PermissionDenied
+from openability.kernel.events import BALANCE_CHANGED, PARTNER_CHANGED
+from openability.kernel.ids import new_id
+from openability.kernel.money import round_fen
+from openability.kernel.uow import Actor, UnitOfWork
+from openability.ledger import service as ledger
+from openability.ledger.models import PLATFORM, AccountType, EntryKind
+from openability.partners.models import Partner, PartnerStatus
+
+BILLING_ROLES = ("admin", "billing_clerk")
+MAX_LIMIT = 200
+SANDBOX_CONFIRMER = "sandbox"
+
+
+def _is_partner_actor(actor: Actor) -> bool:
+    return actor.type not in ("operator", "system")
+
+
+def _require_staff(actor: Actor) -> None:
+    if actor.type == "system":
+        return
+    if not actor.is_operator:
+        raise PermissionDenied("operator only")
+    if not actor.has_role(*BILLING_ROLES):
+        raise PermissionDenied(f"needs one of the roles: {', '.join(BILLING_ROLES)}")
+
+
+def _check_partner_visible(actor: Actor, partner_id: str) -> None:
+    if _is_partner_actor(actor) and actor.partner_id != partner_id:
+        raise NotFound(f"partner {partner_id} not found")
+
+
+def _bounds(offset: int, limit: int) -> tuple[int, int]:
+    return max(0, offset), max(1, min(limit, MAX_LIMIT))
+
+
+def _snapshot(p: Payment) -> dict[str, Any]:
+    return {
+        "transaction_id": p.transaction_id,
+        "method": p.method,
+        "purpose": p.purpose,
+        "amount": p.amount,
+        "state": p.state,
+        "bank_reference": p.bank_reference,
+    }
+
+
+async def _partner(uow: UnitOfWork, partner_id: str, *, lock: bool = False) -> Partner:
+    _check_partner_visible(uow.actor, partner_id)
+    stmt = select(Partner).where(Partner.id == partner_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    partner = await uow.session.scalar(stmt)
+    if partner is None:
+        raise NotFound(f"partner {partner_id} not found")
+    return partner
+
+
+# ---- payments ----
+
+
+async def create_payment(
+    uow: UnitOfWork,
+    partner_id: str,
+    transaction_id: str,
+    amount: Decimal,
+    method: PaymentMethod,
+    purpose: PaymentPurpose = PaymentPurpose.TOP_UP,
+    bank_reference: str = "",
+) -> tuple[Payment, bool]:
+    """Record a payment; returns (payment, created). A retry with the same transaction id and the
+    same amount, method and purpose returns the first payment (created=False); any difference is
+    a 409 TRANSACTION_ID_REUSED. Sandbox payments confirm at once; bank transfers wait for an
+    operator."""
+    if uow.actor.is_operator:
+        _require_staff(uow.actor)
+    rules.check_transaction_id(transaction_id)
+    amount = rules.check_payment_amount(amount)
+    method, purpose = PaymentMethod(method), PaymentPurpose(purpose)
+    partner = await _partner(uow, partner_id)
+
+    existing = await _by_transaction(uow, partner_id, transaction_id)
+    if existing is not None:
+        return _replay(existing, amount, method, purpose), False
+    rules.check_payment_allowed(
+        partner.kind.value, partner.billing_mode.value, partner.status.value, purpose.value
+    )
+
+    payment = Payment(
+        id=new_id("pay"),
+        partner_id=partner_id,
+        transaction_id=transaction_id,
+        method=method,
+        purpose=purpose,
+        amount=amount,
+        state=PaymentState.PENDING,
+        bank_reference=bank_reference,
+        created_at=uow.now,
+        created_by=uow.actor.id,
+        reject_reason="",
+    )
+    # A concurrent request with the same transaction id may win the insert; the savepoint lets us
+    # read its row and answer as a retry instead of failing the whole unit of work.
+    try:
+        async with uow.session.begin_nested():
+            uow.session.add(payment)
+            await uow.session.flush()
+    except IntegrityError:
+        existing = await _by_transaction(uow, partner_id, transaction_id)
+        if existing is None:
+            raise
+        return _replay(existing, amount, method, purpose), False
+    uow.audit("payment.created", ("payment", payment.id), partner_id=partner_id, after=_snapshot(payment))
+    if method == PaymentMethod.SANDBOX:
+        # The online provider (simulated) answers synchronously: the funds are confirmed.
+        await _confirm(uow, payment, partner, confirmed_by=SANDBOX_CONFIRMER)
+    return payment, True
+
+
+async def _by_transaction(uow: UnitOfWork, partner_id: str, transaction_id: str) -> Payment | None:
+    return await uow.session.scalar(
+        select(Payment).where(Payment.partner_id == partner_id, Payment.transaction_id == transaction_id)
+    )
+
+
+def _replay(existing: Payment, amount: Decimal, method: PaymentMethod, purpose: PaymentPurpose) -> Payment:
+    if not rules.same_payment(
+        (existing.amount, existing.method.value, existing.purpose.value),
+        (amount, method.value, purpose.value),
+    ):
+        raise Conflict(
+            f"transaction id {existing.transaction_id} was already used for a different payment",
+            code="TRANSACTION_ID_REUSED",
+        )
+    return existing
+
+
+async def _locked_payment(uow: UnitOfWork, payment_id: str) -> Payment:
+    p = await uow.session.scalar(select(Payment).where(Payment.id == payment_id).with_for_update())
+    if p is None or (_is_partner_actor(uow.actor) and p.partner_id != uow.actor.partner_id):
+        raise NotFound(f"payment {payment_id} not found")
+    return p
+
+
+async def confirm_payment(uow: UnitOfWork, payment_id: str) -> Payment:
+    """An operator (admin, billing_clerk) confirms that a bank transfer arrived. Confirming a
+    confirmed payment again is a no-op (no second journal entry)."""
+    _require_staff(uow.actor)
+    payment = await _locked_payment(uow, payment_id)
+    if payment.state == PaymentState.CONFIRMED:
+        return payment
+    if payment.state == PaymentState.REJECTED:
+        raise Conflict(f"payment {payment_id} was rejected", code="PAYMENT_REJECTED")
+    partner = await _partner(uow, payment.partner_id, lock=True)
+    await _confirm(uow, payment, partner, confirmed_by=uow.actor.id)
+    return payment
+
+
+async def reject_payment(uow: UnitOfWork, payment_id: str, reason: str) -> Payment:
+    """An operator rejects a bank-transfer notice whose funds never arrived."""
+    _require_staff(uow.actor)
+    payment = await _locked_payment(uow, payment_id)
+    if payment.state == PaymentState.REJECTED:
+        return payment
+    if payment.state == PaymentState.CONFIRMED:
+        raise Conflict(f"payment {payment_id} is already confirmed", code="PAYMENT_CONFIRMED")
+    before = _snapshot(payment)
+    payment.state = PaymentState.REJECTED
+    payment.reject_reason = reason[:300]
+    payment.confirmed_by = uow.actor.id
+    payment.confirmed_at = uow.now
+    await uow.session.flush()
+    uow.audit(
+        "payment.rejected",
+        ("payment", payment.id),
+        partner_id=payment.partner_id,
+        before=before,
+        after=_snapshot(payment),
+        note=reason,
+    )
+    return payment
+
+
+async def _confirm(uow: UnitOfWork, payment: Payment, partner: Partner, *, confirmed_by: str) -> None:
+    session = uow.session
+    await ledger.ensure_platform_accounts(session, uow.now)
+    await ledger.ensure_partner_accounts(session, partner.id, uow.now)
+    target = (
+        AccountType.PREPAID_AVAILABLE if payment.purpose == PaymentPurpose.TOP_UP else AccountType.DEPOSIT
+    )
+    cash = await ledger.get_account(session, PLATFORM, AccountType.CASH)
+    account = await ledger.get_account(session, partner.id, target)
+    entry = await ledger.post(
+        session,
+        kind=EntryKind.TOP_UP if payment.purpose == PaymentPurpose.TOP_UP else EntryKind.DEPOSIT,
+        legs=[ledger.debit(cash, payment.amount), ledger.credit(account, payment.amount)],
+        now=uow.now,
+        ref=("payment", payment.id),
+        memo=f"{payment.purpose.value} {payment.transaction_id} ({payment.method.value})",
+    )
+    before = _snapshot(payment)
+    payment.state = PaymentState.CONFIRMED
+    payment.confirmed_at = uow.now
+    payment.confirmed_by = confirmed_by
+    payment.journal_entry_id = entry.id
+    invoice = await _issue_invoice(uow, payment, partner)
+    await session.flush()
+    uow.audit(
+        "payment.confirmed",
+        ("payment", payment.id),
+        partner_id=partner.id,
+        before=before,
+        after=_snapshot(payment) | {"journal_entry_id": entry.id, "invoice": invoice.number},
+    )
+    if rules.activates_partner(
+        partner.kind.value, partner.billing_mode.value, partner.status.value, payment.purpose.value
+    ):
+        p_before = partner.snapshot()
+        # Done here rather than through partners.set_partner_status: the payer (a partner user or
+        # the sandbox provider) is not a reviewer, yet confirmed funds open the service by rule.
+        partner.status = PartnerStatus.ACTIVE
+        partner.status_reason = f"funds confirmed: payment {payment.id} (R-BILL-01)"
+        partner.updated_at = uow.now
+        await session.flush()
+        uow.audit(
+            "partner.activated",
+            ("partner", partner.id),
+            partner_id=partner.id,
+            before=p_before,
+            after=partner.snapshot(),
+            note=f"R-BILL-01: funds confirmed by payment {payment.id}, invoice {invoice.number}",
+        )
+        uow.publish(PARTNER_CHANGED, partner.id)
+    uow.publish(BALANCE_CHANGED, partner.id)
+
+
+async def _issue_invoice(uow: UnitOfWork, payment: Payment, partner: Partner) -> Invoice:
+    month = month_key(uow.now).replace("-", "")
+    seq = await _next_invoice_seq(uow, month)
+    invoice = Invoice(
+        id=new_id("inv"),
+        number=rules.invoice_number(month, seq),
+        partner_id=partner.id,
+        payment_id=payment.id,
+        amount=round_fen(payment.amount),
+        title=partner.name,
+        issued_at=uow.now,
+    )
+    uow.session.add(invoice)
+    await uow.session.flush()
+    uow.audit(
+        "invoice.issued",
+        ("invoice", invoice.id),
+        partner_id=partner.id,
+        after={
+            "number": invoice.number,
+            "amount": invoice.amount,
+            "payment_id": payment.id,
+            "title": invoice.title,
+        },
+    )
+    return invoice
+
+
+async def _next_invoice_seq(uow: UnitOfWork, month: str) -> int:
+    session = uow.session
+    counter = await session.scalar(
+        select(InvoiceCounter).where(InvoiceCounter.month == month).with_for_update()
+    )
+    if counter is None:
+        try:
+            async with session.begin_nested():
+                counter = InvoiceCounter(month=month, last=0)
+                session.add(counter)
+                await session.flush()
+        except IntegrityError:
+            # Another transaction created this month's counter first: lock and use it.
+            counter = await session.scalar(
+                select(InvoiceCounter).where(InvoiceCounter.month == month).with_for_update()
+            )
+            assert counter is not None
+    counter.last += 1
+    await session.flush()
+    return counter.last
+
+
+# ---- reads ----
+
+
+async def get_payment(uow: UnitOfWork, payment_id: str) -> Payment:
+    p = await uow.session.get(Payment, payment_id)
+    if p is None or (_is_partner_actor(uow.actor) and p.partner_id != uow.actor.partner_id):
+        raise NotFound(f"payment {payment_id} not found")
+    return p
+
+
+def _scope_partner(uow: UnitOfWork, partner_id: str | None) -> str | None:
+    """Partners list their own rows only; operators any partner's, or all."""
+    if _is_partner_actor(uow.actor):
+        if partner_id is not None:
+            _check_partner_visible(uow.actor, partner_id)
+        return uow.actor.partner_id or "-"
+    return partner_id
+
+
+async def list_payments(
+    uow: UnitOfWork,
+    *,
+    partner_id: str | None = None,
+    state: PaymentState | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Payment], int]:
+    offset, limit = _bounds(offset, limit)
+    partner_id = _scope_partner(uow, partner_id)
+    stmt = select(Payment)
+    if partner_id is not None:
+        stmt = stmt.where(Payment.partner_id == partner_id)
+    if state is not None:
+        stmt = stmt.where(Payment.state == state)
+    total = await uow.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = (
+        await uow.session.scalars(
+            stmt.order_by(Payment.created_at.desc(), Payment.id.desc()).offset(offset).limit(limit)
+        )
+    ).all()
+    return list(rows), int(total)
+
+
+async def invoices_for_payments(uow: UnitOfWork, payment_ids: Sequence[str]) -> dict[str, Invoice]:
+    if not payment_ids:
+        return {}
+    rows = (await uow.session.scalars(select(Invoice).where(Invoice.payment_id.in_(list(payment_ids))))).all()
+    return {i.payment_id: i for i in rows if i.payment_id is not None}
+
+
+async def list_invoices(
+    uow: UnitOfWork, *, partner_id: str | None = None, offset: int = 0, limit: int = 50
+) -> tuple[list[Invoice], int]:
+    offset, limit = _bounds(offset, limit)
+    partner_id = _scope_partner(uow, partner_id)
+    stmt = select(Invoice)
+    if partner_id is not None:
+        stmt = stmt.where(Invoice.partner_id == partner_id)
+    total = await uow.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = (
+        await uow.session.scalars(
+            stmt.order_by(Invoice.issued_at.desc(), Invoice.number.desc()).offset(offset).limit(limit)
+        )
+    ).all()
+    return list(rows), int(total)
+
+
+async def get_invoice(uow: UnitOfWork, invoice_ref: str) -> Invoice:
+    """An invoice by id or number."""
+    inv = await uow.session.scalar(
+        select(Invoice).where((Invoice.id == invoice_ref) | (Invoice.number == invoice_ref))
+    )
+    if inv is None or (_is_partner_actor(uow.actor) and inv.partner_id != uow.actor.partner_id):
+        raise NotFound(f"invoice {invoice_ref} not found")
+    return inv
+
+
+@dataclass(frozen=True)
+class Balance:
+    partner_id: str
+    available: Decimal
+    reserved: Decimal
+    deposit: Decimal
+    receivable: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.available + self.reserved
+
+
+async def get_balance(uow: UnitOfWork, partner_id: str) -> Balance:
+    """The partner's ledger balances (zero where no account exists yet)."""
+    await _partner(uow, partner_id)
+    b = await ledger.balances(uow.session, partner_id)
+    zero = Decimal("0.0000")
+    return Balance(
+        partner_id=partner_id,
+        available=b.get(AccountType.PREPAID_AVAILABLE, zero),
+        reserved=b.get(AccountType.PREPAID_RESERVED, zero),
+        deposit=b.get(AccountType.DEPOSIT, zero),
+        receivable=b.get(AccountType.RECEIVABLE, zero),
+    )

@@ -1,0 +1,501 @@
+"""Catalog use cases: capabilities, products, versioned price plans, product orders (TMF states).
+
+Each function takes the caller's unit of work and never commits. Visibility is enforced here, not
+only at the HTTP edge, so the CLI, jobs and other domains get the same answers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openability.catalog import rules
+from openability.catalog.models import (
+    Audience,
+    Capability,
+    OrderState,
+    PricePlan,
+    PriceTier,
+    Product,
+    ProductOrder,
+    ProductStatus,
+)
+from openability.catalog.schemas import ProductCreate, ProductUpdate
+from openability.kernel.errors import (
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+    Suspended,
+)
+from openability.kernel.events import CATALOG_CHANGED, ORDER_CHANGED
+from openability.kernel.ids import new_id
+from openability.kernel.uow import Actor, UnitOfWork
+from openability.partners.models import Partner, PartnerStatus
+
+CATALOG_ROLES = ("admin", "product_manager")
+# Operators who may place or cancel an order on a partner's behalf (e.g. from a business-request ticket).
+ORDER_ROLES = ("admin", "product_manager", "service_agent", "service_lead")
+MAX_LIMIT = 200
+
+
+# ---- access helpers ----
+
+
+def _is_partner_actor(actor: Actor) -> bool:
+    return actor.type not in ("operator", "system")
+
+
+def _require_staff(actor: Actor, roles: Sequence[str]) -> None:
+    if actor.type == "system":
+        return
+    if not actor.is_operator:
+        raise PermissionDenied("operator only")
+    if not actor.has_role(*roles):
+        raise PermissionDenied(f"needs one of the roles: {', '.join(roles)}")
+
+
+def _check_partner_visible(actor: Actor, partner_id: str) -> None:
+    """A partner's users and clients see only their own partner; other ids look nonexistent."""
+    if _is_partner_actor(actor) and actor.partner_id != partner_id:
+        raise NotFound(f"partner {partner_id} not found")
+
+
+def page_bounds(offset: int, limit: int) -> tuple[int, int]:
+    return max(0, offset), max(1, min(limit, MAX_LIMIT))
+
+
+# ---- capabilities and products ----
+
+
+async def list_capabilities(uow: UnitOfWork) -> list[Capability]:
+    return list((await uow.session.scalars(select(Capability).order_by(Capability.code))).all())
+
+
+async def get_capability(uow: UnitOfWork, code: str) -> Capability:
+    cap = await uow.session.get(Capability, code)
+    if cap is None:
+        raise NotFound(f"capability {code} not found")
+    return cap
+
+
+async def _find_product(session: AsyncSession, product_ref: str, *, lock: bool = False) -> Product | None:
+    stmt = select(Product).where(or_(Product.id == product_ref, Product.code == product_ref))
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.scalars(stmt)).first()
+
+
+async def get_product(uow: UnitOfWork, product_ref: str) -> Product:
+    """A product by id or code. Partners do not see draft products."""
+    p = await _find_product(uow.session, product_ref)
+    if p is None or (_is_partner_actor(uow.actor) and p.status == ProductStatus.DRAFT):
+        raise NotFound(f"product {product_ref} not found")
+    return p
+
+
+async def list_products(
+    uow: UnitOfWork,
+    *,
+    capability: str | None = None,
+    status: ProductStatus | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Product], int]:
+    """Operators see every product; partners only active products their kind may order."""
+    offset, limit = page_bounds(offset, limit)
+    stmt = select(Product)
+    if capability:
+        stmt = stmt.where(Product.capability_code == capability)
+    if status is not None:
+        stmt = stmt.where(Product.status == status)
+    if _is_partner_actor(uow.actor):
+        kind = None
+        if uow.actor.partner_id:
+            kind = await uow.session.scalar(select(Partner.kind).where(Partner.id == uow.actor.partner_id))
+        audiences = [Audience.ALL] + ([Audience(kind.value)] if kind is not None else [])
+        stmt = stmt.where(Product.status == ProductStatus.ACTIVE, Product.audience.in_(audiences))
+    total = await uow.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = (await uow.session.scalars(stmt.order_by(Product.code).offset(offset).limit(limit))).all()
+    return list(rows), int(total)
+
+
+def _product_snapshot(p: Product) -> dict[str, Any]:
+    return {
+        "code": p.code,
+        "capability": p.capability_code,
+        "name_zh": p.name_zh,
+        "name_en": p.name_en,
+        "description": p.description,
+        "unit": p.unit,
+        "audience": p.audience,
+        "rate_limit_per_second": p.rate_limit_per_second,
+        "status": p.status,
+    }
+
+
+async def create_product(uow: UnitOfWork, cmd: ProductCreate) -> Product:
+    _require_staff(uow.actor, CATALOG_ROLES)
+    await get_capability(uow, cmd.capability)
+    if await uow.session.scalar(select(Product.id).where(Product.code == cmd.code)) is not None:
+        raise Conflict(f"product code {cmd.code} is taken", code="PRODUCT_CODE_TAKEN")
+    p = Product(
+        id=new_id("prd"),
+        code=cmd.code,
+        capability_code=cmd.capability,
+        name_zh=cmd.name_zh,
+        name_en=cmd.name_en,
+        description=cmd.description,
+        unit=cmd.unit,
+        audience=cmd.audience,
+        rate_limit_per_second=cmd.rate_limit_per_second,
+        status=cmd.status,
+        created_at=uow.now,
+        updated_at=uow.now,
+    )
+    uow.session.add(p)
+    await uow.session.flush()
+    uow.audit("product.created", ("product", p.id), after=_product_snapshot(p))
+    uow.publish(CATALOG_CHANGED, p.id)
+    return p
+
+
+async def update_product(uow: UnitOfWork, product_ref: str, cmd: ProductUpdate) -> Product:
+    _require_staff(uow.actor, CATALOG_ROLES)
+    p = await _find_product(uow.session, product_ref, lock=True)
+    if p is None:
+        raise NotFound(f"product {product_ref} not found")
+    before = _product_snapshot(p)
+    changes = cmd.model_dump(exclude_unset=True, by_alias=False)
+    for field, value in changes.items():
+        if value is None:
+            continue  # null means "leave as is"
+        setattr(p, field, value)
+    after = _product_snapshot(p)
+    if after == before:
+        return p
+    p.updated_at = uow.now
+    await uow.session.flush()
+    uow.audit("product.updated", ("product", p.id), before=before, after=after)
+    uow.publish(CATALOG_CHANGED, p.id)
+    return p
+
+
+# ---- price plans ----
+
+
+async def create_price_plan(
+    uow: UnitOfWork,
+    product_ref: str,
+    valid_from: datetime,
+    tiers: Mapping[tuple[str, str], Sequence[tuple[Any, Any]]],
+    note: str = "",
+) -> PricePlan:
+    """A new price version (R-PRICE-03): version = max + 1, starting now or later; the previous open
+    version ends where this one starts. Operators (admin, product_manager) only."""
+    _require_staff(uow.actor, CATALOG_ROLES)
+    return await _insert_price_plan(uow, product_ref, valid_from, tiers, note, check_start=True)
+
+
+async def _insert_price_plan(
+    uow: UnitOfWork,
+    product_ref: str,
+    valid_from: datetime,
+    tiers: Mapping[tuple[str, str], Sequence[tuple[Any, Any]]],
+    note: str,
+    *,
+    check_start: bool,
+) -> PricePlan:
+    if valid_from.tzinfo is None:
+        raise InvalidArgument("valid_from needs a time zone", code="INVALID_VALID_FROM")
+    valid_from = valid_from.astimezone(UTC)
+    clean = rules.validate_plan_tiers(tiers)
+    # Locking the product row serializes version numbering per product.
+    product = await _find_product(uow.session, product_ref, lock=True)
+    if product is None:
+        raise NotFound(f"product {product_ref} not found")
+    plans = (
+        await uow.session.scalars(
+            select(PricePlan).where(PricePlan.product_id == product.id).order_by(PricePlan.version)
+        )
+    ).all()
+    latest = plans[-1] if plans else None
+    if check_start:
+        rules.check_new_version_start(valid_from, uow.now, latest.valid_from if latest else None)
+    elif latest is not None and valid_from <= latest.valid_from:
+        raise RuleViolation(
+            "a new price version must start after the latest one", code="VALID_FROM_BEFORE_LATEST"
+        )
+    for prev in plans:
+        if prev.valid_to is None or prev.valid_to > valid_from:
+            before = {"valid_to": prev.valid_to}
+            prev.valid_to = valid_from
+            uow.audit(
+                "price_plan.closed",
+                ("price_plan", prev.id),
+                before=before,
+                after={"valid_to": valid_from, "version": prev.version},
+            )
+    plan = PricePlan(
+        id=new_id("pp"),
+        product_id=product.id,
+        version=(latest.version if latest else 0) + 1,
+        valid_from=valid_from,
+        valid_to=None,
+        note=note,
+        created_by=uow.actor.id,
+        created_at=uow.now,
+    )
+    uow.session.add(plan)
+    await uow.session.flush()
+    for (scope, band), lst in clean.items():
+        for from_volume, price in lst:
+            uow.session.add(
+                PriceTier(plan_id=plan.id, scope=scope, band=band, from_volume=from_volume, unit_price=price)
+            )
+    await uow.session.flush()
+    uow.audit(
+        "price_plan.created",
+        ("price_plan", plan.id),
+        after={
+            "product": product.code,
+            "version": plan.version,
+            "valid_from": valid_from,
+            "tiers": {f"{s}.{b}": [[v, str(p)] for v, p in lst] for (s, b), lst in sorted(clean.items())},
+        },
+        note=note or None,
+    )
+    uow.publish(CATALOG_CHANGED, product.id)
+    return plan
+
+
+async def list_price_plans(uow: UnitOfWork, product_ref: str) -> list[tuple[PricePlan, list[PriceTier]]]:
+    product = await get_product(uow, product_ref)
+    plans = (
+        await uow.session.scalars(
+            select(PricePlan).where(PricePlan.product_id == product.id).order_by(PricePlan.version)
+        )
+    ).all()
+    if not plans:
+        return []
+    tiers = (
+        await uow.session.scalars(select(PriceTier).where(PriceTier.plan_id.in_([p.id for p in plans])))
+    ).all()
+    by_plan: dict[str, list[PriceTier]] = {p.id: [] for p in plans}
+    for t in tiers:
+        by_plan[t.plan_id].append(t)
+    return [(p, by_plan[p.id]) for p in plans]
+
+
+async def plan_at(session: AsyncSession, product_id: str, at: datetime) -> PricePlan | None:
+    """R-PRICE-03: the price version valid at instant `at`."""
+    plans = (
+        await session.scalars(
+            select(PricePlan).where(
+                PricePlan.product_id == product_id,
+                PricePlan.valid_from <= at,
+                or_(PricePlan.valid_to.is_(None), PricePlan.valid_to > at),
+            )
+        )
+    ).all()
+    return rules.version_at(plans, at)
+
+
+async def load_plan_tiers(
+    session: AsyncSession, plan_id: str
+) -> dict[tuple[str, str], list[tuple[int, Decimal]]]:
+    rows = (
+        await session.scalars(
+            select(PriceTier).where(PriceTier.plan_id == plan_id).order_by(PriceTier.from_volume)
+        )
+    ).all()
+    out: dict[tuple[str, str], list[tuple[int, Decimal]]] = {}
+    for t in rows:
+        out.setdefault((t.scope, t.band), []).append((t.from_volume, t.unit_price))
+    return out
+
+
+async def resolve_price(
+    session: AsyncSession, product_id: str, at: datetime, scope: str, band: str
+) -> tuple[PricePlan, list[tuple[int, Decimal]]]:
+    """The plan version valid at `at` and the tier list for the partner's scope and band
+    (national when the plan has no list for the scope). For rating (charging, bill run)."""
+    plan = await plan_at(session, product_id, at)
+    if plan is None:
+        raise NotFound(
+            f"no price plan of product {product_id} is valid at {at.isoformat()}", code="NO_PRICE_PLAN"
+        )
+    tiers = await load_plan_tiers(session, plan.id)
+    try:
+        return plan, list(rules.tiers_for(tiers, scope, band))
+    except KeyError:
+        raise NotFound(f"price plan {plan.id} has no {band} list", code="NO_PRICE_PLAN") from None
+
+
+# ---- orders ----
+
+
+def _order_snapshot(o: ProductOrder) -> dict[str, Any]:
+    return {"state": o.state, "active": o.active, "product_id": o.product_id}
+
+
+async def place_order(uow: UnitOfWork, partner_id: str, product_ref: str, note: str = "") -> ProductOrder:
+    """Order a product (TMF: acknowledged -> completed at once, since provisioning is instant).
+    The partner must be active, the product active and open to the partner's kind, priced, and not
+    already ordered."""
+    actor = uow.actor
+    if actor.is_operator:
+        _require_staff(actor, ORDER_ROLES)
+    _check_partner_visible(actor, partner_id)
+    # Locking the partner row serializes concurrent orders of one partner (one active order each).
+    partner = await uow.session.scalar(select(Partner).where(Partner.id == partner_id).with_for_update())
+    if partner is None:
+        raise NotFound(f"partner {partner_id} not found")
+    if partner.status == PartnerStatus.PENDING:
+        raise RuleViolation(
+            "the partner is not active yet (admission, contract or first payment pending)",
+            code="PARTNER_PENDING",
+        )
+    if partner.status == PartnerStatus.SUSPENDED:
+        raise Suspended("the partner is suspended: new orders are refused")
+    if partner.status == PartnerStatus.EXITED:
+        raise RuleViolation(
+            "the partner has exited (R-EXIT-01): new orders are refused", code="PARTNER_EXITED"
+        )
+    product = await _find_product(uow.session, product_ref)
+    if product is None or (_is_partner_actor(actor) and product.status == ProductStatus.DRAFT):
+        raise NotFound(f"product {product_ref} not found")
+    if product.status != ProductStatus.ACTIVE:
+        raise RuleViolation(f"product {product.code} is {product.status.value}", code="PRODUCT_NOT_AVAILABLE")
+    if product.audience != Audience.ALL and product.audience.value != partner.kind.value:
+        raise RuleViolation(
+            f"product {product.code} is for {product.audience.value} partners only", code="AUDIENCE_MISMATCH"
+        )
+    priced = await uow.session.scalar(
+        select(PricePlan.id)
+        .where(
+            PricePlan.product_id == product.id,
+            or_(PricePlan.valid_to.is_(None), PricePlan.valid_to > uow.now),
+        )
+        .limit(1)
+    )
+    if priced is None:
+        raise RuleViolation(f"product {product.code} has no price plan", code="NO_PRICE_PLAN")
+    existing = await uow.session.scalar(
+        select(ProductOrder.id).where(
+            ProductOrder.partner_id == partner.id,
+            ProductOrder.product_id == product.id,
+            ProductOrder.active.is_(True),
+        )
+    )
+    if existing is not None:
+        raise Conflict(f"product {product.code} is already ordered ({existing})", code="ORDER_EXISTS")
+    order = ProductOrder(
+        id=new_id("ord"),
+        partner_id=partner.id,
+        product_id=product.id,
+        state=OrderState.ACKNOWLEDGED,
+        active=False,
+        note=note,
+        created_at=uow.now,
+    )
+    uow.session.add(order)
+    await uow.session.flush()
+    uow.audit(
+        "order.acknowledged",
+        ("product_order", order.id),
+        partner_id=partner.id,
+        after=_order_snapshot(order) | {"product": product.code},
+    )
+    before = _order_snapshot(order)
+    order.state = OrderState.COMPLETED
+    order.active = True
+    order.completed_at = uow.now
+    await uow.session.flush()
+    uow.audit(
+        "order.completed",
+        ("product_order", order.id),
+        partner_id=partner.id,
+        before=before,
+        after=_order_snapshot(order),
+    )
+    uow.publish(ORDER_CHANGED, partner.id)
+    return order
+
+
+async def get_order(uow: UnitOfWork, order_id: str) -> ProductOrder:
+    order = await uow.session.get(ProductOrder, order_id)
+    if order is None or (_is_partner_actor(uow.actor) and order.partner_id != uow.actor.partner_id):
+        raise NotFound(f"order {order_id} not found")
+    return order
+
+
+async def cancel_order(uow: UnitOfWork, order_id: str, reason: str = "") -> ProductOrder:
+    """completed -> cancelled; the product can no longer be used (the gateway refreshes on ORDER_CHANGED)."""
+    if uow.actor.is_operator:
+        _require_staff(uow.actor, ORDER_ROLES)
+    order = await get_order(uow, order_id)
+    if order.state == OrderState.CANCELLED:
+        raise Conflict(f"order {order_id} is already cancelled", code="ORDER_CANCELLED")
+    before = _order_snapshot(order)
+    order.state = OrderState.CANCELLED
+    order.active = False
+    order.cancelled_at = uow.now
+    if reason:
+        order.note = reason[:300]
+    await uow.session.flush()
+    uow.audit(
+        "order.cancelled",
+        ("product_order", order.id),
+        partner_id=order.partner_id,
+        before=before,
+        after=_order_snapshot(order),
+        note=reason or None,
+    )
+    uow.publish(ORDER_CHANGED, order.partner_id)
+    return order
+
+
+async def list_orders(
+    uow: UnitOfWork,
+    *,
+    partner_id: str | None = None,
+    state: OrderState | None = None,
+    active: bool | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[ProductOrder], int]:
+    offset, limit = page_bounds(offset, limit)
+    if _is_partner_actor(uow.actor):
+        if partner_id is not None:
+            _check_partner_visible(uow.actor, partner_id)
+        partner_id = uow.actor.partner_id or "-"
+    stmt = select(ProductOrder)
+    if partner_id is not None:
+        stmt = stmt.where(ProductOrder.partner_id == partner_id)
+    if state is not None:
+        stmt = stmt.where(ProductOrder.state == state)
+    if active is not None:
+        stmt = stmt.where(ProductOrder.active.is_(active))
+    total = await uow.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = (
+        await uow.session.scalars(
+            stmt.order_by(ProductOrder.created_at.desc(), ProductOrder.id.desc()).offset(offset).limit(limit)
+        )
+    ).all()
+    return list(rows), int(total)
+
+
+async def product_codes(session: AsyncSession, product_ids: Sequence[str]) -> dict[str, str]:
+    """id -> code, for read models of other domains (usage pages, statements)."""
+    if not product_ids:
+        return {}
+    rows = (
+        await session.execute(select(Product.id, Product.code).where(Product.id.in_(list(product_ids))))
+    ).all()
+    return {r[0]: r[1] for r in rows}

@@ -1,0 +1,319 @@
+"""Prepaid grants (RFC 4006-style credit reservations), held in memory by one gateway worker.
+
+A grant is money moved from a partner's prepaid:available into prepaid:reserved in one DB transaction.
+Calls consume it in memory; the CDR writer books the consumption (Dr reserved, Cr revenue; grants.consumed
++= x) in the same transaction as the CDRs. So a hot account costs one DB write per grant, not per call,
+and no call is served without money behind it (R-CHARGE-01/02).
+
+Invariants kept here:
+  * in memory, per partner: remaining + money of in-flight calls == granted - consumed - released (DB);
+  * a grant is never consumed past its expires_at without first being extended in the DB, so the reaper
+    (which only closes grants expired for longer than a grace period) cannot race a live worker;
+  * a worker releases its own grants once expired and idle, and all of them on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from openability.charging import rules
+from openability.charging.models import Grant, GrantState
+from openability.kernel.errors import InsufficientBalance
+from openability.kernel.ids import new_id
+from openability.ledger import service as ledger
+from openability.ledger.models import AccountType, EntryKind
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from openability.bootstrap import Container
+
+log = logging.getLogger(__name__)
+
+ZERO = Decimal(0)
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+# Rate estimation: spending is averaged over windows of this many seconds (exponentially smoothed).
+RATE_WINDOW_SECONDS = Decimal(1)
+RATE_SMOOTHING = Decimal("0.5")
+
+
+def make_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass(slots=True)
+class Reservation:
+    """Money taken from a grant for one call. grant_id None: postpaid, nothing reserved."""
+
+    partner_id: str
+    grant_id: str | None
+    amount: Decimal
+
+
+@dataclass(slots=True)
+class _Held:
+    partner_id: str
+    grant_id: str | None = None
+    remaining: Decimal = ZERO
+    inflight: int = 0
+    expires_at: datetime = NEVER
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # spending-rate estimate (money per second)
+    rate: Decimal = ZERO
+    win_start: datetime = NEVER
+    win_spent: Decimal = ZERO
+    # last refusal: the available balance seen, and when (a cheap 402 without a DB trip)
+    poor_available: Decimal | None = None
+    poor_at: datetime = NEVER
+
+
+class GrantManager:
+    def __init__(self, container: Container, worker_id: str | None = None) -> None:
+        self.container = container
+        self.settings = container.settings
+        self.clock = container.clock
+        self.worker_id = worker_id or make_worker_id()
+        self._held: dict[str, _Held] = {}
+
+    # ---- hot path ------------------------------------------------------------------------------
+
+    async def reserve(self, partner_id: str, amount: Decimal) -> Reservation:
+        """Take `amount` from this worker's grant for the partner, refilling it if needed.
+        Raises InsufficientBalance (402) when the account cannot cover it; nothing is moved then."""
+        h = self._held.get(partner_id)
+        if h is None:
+            h = self._held[partner_id] = _Held(partner_id)
+        now = self.clock.now()
+        if h.grant_id is not None and now < h.expires_at and h.remaining >= amount:
+            return self._take(h, amount, now)
+        if (
+            h.poor_available is not None
+            and (now - h.poor_at).total_seconds() < self.settings.cache_ttl_seconds
+            and h.poor_available + self._valid_remaining(h, now) < amount
+        ):
+            raise InsufficientBalance("the prepaid balance cannot cover this call")
+        async with h.lock:
+            now = self.clock.now()
+            if h.grant_id is not None and now < h.expires_at and h.remaining >= amount:
+                return self._take(h, amount, now)
+            await self._refill(h, amount, now)
+            return self._take(h, amount, self.clock.now())
+
+    def try_take_more(self, r: Reservation, extra: Decimal) -> bool:
+        """Take more money for an in-flight call (voice ran longer than estimated), from memory only."""
+        h = self._held.get(r.partner_id)
+        if h is None or h.grant_id != r.grant_id or h.remaining < extra:
+            return False
+        h.remaining -= extra
+        r.amount += extra
+        return True
+
+    def give_back(self, r: Reservation, amount: Decimal) -> None:
+        """Return part of a reservation (the call cost less than reserved) to the grant."""
+        if amount <= 0 or r.grant_id is None:
+            return
+        r.amount -= amount
+        h = self._held.get(r.partner_id)
+        # A grant lost to the reaper already gave its money back to available: nothing to return.
+        if h is not None and h.grant_id == r.grant_id:
+            h.remaining += amount
+
+    def cancel(self, r: Reservation) -> None:
+        """The call was not served (network failure, duplicate): all its money goes back to the grant."""
+        self.give_back(r, r.amount)
+        self.done(r)
+
+    def done(self, r: Reservation) -> None:
+        """The call's CDR is durable (or the call was cancelled): it no longer holds the grant."""
+        if r.grant_id is None:
+            return
+        h = self._held.get(r.partner_id)
+        if h is not None and h.grant_id == r.grant_id and h.inflight > 0:
+            h.inflight -= 1
+
+    def balance_changed(self, partner_id: str) -> None:
+        """A top-up was confirmed: forget the last refusal so the next call looks at the DB again."""
+        h = self._held.get(partner_id)
+        if h is not None:
+            h.poor_available = None
+
+    def held(self, partner_id: str) -> tuple[str | None, Decimal, int]:
+        """(grant id, remaining, in-flight calls) for diagnostics and tests."""
+        h = self._held.get(partner_id)
+        if h is None:
+            return None, ZERO, 0
+        return h.grant_id, h.remaining, h.inflight
+
+    def _valid_remaining(self, h: _Held, now: datetime) -> Decimal:
+        return h.remaining if h.grant_id is not None else ZERO
+
+    def _take(self, h: _Held, amount: Decimal, now: datetime) -> Reservation:
+        h.remaining -= amount
+        h.inflight += 1
+        # spending-rate estimate, on the injected clock
+        if h.win_start == NEVER:
+            h.win_start = now
+        elapsed = Decimal((now - h.win_start) // timedelta(milliseconds=1)) / 1000
+        h.win_spent += amount
+        if elapsed >= RATE_WINDOW_SECONDS:
+            observed = h.win_spent / elapsed
+            h.rate = RATE_SMOOTHING * observed + (1 - RATE_SMOOTHING) * h.rate
+            h.win_start, h.win_spent = now, ZERO
+        return Reservation(h.partner_id, h.grant_id, amount)
+
+    def _target(self, h: _Held, amount: Decimal) -> Decimal:
+        return rules.grant_target(
+            rate_per_second=h.rate,
+            window_seconds=self.settings.grant_window_seconds,
+            min_calls=self.settings.grant_min_calls,
+            call_amount=amount,
+        )
+
+    async def _refill(self, h: _Held, amount: Decimal, now: datetime) -> None:
+        """One transaction: lock the partner's accounts, extend (or open) this worker's grant and move
+        min(target, available) into it. Memory changes only after the commit."""
+        ttl = timedelta(seconds=self.settings.grant_ttl_seconds)
+        pid = h.partner_id
+        async with self.container.uow() as uow:
+            s = uow.session
+            accs = await ledger.lock_accounts(
+                s, [(pid, AccountType.PREPAID_AVAILABLE), (pid, AccountType.PREPAID_RESERVED)]
+            )
+            avail, reserved = (
+                accs[(pid, AccountType.PREPAID_AVAILABLE)],
+                accs[(pid, AccountType.PREPAID_RESERVED)],
+            )
+            grant: Grant | None = None
+            remaining = h.remaining
+            if h.grant_id is not None:
+                grant = await s.scalar(select(Grant).where(Grant.id == h.grant_id).with_for_update())
+                if grant is None or grant.state != GrantState.ACTIVE:
+                    # Reaped while this worker was stalled: its money is back in available already.
+                    log.warning(
+                        "grant %s of %s was closed under this worker; opening a new one", h.grant_id, pid
+                    )
+                    grant, remaining = None, ZERO
+            x = rules.grant_refill(
+                target=self._target(h, amount), need=amount, remaining=remaining, available=avail.balance
+            )
+            if x is None:
+                h.poor_available, h.poor_at = avail.balance, now
+                raise InsufficientBalance(
+                    f"the prepaid balance cannot cover this call ({amount} CNY needed)",
+                    details={"required": str(amount)},
+                )
+            if grant is None:
+                grant = Grant(
+                    id=new_id("gr"),
+                    partner_id=pid,
+                    worker_id=self.worker_id,
+                    granted=ZERO,
+                    consumed=ZERO,
+                    released=ZERO,
+                    state=GrantState.ACTIVE,
+                    created_at=now,
+                    expires_at=now + ttl,
+                )
+                s.add(grant)
+                await s.flush()
+            grant.granted = grant.granted + x
+            grant.expires_at = now + ttl
+            if x > 0:
+                await ledger.post(
+                    s,
+                    kind=EntryKind.GRANT,
+                    legs=[ledger.debit(avail, x), ledger.credit(reserved, x)],
+                    now=now,
+                    ref=("grant", grant.id),
+                    memo=f"grant to {self.worker_id}",
+                )
+            grant_id, expires_at = grant.id, grant.expires_at
+        if h.grant_id != grant_id:
+            # Calls in flight on a lost grant settle against it, not against the new one.
+            h.inflight = 0
+        h.grant_id, h.remaining, h.expires_at = grant_id, remaining + x, expires_at
+        h.poor_available = None
+
+    # ---- housekeeping --------------------------------------------------------------------------
+
+    async def release_idle(self, *, all_grants: bool = False) -> int:
+        """Release this worker's grants that expired with no call in flight (all idle ones on
+        shutdown). Returns how many were released."""
+        n = 0
+        now = self.clock.now()
+        for h in list(self._held.values()):
+            if h.grant_id is None or h.inflight > 0:
+                continue
+            if not all_grants and now < h.expires_at:
+                continue
+            async with h.lock:
+                if h.grant_id is None or h.inflight > 0:
+                    continue
+                grant_id = h.grant_id
+                # Stop the fast path before the first await: it only uses unexpired grants.
+                h.expires_at = NEVER
+                try:
+                    async with self.container.uow() as uow:
+                        await release_grant(uow.session, grant_id, uow.now, note="released by its worker")
+                except Exception:
+                    log.exception("releasing grant %s failed; the reaper will close it", grant_id)
+                    continue
+                h.grant_id, h.remaining = None, ZERO
+                n += 1
+        return n
+
+
+async def release_grant(
+    session: AsyncSession,
+    grant_id: str,
+    now: datetime,
+    note: str = "",
+    *,
+    expired_before: datetime | None = None,
+) -> Decimal | None:
+    """Close a grant: its open amount (granted - consumed - released) goes back to available
+    (EntryKind.GRANT_RELEASE). Locks the partner's accounts first, then the grant (the fixed order).
+    With `expired_before`, a grant extended since (expires_at >= it) is left alone. Returns the amount
+    released, or None when the grant was not closed here."""
+    partner_id = await session.scalar(select(Grant.partner_id).where(Grant.id == grant_id))
+    if partner_id is None:
+        return None
+    accs = await ledger.lock_accounts(
+        session, [(partner_id, AccountType.PREPAID_AVAILABLE), (partner_id, AccountType.PREPAID_RESERVED)]
+    )
+    grant = await session.scalar(select(Grant).where(Grant.id == grant_id).with_for_update())
+    if grant is None:
+        return None
+    await session.refresh(grant)
+    if grant.state != GrantState.ACTIVE or (
+        expired_before is not None and grant.expires_at >= expired_before
+    ):
+        return None
+    open_amount = grant.granted - grant.consumed - grant.released
+    if open_amount > 0:
+        await ledger.post(
+            session,
+            kind=EntryKind.GRANT_RELEASE,
+            legs=[
+                ledger.debit(accs[(partner_id, AccountType.PREPAID_RESERVED)], open_amount),
+                ledger.credit(accs[(partner_id, AccountType.PREPAID_AVAILABLE)], open_amount),
+            ],
+            now=now,
+            ref=("grant", grant.id),
+            memo=note or "grant released",
+        )
+        grant.released = grant.released + open_amount
+    grant.state = GrantState.CLOSED
+    grant.closed_at = now
+    await session.flush()
+    return open_amount

@@ -1,0 +1,46 @@
+"""Charging jobs: the grant reaper (closes grants of dead gateway workers)."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from openability.charging import service
+from openability.jobs.registry import Job, every_minute, register
+from openability.kernel.money import fmt
+
+if TYPE_CHECKING:
+    from openability.bootstrap import Container
+
+log = logging.getLogger(__name__)
+
+
+async def reap_grants(container: Container) -> str:
+    """One transaction per grant: each locks only its partner's accounts, so the reaper never holds
+    two partners' rows at once (CDR batches lock across partners in account-id order)."""
+    async with container.uow() as uow:
+        ids = await service.expired_grant_ids(uow)
+    n, total = 0, Decimal(0)
+    for gid in ids:
+        try:
+            async with container.uow() as uow:
+                released = await service.reap_grant(uow, gid)
+        except Exception:
+            log.exception("reaping grant %s failed; retried next run", gid)
+            continue
+        if released is not None:
+            n += 1
+            total += released
+    return f"reaped {n} grant(s), released {fmt(total)} CNY"
+
+
+GRANT_REAPER = register(
+    Job(
+        name="grant-reaper",
+        fn=reap_grants,
+        period=every_minute,
+        description="Return unused money of expired grants held by dead gateway workers",
+        record=False,
+    )
+)

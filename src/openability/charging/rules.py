@@ -1,0 +1,120 @@
+"""Pure charging rules (no I/O): rating a call, SMS segments, voice minutes, grant sizing.
+
+Pricing semantics (graduated tiers, price bands, plan versions) belong to the catalog; rating
+delegates to `catalog.rules` so the real-time price and the bill run's exact re-rating
+(R-CHARGE-06) can never disagree about what a tier means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from openability.catalog.rules import band_for, graduated_amount, tiers_for, version_at
+from openability.connectors.sms_codec import count_segments
+
+__all__ = [
+    "NoPrice",
+    "PlanVersion",
+    "Rating",
+    "band_for",
+    "grant_refill",
+    "grant_target",
+    "rate",
+    "sms_quantity",
+    "started_minutes",
+    "voice_estimate_seconds",
+]
+
+ZERO = Decimal(0)
+TierList = tuple[tuple[int, Decimal], ...]
+
+
+class NoPrice(LookupError):
+    """No price plan version (or no tier list for the partner's band) is valid for the call."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanVersion:
+    """One price plan version as the gateway caches it (R-PRICE-03)."""
+
+    plan_id: str
+    version: int
+    valid_from: datetime
+    valid_to: datetime | None
+    tiers: Mapping[tuple[str, str], TierList]  # (scope, band) -> ((from_volume, unit_price), ...)
+
+
+@dataclass(frozen=True, slots=True)
+class Rating:
+    amount: Decimal
+    quantity: int
+    plan_id: str
+    band: str
+    scope: str
+
+
+def rate(
+    plans: Sequence[PlanVersion], at: datetime, *, scope: str, band: str, mtd_before: int, quantity: int
+) -> Rating:
+    """Price `quantity` units used at instant `at` after `mtd_before` units this month.
+
+    R-PRICE-03: the version valid at the moment of use; R-PRICE-02: the partner's band, in its scope's
+    list (falling back to the national list when the plan has no list for the scope); R-PRICE-01:
+    graduated over the month-to-date volume."""
+    plan = version_at(plans, at)
+    if plan is None:
+        raise NoPrice("no price plan version is valid at this moment")
+    try:
+        tiers = tiers_for(plan.tiers, scope, band)
+    except KeyError:
+        raise NoPrice(f"price plan v{plan.version} has no price list for band {band!r}") from None
+    amount = graduated_amount(tiers, mtd_before, quantity) if quantity else ZERO
+    return Rating(amount=amount, quantity=quantity, plan_id=plan.plan_id, band=band, scope=scope)
+
+
+def sms_quantity(text: str, recipients: int) -> tuple[str, int, int]:
+    """R-CHARGE-05: SMS is charged per segment (GSM-7 160/153, UCS-2 70/67) per recipient.
+    Returns (encoding, segments per message, charged quantity)."""
+    encoding, segments = count_segments(text)
+    return encoding, segments, segments * recipients
+
+
+def started_minutes(seconds: int) -> int:
+    """R-CHARGE-05: voice is charged per started minute of call time (61 s -> 2 minutes)."""
+    if seconds <= 0:
+        return 0
+    return -(-seconds // 60)
+
+
+# A voice notification is reserved for before the call at a pessimistic length: text-to-speech reads
+# about 4 Chinese characters a second; we assume 3 and add ringing/answer time, per repetition.
+VOICE_CHARS_PER_SECOND = 3
+VOICE_SETUP_SECONDS = 30
+
+
+def voice_estimate_seconds(text: str, repeat: int) -> int:
+    """Upper estimate of a notification call's length, reserved before the call is placed."""
+    return VOICE_SETUP_SECONDS + repeat * -(-len(text) // VOICE_CHARS_PER_SECOND)
+
+
+def grant_target(
+    *, rate_per_second: Decimal, window_seconds: int, min_calls: int, call_amount: Decimal
+) -> Decimal:
+    """How much money a worker should hold for one account: about `window_seconds` of its observed
+    spending, and at least `min_calls` calls' worth (so a hot account needs one DB write per grant,
+    not per call)."""
+    return max(rate_per_second * window_seconds, call_amount * min_calls, call_amount)
+
+
+def grant_refill(*, target: Decimal, need: Decimal, remaining: Decimal, available: Decimal) -> Decimal | None:
+    """The amount to move from available into the grant so that it covers a call of `need`.
+
+    Never more than `available` (the balance never goes negative, R-CHARGE-02). None when even all the
+    available money plus what is left in the grant cannot cover the call (R-CHARGE-01: refuse)."""
+    if remaining + available < need:
+        return None
+    want = max(target, need) - remaining
+    return max(ZERO, min(want, available))

@@ -1,0 +1,358 @@
+"""Real-time charging for the gateway (DESIGN.md "Charging: how a call is charged").
+
+`ChargingEngine` is the per-worker charging runtime: rating against cached price plans and an in-memory
+month-to-date volume (provisional, R-CHARGE-06), prepaid grants (charging/grants.py), the group-committing
+CDR writer (charging/cdr_writer.py) and idempotency (R-CHARGE-04). The gateway calls:
+
+    auth = await engine.authorize(subject, quantity)      # rate + reserve; 402 before the network
+    ... call the network ...
+    engine.settle(auth, actual_quantity)                   # re-rate what was really served
+    await engine.record(auth, cdr_values, messages)        # durable CDR, then answer
+    engine.cancel(auth)                                    # instead, when nothing was served
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import func, select
+
+from openability.charging import rules
+from openability.charging.cdr_writer import CdrWriter, DuplicateRequest
+from openability.charging.grants import GrantManager, Reservation, release_grant
+from openability.charging.models import Grant, GrantState, UsageDaily, UsageRecord
+from openability.kernel.clock import business_date, month_key
+from openability.kernel.errors import Busy, Conflict
+from openability.kernel.ids import new_id
+from openability.kernel.money import fmt
+
+if TYPE_CHECKING:
+    from openability.bootstrap import Container
+    from openability.kernel.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+PREPAID = "prepaid"
+IDEMPOTENCY_LRU_SIZE = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """Who is charged for what: everything rating needs, taken from the gateway's caches."""
+
+    partner_id: str
+    product_id: str
+    client_id: str
+    billing_mode: str  # prepaid | postpaid
+    scope: str
+    band: str
+    plans: Sequence[rules.PlanVersion]
+
+
+@dataclass(slots=True)
+class Authorization:
+    subject: Subject
+    at: datetime
+    month: str
+    mtd_before: int
+    rating: rules.Rating
+    reservation: Reservation
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    status: int
+    body: dict[str, Any]
+    request_hash: str
+
+
+def request_hash(parts: Any) -> str:
+    """Canonical hash of a request (what the client asked for), to refuse a key reused for another one."""
+    return hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+class IdempotencyStore:
+    """R-CHARGE-04. Keys are per partner. In-flight duplicates in this worker wait for the first call;
+    completed calls are answered from an in-memory LRU, else from the stored CDR (the DB lookup happens
+    only when the client sent a key: generated request ids are new by construction)."""
+
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        self._inflight: dict[tuple[str, str], asyncio.Future[StoredAnswer]] = {}
+        self._done: OrderedDict[tuple[str, str], StoredAnswer] = OrderedDict()
+
+    async def begin(self, partner_id: str, key: str, req_hash: str) -> StoredAnswer | None:
+        """None: the caller owns the key now and must call finish(). Otherwise the earlier answer."""
+        k = (partner_id, key)
+        while True:
+            hit = self._done.get(k)
+            if hit is not None:
+                self._done.move_to_end(k)
+                return _check_same(hit, req_hash)
+            fut = self._inflight.get(k)
+            if fut is None:
+                break
+            ans = await asyncio.shield(fut)
+            return _check_same(ans, req_hash)
+        fut = asyncio.get_running_loop().create_future()
+        self._inflight[k] = fut
+        try:
+            stored = await self._lookup(partner_id, key)
+        except BaseException:
+            self._inflight.pop(k, None)
+            fut.set_exception(Busy("the idempotency store is unavailable, retry later"))
+            fut.exception()  # retrieved: waiters re-raise it themselves
+            raise
+        if stored is not None:
+            self.finish(partner_id, key, stored)
+            return _check_same(stored, req_hash)
+        return None
+
+    def finish(self, partner_id: str, key: str, answer: StoredAnswer) -> None:
+        """Publish the answer to waiting duplicates; successful (charged) answers are remembered."""
+        k = (partner_id, key)
+        fut = self._inflight.pop(k, None)
+        if fut is not None and not fut.done():
+            fut.set_result(answer)
+        if answer.status < 300:
+            self._done[k] = answer
+            if len(self._done) > IDEMPOTENCY_LRU_SIZE:
+                self._done.popitem(last=False)
+
+    async def _lookup(self, partner_id: str, key: str) -> StoredAnswer | None:
+        async with self.container.uow() as uow:
+            row = (
+                await uow.session.execute(
+                    select(UsageRecord.response, UsageRecord.request_hash).where(
+                        UsageRecord.partner_id == partner_id, UsageRecord.request_key == key
+                    )
+                )
+            ).first()
+        if row is None:
+            return None
+        return StoredAnswer(201, dict(row[0]), str(row[1]))
+
+
+def _check_same(ans: StoredAnswer, req_hash: str) -> StoredAnswer:
+    if ans.request_hash and req_hash and ans.request_hash != req_hash and ans.status < 300:
+        raise Conflict(
+            "this Idempotency-Key was already used for a different request", code="IDEMPOTENCY_KEY_REUSED"
+        )
+    return ans
+
+
+class VolumeCounters:
+    """Month-to-date volume per (partner, product, month), seeded from usage_daily on first use and
+    counted in memory after that. Other workers' usage is not seen until the next seed, so the price is
+    provisional (R-CHARGE-06): the bill run re-rates the month exactly."""
+
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        self._vol: dict[tuple[str, str, str], int] = {}
+        self._seeding: dict[tuple[str, str, str], asyncio.Future[None]] = {}
+
+    async def take(self, key: tuple[str, str, str], quantity: int) -> int:
+        if key not in self._vol:
+            await self._seed(key)
+        before = self._vol[key]
+        self._vol[key] = before + quantity
+        return before
+
+    def adjust(self, key: tuple[str, str, str], delta: int) -> None:
+        if key in self._vol:
+            self._vol[key] = max(0, self._vol[key] + delta)
+
+    async def _seed(self, key: tuple[str, str, str]) -> None:
+        pending = self._seeding.get(key)
+        if pending is not None:
+            await asyncio.shield(pending)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._seeding[key] = fut
+        try:
+            pid, prod, month = key
+            async with self.container.uow() as uow:
+                total = await uow.session.scalar(
+                    select(func.coalesce(func.sum(UsageDaily.quantity), 0)).where(
+                        UsageDaily.partner_id == pid, UsageDaily.product_id == prod, UsageDaily.month == month
+                    )
+                )
+            self._vol.setdefault(key, int(total or 0))
+            fut.set_result(None)
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            self._seeding.pop(key, None)
+
+
+class ChargingEngine:
+    def __init__(self, container: Container, worker_id: str | None = None) -> None:
+        self.container = container
+        self.clock = container.clock
+        self.grants = GrantManager(container, worker_id)
+        self.cdr = CdrWriter(container)
+        self.idempotency = IdempotencyStore(container)
+        self.volumes = VolumeCounters(container)
+
+    async def start(self) -> None:
+        await self.cdr.start()
+
+    async def stop(self) -> None:
+        """Flush the CDR writer, then give back this worker's unused grants."""
+        await self.cdr.stop()
+        await self.grants.release_idle(all_grants=True)
+
+    async def authorize(self, subject: Subject, quantity: int) -> Authorization:
+        """Rate `quantity` units and reserve the price (prepaid). Raises rules.NoPrice,
+        InsufficientBalance (R-CHARGE-01: before the network is touched)."""
+        now = self.clock.now()
+        month = month_key(now)
+        vkey = (subject.partner_id, subject.product_id, month)
+        before = await self.volumes.take(vkey, quantity)
+        try:
+            rating = rules.rate(
+                subject.plans,
+                now,
+                scope=subject.scope,
+                band=subject.band,
+                mtd_before=before,
+                quantity=quantity,
+            )
+            if subject.billing_mode == PREPAID:
+                reservation = await self.grants.reserve(subject.partner_id, rating.amount)
+            else:
+                reservation = Reservation(subject.partner_id, None, rating.amount)
+        except BaseException:
+            self.volumes.adjust(vkey, -quantity)
+            raise
+        return Authorization(subject, now, month, before, rating, reservation)
+
+    def settle(self, auth: Authorization, quantity: int) -> rules.Rating:
+        """Re-rate with the quantity really served (failed recipients, the voice call's real length):
+        the unused part of the reservation stays in the grant; more is taken from the grant if the call
+        ran longer than reserved (capped at what the grant holds: the balance never goes negative)."""
+        s = auth.subject
+        if quantity != auth.rating.quantity:
+            self.volumes.adjust((s.partner_id, s.product_id, auth.month), quantity - auth.rating.quantity)
+        rating = rules.rate(
+            s.plans, auth.at, scope=s.scope, band=s.band, mtd_before=auth.mtd_before, quantity=quantity
+        )
+        r = auth.reservation
+        if s.billing_mode != PREPAID:
+            r.amount = rating.amount
+        elif rating.amount < r.amount:
+            self.grants.give_back(r, r.amount - rating.amount)
+        elif rating.amount > r.amount and not self.grants.try_take_more(r, rating.amount - r.amount):
+            log.warning(
+                "call of %s ran past its reservation; charged %s instead of %s",
+                s.partner_id,
+                r.amount,
+                rating.amount,
+            )
+            rating = rules.Rating(r.amount, quantity, rating.plan_id, rating.band, rating.scope)
+        auth.rating = rating
+        return rating
+
+    def cancel(self, auth: Authorization) -> None:
+        """Nothing was served: all the money goes back to the grant, the volume is not counted."""
+        s = auth.subject
+        self.volumes.adjust((s.partner_id, s.product_id, auth.month), -auth.rating.quantity)
+        self.grants.cancel(auth.reservation)
+
+    async def record(
+        self,
+        auth: Authorization,
+        *,
+        record_id: str,
+        request_key: str,
+        req_hash: str,
+        capability: str,
+        operation: str,
+        unit: str,
+        recipients: list[str],
+        response: dict[str, Any],
+        messages: list[dict[str, Any]],
+    ) -> None:
+        """Write the CDR and wait until it is durable. On DuplicateRequest (another worker stored the
+        key first) or CdrFailed the money goes back to the grant and the error propagates."""
+        s, rating = auth.subject, auth.rating
+        values = {
+            "id": record_id,
+            "partner_id": s.partner_id,
+            "product_id": s.product_id,
+            "capability": capability,
+            "operation": operation,
+            "client_id": s.client_id,
+            "request_key": request_key,
+            "request_hash": req_hash,
+            "quantity": rating.quantity,
+            "unit": unit,
+            "amount": rating.amount,
+            "billing_mode": s.billing_mode,
+            "price_plan_id": rating.plan_id,
+            "band": rating.band,
+            "scope": rating.scope,
+            "month": auth.month,
+            "grant_id": auth.reservation.grant_id,
+            "occurred_at": auth.at,
+            "recipients": recipients,
+            "response": response,
+        }
+        try:
+            await self.cdr.write(values, messages, business_date(auth.at))
+        except BaseException as exc:
+            if isinstance(exc, DuplicateRequest):
+                self.volumes.adjust((s.partner_id, s.product_id, auth.month), -rating.quantity)
+            self.grants.cancel(auth.reservation)
+            raise
+        self.grants.done(auth.reservation)
+
+
+def new_request_id() -> str:
+    return new_id("req")
+
+
+def money(amount: Decimal) -> str:
+    return fmt(amount)
+
+
+# ---- grant reaper (operations) ------------------------------------------------------------------
+
+
+async def expired_grant_ids(uow: UnitOfWork) -> list[str]:
+    """Active grants whose expires_at + settings.grant_reap_grace_seconds has passed (dead workers)."""
+    cutoff = uow.now - timedelta(seconds=uow.settings.grant_reap_grace_seconds)
+    rows = await uow.session.scalars(
+        select(Grant.id).where(Grant.state == GrantState.ACTIVE, Grant.expires_at < cutoff).order_by(Grant.id)
+    )
+    return list(rows.all())
+
+
+async def reap_grant(uow: UnitOfWork, grant_id: str) -> Decimal | None:
+    """Close one dead worker's grant; its open money returns to available (EntryKind.GRANT_RELEASE).
+    A live worker always extends its grant in the DB before using it past expires_at, so a grant still
+    expired after the grace period has no live owner. Returns the amount released (None: left alone)."""
+    cutoff = uow.now - timedelta(seconds=uow.settings.grant_reap_grace_seconds)
+    released = await release_grant(
+        uow.session, grant_id, uow.now, note="reaped: worker gone", expired_before=cutoff
+    )
+    if released is not None:
+        g = await uow.session.get(Grant, grant_id)
+        uow.audit(
+            "grant.reaped",
+            ("grant", grant_id),
+            partner_id=g.partner_id if g else None,
+            after={"released": released, "worker_id": g.worker_id if g else ""},
+        )
+    return released

@@ -1,0 +1,161 @@
+"""Usage read model: per-day per-product rollups (UsageDaily) and the CDRs behind them.
+Partners see only their own usage; operators any partner's, or all partners'."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from openability.catalog import service as catalog
+from openability.charging.models import UsageDaily, UsageRecord
+from openability.kernel.clock import month_key
+from openability.kernel.errors import InvalidArgument, NotFound
+from openability.kernel.money import fmt
+from openability.kernel.uow import UnitOfWork
+
+MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+MAX_LIMIT = 200
+
+
+def parse_month(month: str | None, now: datetime) -> str:
+    """'YYYY-MM' (Asia/Shanghai billing month); default the current month."""
+    if month is None or month == "":
+        return month_key(now)
+    if not MONTH.match(month):
+        raise InvalidArgument(f"month must be YYYY-MM, got {month!r}", code="INVALID_MONTH")
+    return month
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    day: date
+    partner_id: str
+    product_id: str
+    product_code: str
+    calls: int
+    quantity: int
+    amount: Decimal
+
+
+@dataclass
+class UsageSummary:
+    month: str
+    partner_id: str | None
+    product: str | None
+    rows: list[UsageRow] = field(default_factory=list)
+
+    @property
+    def calls(self) -> int:
+        return sum(r.calls for r in self.rows)
+
+    @property
+    def quantity(self) -> int:
+        return sum(r.quantity for r in self.rows)
+
+    @property
+    def amount(self) -> Decimal:
+        return sum((r.amount for r in self.rows), Decimal("0.0000"))
+
+
+def _scope(uow: UnitOfWork, partner_id: str | None) -> str | None:
+    actor = uow.actor
+    if actor.type in ("operator", "system"):
+        return partner_id
+    if partner_id is not None and partner_id != actor.partner_id:
+        raise NotFound(f"partner {partner_id} not found")
+    return actor.partner_id or "-"
+
+
+async def _product_id(uow: UnitOfWork, product: str | None) -> str | None:
+    if not product:
+        return None
+    return (await catalog.get_product(uow, product)).id
+
+
+async def usage_summary(
+    uow: UnitOfWork, *, month: str | None = None, product: str | None = None, partner_id: str | None = None
+) -> UsageSummary:
+    m = parse_month(month, uow.now)
+    pid = _scope(uow, partner_id)
+    product_id = await _product_id(uow, product)
+    stmt = select(UsageDaily).where(UsageDaily.month == m)
+    if pid is not None:
+        stmt = stmt.where(UsageDaily.partner_id == pid)
+    if product_id is not None:
+        stmt = stmt.where(UsageDaily.product_id == product_id)
+    rows = (
+        await uow.session.scalars(stmt.order_by(UsageDaily.day, UsageDaily.partner_id, UsageDaily.product_id))
+    ).all()
+    codes = await catalog.product_codes(uow.session, sorted({r.product_id for r in rows}))
+    return UsageSummary(
+        month=m,
+        partner_id=pid,
+        product=product,
+        rows=[
+            UsageRow(
+                day=r.day,
+                partner_id=r.partner_id,
+                product_id=r.product_id,
+                product_code=codes.get(r.product_id, r.product_id),
+                calls=r.calls,
+                quantity=r.quantity,
+                amount=r.amount,
+            )
+            for r in rows
+        ],
+    )
+
+
+def usage_csv(summary: UsageSummary) -> str:
+    """Spreadsheet export: one header row, then one row per day and product; money as text."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(["month", "day", "partner_id", "product", "calls", "quantity", "amount_cny"])
+    for r in summary.rows:
+        w.writerow(
+            [
+                summary.month,
+                r.day.isoformat(),
+                r.partner_id,
+                r.product_code,
+                r.calls,
+                r.quantity,
+                fmt(r.amount),
+            ]
+        )
+    return buf.getvalue()
+
+
+async def list_usage_records(
+    uow: UnitOfWork,
+    *,
+    month: str | None = None,
+    product: str | None = None,
+    partner_id: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[UsageRecord], int, dict[str, str]]:
+    """CDRs, newest first; returns (records, total, product id -> code)."""
+    m = parse_month(month, uow.now)
+    pid = _scope(uow, partner_id)
+    product_id = await _product_id(uow, product)
+    offset, limit = max(0, offset), max(1, min(limit, MAX_LIMIT))
+    stmt = select(UsageRecord).where(UsageRecord.month == m)
+    if pid is not None:
+        stmt = stmt.where(UsageRecord.partner_id == pid)
+    if product_id is not None:
+        stmt = stmt.where(UsageRecord.product_id == product_id)
+    total = await uow.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = (
+        await uow.session.scalars(
+            stmt.order_by(UsageRecord.occurred_at.desc(), UsageRecord.id.desc()).offset(offset).limit(limit)
+        )
+    ).all()
+    codes = await catalog.product_codes(uow.session, sorted({r.product_id for r in rows}))
+    return list(rows), int(total), codes

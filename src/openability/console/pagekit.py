@@ -1,0 +1,231 @@
+"""Shared plumbing of the portal and operator pages: who may see a page, a CSRF token per login
+session, form parsing that never raises, labels for states, and the PRG (post/redirect/get) step.
+
+Pages stay thin: they call one domain service per action and render a template."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from openability.console.web import SESSION_COOKIE, lang_of, login_redirect, redirect, render
+from openability.kernel.clock import SHANGHAI
+from openability.kernel.errors import AppError
+from openability.kernel.money import MoneyError
+from openability.kernel.uow import Actor, UnitOfWork
+from openability.kernel.web import container_of, current_actor_optional
+
+PORTAL_HOME = "/console/portal"
+OPS_HOME = "/console/ops/partners"
+PAGE_SIZE = 50
+
+# State and enum labels, zh-CN first.
+LABELS: dict[str, tuple[str, str]] = {
+    "active": ("正常", "active"),
+    "suspended": ("已暂停", "suspended"),
+    "pending": ("待处理", "pending"),
+    "exited": ("已退出", "exited"),
+    "draft": ("草稿", "draft"),
+    "retired": ("已下线", "retired"),
+    "acknowledged": ("已受理", "acknowledged"),
+    "inProgress": ("处理中", "in progress"),
+    "completed": ("已生效", "completed"),
+    "cancelled": ("已取消", "cancelled"),
+    "confirmed": ("已确认", "confirmed"),
+    "rejected": ("已拒绝", "rejected"),
+    "sandbox": ("在线支付（沙箱）", "online (sandbox)"),
+    "bank_transfer": ("银行转账", "bank transfer"),
+    "top_up": ("预付充值", "top-up"),
+    "deposit": ("保证金", "deposit"),
+    "prepaid": ("预付费", "prepaid"),
+    "postpaid": ("后付费", "postpaid"),
+    "national": ("全国", "national"),
+    "local": ("本地", "local"),
+    "standard": ("标准类", "standard"),
+    "industry": ("行业类", "industry"),
+    "certified": ("认证型", "certified"),
+    "close": ("紧密型", "close"),
+    "strategic": ("战略型", "strategic"),
+    "list": ("目录价", "list price"),
+    "segment": ("条（分段）", "segment"),
+    "message": ("条", "message"),
+    "minute": ("分钟", "minute"),
+    "all": ("全部", "all"),
+    "AP": ("应用提供商（AP）", "application provider (AP)"),
+    "SI": ("系统集成商（SI）", "service integrator (SI)"),
+    "sms": ("短信", "SMS"),
+    "mms": ("彩信", "MMS"),
+    "voice": ("语音通知", "Voice notification"),
+}
+
+
+def tr(request: Request, zh: str, en: str) -> str:
+    """The same zh-CN-first choice templates make, for flash messages built in handlers."""
+    return zh if lang_of(request) == "zh" else en
+
+
+def label(value: object, lang: str) -> str:
+    key = str(getattr(value, "value", value) or "")
+    pair = LABELS.get(key)
+    if pair is None:
+        return key
+    return pair[0] if lang == "zh" else pair[1]
+
+
+def fmt_time(dt: datetime | None) -> str:
+    return dt.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if dt else ""
+
+
+# ---- CSRF --------------------------------------------------------------------------------------
+
+
+def csrf_token_for(secret_key: str, session: str) -> str:
+    """One token per login session: an HMAC of the session cookie, so nothing is stored and a
+    token stolen from one session is worthless in another."""
+    return hmac.new(secret_key.encode(), b"csrf:" + session.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def csrf_token(request: Request) -> str:
+    session = request.cookies.get(SESSION_COOKIE, "")
+    return csrf_token_for(container_of(request).settings.secret_key, session) if session else ""
+
+
+def csrf_ok(request: Request, form: FormData) -> bool:
+    # A request authenticated by an Authorization header cannot be forged cross-site; only the
+    # cookie session needs the token (SameSite=Lax already blocks most cross-site posts).
+    if not request.cookies.get(SESSION_COOKIE) and request.headers.get("authorization"):
+        return True
+    expected = csrf_token(request)
+    got = str(form.get("csrf", ""))
+    return bool(expected) and hmac.compare_digest(expected, got)
+
+
+# ---- who may see a page ------------------------------------------------------------------------
+
+
+async def partner_actor(request: Request) -> Actor | Response:
+    """A partner user's actor, or the redirect to send instead (login, or the operator home)."""
+    actor = await current_actor_optional(request)
+    if actor is None:
+        return login_redirect(request)
+    if actor.is_operator:
+        return redirect(OPS_HOME)
+    if actor.type != "partner_user" or not actor.partner_id:
+        return login_redirect(request)
+    return actor
+
+
+async def operator_actor(request: Request) -> Actor | Response:
+    actor = await current_actor_optional(request)
+    if actor is None:
+        return login_redirect(request)
+    if not actor.is_operator:
+        return redirect(PORTAL_HOME)
+    return actor
+
+
+# ---- rendering and actions ---------------------------------------------------------------------
+
+
+def page(request: Request, template: str, actor: Actor, status: int = 200, **ctx: Any) -> HTMLResponse:
+    lang = lang_of(request)
+    values: dict[str, Any] = {
+        "csrf": csrf_token(request),
+        "L": lambda v: label(v, lang),
+        "fmt_time": fmt_time,
+        "path": request.url.path,
+    }
+    values.update(ctx)
+    return render(request, template, actor, status=status, **values)
+
+
+def error_page(request: Request, actor: Actor, exc: AppError, back: str) -> HTMLResponse:
+    return page(request, "console_error.html", actor, status=exc.status, message=exc.message, back=back)
+
+
+def error_text(exc: Exception) -> str:
+    if isinstance(exc, AppError):
+        return exc.message
+    if isinstance(exc, ValidationError):
+        e = exc.errors()[0]
+        where = ".".join(str(p) for p in e.get("loc", ()))
+        msg = str(e.get("msg", "invalid input"))
+        return f"{where}: {msg}" if where else msg
+    return str(exc)
+
+
+class FormError(Exception):
+    """Bad form input found by the page itself (before any service is called)."""
+
+
+async def read_form(request: Request) -> FormData:
+    return await request.form()
+
+
+def field(form: FormData | Mapping[str, Any], name: str, *, max_len: int = 1000) -> str:
+    v = form.get(name, "")
+    s = v if isinstance(v, str) else ""
+    if len(s) > max_len:
+        raise FormError(f"{name}: at most {max_len} characters")
+    return s.strip()
+
+
+def int_field(form: FormData | Mapping[str, Any], name: str, default: int | None = None) -> int:
+    raw = field(form, name, max_len=20)
+    if not raw and default is not None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise FormError(f"{name}: a whole number is required") from None
+
+
+def page_args(offset: str | int | None, limit: str | int | None) -> tuple[int, int]:
+    """Query-string paging that never fails: junk falls back to the defaults."""
+
+    def num(v: str | int | None, default: int) -> int:
+        try:
+            return int(v) if v not in (None, "") else default
+        except (TypeError, ValueError):
+            return default
+
+    return max(0, num(offset, 0)), max(1, min(num(limit, PAGE_SIZE), 200))
+
+
+async def act(
+    request: Request,
+    actor: Actor,
+    fn: Callable[[UnitOfWork, FormData], Awaitable[str | None]],
+    *,
+    ok_url: str | Callable[[], str],
+    err_url: str | None = None,
+    flash: str = "",
+) -> Response:
+    """POST handler body: check CSRF, run `fn` in one unit of work, redirect with a flash or the
+    error. `fn` may return a flash text that replaces the default; `ok_url` may be computed after
+    `fn` ran (e.g. the page of what it created)."""
+    form = await read_form(request)
+    back = err_url or (ok_url if isinstance(ok_url, str) else PORTAL_HOME)
+    if not csrf_ok(request, form):
+        return redirect(
+            back, error=tr(request, "表单已过期，请刷新页面后重试", "The form expired; reload and retry")
+        )
+    try:
+        async with container_of(request).uow(actor, correlator=request.headers.get("x-correlator")) as uow:
+            msg = await fn(uow, form)
+    except (AppError, ValidationError, FormError, MoneyError) as exc:
+        return redirect(back, error=error_text(exc))
+    return redirect(ok_url if isinstance(ok_url, str) else ok_url(), flash=msg or flash)
+
+
+def money0() -> Decimal:
+    return Decimal("0.0000")

@@ -1,0 +1,236 @@
+"""In-memory caches of the gateway: tokens, partners (status, band, active orders) and products (rate
+limit, price plans). No DB read per call on the happy path (DESIGN.md hot path, step 1).
+
+Freshness: in this process, change events (kernel/events.py) invalidate an entry at once; other worker
+processes catch up when the entry's TTL (settings.cache_ttl_seconds) runs out. A load that raced an
+invalidation is not stored (per-key generation counter), so a stale row never outlives its event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from sqlalchemy import select
+
+from openability.catalog.models import PricePlan, PriceTier, Product, ProductOrder, ProductStatus
+from openability.charging import rules
+from openability.partners.models import AccessToken, ApiClient, Partner
+
+if TYPE_CHECKING:
+    from openability.bootstrap import Container
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    client_id: str
+    partner_id: str
+    scopes: frozenset[str]
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerInfo:
+    id: str
+    kind: str
+    status: str
+    billing_mode: str
+    scope: str
+    band: str
+    products: dict[str, str]  # capability code -> product id of the partner's active order
+
+
+@dataclass(frozen=True, slots=True)
+class ProductInfo:
+    id: str
+    code: str
+    capability: str
+    unit: str
+    rate_limit: int
+    status: str
+    plans: tuple[rules.PlanVersion, ...]
+
+
+@dataclass(slots=True)
+class _Entry(Generic[V]):
+    value: V
+    expires: datetime
+
+
+class LoadingCache(Generic[K, V]):
+    """A TTL cache whose misses call an async loader; concurrent misses of one key share one load."""
+
+    def __init__(self, loader: Callable[[K], Awaitable[V]], ttl_seconds: float, now: Callable[[], datetime]):
+        self._loader = loader
+        self._ttl = timedelta(seconds=ttl_seconds)
+        self._now = now
+        self._data: dict[K, _Entry[V]] = {}
+        self._gen: dict[K, int] = {}
+        self._loading: dict[K, asyncio.Future[V]] = {}
+
+    def peek(self, key: K, now: datetime) -> V | None:
+        e = self._data.get(key)
+        return e.value if e is not None and now < e.expires else None
+
+    async def get(self, key: K, now: datetime) -> V:
+        e = self._data.get(key)
+        if e is not None and now < e.expires:
+            return e.value
+        fut = self._loading.get(key)
+        if fut is not None:
+            return await asyncio.shield(fut)
+        fut = asyncio.get_running_loop().create_future()
+        self._loading[key] = fut
+        gen = self._gen.get(key, 0)
+        try:
+            value = await self._loader(key)
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            self._loading.pop(key, None)
+        if self._gen.get(key, 0) == gen:
+            self._data[key] = _Entry(value, self._now() + self._ttl)
+        fut.set_result(value)
+        return value
+
+    def invalidate(self, key: K) -> None:
+        self._data.pop(key, None)
+        self._gen[key] = self._gen.get(key, 0) + 1
+
+    def invalidate_where(self, pred: Callable[[K, V], bool]) -> None:
+        for k in [k for k, e in self._data.items() if pred(k, e.value)]:
+            self.invalidate(k)
+
+    def clear(self) -> None:
+        for k in list(self._data):
+            self.invalidate(k)
+        for k in list(self._loading):
+            self._gen[k] = self._gen.get(k, 0) + 1
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class GatewayCaches:
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        ttl = container.settings.cache_ttl_seconds
+        now = container.clock.now
+        self.tokens: LoadingCache[str, TokenInfo | None] = LoadingCache(self._load_token, ttl, now)
+        self.partners: LoadingCache[str, PartnerInfo | None] = LoadingCache(self._load_partner, ttl, now)
+        self.products: LoadingCache[str, ProductInfo | None] = LoadingCache(self._load_product, ttl, now)
+
+    # ---- invalidation (kernel/events handlers: sync, in-process) --------------------------------
+
+    def on_client_changed(self, _topic: str, client_id: str) -> None:
+        if not client_id:
+            self.tokens.clear()
+            return
+        self.tokens.invalidate_where(lambda _k, v: v is not None and v.client_id == client_id)
+
+    def on_partner_changed(self, _topic: str, partner_id: str) -> None:
+        if partner_id:
+            self.partners.invalidate(partner_id)
+        else:
+            self.partners.clear()
+
+    def on_catalog_changed(self, _topic: str, product_id: str) -> None:
+        if product_id:
+            self.products.invalidate(product_id)
+        else:
+            self.products.clear()
+
+    # ---- loaders -------------------------------------------------------------------------------
+
+    async def _load_token(self, h: str) -> TokenInfo | None:
+        async with self.container.uow() as uow:
+            row = (
+                await uow.session.execute(
+                    select(AccessToken, ApiClient.active)
+                    .join(ApiClient, ApiClient.id == AccessToken.subject_id)
+                    .where(AccessToken.token_hash == h, AccessToken.kind == "client")
+                )
+            ).first()
+        if row is None:
+            return None
+        tok, client_active = row
+        if tok.revoked_at is not None or not client_active or tok.partner_id is None:
+            return None
+        return TokenInfo(tok.subject_id, tok.partner_id, frozenset(tok.scopes or ()), tok.expires_at)
+
+    async def _load_partner(self, partner_id: str) -> PartnerInfo | None:
+        async with self.container.uow() as uow:
+            p = await uow.session.get(Partner, partner_id)
+            if p is None:
+                return None
+            orders = (
+                await uow.session.execute(
+                    select(Product.capability_code, ProductOrder.product_id)
+                    .join(Product, Product.id == ProductOrder.product_id)
+                    .where(ProductOrder.partner_id == partner_id, ProductOrder.active.is_(True))
+                    .order_by(ProductOrder.created_at, ProductOrder.id)
+                )
+            ).all()
+        products: dict[str, str] = {}
+        for cap, prod in orders:
+            products.setdefault(cap, prod)  # several orders of one capability: the oldest serves
+        return PartnerInfo(
+            id=p.id,
+            kind=p.kind.value,
+            status=p.status.value,
+            billing_mode=p.billing_mode.value,
+            scope=p.scope.value,
+            band=rules.band_for(p.kind.value, p.tier.value if p.tier else None),
+            products=products,
+        )
+
+    async def _load_product(self, product_id: str) -> ProductInfo | None:
+        async with self.container.uow() as uow:
+            prod = await uow.session.get(Product, product_id)
+            if prod is None:
+                return None
+            plans = (
+                await uow.session.scalars(select(PricePlan).where(PricePlan.product_id == product_id))
+            ).all()
+            tiers = (
+                await uow.session.scalars(
+                    select(PriceTier)
+                    .where(PriceTier.plan_id.in_([p.id for p in plans]))
+                    .order_by(PriceTier.from_volume)
+                )
+            ).all()
+        by_plan: dict[str, dict[tuple[str, str], list[tuple[int, Decimal]]]] = {}
+        for t in tiers:
+            by_plan.setdefault(t.plan_id, {}).setdefault((t.scope, t.band), []).append(
+                (t.from_volume, t.unit_price)
+            )
+        versions = tuple(
+            rules.PlanVersion(
+                plan_id=p.id,
+                version=p.version,
+                valid_from=p.valid_from,
+                valid_to=p.valid_to,
+                tiers={k: tuple(v) for k, v in by_plan.get(p.id, {}).items()},
+            )
+            for p in sorted(plans, key=lambda p: p.version)
+        )
+        return ProductInfo(
+            id=prod.id,
+            code=prod.code,
+            capability=prod.capability_code,
+            unit=prod.unit,
+            rate_limit=prod.rate_limit_per_second,
+            status=prod.status.value if isinstance(prod.status, ProductStatus) else str(prod.status),
+            plans=versions,
+        )

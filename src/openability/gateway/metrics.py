@@ -1,0 +1,28 @@
+"""Prometheus metrics of the data plane, served as text at GET /metrics (process-wide registry)."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+CALLS = Counter(
+    "openability_gateway_calls",
+    "Capability API calls by capability and outcome (HTTP status code name)",
+    ["capability", "outcome"],
+)
+CALL_SECONDS = Histogram(
+    "openability_gateway_call_seconds",
+    "Capability API call latency (network element and CDR commit included)",
+    ["capability"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+AMOUNT_CHARGED = Counter(
+    "openability_gateway_charged_units",
+    "Money charged by the gateway, in 0.0001 CNY units (exact integers)",
+    ["capability", "billing_mode"],
+)
+
+
+async def metrics_endpoint(_: Request) -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

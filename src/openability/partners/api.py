@@ -1,0 +1,427 @@
+"""Partners HTTP edge: management API (/api/v1/partners, /auth, /me, /operators), the OAuth2 token
+endpoint (/oauth/token) and the public AP registration page (/console/register). Routes stay thin:
+parse, call one service, render."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import importlib
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import unquote_plus
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from openability.console.web import SESSION_COOKIE, redirect, render
+from openability.kernel.errors import AppError
+from openability.kernel.uow import Actor
+from openability.kernel.web import (
+    CurrentActor,
+    JSONResponse,
+    container_of,
+    current_actor_optional,
+    require_operator,
+    uow_for,
+)
+from openability.partners import service
+from openability.partners.auth import install_authenticator, token_from_request
+from openability.partners.models import PartnerKind, PartnerStatus
+from openability.partners.rules import LOGIN_TTL_SECONDS
+from openability.partners.schemas import (
+    ActorOut,
+    ClientCreatedOut,
+    ClientOut,
+    CreateClient,
+    CreateOperator,
+    CreatePartnerUser,
+    CreateSi,
+    LoginOut,
+    LoginRequest,
+    MeOut,
+    OperatorOut,
+    Page,
+    PartnerOut,
+    PartnerUserOut,
+    RegisterAp,
+    RegisteredOut,
+    StatusChange,
+    UpdatePartner,
+)
+
+if TYPE_CHECKING:
+    from openability.bootstrap import Container
+
+router = APIRouter(prefix="/api/v1", tags=["partners"])
+auth_router = APIRouter(prefix="/api/v1", tags=["auth"])
+operators_router = APIRouter(prefix="/api/v1/operators", tags=["operators"])
+oauth_router = APIRouter(tags=["oauth"])
+console_router = APIRouter(prefix="/console", include_in_schema=False)
+
+Offset = Annotated[int, Query(ge=0)]
+Limit = Annotated[int, Query(ge=1, le=200)]
+Staff = Annotated[Actor, Depends(require_operator())]
+Reviewer = Annotated[Actor, Depends(require_operator("reviewer"))]
+Admin = Annotated[Actor, Depends(require_operator("admin"))]
+
+
+def _anonymous_uow(request: Request) -> Any:
+    return container_of(request).uow(correlator=request.headers.get("x-correlator"))
+
+
+# ---- partners ----------------------------------------------------------------------------------
+
+
+@router.post("/partners/register", status_code=201, response_model=RegisteredOut)
+async def register_ap(request: Request, cmd: RegisterAp) -> RegisteredOut:
+    """Public AP self-registration (R-ADMIT-06): active at once, prepaid only (R-PARTNER-01),
+    names checked for protected brand words (R-PARTNER-04)."""
+    async with _anonymous_uow(request) as uow:
+        partner, user = await service.register_ap(uow, cmd)
+    return RegisteredOut(partner=PartnerOut.of(partner), user=PartnerUserOut.of(user))
+
+
+@router.post("/partners", status_code=201, response_model=PartnerOut)
+async def create_si(request: Request, cmd: CreateSi, actor: Reviewer) -> PartnerOut:
+    async with uow_for(request, actor) as uow:
+        partner = await service.create_si(uow, cmd)
+    return PartnerOut.of(partner)
+
+
+@router.get("/partners", response_model=Page[PartnerOut])
+async def list_partners(
+    request: Request,
+    actor: CurrentActor,
+    kind: PartnerKind | None = None,
+    status: PartnerStatus | None = None,
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> Page[PartnerOut]:
+    async with uow_for(request, actor) as uow:
+        rows, total = await service.list_partners(uow, kind=kind, status=status, offset=offset, limit=limit)
+    return Page[PartnerOut](items=[PartnerOut.of(p) for p in rows], total=total, offset=offset, limit=limit)
+
+
+@router.get("/partners/{partner_id}", response_model=PartnerOut)
+async def get_partner(request: Request, partner_id: str, actor: CurrentActor) -> PartnerOut:
+    async with uow_for(request, actor) as uow:
+        return PartnerOut.of(await service.get_partner(uow, partner_id))
+
+
+@router.patch("/partners/{partner_id}", response_model=PartnerOut)
+async def update_partner(
+    request: Request, partner_id: str, cmd: UpdatePartner, actor: CurrentActor
+) -> PartnerOut:
+    async with uow_for(request, actor) as uow:
+        return PartnerOut.of(await service.update_partner(uow, partner_id, cmd))
+
+
+async def _set_status(
+    request: Request, actor: Actor, partner_id: str, status: PartnerStatus, reason: str
+) -> PartnerOut:
+    async with uow_for(request, actor) as uow:
+        return PartnerOut.of(await service.set_partner_status(uow, partner_id, status, reason))
+
+
+@router.post("/partners/{partner_id}/suspend", response_model=PartnerOut)
+async def suspend_partner(request: Request, partner_id: str, body: StatusChange, actor: Staff) -> PartnerOut:
+    return await _set_status(request, actor, partner_id, PartnerStatus.SUSPENDED, body.reason)
+
+
+@router.post("/partners/{partner_id}/activate", response_model=PartnerOut)
+async def activate_partner(request: Request, partner_id: str, body: StatusChange, actor: Staff) -> PartnerOut:
+    return await _set_status(request, actor, partner_id, PartnerStatus.ACTIVE, body.reason)
+
+
+@router.post("/partners/{partner_id}/exit", response_model=PartnerOut)
+async def exit_partner(request: Request, partner_id: str, body: StatusChange, actor: Reviewer) -> PartnerOut:
+    """Final: revokes the partner's API clients and tokens (R-EXIT-01)."""
+    return await _set_status(request, actor, partner_id, PartnerStatus.EXITED, body.reason)
+
+
+# ---- partner users -----------------------------------------------------------------------------
+
+
+@router.post("/partners/{partner_id}/users", status_code=201, response_model=PartnerUserOut)
+async def create_partner_user(
+    request: Request, partner_id: str, cmd: CreatePartnerUser, actor: CurrentActor
+) -> PartnerUserOut:
+    async with uow_for(request, actor) as uow:
+        user = await service.create_partner_user(
+            uow, partner_id, cmd.username, cmd.password, cmd.role, cmd.display_name, cmd.email
+        )
+    return PartnerUserOut.of(user)
+
+
+@router.get("/partners/{partner_id}/users", response_model=Page[PartnerUserOut])
+async def list_partner_users(
+    request: Request, partner_id: str, actor: CurrentActor, offset: Offset = 0, limit: Limit = 50
+) -> Page[PartnerUserOut]:
+    async with uow_for(request, actor) as uow:
+        rows, total = await service.list_partner_users(uow, partner_id, offset=offset, limit=limit)
+    return Page[PartnerUserOut](
+        items=[PartnerUserOut.of(u) for u in rows], total=total, offset=offset, limit=limit
+    )
+
+
+# ---- API clients -------------------------------------------------------------------------------
+
+
+@router.post("/partners/{partner_id}/clients", status_code=201, response_model=ClientCreatedOut)
+async def create_client(
+    request: Request, partner_id: str, cmd: CreateClient, actor: CurrentActor
+) -> ClientCreatedOut:
+    """Creates an OAuth2 client; `client_secret` is in this answer only and cannot be read again."""
+    async with uow_for(request, actor) as uow:
+        client, secret = await service.create_api_client(uow, partner_id, cmd.name, list(cmd.scopes))
+    return ClientCreatedOut(**ClientOut.of(client).model_dump(), client_secret=secret)
+
+
+@router.get("/partners/{partner_id}/clients", response_model=Page[ClientOut])
+async def list_clients(
+    request: Request, partner_id: str, actor: CurrentActor, offset: Offset = 0, limit: Limit = 50
+) -> Page[ClientOut]:
+    async with uow_for(request, actor) as uow:
+        rows, total = await service.list_api_clients(uow, partner_id, offset=offset, limit=limit)
+    return Page[ClientOut](items=[ClientOut.of(c) for c in rows], total=total, offset=offset, limit=limit)
+
+
+@router.delete("/partners/{partner_id}/clients/{client_id}", response_model=ClientOut)
+async def revoke_client(request: Request, partner_id: str, client_id: str, actor: CurrentActor) -> ClientOut:
+    async with uow_for(request, actor) as uow:
+        return ClientOut.of(await service.revoke_api_client(uow, partner_id, client_id))
+
+
+# ---- login sessions ----------------------------------------------------------------------------
+
+
+@auth_router.post("/auth/login", response_model=LoginOut)
+async def login(request: Request, body: LoginRequest) -> LoginOut:
+    async with _anonymous_uow(request) as uow:
+        token, actor = await service.login(uow, body.username, body.password)
+    return LoginOut(access_token=token, expires_in=LOGIN_TTL_SECONDS, actor=ActorOut.of(actor))
+
+
+@auth_router.post("/auth/logout", status_code=204)
+async def logout(request: Request, actor: CurrentActor) -> Response:
+    token = token_from_request(request)
+    if token:
+        async with uow_for(request, actor) as uow:
+            await service.logout(uow, token)
+    return Response(status_code=204)
+
+
+@auth_router.get("/me", response_model=MeOut)
+async def me(request: Request, actor: CurrentActor) -> MeOut:
+    partner = None
+    if actor.partner_id:
+        async with uow_for(request, actor) as uow:
+            partner = PartnerOut.of(await service.get_partner(uow, actor.partner_id))
+    return MeOut(actor=ActorOut.of(actor), partner=partner)
+
+
+# ---- operators ---------------------------------------------------------------------------------
+
+
+@operators_router.get("", response_model=Page[OperatorOut])
+async def list_operators(
+    request: Request, actor: Admin, offset: Offset = 0, limit: Limit = 50
+) -> Page[OperatorOut]:
+    async with uow_for(request, actor) as uow:
+        rows, total = await service.list_operators(uow, offset=offset, limit=limit)
+    return Page[OperatorOut](items=[OperatorOut.of(o) for o in rows], total=total, offset=offset, limit=limit)
+
+
+@operators_router.post("", status_code=201, response_model=OperatorOut)
+async def create_operator(request: Request, cmd: CreateOperator, actor: Admin) -> OperatorOut:
+    async with uow_for(request, actor) as uow:
+        op = await service.create_operator(
+            uow, cmd.username, cmd.password, list(cmd.roles), cmd.display_name, cmd.lead_id, cmd.email
+        )
+    return OperatorOut.of(op)
+
+
+# ---- OAuth2 token endpoint (RFC 6749 §4.4, client credentials) ----------------------------------
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
+    """RFC 6749 §5.2 body, plus the CAMARA-style status/code/message every other error carries."""
+    headers = dict(_NO_STORE)
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="openability"'
+    body = {
+        "error": error,
+        "error_description": description,
+        "status": status,
+        "code": error.upper(),
+        "message": description,
+    }
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        raw = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise ValueError("malformed Basic credentials") from None
+    cid, sep, secret = raw.partition(":")
+    if not sep:
+        raise ValueError("malformed Basic credentials")
+    # RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+    return unquote_plus(cid), unquote_plus(secret)
+
+
+_TOKEN_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["grant_type"],
+                    "properties": {
+                        "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                        "client_id": {"type": "string"},
+                        "client_secret": {"type": "string"},
+                        "scope": {"type": "string", "description": "space-delimited subset of sms mms voice"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@oauth_router.post("/oauth/token", openapi_extra=_TOKEN_FORM)
+async def oauth_token(request: Request) -> Response:
+    """Client credentials grant: the client authenticates with HTTP Basic or client_id/client_secret in
+    the form body; the answer is a bearer token for the capability API."""
+    if not request.headers.get("content-type", "").lower().startswith("application/x-www-form-urlencoded"):
+        return _oauth_error(400, "invalid_request", "the body must be application/x-www-form-urlencoded")
+    form = await request.form()
+    params: dict[str, str] = {}
+    for key in ("grant_type", "client_id", "client_secret", "scope"):
+        values = form.getlist(key)
+        if len(values) > 1:
+            return _oauth_error(400, "invalid_request", f"parameter {key} given more than once")
+        if values:
+            if not isinstance(values[0], str):
+                return _oauth_error(400, "invalid_request", f"parameter {key} must be text")
+            params[key] = values[0]
+    grant = params.get("grant_type", "")
+    if not grant:
+        return _oauth_error(400, "invalid_request", "grant_type is required")
+    if grant != "client_credentials":
+        return _oauth_error(400, "unsupported_grant_type", f"grant_type {grant!r} is not supported")
+    try:
+        basic = _basic_credentials(request.headers.get("authorization", ""))
+    except ValueError as exc:
+        return _oauth_error(401, "invalid_client", str(exc))
+    if basic is not None and ("client_id" in params or "client_secret" in params):
+        return _oauth_error(400, "invalid_request", "use one client authentication method, not two")
+    client_id, secret = (
+        basic if basic is not None else (params.get("client_id", ""), params.get("client_secret", ""))
+    )
+    if not client_id or not secret:
+        return _oauth_error(401, "invalid_client", "client_id and client_secret are required")
+    scope_param = params.get("scope")
+    scopes = scope_param.split() if scope_param is not None else None
+    try:
+        async with _anonymous_uow(request) as uow:
+            token, expires_in, granted = await service.issue_client_token(uow, client_id, secret, scopes)
+    except AppError as exc:
+        if exc.code == "INVALID_SCOPE":
+            return _oauth_error(400, "invalid_scope", exc.message)
+        if exc.status == 401:
+            return _oauth_error(401, "invalid_client", exc.message)
+        return _oauth_error(exc.status, "invalid_request", exc.message)
+    body = {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+        "scope": " ".join(granted),
+    }
+    return JSONResponse(body, headers=_NO_STORE)
+
+
+# ---- console: AP self-registration page ---------------------------------------------------------
+
+
+@console_router.get("/register")
+async def register_page(request: Request) -> Response:
+    actor = await current_actor_optional(request)
+    return render(request, "partners_register.html", actor, form={})
+
+
+@console_router.post("/register")
+async def register_submit(
+    request: Request,
+    name: str = Form(""),
+    username: str = Form(""),
+    password: str = Form(""),
+    password2: str = Form(""),
+    display_name: str = Form(""),
+    contact_name: str = Form(""),
+    contact_email: str = Form(""),
+    contact_phone: str = Form(""),
+    credit_code: str = Form(""),
+) -> Response:
+    values = {
+        "name": name,
+        "username": username,
+        "display_name": display_name,
+        "contact_name": contact_name,
+        "contact_email": contact_email,
+        "contact_phone": contact_phone,
+        "credit_code": credit_code,
+    }
+
+    def again(message: str, status: int) -> Response:
+        return render(request, "partners_register.html", None, status=status, form=values, error=message)
+
+    if password != password2:
+        return again("两次输入的密码不一致 / the passwords do not match", 400)
+    try:
+        cmd = RegisterAp(
+            **{k: v for k, v in values.items() if k != "credit_code"},
+            password=password,
+            credit_code=credit_code or None,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ()))
+        return again(f"{field}: {first.get('msg', 'invalid')}", 400)
+    container = container_of(request)
+    try:
+        async with _anonymous_uow(request) as uow:
+            await service.register_ap(uow, cmd)
+        async with container.uow() as uow:
+            token, _ = await service.login(uow, cmd.username, password)
+    except AppError as exc:
+        return again(exc.message, exc.status)
+    resp = redirect("/console/portal", flash="注册成功 / registered")
+    resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", max_age=LOGIN_TTL_SECONDS)
+    return resp
+
+
+def install(app: FastAPI, container: Container) -> None:
+    install_authenticator(container)
+    app.include_router(router)
+    app.include_router(auth_router)
+    app.include_router(operators_router)
+    app.include_router(oauth_router)
+    app.include_router(console_router)
+    # Partner console pages (operator and portal) may live in partners/views.py; install them if present.
+    try:
+        views = importlib.import_module("openability.partners.views")
+    except ModuleNotFoundError as exc:
+        if exc.name != "openability.partners.views":
+            raise
+    else:
+        views.install(app, container)

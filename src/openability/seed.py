@@ -1,0 +1,124 @@
+"""Demo data for `make run` (first start only): capabilities and products with prices, an operator
+team, an AP and an SI with users, API credentials, orders and prepaid money."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from openability.bootstrap import Container
+from openability.partners.models import Operator, Partner
+
+DEMO_FILE = "demo-credentials.json"
+
+OPERATORS = [
+    ("admin", "admin1234", ["admin"], "平台管理员 Admin"),
+    ("lead", "lead12345", ["service_lead", "service_agent"], "客服主管 Service lead"),
+    ("agent", "agent1234", ["service_agent"], "客服专员 Service agent"),
+    ("billing", "billing123", ["billing_clerk"], "账务 Billing clerk"),
+]
+
+
+def credentials_path(container: Container) -> Path:
+    return container.settings.data_dir / DEMO_FILE
+
+
+async def is_seeded(container: Container) -> bool:
+    async with container.uow() as uow:
+        return (await uow.session.scalar(select(Operator.id).limit(1))) is not None
+
+
+async def seed_demo(container: Container) -> dict[str, Any]:
+    """Idempotent: does nothing when operators already exist; returns the demo credentials."""
+    from openability.billing import service as billing
+    from openability.billing.models import PaymentMethod
+    from openability.catalog import service as catalog
+    from openability.catalog.seed import seed_catalog
+    from openability.partners import service as partners
+    from openability.partners.schemas import CreateSi, RegisterAp
+
+    path = credentials_path(container)
+    if await is_seeded(container):
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    async with container.uow() as uow:
+        await seed_catalog(uow)
+        ops: dict[str, Operator] = {}
+        for username, password, roles, name in OPERATORS:
+            ops[username] = await partners.create_operator(uow, username, password, roles, display_name=name)
+        ops["agent"].lead_id = ops["lead"].id
+
+    async with container.uow() as uow:
+        ap, _user = await partners.register_ap(
+            uow,
+            RegisterAp(
+                name="演示应用科技有限公司",
+                username="ap-demo",
+                password="demo12345",
+                contact_name="张三",
+                contact_email="ap-demo@example.com",
+                contact_phone="13800138000",
+            ),
+        )
+        si = await partners.create_si(
+            uow,
+            CreateSi(
+                name="示例系统集成有限公司",
+                billing_mode="prepaid",
+                scope="national",
+                product_kind="standard",
+                contact_name="李四",
+                contact_email="si-demo@example.com",
+                contact_phone="13900139000",
+                registered_capital="5000000",
+                activate=True,
+            ),
+        )
+        await partners.create_partner_user(uow, si.id, "si-demo", "demo12345", display_name="李四")
+        for p in (ap, si):
+            row = await uow.session.get(Partner, p.id)
+            assert row is not None
+            row.service_owner_id = ops["agent"].id
+        ap_id, si_id = ap.id, si.id
+
+    async with container.uow() as uow:
+        for pid in (ap_id, si_id):
+            for code in ("sms-standard", "mms-standard", "voice-notify"):
+                await catalog.place_order(uow, pid, code)
+    async with container.uow() as uow:
+        await billing.create_payment(uow, ap_id, "demo-topup-1", Decimal("100.00"), PaymentMethod.SANDBOX)
+        await billing.create_payment(uow, si_id, "demo-topup-1", Decimal("500.00"), PaymentMethod.SANDBOX)
+    async with container.uow() as uow:
+        ap_client, ap_secret = await partners.create_api_client(
+            uow, ap_id, "demo app", ["sms", "mms", "voice"]
+        )
+        si_client, si_secret = await partners.create_api_client(
+            uow, si_id, "demo app", ["sms", "mms", "voice"]
+        )
+
+    creds = {
+        "operators": {u: pw for u, pw, _r, _n in OPERATORS},
+        "partners": {
+            "ap": {
+                "id": ap_id,
+                "username": "ap-demo",
+                "password": "demo12345",
+                "client_id": ap_client.id,
+                "client_secret": ap_secret,
+            },
+            "si": {
+                "id": si_id,
+                "username": "si-demo",
+                "password": "demo12345",
+                "client_id": si_client.id,
+                "client_secret": si_secret,
+            },
+        },
+    }
+    path.write_text(json.dumps(creds, ensure_ascii=False, indent=2))
+    path.chmod(0o600)
+    return creds

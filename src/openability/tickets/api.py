@@ -1,0 +1,307 @@
+"""Management API for tickets, SLA policies, the working-day calendar and the SLA report (thin routes)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Body, Depends, FastAPI, File, Form, Query, Request, UploadFile
+from starlette.responses import Response
+
+from openability.kernel import calendar_admin
+from openability.kernel.errors import InvalidArgument
+from openability.kernel.uow import Actor
+from openability.kernel.web import CurrentActor, JSONResponse, require_operator, uow_for
+from openability.tickets import attachments, service, sla
+from openability.tickets.models import TicketAttachment, TicketComment
+from openability.tickets.rules import Action, TicketState, TicketType
+from openability.tickets.schemas import (
+    CommentIn,
+    CreateTicket,
+    OverrideIn,
+    PolicySetIn,
+    ReassignIn,
+    TransitionIn,
+    YearConfirmIn,
+)
+
+if TYPE_CHECKING:
+    from openability.bootstrap import Container
+
+router = APIRouter(prefix="/api/v1", tags=["tickets"])
+AdminActor = Annotated[Actor, Depends(require_operator("admin"))]
+OperatorActor = Annotated[Actor, Depends(require_operator())]
+
+
+def comment_dict(c: TicketComment) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "author_type": c.author_type,
+        "author_id": c.author_id,
+        "author_name": c.author_name,
+        "body": c.body,
+        "internal": c.internal,
+        "created_at": c.created_at.isoformat(),
+    }
+
+
+def attachment_dict(a: TicketAttachment) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "ticket_id": a.ticket_id,
+        "comment_id": a.comment_id,
+        "filename": a.filename,
+        "content_type": a.content_type,
+        "size": a.size,
+        "sha256": a.sha256,
+        "created_at": a.created_at.isoformat(),
+        "href": f"/api/v1/tickets/{a.ticket_id}/attachments/{a.id}",
+    }
+
+
+@router.post("/tickets", status_code=201)
+async def create_ticket(request: Request, actor: CurrentActor, cmd: CreateTicket) -> JSONResponse:
+    async with uow_for(request, actor) as uow:
+        t = await service.create_ticket(uow, cmd)
+        body = service.ticket_dict(t, uow.now, partner_view=not actor.is_operator)
+    return JSONResponse(body, status_code=201)
+
+
+@router.get("/tickets")
+async def list_tickets(
+    request: Request,
+    actor: CurrentActor,
+    state: TicketState | None = None,
+    type: TicketType | None = None,
+    owner_id: str | None = Query(default=None, max_length=40),
+    partner_id: str | None = Query(default=None, max_length=40),
+    breached: bool | None = None,
+    open: bool = False,
+    offset: int = Query(default=0, ge=0),
+    limit: int = Query(default=50, ge=1, le=200),
+) -> JSONResponse:
+    f = service.TicketFilter(state, type, owner_id, partner_id, breached, open)
+    async with uow_for(request, actor) as uow:
+        rows, total = await service.list_tickets(uow, f, offset, limit)
+        items = [service.ticket_dict(t, uow.now, partner_view=not actor.is_operator) for t in rows]
+    return JSONResponse({"items": items, "total": total, "offset": offset, "limit": limit})
+
+
+@router.get("/tickets/{ticket_id}")
+async def get_ticket(request: Request, actor: CurrentActor, ticket_id: str) -> JSONResponse:
+    async with uow_for(request, actor) as uow:
+        t = await service.get_ticket(uow, ticket_id)
+        body = service.ticket_dict(t, uow.now, partner_view=not actor.is_operator)
+        body["comments"] = [comment_dict(c) for c in await service.list_comments(uow, t)]
+        body["attachments"] = [attachment_dict(a) for a in await attachments.list_attachments(uow, t)]
+        body["related_calls"] = [
+            {
+                "id": r.id,
+                "product_id": r.product_id,
+                "capability": r.capability,
+                "quantity": r.quantity,
+                "unit": r.unit,
+                "amount": r.amount,
+                "month": r.month,
+                "occurred_at": r.occurred_at.isoformat(),
+            }
+            for r in await service.related_calls(uow, t)
+        ]
+    return JSONResponse(body)
+
+
+@router.get("/tickets/{ticket_id}/comments")
+async def list_comments(request: Request, actor: CurrentActor, ticket_id: str) -> JSONResponse:
+    async with uow_for(request, actor) as uow:
+        t = await service.get_ticket(uow, ticket_id)
+        items = [comment_dict(c) for c in await service.list_comments(uow, t)]
+    return JSONResponse({"items": items, "total": len(items), "offset": 0, "limit": len(items)})
+
+
+@router.post("/tickets/{ticket_id}/comments", status_code=201)
+async def add_comment(request: Request, actor: CurrentActor, ticket_id: str, cmd: CommentIn) -> JSONResponse:
+    async with uow_for(request, actor) as uow:
+        c = await service.add_comment(uow, ticket_id, cmd)
+    return JSONResponse(comment_dict(c), status_code=201)
+
+
+async def read_upload(file: UploadFile) -> bytes:
+    """Read at most one byte past the limit, so an oversized upload is refused without buffering it."""
+    data = await file.read(attachments.MAX_ATTACHMENT_BYTES + 1)
+    if len(data) > attachments.MAX_ATTACHMENT_BYTES:
+        raise InvalidArgument(
+            f"attachment larger than {attachments.MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB",
+            code="ATTACHMENT_TOO_LARGE",
+        )
+    return data
+
+
+@router.post("/tickets/{ticket_id}/attachments", status_code=201)
+async def add_attachment(
+    request: Request,
+    actor: CurrentActor,
+    ticket_id: str,
+    file: UploadFile = File(...),
+    comment_id: str | None = Form(default=None, max_length=40),
+) -> JSONResponse:
+    data = await read_upload(file)
+    async with uow_for(request, actor) as uow:
+        a = await attachments.add_attachment(
+            uow, ticket_id, file.filename or "file", file.content_type or "", data, comment_id
+        )
+    return JSONResponse(attachment_dict(a), status_code=201)
+
+
+@router.get("/tickets/{ticket_id}/attachments")
+async def list_attachments(request: Request, actor: CurrentActor, ticket_id: str) -> JSONResponse:
+    async with uow_for(request, actor) as uow:
+        t = await service.get_ticket(uow, ticket_id)
+        items = [attachment_dict(a) for a in await attachments.list_attachments(uow, t)]
+    return JSONResponse({"items": items, "total": len(items), "offset": 0, "limit": len(items)})
+
+
+@router.get("/tickets/{ticket_id}/attachments/{attachment_id}")
+async def download_attachment(
+    request: Request, actor: CurrentActor, ticket_id: str, attachment_id: str
+) -> Response:
+    async with uow_for(request, actor) as uow:
+        a, data = await attachments.read_attachment(uow, ticket_id, attachment_id)
+    return Response(
+        data,
+        media_type=a.content_type,
+        headers={
+            "content-disposition": f"attachment; filename*=UTF-8''{quote(a.filename)}",
+            "x-content-type-options": "nosniff",
+        },
+    )
+
+
+@router.get("/tickets/{ticket_id}/history")
+async def ticket_history(request: Request, actor: OperatorActor, ticket_id: str) -> JSONResponse:
+    async with uow_for(request, actor) as uow:
+        t = await service.get_ticket(uow, ticket_id)
+        items = [
+            {
+                "at": e.at.isoformat(),
+                "actor": f"{e.actor_type}:{e.actor_id}",
+                "action": e.action,
+                "before": e.before,
+                "after": e.after,
+                "note": e.note,
+            }
+            for e in await service.history(uow, t)
+        ]
+    return JSONResponse({"items": items, "total": len(items), "offset": 0, "limit": len(items)})
+
+
+@router.post("/tickets/{ticket_id}/reassign")
+async def reassign(request: Request, actor: CurrentActor, ticket_id: str, cmd: ReassignIn) -> JSONResponse:
+    async with uow_for(request, actor) as uow:
+        t = await service.reassign(uow, ticket_id, cmd.owner_id, cmd.note)
+        body = service.ticket_dict(t, uow.now)
+    return JSONResponse(body)
+
+
+@router.post("/tickets/{ticket_id}/{action}")
+async def transition(
+    request: Request,
+    actor: CurrentActor,
+    ticket_id: str,
+    action: Action,
+    cmd: Annotated[TransitionIn | None, Body()] = None,
+) -> JSONResponse:
+    async with uow_for(request, actor) as uow:
+        t = await service.transition(uow, ticket_id, action, cmd or TransitionIn())
+        body = service.ticket_dict(t, uow.now, partner_view=not actor.is_operator)
+    return JSONResponse(body)
+
+
+# ---------------------------------------------------------------- SLA policies
+
+
+@router.get("/sla-policies")
+async def get_policies(request: Request, actor: OperatorActor) -> JSONResponse:
+    async with uow_for(request, actor) as uow:
+        version, rows = await sla.current_policies(uow)
+    return JSONResponse({"version": version, "items": [sla.policy_dict(r) for r in rows]})
+
+
+@router.put("/sla-policies")
+async def put_policies(request: Request, actor: AdminActor, cmd: PolicySetIn) -> JSONResponse:
+    async with uow_for(request, actor) as uow:
+        version, rows = await sla.put_policies(uow, cmd)
+    return JSONResponse({"version": version, "items": [sla.policy_dict(r) for r in rows]})
+
+
+# ---------------------------------------------------------------- calendar
+
+
+@router.get("/calendar/overrides")
+async def list_overrides(
+    request: Request, actor: OperatorActor, year: int | None = Query(default=None, ge=2000, le=2100)
+) -> JSONResponse:
+    async with uow_for(request, actor) as uow:
+        rows = await calendar_admin.list_overrides(uow, year)
+        items = [
+            {
+                "day": o.day.isoformat(),
+                "is_working": o.is_working,
+                "note": o.note,
+                "updated_by": o.updated_by,
+                "updated_at": o.updated_at.isoformat(),
+            }
+            for o in rows
+        ]
+    return JSONResponse({"items": items, "total": len(items), "offset": 0, "limit": len(items)})
+
+
+@router.put("/calendar/overrides/{day}")
+async def put_override(request: Request, actor: AdminActor, day: date, cmd: OverrideIn) -> JSONResponse:
+    async with uow_for(request, actor) as uow:
+        o = await calendar_admin.set_override(uow, day, cmd.is_working, cmd.note)
+        body = {"day": o.day.isoformat(), "is_working": o.is_working, "note": o.note}
+    return JSONResponse(body)
+
+
+@router.delete("/calendar/overrides/{day}", status_code=204)
+async def delete_override(request: Request, actor: AdminActor, day: date) -> Response:
+    async with uow_for(request, actor) as uow:
+        await calendar_admin.delete_override(uow, day)
+    return Response(status_code=204)
+
+
+@router.get("/calendar/status")
+async def calendar_status(
+    request: Request, actor: OperatorActor, year: int = Query(ge=2000, le=2100)
+) -> JSONResponse:
+    async with uow_for(request, actor) as uow:
+        st = await calendar_admin.calendar_status(uow, year)
+    return JSONResponse(st.as_dict())
+
+
+@router.put("/calendar/status/{year}")
+async def confirm_year(request: Request, actor: AdminActor, year: int, cmd: YearConfirmIn) -> JSONResponse:
+    async with uow_for(request, actor) as uow:
+        await calendar_admin.set_year_confirmed(uow, year, cmd.confirmed, cmd.note)
+        st = await calendar_admin.calendar_status(uow, year)
+    return JSONResponse(st.as_dict())
+
+
+# ---------------------------------------------------------------- report
+
+
+@router.get("/reports/sla")
+async def sla_report(
+    request: Request, actor: OperatorActor, month: str = Query(max_length=7)
+) -> JSONResponse:
+    async with uow_for(request, actor) as uow:
+        body = await sla.sla_report(uow, month)
+    return JSONResponse(body)
+
+
+def install(app: FastAPI, container: Container) -> None:
+    from openability.tickets import views
+
+    app.include_router(router)
+    app.include_router(views.router)

@@ -1,0 +1,179 @@
+"""`openability tickets …`: SLA policies, deadlines on the calendar, calendar status and overrides,
+the breach scan and the monthly SLA report."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from openability.cli import run_async
+from openability.kernel import calendar_admin
+from openability.kernel.clock import SHANGHAI
+from openability.kernel.errors import AppError
+from openability.kernel.uow import Actor
+from openability.tickets import rules, sla
+from openability.tickets.rules import Importance
+
+if TYPE_CHECKING:
+    from openability.bootstrap import Container
+
+NAME = "tickets"
+app = typer.Typer(
+    help="Customer-service tickets, SLA clocks and the working-day calendar", no_args_is_help=True
+)
+console = Console()
+CLI_ACTOR = Actor(type="system", id="cli", roles=frozenset({"admin"}), name="cli")
+
+
+def _fail(exc: AppError) -> None:
+    console.print(f"[red]{exc.code}[/red]: {exc.message}")
+    raise typer.Exit(1)
+
+
+@app.command("policies")
+def policies() -> None:
+    """Show the SLA policy set in force (R-CS-03)."""
+
+    async def go(c: Container) -> None:
+        async with c.uow(CLI_ACTOR) as uow:
+            version, rows = await sla.current_policies(uow)
+        table = Table(title=f"SLA policies v{version}")
+        for col in ("type", "subtype", "importance", "first response", "final reply", "note"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(
+                r.type.value,
+                r.subtype or "*",
+                r.importance or "*",
+                r.first_response.text("en"),
+                r.final.text("en"),
+                r.note,
+            )
+        console.print(table)
+
+    run_async(go)
+
+
+@app.command("deadline")
+def deadline(
+    received: Annotated[str, typer.Argument(help="receipt time, e.g. 2026-09-30T10:00 (Asia/Shanghai)")],
+    type_: Annotated[str, typer.Option("--type")] = "consultation",
+    subtype: Annotated[str, typer.Option()] = "business_content",
+    importance: Annotated[Importance, typer.Option()] = Importance.GENERAL,
+) -> None:
+    """Compute a ticket's deadlines on the working-day calendar (R-CS-04)."""
+    try:
+        at = datetime.fromisoformat(received)
+        t, s = rules.validate_kind(type_, subtype)
+    except (ValueError, rules.KindError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    at = at if at.tzinfo else at.replace(tzinfo=SHANGHAI)
+
+    async def go(c: Container) -> None:
+        async with c.uow(CLI_ACTOR) as uow:
+            _, rows = await sla.current_policies(uow)
+            cal = await calendar_admin.load_working_calendar(uow)
+        p = rules.pick_policy(rows, t, s, importance)
+        for name, lim in (("first response", p.first_response), ("final reply", p.final)):
+            due = rules.format_due(rules.deadline(at, lim, cal))
+            console.print(f"{name:15} {lim.text('en'):>18}  due {due} (Asia/Shanghai)")
+        if cal.warnings:
+            console.print(f"[yellow]unconfirmed calendar years used: {sorted(cal.warnings)}[/yellow]")
+
+    run_async(go)
+
+
+@app.command("calendar-status")
+def calendar_status(year: int) -> None:
+    """Is the year's official schedule confirmed? Lists days off, make-up days and overrides."""
+
+    async def go(c: Container) -> None:
+        try:
+            async with c.uow(CLI_ACTOR) as uow:
+                st = await calendar_admin.calendar_status(uow, year)
+        except AppError as exc:
+            _fail(exc)
+            return
+        colour = "green" if st.confirmed else "yellow"
+        console.print(
+            f"{year}: [{colour}]{'confirmed' if st.confirmed else 'NOT confirmed'}[/{colour}] ({st.source})"
+        )
+        for d, n in st.days_off:
+            console.print(f"  off  {d.isoformat()} {n}")
+        for d in st.make_up_days:
+            console.print(f"  work {d.isoformat()} 调休上班")
+        for o in st.overrides:
+            console.print(f"  override {o['day']} {'work' if o['is_working'] else 'off'} {o['note']}")
+
+    run_async(go)
+
+
+@app.command("override")
+def override(
+    day: str,
+    working: Annotated[bool, typer.Option("--working/--off")] = False,
+    note: str = "",
+    delete: Annotated[bool, typer.Option("--delete")] = False,
+) -> None:
+    """Record (or --delete) an operator override of one day."""
+    try:
+        d = date.fromisoformat(day)
+    except ValueError:
+        raise typer.BadParameter(f"not a date: {day}") from None
+
+    async def go(c: Container) -> None:
+        try:
+            async with c.uow(CLI_ACTOR) as uow:
+                if delete:
+                    await calendar_admin.delete_override(uow, d)
+                else:
+                    await calendar_admin.set_override(uow, d, working, note)
+        except AppError as exc:
+            _fail(exc)
+        console.print("ok")
+
+    run_async(go)
+
+
+@app.command("scan-breaches")
+def scan_breaches() -> None:
+    """Run the SLA breach scan now (the scheduler runs it every minute)."""
+
+    async def go(c: Container) -> None:
+        async with c.uow(CLI_ACTOR) as uow:
+            n = await sla.scan_breaches(uow)
+        console.print(f"{n} deadline(s) breached")
+
+    run_async(go)
+
+
+@app.command("report")
+def report(month: str) -> None:
+    """SLA compliance of the tickets received in a month (YYYY-MM)."""
+
+    async def go(c: Container) -> None:
+        try:
+            async with c.uow(CLI_ACTOR) as uow:
+                rep = await sla.sla_report(uow, month)
+        except AppError as exc:
+            _fail(exc)
+            return
+        table = Table(title=f"SLA compliance {month} ({rep['breach_events']} breach events)")
+        for col in ("group", "tickets", "met", "breached", "open", "%"):
+            table.add_column(col)
+        for r in rep["by_type"]:
+            table.add_row(
+                r["type"], *(str(r[k]) for k in ("tickets", "met", "breached", "open", "compliance_percent"))
+            )
+        for r in rep["by_owner"]:
+            name = r["owner_name"] or r["owner_id"] or "(unassigned)"
+            table.add_row(
+                name, *(str(r[k]) for k in ("tickets", "met", "breached", "open", "compliance_percent"))
+            )
+        console.print(table)
+
+    run_async(go)

@@ -1,0 +1,222 @@
+"""Grants, the reaper and the CDR writer at service level (R-CHARGE-01/02, R-BILL-10)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from openability.charging import rules
+from openability.charging.cdr_writer import DuplicateRequest
+from openability.charging.grants import GrantManager
+from openability.charging.jobs import reap_grants
+from openability.charging.models import Grant, GrantState, UsageRecord
+from openability.charging.service import ChargingEngine, Subject
+from openability.kernel.errors import InsufficientBalance
+from openability.ledger.models import AccountType, JournalEntry
+
+PRICE = Decimal("0.0500")
+
+
+def subject(f: Any) -> Subject:
+    plans = (
+        rules.PlanVersion(
+            f.plan_id,
+            1,
+            f.container.clock.now() - timedelta(days=1),
+            None,
+            {("national", "list"): ((0, PRICE),)},
+        ),
+    )
+    return Subject(f.partner_id, f.product_id, "cli_x", "prepaid", "national", "list", plans)
+
+
+async def test_r_charge_02_grant_size_adapts_but_never_exceeds_available(
+    container: Any, build: Any, clock: Any, assert_ledger_clean: Any
+) -> None:
+    small = await build(container, Decimal("0.3000"))
+    gm = GrantManager(container)
+    await gm.reserve(small.partner_id, PRICE)
+    b = await small.balances()
+    assert b[AccountType.PREPAID_RESERVED] == Decimal("0.3000")  # target 20 calls = 1.00, only 0.30 there
+    assert b[AccountType.PREPAID_AVAILABLE] == 0
+    for _ in range(5):
+        await gm.reserve(small.partner_id, PRICE)
+    with pytest.raises(InsufficientBalance):
+        await gm.reserve(small.partner_id, PRICE)
+    # a busy account gets a bigger grant: about grant_window_seconds of its observed spending
+    big = await build(container, Decimal("100.0000"))
+    for _ in range(80):  # 40 calls a second = 2 CNY/s, for 2 seconds
+        await gm.reserve(big.partner_id, PRICE)
+        clock.advance(seconds=1 / 40)
+    grant = (await big.balances())[AccountType.PREPAID_RESERVED]
+    # fixed 20-call grants would have taken 4.00 in four refills; the adaptive size took more at once
+    assert Decimal("5.0000") < grant <= Decimal("100.0000")
+    _, remaining, inflight = gm.held(big.partner_id)
+    assert remaining >= 0 and inflight == 80
+    await gm.release_idle(all_grants=True)  # in-flight calls keep their grant
+    assert gm.held(big.partner_id)[0] is not None
+    await assert_ledger_clean()
+
+
+async def test_r_charge_02_two_workers_never_overdraw(
+    container: Any, build: Any, assert_ledger_clean: Any
+) -> None:
+    f = await build(container, Decimal("1.0000"))
+    workers = [GrantManager(container, worker_id=f"w{i}") for i in range(3)]
+
+    async def one(gm: GrantManager) -> bool:
+        try:
+            await gm.reserve(f.partner_id, PRICE)
+        except InsufficientBalance:
+            return False
+        return True
+
+    results = await asyncio.gather(*(one(workers[i % 3]) for i in range(60)))
+    assert sum(results) <= 20
+    b = await f.balances()
+    assert b[AccountType.PREPAID_AVAILABLE] >= 0
+    assert b[AccountType.PREPAID_AVAILABLE] + b[AccountType.PREPAID_RESERVED] == Decimal("1.0000")
+    await assert_ledger_clean()
+
+
+async def test_reaper_reclaims_expired_grant_of_dead_worker(
+    container: Any, funded: Any, clock: Any, assert_ledger_clean: Any
+) -> None:
+    dead = GrantManager(container, worker_id="deadhost:1:abc")
+    await dead.reserve(funded.partner_id, PRICE)
+    assert (await funded.balances())[AccountType.PREPAID_RESERVED] == Decimal("1.0000")
+    s = container.settings
+    clock.advance(seconds=s.grant_ttl_seconds + s.grant_reap_grace_seconds - 1)
+    assert (await reap_grants(container)).startswith("reaped 0")
+    clock.advance(seconds=2)
+    assert await reap_grants(container) == "reaped 1 grant(s), released 1.0000 CNY"
+    b = await funded.balances()
+    assert b[AccountType.PREPAID_RESERVED] == 0 and b[AccountType.PREPAID_AVAILABLE] == Decimal("10.0000")
+    async with container.uow() as uow:
+        g = await uow.session.scalar(select(Grant))
+        assert g is not None and g.state == GrantState.CLOSED and g.released == Decimal("1.0000")
+    await assert_ledger_clean()
+
+
+async def test_live_worker_extends_before_using_an_expired_grant_so_reaper_leaves_it(
+    container: Any, funded: Any, clock: Any, assert_ledger_clean: Any
+) -> None:
+    gm = GrantManager(container)
+    await gm.reserve(funded.partner_id, PRICE)
+    s = container.settings
+    clock.advance(seconds=s.grant_ttl_seconds + 1)  # expired but not reapable yet
+    await gm.reserve(funded.partner_id, PRICE)  # must extend in the DB first
+    clock.advance(seconds=s.grant_reap_grace_seconds + 1)
+    assert (await reap_grants(container)).startswith("reaped 0")
+    async with container.uow() as uow:
+        g = await uow.session.scalar(select(Grant))
+        assert (
+            g is not None
+            and g.state == GrantState.ACTIVE
+            and g.expires_at > uow.now - timedelta(seconds=s.grant_reap_grace_seconds)
+        )
+    await assert_ledger_clean()
+
+
+async def test_grant_lost_to_reaper_is_replaced_not_reused(
+    container: Any, funded: Any, clock: Any, assert_ledger_clean: Any
+) -> None:
+    gm = GrantManager(container)
+    r = await gm.reserve(funded.partner_id, PRICE)
+    gm.cancel(r)
+    first = gm.held(funded.partner_id)[0]
+    s = container.settings
+    clock.advance(seconds=s.grant_ttl_seconds + s.grant_reap_grace_seconds + 1)  # the worker stalled
+    await reap_grants(container)
+    await gm.reserve(funded.partner_id, PRICE)
+    assert gm.held(funded.partner_id)[0] != first
+    b = await funded.balances()
+    assert b[AccountType.PREPAID_AVAILABLE] + b[AccountType.PREPAID_RESERVED] == Decimal("10.0000")
+    await assert_ledger_clean()
+
+
+async def test_cdr_writer_group_commits_and_books_grant_consumption(
+    container: Any, funded: Any, assert_ledger_clean: Any
+) -> None:
+    engine = ChargingEngine(container)
+    await engine.start()
+    try:
+        subj = subject(funded)
+
+        async def call(i: int) -> None:
+            auth = await engine.authorize(subj, 1)
+            engine.settle(auth, 1)
+            await engine.record(
+                auth,
+                record_id=f"cdr_{i}",
+                request_key=f"k{i}",
+                req_hash="",
+                capability="sms",
+                operation="sendMessage",
+                unit="segment",
+                recipients=["+8613800138000"],
+                response={"i": i},
+                messages=[],
+            )
+
+        await asyncio.gather(*(call(i) for i in range(50)))
+        assert engine.cdr.batches < 50  # grouped
+    finally:
+        await engine.stop()
+    async with container.uow() as uow:
+        n = await uow.session.scalar(select(func.count()).select_from(UsageRecord))
+        entries = await uow.session.scalar(select(func.count(func.distinct(UsageRecord.journal_entry_id))))
+        g = await uow.session.scalar(select(Grant))
+    assert n == 50 and entries is not None and entries < 50
+    assert (
+        g is not None and g.consumed == Decimal("2.5000") and g.state == GrantState.CLOSED
+    )  # released at stop
+    b = await funded.balances()
+    assert b[AccountType.PREPAID_AVAILABLE] == Decimal("7.5000") and b[AccountType.PREPAID_RESERVED] == 0
+    await assert_ledger_clean()
+
+
+async def test_cdr_batch_with_a_duplicate_key_retries_record_by_record(
+    container: Any, funded: Any, assert_ledger_clean: Any
+) -> None:
+    engine = ChargingEngine(container)
+    await engine.start()
+    subj = subject(funded)
+
+    async def call(i: int, key: str) -> Any:
+        auth = await engine.authorize(subj, 1)
+        try:
+            await engine.record(
+                auth,
+                record_id=f"cdr_{i}",
+                request_key=key,
+                req_hash="h",
+                capability="sms",
+                operation="sendMessage",
+                unit="segment",
+                recipients=[],
+                response={"i": i},
+                messages=[],
+            )
+        except DuplicateRequest as d:
+            return d.response
+        return {"i": i}
+
+    try:
+        await call(0, "dup")  # "another worker" stored this key already
+        results = await asyncio.gather(*(call(i, "dup" if i == 3 else f"k{i}") for i in range(1, 8)))
+    finally:
+        await engine.stop()
+    assert results[2] == {"i": 0}  # the duplicate answers with the stored answer
+    assert [r["i"] for k, r in enumerate(results) if k != 2] == [1, 2, 4, 5, 6, 7]
+    async with container.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(UsageRecord)) == 7
+        assert await uow.session.scalar(select(func.count()).select_from(JournalEntry)) > 0
+    b = await funded.balances()
+    assert b[AccountType.PREPAID_AVAILABLE] == Decimal("10.0000") - PRICE * 7
+    await assert_ledger_clean()

@@ -1,0 +1,166 @@
+"""AP self-registration console page (/console/register) and the `openability partners` CLI."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from openability.bootstrap import Container
+from openability.kernel.db import make_engine
+from openability.models import metadata
+from openability.partners.models import AccessToken, Operator, Partner, PartnerStatus
+from openability.partners.tokens import hash_token
+
+Client = httpx.AsyncClient
+
+
+def form(**over: str) -> dict[str, str]:
+    data = {
+        "name": "云帆互动科技有限公司",
+        "username": "yunfan",
+        "password": "Secret123",
+        "password2": "Secret123",
+        "contact_name": "王五",
+        "contact_email": "ops@yunfan.example.com",
+        "contact_phone": "13912345678",
+        "credit_code": "",
+        "display_name": "",
+    }
+    data.update(over)
+    return data
+
+
+async def test_r_admit_06_register_page_creates_active_ap_and_logs_in(
+    app_client: Client, container: Container
+) -> None:
+    r = await app_client.get("/console/register")
+    assert r.status_code == 200 and 'id="register-form"' in r.text and "应用提供商" in r.text
+    r = await app_client.get("/console/register?lang=en")
+    assert "Register as an application provider" in r.text
+    r = await app_client.post("/console/register", data=form())
+    assert r.status_code == 303, r.text
+    assert r.headers["location"].startswith("/console/portal")
+    cookie = r.cookies.get("oa_session")
+    assert cookie
+    app_client.cookies.set("oa_session", cookie)
+    me = await app_client.get("/api/v1/me")
+    assert me.status_code == 200 and me.json()["partner"]["name"] == "云帆互动科技有限公司"
+    async with container.uow() as uow:
+        p = await uow.session.scalar(select(Partner))
+        assert p is not None and p.status == PartnerStatus.ACTIVE
+
+
+async def test_r_partner_04_register_page_refuses_brand_word(
+    app_client: Client, container: Container
+) -> None:
+    r = await app_client.post("/console/register", data=form(name="云帆电信公司"))
+    assert r.status_code == 422
+    assert "电信公司" in r.text and 'role="alert"' in r.text
+    assert 'value="yunfan"' in r.text  # the form keeps what was typed
+    assert "Secret123" not in r.text  # but never the password
+    r = await app_client.post("/console/register", data=form(password2="Other1234"))
+    assert r.status_code == 400
+    r = await app_client.post("/console/register", data=form(name="x" * 300))
+    assert r.status_code == 400
+    r = await app_client.post("/console/register", data=form(contact_phone="123"))
+    assert r.status_code == 400
+    async with container.uow() as uow:
+        assert (await uow.session.scalars(select(Partner))).all() == []
+
+
+@pytest.fixture
+def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+
+    async def create() -> None:
+        engine = make_engine(url)
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        await engine.dispose()
+
+    asyncio.run(create())
+    monkeypatch.setenv("OPENABILITY_DATABASE_URL", url)
+    monkeypatch.setenv("OPENABILITY_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COLUMNS", "200")  # rich tables: no truncated cells
+    return url
+
+
+def query(url: str, stmt: Any) -> list[Any]:
+    async def go() -> list[Any]:
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return list((await conn.execute(stmt)).all())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def test_cli_operators_tokens_and_sis(cli_db: str) -> None:
+    from openability.cli import app
+
+    runner = CliRunner()
+    r = runner.invoke(
+        app,
+        [
+            "partners",
+            "create-operator",
+            "root",
+            "--password",
+            "Passw0rd1",
+            "--role",
+            "admin",
+            "--role",
+            "reviewer",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "root" in r.output
+    r = runner.invoke(
+        app, ["partners", "create-operator", "bad", "--password", "Passw0rd1", "--role", "wizard"]
+    )
+    assert r.exit_code == 1 and "INVALID_ROLE" in r.output
+    r = runner.invoke(app, ["partners", "operator-token", "root", "--name", "ci"])
+    assert r.exit_code == 0, r.output
+    token = r.output.strip().splitlines()[-1]
+    rows = query(
+        cli_db, select(AccessToken.kind, AccessToken.name).where(AccessToken.token_hash == hash_token(token))
+    )
+    assert rows == [("operator", "ci")]
+    r = runner.invoke(app, ["partners", "operator-token", "ghost", "--name", "ci"])
+    assert r.exit_code == 1 and "NOT_FOUND" in r.output
+    r = runner.invoke(
+        app, ["partners", "create-si", "华北集成有限公司", "--billing-mode", "postpaid", "--activate"]
+    )
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["partners", "create-si", "华北电信公司", "--billing-mode", "postpaid"])
+    assert r.exit_code == 1 and "BRAND_WORD" in r.output
+    r = runner.invoke(app, ["partners", "create-si", "某集成", "--billing-mode", "both"])
+    assert r.exit_code == 1 and "INVALID_BILLING_MODE" in r.output
+    r = runner.invoke(app, ["partners", "list", "--kind", "SI"])
+    assert r.exit_code == 0 and "华北集成有限公司" in r.output and "postpaid" in r.output
+    r = runner.invoke(app, ["partners", "operators"])
+    assert r.exit_code == 0 and "root" in r.output
+    assert query(cli_db, select(Operator.username)) == [("root",)]
+
+
+async def test_console_login_and_logout_use_partner_sessions(app_client: Client, admin_token: str) -> None:
+    r = await app_client.post("/console/login", data={"username": "root", "password": "wrong1234"})
+    assert r.status_code == 401
+    r = await app_client.post("/console/login", data={"username": "ROOT", "password": "Admin12345"})
+    assert r.status_code == 303 and r.headers["location"] == "/console/ops/partners"
+    cookie = r.cookies.get("oa_session")
+    assert cookie
+    app_client.cookies.set("oa_session", cookie)
+    assert (await app_client.get("/api/v1/me")).json()["actor"]["name"] == "Root"
+    r = await app_client.post("/console/logout")
+    assert r.status_code == 303
+    app_client.cookies.set("oa_session", cookie)
+    assert (await app_client.get("/api/v1/me")).status_code == 401

@@ -1,0 +1,342 @@
+"""Ticket, SLA-policy, calendar and report endpoints over HTTP, including bad input, plus console pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from openability.bootstrap import Container
+from openability.kernel.clock import FrozenClock
+from openability.tickets import attachments
+
+
+class Ctx:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.h: dict[str, str] = {}
+        self.ids: dict[str, str] = {}
+
+    def as_(self, who: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.h[who]}"}
+
+
+@pytest.fixture
+async def ctx(app_client: httpx.AsyncClient, world: Any) -> Ctx:
+    c = Ctx(app_client)
+    lead = await world.operator("lead", ["service_lead"])
+    agent = await world.operator("agent", ["service_agent"], lead_id=lead.id)
+    agent2 = await world.operator("agent2", ["service_agent"], lead_id=lead.id)
+    admin = await world.operator("admin", ["admin"])
+    clerk = await world.operator("clerk", ["billing_clerk"])
+    p = await world.partner("甲科技", owner_id=agent.id)
+    q = await world.partner("乙科技")
+    u, v = await world.user(p), await world.user(q)
+    for name, op in (
+        ("lead", lead),
+        ("agent", agent),
+        ("agent2", agent2),
+        ("admin", admin),
+        ("clerk", clerk),
+    ):
+        c.h[name] = await world.token("operator", op.id)
+    c.h["p"] = await world.token("partner_user", u.id, p.id)
+    c.h["q"] = await world.token("partner_user", v.id, q.id)
+    c.ids = {"p": p.id, "q": q.id, "agent": agent.id, "agent2": agent2.id, "lead": lead.id}
+    return c
+
+
+async def open_ticket(ctx: Ctx, who: str = "p", **kw: Any) -> dict[str, Any]:
+    body = {"type": "consultation", "subtype": "tariffs", "subject": "资费咨询"} | kw
+    r = await ctx.client.post("/api/v1/tickets", json=body, headers=ctx.as_(who))
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def test_create_get_list_and_converse(ctx: Ctx, clock: FrozenClock) -> None:
+    c = ctx.client
+    t = await open_ticket(ctx, description="短信资费是多少？")
+    assert t["channel"] == "online" and t["state"] == "acknowledged" and t["owner_id"] == ctx.ids["agent"]
+    assert t["sla"]["first_response"]["due"] == "2026-11-03T16:00:00+00:00"
+    assert t["sla"]["final"]["seconds_left"] == (3 * 86400 + 14 * 3600)
+    assert t["actions"] == ["cancel"]
+    r = await c.post(
+        f"/api/v1/tickets/{t['id']}/comments", json={"body": "0.05 元/条"}, headers=ctx.as_("agent")
+    )
+    assert r.status_code == 201 and r.json()["author_type"] == "operator"
+    r = await c.get(f"/api/v1/tickets/{t['id']}", headers=ctx.as_("p"))
+    assert r.status_code == 200
+    got = r.json()
+    assert [x["body"] for x in got["comments"]] == ["0.05 元/条"]
+    assert got["state"] == "inProgress" and got["sla"]["first_response"]["done_at"] is not None
+    r = await c.get("/api/v1/tickets", params={"state": "inProgress"}, headers=ctx.as_("agent"))
+    assert r.json()["total"] == 1 and r.json()["items"][0]["id"] == t["id"]
+    r = await c.get("/api/v1/tickets", headers=ctx.as_("q"))
+    assert r.json() == {"items": [], "total": 0, "offset": 0, "limit": 50}
+    r = await c.get(f"/api/v1/tickets/{t['id']}/history", headers=ctx.as_("agent"))
+    assert [e["action"] for e in r.json()["items"]] == ["ticket.created", "ticket.commented"]
+
+
+async def test_hotline_ticket_by_agent_and_queue_order(ctx: Ctx) -> None:
+    c = ctx.client
+    slow = await open_ticket(ctx, "agent", partner_id=ctx.ids["q"])
+    fast = await open_ticket(
+        ctx, "agent", partner_id=ctx.ids["q"], type="fault_complaint", subtype="software"
+    )
+    assert slow["channel"] == "hotline"
+    r = await c.get("/api/v1/tickets", params={"open": "true"}, headers=ctx.as_("agent"))
+    assert [x["id"] for x in r.json()["items"]] == [fast["id"], slow["id"]]  # nearest deadline first
+    r = await c.get(
+        "/api/v1/tickets", params={"type": "fault_complaint", "limit": 1}, headers=ctx.as_("agent")
+    )
+    assert r.json()["total"] == 1 and r.json()["limit"] == 1
+    r = await c.get("/api/v1/tickets", params={"breached": "true"}, headers=ctx.as_("agent"))
+    assert r.json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"type": "consultation", "subtype": "billing_error", "subject": "x"}, "BAD_TICKET_KIND"),
+        ({"type": "praise", "subtype": "tariffs", "subject": "x"}, "BAD_TICKET_KIND"),
+        ({"type": "consultation", "subtype": "tariffs", "subject": ""}, "INVALID_ARGUMENT"),
+        (
+            {"type": "consultation", "subtype": "tariffs", "subject": "x", "importance": "urgent"},
+            "INVALID_ARGUMENT",
+        ),
+        (
+            {"type": "fault_complaint", "subtype": "billing_error", "subject": "x"},
+            "BILLING_REFERENCE_REQUIRED",
+        ),
+        (
+            {
+                "type": "fault_complaint",
+                "subtype": "billing_error",
+                "subject": "x",
+                "related_call_ids": ["cdr_nope"],
+            },
+            "UNKNOWN_CALL_IDS",
+        ),
+        (
+            {
+                "type": "fault_complaint",
+                "subtype": "billing_error",
+                "subject": "x",
+                "related_month": "2026-13",
+            },
+            "BAD_MONTH",
+        ),
+        ({"type": "consultation", "subtype": "tariffs", "subject": "x", "surprise": 1}, "INVALID_ARGUMENT"),
+    ],
+)
+async def test_create_bad_input_is_400_and_writes_nothing(
+    ctx: Ctx, body: dict[str, Any], code: str, container: Container
+) -> None:
+    r = await ctx.client.post("/api/v1/tickets", json=body, headers=ctx.as_("p"))
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == code
+    r = await ctx.client.get("/api/v1/tickets", headers=ctx.as_("agent"))
+    assert r.json()["total"] == 0
+
+
+async def test_other_partners_ticket_is_404_and_auth_required(ctx: Ctx) -> None:
+    c = ctx.client
+    t = await open_ticket(ctx)
+    for method, path, kw in (
+        ("GET", f"/api/v1/tickets/{t['id']}", {}),
+        ("POST", f"/api/v1/tickets/{t['id']}/comments", {"json": {"body": "hi"}}),
+        ("POST", f"/api/v1/tickets/{t['id']}/cancel", {}),
+        ("GET", f"/api/v1/tickets/{t['id']}/attachments", {}),
+    ):
+        r = await c.request(method, path, headers=ctx.as_("q"), **kw)
+        assert r.status_code == 404, (path, r.text)
+        assert r.json()["code"] == "NOT_FOUND"
+    assert (await c.get("/api/v1/tickets")).status_code == 401
+    assert (await c.get("/api/v1/tickets/tkt_nope", headers=ctx.as_("agent"))).status_code == 404
+
+
+async def test_transitions_over_http(ctx: Ctx) -> None:
+    c = ctx.client
+    t = await open_ticket(ctx)
+    tid = t["id"]
+    r = await c.post(f"/api/v1/tickets/{tid}/resolve", json={"resolution": "x"}, headers=ctx.as_("p"))
+    assert r.status_code == 403
+    r = await c.post(f"/api/v1/tickets/{tid}/start", headers=ctx.as_("agent"))
+    assert r.status_code == 200 and r.json()["state"] == "inProgress"
+    r = await c.post(f"/api/v1/tickets/{tid}/close", headers=ctx.as_("agent"))
+    assert r.status_code == 409 and r.json()["code"] == "BAD_TRANSITION"
+    r = await c.post(f"/api/v1/tickets/{tid}/fly", headers=ctx.as_("agent"))
+    assert r.status_code == 400
+    r = await c.post(f"/api/v1/tickets/{tid}/pend", json={"note": "请补充"}, headers=ctx.as_("agent"))
+    assert r.json()["state"] == "pending"
+    r = await c.post(f"/api/v1/tickets/{tid}/respond", json={"note": "已收到"}, headers=ctx.as_("agent"))
+    assert r.json()["state"] == "inProgress" and r.json()["sla"]["first_response"]["done_at"]
+    r = await c.post(
+        f"/api/v1/tickets/{tid}/resolve", json={"resolution": "已解答"}, headers=ctx.as_("agent")
+    )
+    assert r.json()["state"] == "resolved" and r.json()["resolution"] == "已解答"
+    r = await c.post(f"/api/v1/tickets/{tid}/reopen", headers=ctx.as_("p"))
+    assert r.json()["state"] == "inProgress"
+    r = await c.post(f"/api/v1/tickets/{tid}/cancel", headers=ctx.as_("p"))
+    assert r.json()["state"] == "cancelled"
+    r = await c.post(
+        f"/api/v1/tickets/{tid}/reassign", json={"owner_id": ctx.ids["agent2"]}, headers=ctx.as_("lead")
+    )
+    assert r.status_code == 409
+
+
+async def test_reassign_over_http(ctx: Ctx) -> None:
+    c = ctx.client
+    t = await open_ticket(ctx)
+    r = await c.post(
+        f"/api/v1/tickets/{t['id']}/reassign", json={"owner_id": ctx.ids["agent2"]}, headers=ctx.as_("agent")
+    )
+    assert r.status_code == 403
+    r = await c.post(
+        f"/api/v1/tickets/{t['id']}/reassign", json={"owner_id": ctx.ids["agent2"]}, headers=ctx.as_("lead")
+    )
+    assert r.status_code == 200 and r.json()["owner_id"] == ctx.ids["agent2"]
+    r = await c.post(
+        f"/api/v1/tickets/{t['id']}/reassign", json={"owner_id": ctx.ids["p"]}, headers=ctx.as_("lead")
+    )
+    assert r.status_code == 400 and r.json()["code"] == "NOT_AN_AGENT"
+
+
+async def test_attachments_over_http(ctx: Ctx) -> None:
+    c = ctx.client
+    t = await open_ticket(ctx)
+    url = f"/api/v1/tickets/{t['id']}/attachments"
+    r = await c.post(
+        url, files={"file": ("日志.txt", b"error 500 at 10:01", "text/plain")}, headers=ctx.as_("p")
+    )
+    assert r.status_code == 201, r.text
+    att = r.json()
+    assert att["filename"] == "日志.txt" and att["size"] == 18
+    r = await c.get(att["href"], headers=ctx.as_("agent"))
+    assert r.status_code == 200 and r.content == b"error 500 at 10:01"
+    assert (
+        r.headers["content-type"].startswith("text/plain")
+        and "attachment" in r.headers["content-disposition"]
+    )
+    assert (await c.get(att["href"], headers=ctx.as_("q"))).status_code == 404
+    big = b"x" * (attachments.MAX_ATTACHMENT_BYTES + 1)
+    r = await c.post(url, files={"file": ("big.txt", big, "text/plain")}, headers=ctx.as_("p"))
+    assert r.status_code == 400 and r.json()["code"] == "ATTACHMENT_TOO_LARGE"
+    r = await c.post(url, files={"file": ("x.html", b"<script>", "text/html")}, headers=ctx.as_("p"))
+    assert r.status_code == 400 and r.json()["code"] == "ATTACHMENT_TYPE"
+    r = await c.post(url, headers=ctx.as_("p"))
+    assert r.status_code == 400
+    r = await c.get(url, headers=ctx.as_("p"))
+    assert r.json()["total"] == 1
+
+
+async def test_sla_policies_endpoint(ctx: Ctx) -> None:
+    c = ctx.client
+    r = await c.get("/api/v1/sla-policies", headers=ctx.as_("agent"))
+    assert r.status_code == 200 and r.json()["version"] == 0
+    items = r.json()["items"]
+    assert (await c.get("/api/v1/sla-policies", headers=ctx.as_("p"))).status_code == 403
+    r = await c.put("/api/v1/sla-policies", json={"items": items}, headers=ctx.as_("agent"))
+    assert r.status_code == 403
+    r = await c.put("/api/v1/sla-policies", json={"items": items[1:]}, headers=ctx.as_("admin"))
+    assert r.status_code == 400 and r.json()["code"] == "BAD_POLICY"
+    bad = [dict(items[0], first_response_unit="fortnights"), *items[1:]]
+    r = await c.put("/api/v1/sla-policies", json={"items": bad}, headers=ctx.as_("admin"))
+    assert r.status_code == 400
+    r = await c.put(
+        "/api/v1/sla-policies", json={"items": items, "note": "same again"}, headers=ctx.as_("admin")
+    )
+    assert r.status_code == 200 and r.json()["version"] == 1
+
+
+async def test_calendar_endpoints(ctx: Ctx) -> None:
+    c = ctx.client
+    r = await c.get("/api/v1/calendar/status", params={"year": 2026}, headers=ctx.as_("agent"))
+    assert r.status_code == 200 and r.json()["confirmed"] is True
+    assert "2026-10-10" in r.json()["make_up_days"]
+    r = await c.get("/api/v1/calendar/status", params={"year": 2027}, headers=ctx.as_("agent"))
+    assert r.json()["confirmed"] is False
+    assert (
+        await c.get("/api/v1/calendar/status", params={"year": 1900}, headers=ctx.as_("agent"))
+    ).status_code == 400
+    assert (await c.get("/api/v1/calendar/status", headers=ctx.as_("agent"))).status_code == 400
+    r = await c.put(
+        "/api/v1/calendar/overrides/2026-11-03", json={"is_working": False}, headers=ctx.as_("agent")
+    )
+    assert r.status_code == 403
+    r = await c.put(
+        "/api/v1/calendar/overrides/2026-11-31", json={"is_working": False}, headers=ctx.as_("admin")
+    )
+    assert r.status_code == 400
+    r = await c.put(
+        "/api/v1/calendar/overrides/2026-11-03",
+        json={"is_working": False, "note": "临时"},
+        headers=ctx.as_("admin"),
+    )
+    assert r.status_code == 200
+    t = await open_ticket(ctx)
+    assert t["sla"]["first_response"]["due"] == "2026-11-04T16:00:00+00:00"  # moved by the override
+    r = await c.get("/api/v1/calendar/overrides", params={"year": 2026}, headers=ctx.as_("agent"))
+    assert [o["day"] for o in r.json()["items"]] == ["2026-11-03"]
+    assert (
+        await c.delete("/api/v1/calendar/overrides/2026-11-03", headers=ctx.as_("admin"))
+    ).status_code == 204
+    assert (
+        await c.delete("/api/v1/calendar/overrides/2026-11-03", headers=ctx.as_("admin"))
+    ).status_code == 404
+    r = await c.put("/api/v1/calendar/status/2027", json={"confirmed": True}, headers=ctx.as_("admin"))
+    assert r.status_code == 200 and r.json()["confirmed"] is True
+
+
+async def test_report_endpoint(ctx: Ctx) -> None:
+    c = ctx.client
+    await open_ticket(ctx)
+    r = await c.get("/api/v1/reports/sla", params={"month": "2026-11"}, headers=ctx.as_("lead"))
+    assert r.status_code == 200
+    assert r.json()["total"]["tickets"] == 1 and r.json()["total"]["open"] == 1
+    for bad in ("2026-13", "nov", "2026-11-01"):
+        r = await c.get("/api/v1/reports/sla", params={"month": bad}, headers=ctx.as_("lead"))
+        assert r.status_code == 400, bad
+    assert (
+        await c.get("/api/v1/reports/sla", params={"month": "2026-11"}, headers=ctx.as_("p"))
+    ).status_code == 403
+
+
+async def test_console_pages_render(ctx: Ctx) -> None:
+    c = ctx.client
+    t = await open_ticket(ctx)
+    cookie_agent = {"cookie": f"oa_session={ctx.h['agent']}"}
+    cookie_p = {"cookie": f"oa_session={ctx.h['p']}"}
+    r = await c.get("/console/ops/tickets")
+    assert r.status_code == 303 and r.headers["location"].startswith("/console/login")
+    r = await c.get("/console/ops/tickets", headers=cookie_agent)
+    assert r.status_code == 200 and "资费咨询" in r.text and 'class="countdown"' in r.text
+    r = await c.get(f"/console/ops/tickets/{t['id']}", headers=cookie_agent)
+    assert r.status_code == 200 and "首次响应" in r.text
+    assert "2026-11-03 24:00" in r.text  # R-CS-04: end of the working day, shown as 24:00
+    r = await c.get("/console/ops/calendar?year=2027", headers=cookie_agent)
+    assert r.status_code == 200 and "unconfirmed-warning" in r.text
+    r = await c.get("/console/ops/reports/sla?month=2026-11", headers=cookie_agent)
+    assert r.status_code == 200 and "<svg" in r.text
+    r = await c.get("/console/portal/tickets", headers=cookie_p)
+    assert r.status_code == 200 and t["id"] in r.text
+    r = await c.get("/console/ops/tickets", headers=cookie_p)
+    assert r.status_code == 303  # a partner user is not an operator
+    # PRG: answer from the console, partner sees it
+    r = await c.post(
+        f"/console/ops/tickets/{t['id']}/comment", data={"body": "您好，已答复"}, headers=cookie_agent
+    )
+    assert r.status_code == 303 and "flash=" in r.headers["location"]
+    r = await c.get(f"/console/portal/tickets/{t['id']}", headers=cookie_p)
+    assert "您好，已答复" in r.text
+    r = await c.post(
+        "/console/portal/tickets",
+        data={"type": "consultation", "subtype": "software", "subject": "x"},
+        headers=cookie_p,
+    )
+    assert r.status_code == 303 and "error=" in r.headers["location"]
+    r = await c.get(
+        f"/console/portal/tickets/{t['id']}?lang=en", headers={"cookie": f"oa_session={ctx.h['q']}"}
+    )
+    assert r.status_code == 303 and "error=" in r.headers["location"]
