@@ -139,9 +139,10 @@ def run_wrk(base: str, route: str, token: str, seconds: int, connections: int) -
         ).stdout
     finally:
         os.unlink(script)
-    total = int(re.search(r"(\d+) requests in ([\d.]+)(\w+)", out).group(1))  # type: ignore[union-attr]
     m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
-    assert m is not None
+    if m is None:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    total = int(m.group(1))
     secs = float(m.group(2)) * _UNITS[m.group(3)] / 1000
     bad_m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     bad = int(bad_m.group(1)) if bad_m else 0
@@ -180,3 +181,10 @@ def load(base: str, route: str, token: str, seconds: int, connections: int) -> L
     if has_wrk():
         return run_wrk(base, route, token, seconds, connections)
     return asyncio.run(_httpx_load(base, route, token, seconds, connections))
+
+
+def sample_call(base: str, token: str) -> str:
+    """One charged call's status and body (to show why calls failed)."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    r = httpx.post(base + SMS_PATH, content=SMS_BODY, headers=headers, timeout=10.0)
+    return f"{r.status_code} {r.text[:300]}"

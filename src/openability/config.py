@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     min_registered_capital: Decimal = Decimal("1000000")
     calendar_confirmed_years: list[int] = Field(default_factory=lambda: [2024, 2025, 2026])
     sla_pause_while_pending: bool = False
+    # R-CS-06: partners whose previous-month volume (units) reaches this are offered packages.
+    care_offer_min_monthly_volume: int = 100_000
 
     # Gateway / charging.
     token_ttl_seconds: int = 3600

@@ -29,7 +29,7 @@ async def sla_breaches(container: Container) -> str:
 
 def care_threshold(uow: UnitOfWork) -> int:
     # Until config.Settings carries it, the rules constant is the threshold (see docs/tickets.md).
-    return int(getattr(uow.settings, "care_offer_min_monthly_volume", rules.CARE_OFFER_MIN_MONTHLY_VOLUME))
+    return uow.settings.care_offer_min_monthly_volume
 
 
 def _previous_month(d: date) -> str:

@@ -412,9 +412,8 @@ def ticket_outcome(
 
 # ---------------------------------------------------------------- care (R-CS-06)
 
-# Interpretation (R-CS-06 "above a volume threshold"): units used in the previous month. The lead
-# should move this into config.Settings as `care_offer_min_monthly_volume`; service reads that first.
-CARE_OFFER_MIN_MONTHLY_VOLUME = 100_000
+# Interpretation (R-CS-06 "above a volume threshold"): units used in the previous month; the threshold
+# is the setting `care_offer_min_monthly_volume` (OPENABILITY_CARE_OFFER_MIN_MONTHLY_VOLUME).
 
 _FESTIVAL_ALIASES = {"农历除夕": "春节"}
 

@@ -1,0 +1,122 @@
+"""`python -m bench [--smoke]` (`make bench`): run the benchmarks on SQLite and, when
+OPENABILITY_TEST_DATABASE_URL is set, on PostgreSQL; print each ratio next to its absolute figures.
+
+Lines starting with "RATIO" are the results (the smoke test looks for them)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+from bench import cdr_bench, http_bench
+from bench.world import backends, container_for, fresh_database, seed_account
+
+FULL = {"seconds": 10, "connections": 64, "cdrs": 20_000}
+SMOKE = {"seconds": 1, "connections": 4, "cdrs": 300}
+
+
+def _http(backend: str, workdir: Path, seconds: int, connections: int) -> None:
+    with fresh_database(backend, workdir) as url:
+        data = workdir / f"http-{backend}"
+
+        async def seed() -> str:
+            c = container_for(url, data)
+            try:
+                return (await seed_account(c)).token
+            finally:
+                await c.dispose()
+
+        token = asyncio.run(seed())
+        with http_bench.BenchServer(url, data) as server:
+            # Warm-up: caches filled, first grant taken, JIT-less Python paths imported.
+            http_bench.load(server.base, "charged_sms", token, 1, connections)
+            res = {r: http_bench.load(server.base, r, token, seconds, connections) for r in http_bench.ROUTES}
+            sample = ""
+            if res["charged_sms"].ok < res["charged_sms"].requests:
+                sample = http_bench.sample_call(server.base, token)
+        cdrs, violations = asyncio.run(_count_cdrs(url, data))
+    tool = res["charged_sms"].tool
+    print(f"\n[http/{backend}] one uvicorn worker, load: {tool}, {seconds}s per route")
+    for r in res.values():
+        print(
+            f"  {r.route:15s} {r.rps:9.0f} req/s  (2xx {r.ok} of {r.requests}, mean latency {r.latency_ms:.2f} ms)"
+        )
+    print(f"  CDRs in the database: {cdrs} (incl. warm-up), ledger audit: {violations or 'clean'}")
+    if sample:
+        print(f"  WARNING: charged calls failed; one call now answers: {sample}")
+    charged = res["charged_sms"].rps
+    for base in ("starlette_noop", "fastapi_noop"):
+        print(
+            f"RATIO http/{backend} charged_sms/{base} = {charged / max(res[base].rps, 1e-9):.3f}"
+            f"  ({charged:.0f} vs {res[base].rps:.0f} req/s)"
+        )
+
+
+async def _count_cdrs(url: str, data: Path) -> tuple[int, list[str]]:
+    from sqlalchemy import func, select
+
+    from bench.world import audit
+    from openability.charging.models import UsageRecord
+
+    c = container_for(url, data)
+    try:
+        async with c.uow() as uow:
+            n = await uow.session.scalar(select(func.count()).select_from(UsageRecord))
+        return int(n or 0), await audit(c)
+    finally:
+        await c.dispose()
+
+
+def _cdr(backend: str, workdir: Path, n: int) -> None:
+    with fresh_database(backend, workdir) as url:
+        r = asyncio.run(cdr_bench.run_cdr_bench(backend, url, workdir / f"cdr-{backend}", n))
+    raw = "COPY" if backend == "postgresql" else "executemany"
+    print(f"\n[cdr/{backend}] {r.records} CDRs (+1 message row each), writer batch max {r.batch_max}")
+    print(
+        f"  CDR writer      {r.writer_rps:9.0f} records/s  ({r.writer_seconds:.3f} s, {r.batches} group commits)"
+    )
+    print(f"  raw {raw:11s} {r.raw_rps:9.0f} records/s  ({r.raw_seconds:.3f} s, same rows, same batch size)")
+    print(f"  ledger audit after the writer: {r.audit or 'clean'}")
+    print(
+        f"RATIO cdr/{backend} writer/raw_{raw.lower()} = {r.writer_rps / r.raw_rps:.3f}"
+        f"  ({r.writer_rps:.0f} vs {r.raw_rps:.0f} records/s)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes (CI): checks the benchmarks run")
+    ap.add_argument("--only", choices=["http", "cdr"], help="run one benchmark")
+    ap.add_argument("--backend", choices=["sqlite", "postgresql"], help="one backend only")
+    ap.add_argument("--seconds", type=int, help="load duration per route")
+    ap.add_argument("--connections", type=int, help="concurrent connections")
+    ap.add_argument("--cdrs", type=int, help="CDRs to write")
+    args = ap.parse_args(argv)
+    size = dict(SMOKE if args.smoke else FULL)
+    for k in size:
+        if getattr(args, k) is not None:
+            size[k] = getattr(args, k)
+    chosen = [args.backend] if args.backend else backends()
+    if "postgresql" in chosen and not os.environ.get("OPENABILITY_TEST_DATABASE_URL"):
+        ap.error("PostgreSQL needs OPENABILITY_TEST_DATABASE_URL")
+    print(
+        f"openability benchmarks ({'smoke' if args.smoke else 'full'} size {size}); "
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, backends {chosen}; one run each"
+    )
+    with tempfile.TemporaryDirectory(prefix="oa-bench-") as tmp:
+        workdir = Path(tmp)
+        for backend in chosen:
+            if args.only in (None, "http"):
+                _http(backend, workdir, size["seconds"], size["connections"])
+            if args.only in (None, "cdr"):
+                _cdr(backend, workdir, size["cdrs"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""CDR writer throughput: records/s group-committed through charging's CdrWriter (CDR + message rows,
+the daily rollup upsert, one CHARGE journal entry and the grant consumption per batch) vs. a raw bulk
+insert of the same CDR and message rows (asyncpg COPY on PostgreSQL, executemany on SQLite), committed
+in batches of the same size."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import JSON, Date, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bench.world import audit, container_for, seed_account
+from openability.charging.cdr_writer import CdrWriter
+from openability.charging.grants import GrantManager
+from openability.charging.models import Message, UsageRecord
+from openability.kernel.clock import business_date, month_key
+from openability.kernel.db import Money, UTCDateTime
+from openability.kernel.ids import new_id
+from openability.kernel.money import to_units
+from openability.ledger.models import EntryKind, JournalEntry
+
+PRICE = Decimal("0.0500")
+
+
+@dataclass
+class CdrResult:
+    backend: str
+    records: int
+    writer_seconds: float
+    raw_seconds: float
+    batches: int
+    batch_max: int
+    audit: list[str]
+
+    @property
+    def writer_rps(self) -> float:
+        return self.records / self.writer_seconds
+
+    @property
+    def raw_rps(self) -> float:
+        return self.records / self.raw_seconds
+
+
+def _cdr(
+    i: int, partner_id: str, product_id: str, plan_id: str, grant_id: str | None, at: datetime, tag: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One SMS call's CDR and message row, as the gateway hands them to the writer."""
+    rid, mid = new_id("cdr"), new_id("msg")
+    to = f"+86138{i % 100_000_000:08d}"
+    response = {
+        "requestId": f"{tag}-{i}",
+        "messages": [{"messageId": mid, "to": to, "status": "submitted"}],
+        "segments": 1,
+        "encoding": "GSM7",
+        "quantity": 1,
+        "unit": "segment",
+        "amountCharged": "0.0500",
+        "currency": "CNY",
+    }
+    record = {
+        "id": rid,
+        "partner_id": partner_id,
+        "product_id": product_id,
+        "capability": "sms",
+        "operation": "sendMessage",
+        "client_id": "cli_bench",
+        "request_key": f"{tag}-{i}",
+        "request_hash": "0" * 64,
+        "quantity": 1,
+        "unit": "segment",
+        "amount": PRICE,
+        "billing_mode": "prepaid",
+        "price_plan_id": plan_id,
+        "band": "list",
+        "scope": "national",
+        "month": month_key(at),
+        "grant_id": grant_id,
+        "occurred_at": at,
+        "recipients": [to],
+        "response": response,
+    }
+    message = {
+        "id": mid,
+        "usage_record_id": rid,
+        "partner_id": partner_id,
+        "capability": "sms",
+        "recipient": to,
+        "parts": 1,
+        "network_ids": [f"N{i}"],
+        "created_at": at,
+    }
+    return record, message
+
+
+def _raw(value: Any, col: Any, sqlite: bool) -> Any:
+    """A column value as the driver takes it (what the ORM's type processors would produce)."""
+    t = col.type
+    if isinstance(t, Money):
+        return to_units(value)
+    if isinstance(t, JSON):
+        return orjson.dumps(value).decode()
+    if sqlite and isinstance(t, UTCDateTime):
+        return value.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if sqlite and isinstance(t, Date) and isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _driver_rows(
+    table: Any, data: list[dict[str, Any]], sqlite: bool
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    cols = list(table.columns)
+    return [c.name for c in cols], [tuple(_raw(r[c.name], c, sqlite) for c in cols) for r in data]
+
+
+async def _raw_insert(
+    conn: AsyncConnection, sqlite: bool, rows: list[dict[str, Any]], messages: list[dict[str, Any]]
+) -> None:
+    """One transaction: the CDR rows, then their message rows."""
+    tables = ((UsageRecord.__table__, rows), (Message.__table__, messages))
+    if sqlite:
+        async with conn.begin():
+            for table, data in tables:
+                names, records = _driver_rows(table, data, sqlite)
+                marks = ", ".join("?" * len(names))
+                sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})"
+                await conn.exec_driver_sql(sql, records)
+        return
+    raw = await conn.get_raw_connection()
+    apg: Any = raw.driver_connection
+    async with apg.transaction():
+        for table, data in tables:
+            names, records = _driver_rows(table, data, sqlite)
+            await apg.copy_records_to_table(table.name, records=records, columns=names)
+
+
+async def run_cdr_bench(backend: str, url: str, data_dir: Path, n: int) -> CdrResult:
+    c = container_for(url, data_dir)
+    try:
+        acct = await seed_account(c)
+        now = c.clock.now()
+        # One grant that covers every CDR, taken the way a worker takes it (GRANT entry).
+        grants = GrantManager(c, "bench-worker")
+        reservation = await grants.reserve(acct.partner_id, PRICE * n)
+        from openability.catalog.models import PricePlan
+
+        async with c.uow() as uow:
+            plan_id = await uow.session.scalar(
+                select(PricePlan.id).where(PricePlan.product_id == acct.product_id).limit(1)
+            )
+        assert plan_id is not None
+        day = business_date(now)
+        items = [
+            _cdr(i, acct.partner_id, acct.product_id, plan_id, reservation.grant_id, now, "w")
+            for i in range(n)
+        ]
+
+        writer = CdrWriter(c)
+        await writer.start()
+        t0 = time.perf_counter()
+        await asyncio.gather(*(writer.write(rec, [msg], day) for rec, msg in items))
+        writer_seconds = time.perf_counter() - t0
+        await writer.stop()
+        grants.done(reservation)
+        await grants.release_idle(all_grants=True)
+        violations = await audit(c)
+
+        # Raw baseline, same tables (same indexes and foreign keys), after the audit: these rows have no
+        # money behind them and reference an existing CHARGE entry only to satisfy the foreign key.
+        async with c.uow() as uow:
+            entry_id = await uow.session.scalar(
+                select(JournalEntry.id).where(JournalEntry.kind == EntryKind.CHARGE).limit(1)
+            )
+        raw_items = [_cdr(i, acct.partner_id, acct.product_id, plan_id, None, now, "r") for i in range(n)]
+        for rec, _ in raw_items:
+            rec["journal_entry_id"] = entry_id
+        sqlite = backend == "sqlite"
+        size = writer.batch_max
+        t0 = time.perf_counter()
+        for start in range(0, n, size):
+            chunk = raw_items[start : start + size]
+            async with c.engine.connect() as conn:
+                await _raw_insert(conn, sqlite, [r for r, _ in chunk], [m for _, m in chunk])
+        raw_seconds = time.perf_counter() - t0
+        return CdrResult(backend, n, writer_seconds, raw_seconds, writer.batches, size, violations)
+    finally:
+        await c.dispose()
