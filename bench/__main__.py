@@ -88,6 +88,22 @@ def _cdr(backend: str, workdir: Path, n: int) -> None:
     )
 
 
+def _http_stack() -> str:
+    """uvicorn's 'auto' choices: httptools and uvloop when installed, else h11 and asyncio's loop."""
+    from importlib.util import find_spec
+
+    http = "httptools" if find_spec("httptools") else "h11"
+    loop = "uvloop" if find_spec("uvloop") else "asyncio"
+    return f"{http} + {loop}"
+
+
+def _grant_settings() -> str:
+    from openability.config import Settings
+
+    s = Settings()
+    return f"window {s.grant_window_seconds}s, min {s.grant_min_calls} calls, ttl {s.grant_ttl_seconds}s"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     ap.add_argument("--smoke", action="store_true", help="tiny sizes (CI): checks the benchmarks run")
@@ -108,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         f"openability benchmarks ({'smoke' if args.smoke else 'full'} size {size}); "
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs, backends {chosen}; one run each"
     )
+    print(f"uvicorn HTTP stack: {_http_stack()}; grant settings: {_grant_settings()}")
     with tempfile.TemporaryDirectory(prefix="oa-bench-") as tmp:
         workdir = Path(tmp)
         for backend in chosen:

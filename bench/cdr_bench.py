@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Date, select
+from sqlalchemy import JSON, Date, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench.world import audit, container_for, seed_account
@@ -51,7 +51,7 @@ class CdrResult:
 
 def _cdr(
     i: int, partner_id: str, product_id: str, plan_id: str, grant_id: str | None, at: datetime, tag: str
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """One SMS call's CDR and message row, as the gateway hands them to the writer."""
     rid, mid = new_id("cdr"), new_id("msg")
     to = f"+86138{i % 100_000_000:08d}"
@@ -114,8 +114,13 @@ def _raw(value: Any, col: Any, sqlite: bool) -> Any:
     return value
 
 
+def _table(model: Any) -> Table:
+    t: Table = model.__table__
+    return t
+
+
 def _driver_rows(
-    table: Any, data: list[dict[str, Any]], sqlite: bool
+    table: Table, data: list[dict[str, Any]], sqlite: bool
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     cols = list(table.columns)
     return [c.name for c in cols], [tuple(_raw(r[c.name], c, sqlite) for c in cols) for r in data]
@@ -125,7 +130,7 @@ async def _raw_insert(
     conn: AsyncConnection, sqlite: bool, rows: list[dict[str, Any]], messages: list[dict[str, Any]]
 ) -> None:
     """One transaction: the CDR rows, then their message rows."""
-    tables = ((UsageRecord.__table__, rows), (Message.__table__, messages))
+    tables = ((_table(UsageRecord), rows), (_table(Message), messages))
     if sqlite:
         async with conn.begin():
             for table, data in tables:

@@ -19,8 +19,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from openability.bootstrap import build_container
 from openability.config import Settings
-from openability.kernel.migrate import migrations_dir
-from openability.models import metadata
+from openability.kernel.migrate import upgrade
 from openability.seed import seed_demo
 
 CHROMIUM = os.environ.get("OPENABILITY_CHROMIUM", "/usr/bin/chromium")
@@ -42,19 +41,13 @@ def free_port() -> int:
 
 
 def prepare_database(settings: Settings) -> None:
-    """Schema by Alembic when the project has a revision, else create_all; then the demo seed."""
-    has_revision = any(migrations_dir().joinpath("versions").glob("*.py"))
-    if has_revision:
-        from openability.kernel.migrate import upgrade
-
-        upgrade(settings.effective_database_url())
+    """Schema by the Alembic migrations (as `make run` does), then the demo seed."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.effective_database_url())
 
     async def go() -> None:
         container = build_container(settings)
         try:
-            if not has_revision:
-                async with container.engine.begin() as conn:
-                    await conn.run_sync(metadata.create_all)
             await seed_demo(container)
         finally:
             await container.dispose()
