@@ -42,8 +42,10 @@ async def test_r_charge_02_grant_size_adapts_but_never_exceeds_available(
     gm = GrantManager(container)
     await gm.reserve(small.partner_id, PRICE)
     b = await small.balances()
-    assert b[AccountType.PREPAID_RESERVED] == Decimal("0.3000")  # target 20 calls = 1.00, only 0.30 there
-    assert b[AccountType.PREPAID_AVAILABLE] == 0
+    # target 20 calls = 1.00, only 0.30 there: near depletion a worker takes half of what is left,
+    # so another worker could still get a grant
+    assert b[AccountType.PREPAID_RESERVED] == Decimal("0.1500")
+    assert b[AccountType.PREPAID_AVAILABLE] == Decimal("0.1500")
     for _ in range(5):
         await gm.reserve(small.partner_id, PRICE)
     with pytest.raises(InsufficientBalance):

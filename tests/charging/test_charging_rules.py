@@ -114,7 +114,7 @@ def test_grant_target_adapts_to_rate_and_min_calls() -> None:
     ) == Decimal("1.0000")
     assert rules.grant_target(
         rate_per_second=Decimal("2"), window_seconds=5, min_calls=20, call_amount=c
-    ) == Decimal("10")
+    ) == Decimal("10.0000")
 
 
 @given(
@@ -133,3 +133,29 @@ def test_r_charge_02_grant_refill_never_exceeds_available(
         assert x is not None
         assert 0 <= x <= available
         assert remaining + x >= need
+        assert x == x.quantize(Decimal("0.0001"))  # storable as exact money units
+        # fair share: never more than half the available money unless this call needs more
+        assert x <= max(need - remaining, available / 2)
+
+
+def test_r_charge_02_grant_target_is_whole_money_units() -> None:
+    # an observed rate is a quotient (19 calls x 0.05 in 1.3 s); the ledger needs exact 0.0001 units
+    rate = Decimal(19) * Decimal("0.05") / Decimal("1.3")
+    t = rules.grant_target(rate_per_second=rate, window_seconds=4, min_calls=20, call_amount=Decimal("0.05"))
+    assert t == t.quantize(Decimal("0.0001"))
+    assert t >= rate * 4
+
+
+def test_r_charge_02_near_depletion_grant_is_half_in_whole_calls() -> None:
+    c = Decimal("0.0500")
+    # 0.15 left: half is 0.075, cut to one whole call; the other worker can still take the rest
+    assert (
+        rules.grant_refill(target=Decimal("1.0000"), need=c, remaining=Decimal(0), available=Decimal("0.15"))
+        == c
+    )
+    # plenty left: the target is taken
+    assert rules.grant_refill(
+        target=Decimal("1.0000"), need=c, remaining=Decimal(0), available=Decimal("100")
+    ) == Decimal("1.0000")
+    # the very last call's money is taken whole
+    assert rules.grant_refill(target=Decimal("1.0000"), need=c, remaining=Decimal(0), available=c) == c

@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
 from openability.catalog.rules import band_for, graduated_amount, tiers_for, version_at
 from openability.connectors.sms_codec import count_segments
+
+MONEY_UNIT = Decimal("0.0001")
 
 __all__ = [
     "NoPrice",
@@ -105,8 +107,10 @@ def grant_target(
 ) -> Decimal:
     """How much money a worker should hold for one account: about `window_seconds` of its observed
     spending, and at least `min_calls` calls' worth (so a hot account needs one DB write per grant,
-    not per call)."""
-    return max(rate_per_second * window_seconds, call_amount * min_calls, call_amount)
+    not per call). Rounded up to the 0.0001 money unit: the observed rate is a quotient and the
+    ledger stores exact units."""
+    target = max(rate_per_second * window_seconds, call_amount * min_calls, call_amount)
+    return target.quantize(MONEY_UNIT, rounding=ROUND_CEILING)
 
 
 def grant_refill(*, target: Decimal, need: Decimal, remaining: Decimal, available: Decimal) -> Decimal | None:
@@ -117,4 +121,11 @@ def grant_refill(*, target: Decimal, need: Decimal, remaining: Decimal, availabl
     if remaining + available < need:
         return None
     want = max(target, need) - remaining
-    return max(ZERO, min(want, available))
+    # Near depletion take at most half of what is left (never less than this call needs), so another
+    # worker can still get a grant instead of refusing calls while money sits in this worker's grant.
+    # The half is cut to whole calls of this size so the last cents are not split into unusable crumbs.
+    half = available / 2
+    if need > 0:
+        half = (half // need) * need
+    fair_share = max(need - remaining, half.quantize(MONEY_UNIT, rounding=ROUND_DOWN))
+    return max(ZERO, min(want, fair_share, available)).quantize(MONEY_UNIT, rounding=ROUND_CEILING)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -169,9 +170,9 @@ class GatewayRuntime:
             outcome = "replayed" if headers else "charged"
         except AppError as exc:
             resp, outcome = _error(exc), exc.code
-        except SQLAlchemyError:
+        except (OperationalError, InterfaceError, PoolTimeout):
             # The database is unreachable or overloaded: nothing was charged (grants and CDRs are
-            # transactional), so the client may retry.
+            # transactional), so the client may retry. Programming errors are not hidden as 503.
             log.exception("capability call failed on the database")
             busy = Busy("the charging database is unavailable; nothing was charged, please retry")
             resp, outcome = _error(busy), busy.code
