@@ -94,7 +94,14 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", smsc_enabled=False, run_test_smsc=False, _env_file=None)  # type: ignore[call-arg]
+    # The scheduler stays off in tests: jobs are run explicitly on a moved clock.
+    return Settings(  # type: ignore[call-arg]
+        data_dir=tmp_path / "data",
+        smsc_enabled=False,
+        run_test_smsc=False,
+        run_scheduler=False,
+        _env_file=None,
+    )
 
 
 @pytest.fixture

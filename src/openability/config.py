@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # R-CS-06: partners whose previous-month volume (units) reaches this are offered packages.
     care_offer_min_monthly_volume: int = 100_000
 
+    # Scheduler: runs the registered jobs (SLA breaches, grant reaper, greetings) inside the platform.
+    run_scheduler: bool = True
+    scheduler_interval_seconds: float = 5.0
+
     # Gateway / charging.
     token_ttl_seconds: int = 3600
     grant_ttl_seconds: int = 30

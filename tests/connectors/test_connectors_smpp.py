@@ -16,6 +16,23 @@ from openability.connectors.smpp import SmppSmsConnector, parse_receipt, smpp_de
 from openability.connectors.smsc import TestSmsc
 from openability.kernel.errors import InvalidArgument
 
+
+async def start_when_port_free(smsc: TestSmsc, within: float = 10.0) -> None:
+    """A restarted SMSC on the same port may find it still held for a moment by the old listener's
+    closing connections (the SMPP library sets no SO_REUSEADDR): retry the bind, bounded."""
+    import smpp34
+
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            await smsc.start()
+            return
+        except smpp34.SmppError as exc:
+            if "in use" not in str(exc) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
 CHINESE = (
     "【天翼】您的验证码是 428193，五分钟内有效。请勿向任何人泄露，如非本人操作请忽略本短信。"
     "感谢您使用我们的服务，祝您生活愉快！中国电信 😀"
@@ -157,7 +174,7 @@ async def test_smsc_down_then_up_then_down_again(
 
         # The SMSC comes back on the same port: the connector re-binds by itself.
         smsc2 = TestSmsc("127.0.0.1", smsc_port, receipt_delay=0)
-        await smsc2.start()
+        await start_when_port_free(smsc2)
         try:
             assert await conn.wait_bound(5)
             assert conn.binds == 2

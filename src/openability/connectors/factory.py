@@ -13,7 +13,10 @@ background, and is simply unavailable (503) until it is bound.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import smpp34
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BIND_WAIT_SECONDS = 2.0
+PORT_RETRY_SECONDS = 5.0
 _OWNED = "connectors_started"  # parts key: the names start_connectors created (and stop_connectors stops)
 
 
@@ -47,6 +51,35 @@ class DisabledSmsConnector:
         return None
 
 
+async def _listening(host: str, port: int) -> bool:
+    try:
+        _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=0.5)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+async def _start_test_smsc(smsc: TestSmsc, host: str, port: int) -> bool:
+    """Start the local test SMSC. If the port is taken by a live SMSC (another worker of this platform,
+    or a standalone one) use that one; if nothing answers there (a just-stopped platform's socket is
+    still closing), retry the bind for a few seconds."""
+    deadline = time.monotonic() + PORT_RETRY_SECONDS
+    while True:
+        try:
+            await smsc.start()
+            return True
+        except smpp34.SmppError as exc:
+            if await _listening(host, port) or time.monotonic() > deadline:
+                log.warning(
+                    "test SMSC not started on %s:%s (%s); using the SMSC listening there", host, port, exc
+                )
+                return False
+            await asyncio.sleep(0.2)
+
+
 async def start_connectors(container: Container) -> None:
     s = container.settings
     parts = container.parts
@@ -54,12 +87,7 @@ async def start_connectors(container: Container) -> None:
 
     if s.run_test_smsc and "test_smsc" not in parts:
         smsc = TestSmsc(s.smsc_host, s.smsc_port, journal=s.data_dir / "smsc-received.jsonl")
-        try:
-            await smsc.start()
-        except smpp34.SmppError as exc:
-            # Most likely another SMSC (or an earlier test SMSC) already listens there: use it.
-            log.warning("test SMSC not started on %s:%s: %s", s.smsc_host, s.smsc_port, exc)
-        else:
+        if await _start_test_smsc(smsc, s.smsc_host, s.smsc_port):
             parts["test_smsc"] = smsc
             owned.append("test_smsc")
 
