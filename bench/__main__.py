@@ -20,7 +20,7 @@ FULL = {"seconds": 10, "connections": 64, "cdrs": 20_000}
 SMOKE = {"seconds": 1, "connections": 4, "cdrs": 300}
 
 
-def _http(backend: str, workdir: Path, seconds: int, connections: int) -> None:
+def _http(backend: str, workdir: Path, seconds: int, connections: int, stack: str) -> None:
     with fresh_database(backend, workdir) as url:
         data = workdir / f"http-{backend}"
 
@@ -32,10 +32,13 @@ def _http(backend: str, workdir: Path, seconds: int, connections: int) -> None:
                 await c.dispose()
 
         token = asyncio.run(seed())
-        with http_bench.BenchServer(url, data) as server:
+        with http_bench.BenchServer(url, data, stack=stack) as server:
             # Warm-up: caches filled, first grant taken, JIT-less Python paths imported.
             http_bench.load(server.base, "charged_sms", token, 1, connections)
-            res = {r: http_bench.load(server.base, r, token, seconds, connections) for r in http_bench.ROUTES}
+            res = {
+                r: http_bench.load(server.base, r, token, seconds, connections, server)
+                for r in http_bench.ROUTES
+            }
             sample = ""
             if res["charged_sms"].ok < res["charged_sms"].requests:
                 sample = http_bench.sample_call(server.base, token)
@@ -43,13 +46,21 @@ def _http(backend: str, workdir: Path, seconds: int, connections: int) -> None:
     tool = res["charged_sms"].tool
     print(f"\n[http/{backend}] one uvicorn worker, load: {tool}, {seconds}s per route")
     for r in res.values():
+        cpu = f", server CPU {r.cpu_ms_per_call:.3f} ms/call" if r.cpu_ms_per_call is not None else ""
         print(
-            f"  {r.route:15s} {r.rps:9.0f} req/s  (2xx {r.ok} of {r.requests}, mean latency {r.latency_ms:.2f} ms)"
+            f"  {r.route:15s} {r.rps:9.0f} req/s  (2xx {r.ok} of {r.requests}, mean latency"
+            f" {r.latency_ms:.2f} ms{cpu})"
         )
     print(f"  CDRs in the database: {cdrs} (incl. warm-up), ledger audit: {violations or 'clean'}")
     if sample:
         print(f"  WARNING: charged calls failed; one call now answers: {sample}")
     charged = res["charged_sms"].rps
+    cpu_charged = res["charged_sms"].cpu_ms_per_call
+    for base in ("starlette_noop", "fastapi_noop"):
+        cpu_base = res[base].cpu_ms_per_call
+        if cpu_charged is not None and cpu_base:
+            # Not a RATIO line: CPU per call is a diagnostic next to the req/s ratio (DESIGN.md).
+            print(f"  server CPU per call, charged_sms / {base}: {cpu_charged / cpu_base:.2f}x")
     for base in ("starlette_noop", "fastapi_noop"):
         print(
             f"RATIO http/{backend} charged_sms/{base} = {charged / max(res[base].rps, 1e-9):.3f}"
@@ -88,10 +99,12 @@ def _cdr(backend: str, workdir: Path, n: int) -> None:
     )
 
 
-def _http_stack() -> str:
+def _http_stack(choice: str) -> str:
     """uvicorn's 'auto' choices: httptools and uvloop when installed, else h11 and asyncio's loop."""
     from importlib.util import find_spec
 
+    if choice == "h11":
+        return "h11 + asyncio (forced)"
     http = "httptools" if find_spec("httptools") else "h11"
     loop = "uvloop" if find_spec("uvloop") else "asyncio"
     return f"{http} + {loop}"
@@ -112,6 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=int, help="load duration per route")
     ap.add_argument("--connections", type=int, help="concurrent connections")
     ap.add_argument("--cdrs", type=int, help="CDRs to write")
+    ap.add_argument(
+        "--http-stack",
+        choices=["auto", "h11"],
+        default="auto",
+        help="uvicorn's HTTP parser and event loop: auto (httptools + uvloop when installed) or h11 + asyncio",
+    )
     args = ap.parse_args(argv)
     size = dict(SMOKE if args.smoke else FULL)
     for k in size:
@@ -124,12 +143,12 @@ def main(argv: list[str] | None = None) -> int:
         f"openability benchmarks ({'smoke' if args.smoke else 'full'} size {size}); "
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs, backends {chosen}; one run each"
     )
-    print(f"uvicorn HTTP stack: {_http_stack()}; grant settings: {_grant_settings()}")
+    print(f"uvicorn HTTP stack: {_http_stack(args.http_stack)}; grant settings: {_grant_settings()}")
     with tempfile.TemporaryDirectory(prefix="oa-bench-") as tmp:
         workdir = Path(tmp)
         for backend in chosen:
             if args.only in (None, "http"):
-                _http(backend, workdir, size["seconds"], size["connections"])
+                _http(backend, workdir, size["seconds"], size["connections"], args.http_stack)
             if args.only in (None, "cdr"):
                 _cdr(backend, workdir, size["cdrs"])
     return 0

@@ -42,6 +42,14 @@ class LoadResult:
     seconds: float
     latency_ms: float  # mean
     tool: str
+    cpu_seconds: float | None = None  # the server's CPU time (user + system) during the load
+
+    @property
+    def cpu_ms_per_call(self) -> float | None:
+        """Server CPU per answered call: steadier than req/s on a shared, noisy machine."""
+        if self.cpu_seconds is None or not self.requests:
+            return None
+        return 1000 * self.cpu_seconds / self.requests
 
     @property
     def rps(self) -> float:
@@ -57,8 +65,9 @@ def free_port() -> int:
 class BenchServer:
     """`uvicorn bench.app_factory:create_bench_app` on its own port and database, one worker."""
 
-    def __init__(self, url: str, data_dir: Path, workers: int = 1) -> None:
+    def __init__(self, url: str, data_dir: Path, workers: int = 1, stack: str = "auto") -> None:
         self.url = url
+        self.stack = stack  # "auto": uvicorn's choice (httptools/uvloop when installed); "h11": pure Python
         self.data_dir = data_dir
         self.workers = workers
         self.port = free_port()
@@ -81,6 +90,8 @@ class BenchServer:
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
             "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip
+        if self.stack == "h11":
+            cmd += ["--http", "h11", "--loop", "asyncio"]
         with self.log.open("wb") as fh:
             self.proc = subprocess.Popen(
                 cmd, cwd=self.data_dir, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
@@ -97,6 +108,16 @@ class BenchServer:
         self.stop()
         raise RuntimeError(f"bench server did not start:\n{self.log.read_text()[-3000:]}")
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system, all threads) of the server process and its worker processes so
+        far; None where /proc is not available."""
+        if self.proc is None:
+            return None
+        try:
+            return sum(_proc_cpu(pid) for pid in _process_tree(self.proc.pid))
+        except OSError:
+            return None
+
     def stop(self) -> None:
         p = self.proc
         if p is None or p.poll() is not None:
@@ -111,6 +132,22 @@ class BenchServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _process_tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        for task in Path(f"/proc/{p}/task").iterdir():
+            children = (task / "children").read_text().split()
+            todo.extend(int(c) for c in children)
+    return pids
+
+
+def _proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def has_wrk() -> bool:
@@ -177,10 +214,18 @@ async def _httpx_load(base: str, route: str, token: str, seconds: float, connect
     )
 
 
-def load(base: str, route: str, token: str, seconds: int, connections: int) -> LoadResult:
+def load(
+    base: str, route: str, token: str, seconds: int, connections: int, server: BenchServer | None = None
+) -> LoadResult:
+    cpu0 = server.cpu_seconds() if server is not None else None
     if has_wrk():
-        return run_wrk(base, route, token, seconds, connections)
-    return asyncio.run(_httpx_load(base, route, token, seconds, connections))
+        res = run_wrk(base, route, token, seconds, connections)
+    else:
+        res = asyncio.run(_httpx_load(base, route, token, seconds, connections))
+    cpu1 = server.cpu_seconds() if server is not None else None
+    if cpu0 is not None and cpu1 is not None:
+        res.cpu_seconds = cpu1 - cpu0
+    return res
 
 
 def sample_call(base: str, token: str) -> str:

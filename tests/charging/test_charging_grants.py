@@ -222,3 +222,45 @@ async def test_cdr_batch_with_a_duplicate_key_retries_record_by_record(
     b = await funded.balances()
     assert b[AccountType.PREPAID_AVAILABLE] == Decimal("10.0000") - PRICE * 7
     await assert_ledger_clean()
+
+
+async def test_r_charge_02_caller_cancelled_while_cdr_is_written_does_not_free_its_money(
+    container: Any, funded: Any, assert_ledger_clean: Any
+) -> None:
+    """A client that goes away while its CDR is being group-committed: the CDR still commits, so the
+    money must stay spent in the worker's grant (never reused for another call)."""
+    engine = ChargingEngine(container)
+    await engine.start()
+    try:
+        subj = subject(funded)
+        auth = await engine.authorize(subj, 1)
+        engine.settle(auth, 1)
+        _, remaining_before, _ = engine.grants.held(funded.partner_id)
+        task = asyncio.create_task(
+            engine.record(
+                auth,
+                record_id="cdr_cancelled",
+                request_key="k-cancelled",
+                req_hash="",
+                capability="sms",
+                operation="sendMessage",
+                unit="segment",
+                recipients=["+8613800138000"],
+                response={},
+                messages=[],
+            )
+        )
+        await asyncio.sleep(0)  # the record is queued with the writer
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        _, remaining_after, _ = engine.grants.held(funded.partner_id)
+        assert remaining_after == remaining_before  # not handed back for reuse
+    finally:
+        await engine.stop()  # flushes the writer: the queued CDR commits
+    async with container.uow() as uow:
+        n = await uow.session.scalar(select(func.count()).select_from(UsageRecord))
+    assert n == 1
+    b = await funded.balances()
+    assert b[AccountType.PREPAID_AVAILABLE] == Decimal("10.0000") - PRICE
+    await assert_ledger_clean()

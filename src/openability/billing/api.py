@@ -14,14 +14,14 @@ from openability.catalog.schemas import Page
 from openability.charging.usage_api import router as usage_router
 from openability.kernel.errors import InvalidArgument
 from openability.kernel.money import fmt
-from openability.kernel.web import CurrentActor, JSONResponse, uow_for
+from openability.kernel.web import MAX_OFFSET, CurrentActor, JSONResponse, uow_for
 
 if TYPE_CHECKING:
     from openability.bootstrap import Container
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
 
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 

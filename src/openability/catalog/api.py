@@ -21,14 +21,14 @@ from openability.catalog.schemas import (
     ProductUpdate,
 )
 from openability.kernel.errors import InvalidArgument
-from openability.kernel.web import CurrentActor, uow_for
+from openability.kernel.web import MAX_OFFSET, CurrentActor, uow_for
 
 if TYPE_CHECKING:
     from openability.bootstrap import Container
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
 
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 

@@ -19,7 +19,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -27,10 +27,10 @@ import orjson
 from sqlalchemy import func, select
 
 from openability.charging import rules
-from openability.charging.cdr_writer import CdrWriter, DuplicateRequest
+from openability.charging.cdr_writer import CdrFailed, CdrWriter, DuplicateRequest
 from openability.charging.grants import GrantManager, Reservation, release_grant
 from openability.charging.models import Grant, GrantState, UsageDaily, UsageRecord
-from openability.kernel.clock import business_date, month_key
+from openability.kernel.clock import business_date
 from openability.kernel.errors import Busy, Conflict
 from openability.kernel.ids import new_id
 from openability.kernel.money import fmt
@@ -66,6 +66,7 @@ class Authorization:
     mtd_before: int
     rating: rules.Rating
     reservation: Reservation
+    day: date  # Asia/Shanghai business day of `at` (the rollup key), computed once per call
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +218,8 @@ class ChargingEngine:
         """Rate `quantity` units and reserve the price (prepaid). Raises rules.NoPrice,
         InsufficientBalance (R-CHARGE-01: before the network is touched)."""
         now = self.clock.now()
-        month = month_key(now)
+        day = business_date(now)
+        month = f"{day.year:04d}-{day.month:02d}"  # == month_key(now), without a second conversion
         vkey = (subject.partner_id, subject.product_id, month)
         before = await self.volumes.take(vkey, quantity)
         try:
@@ -236,7 +238,7 @@ class ChargingEngine:
         except BaseException:
             self.volumes.adjust(vkey, -quantity)
             raise
-        return Authorization(subject, now, month, before, rating, reservation)
+        return Authorization(subject, now, month, before, rating, reservation, day)
 
     def settle(self, auth: Authorization, quantity: int) -> rules.Rating:
         """Re-rate with the quantity really served (failed recipients, the voice call's real length):
@@ -310,11 +312,18 @@ class ChargingEngine:
             "response": response,
         }
         try:
-            await self.cdr.write(values, messages, business_date(auth.at))
-        except BaseException as exc:
+            await self.cdr.write(values, messages, auth.day)
+        except (DuplicateRequest, CdrFailed) as exc:
+            # The writer did not store this CDR: the money goes back to the grant.
             if isinstance(exc, DuplicateRequest):
                 self.volumes.adjust((s.partner_id, s.product_id, auth.month), -rating.quantity)
             self.grants.cancel(auth.reservation)
+            raise
+        except BaseException:
+            # Cancelled (client gone) or failed while waiting: the writer may still commit this CDR, so
+            # the money stays spent in this worker's memory and is never handed to another call. If the
+            # CDR was not stored after all, the grant's release returns the money to the balance.
+            self.grants.done(auth.reservation)
             raise
         self.grants.done(auth.reservation)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Literal
 
@@ -12,7 +13,7 @@ from starlette.responses import Response
 from openability.catalog.schemas import ApiModel
 from openability.charging import usage
 from openability.kernel.money import fmt
-from openability.kernel.web import CurrentActor, uow_for
+from openability.kernel.web import MAX_OFFSET, CurrentActor, uow_for
 
 router = APIRouter(prefix="/api/v1/usage", tags=["usage"])
 
@@ -82,7 +83,10 @@ async def get_usage(
     async with uow_for(request, actor) as uow:
         s = await usage.usage_summary(uow, month=month, product=product, partner_id=partner_id)
     if format == "csv":
-        name = f"usage-{s.month}" + (f"-{s.partner_id}" if s.partner_id else "") + ".csv"
+        # An operator's partner_id filter is free text: only id characters may reach the header (a
+        # non-latin-1 character cannot be sent at all, a quote would end the filename).
+        suffix = re.sub(r"[^A-Za-z0-9_-]", "_", s.partner_id) if s.partner_id else ""
+        name = f"usage-{s.month}" + (f"-{suffix}" if suffix else "") + ".csv"
         return Response(
             usage.usage_csv(s),
             media_type="text/csv; charset=utf-8",
@@ -115,7 +119,7 @@ async def list_records(
     month: str | None = None,
     product: str | None = None,
     partner_id: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> UsageRecordPage:
     async with uow_for(request, actor) as uow:

@@ -49,7 +49,9 @@ def _routes() -> list[Route]:
 
 
 def install(app: FastAPI, container: Container) -> None:
-    app.router.routes.extend(_routes())
+    # First in the routing table: the router tries routes in order and FastAPI's included routers are
+    # costly to try (~100 management and console routes); the capability paths overlap none of them.
+    app.router.routes[0:0] = _routes()
     _describe_in_openapi(app)
 
     async def startup() -> None:

@@ -23,6 +23,30 @@ AMOUNT_CHARGED = Counter(
     ["capability", "billing_mode"],
 )
 
+# labels() looks the child up under a lock on every call; the label sets of the data plane are few and
+# fixed (capability x outcome code), so each child is looked up once and kept.
+_calls: dict[tuple[str, str], Counter] = {}
+_seconds: dict[str, Histogram] = {}
+_charged: dict[tuple[str, str], Counter] = {}
+
+
+def count_call(capability: str, outcome: str, seconds: float) -> None:
+    c = _calls.get((capability, outcome))
+    if c is None:
+        c = _calls[(capability, outcome)] = CALLS.labels(capability, outcome)
+    c.inc()
+    h = _seconds.get(capability)
+    if h is None:
+        h = _seconds[capability] = CALL_SECONDS.labels(capability)
+    h.observe(seconds)
+
+
+def count_charged(capability: str, billing_mode: str, units: int) -> None:
+    c = _charged.get((capability, billing_mode))
+    if c is None:
+        c = _charged[(capability, billing_mode)] = AMOUNT_CHARGED.labels(capability, billing_mode)
+    c.inc(units)
+
 
 async def metrics_endpoint(_: Request) -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -182,8 +182,7 @@ class GatewayRuntime:
                 _json(500, {"status": 500, "code": "INTERNAL", "message": "internal error"}),
                 "INTERNAL",
             )
-        metrics.CALLS.labels(capability, outcome).inc()
-        metrics.CALL_SECONDS.labels(capability).observe(time.perf_counter() - t0)
+        metrics.count_call(capability, outcome, time.perf_counter() - t0)
         return resp
 
     async def get(self, capability: str, request: Request) -> Response:
@@ -453,5 +452,5 @@ class GatewayRuntime:
             return 201, dup.response
         except CdrFailed:
             raise Busy("the call could not be recorded; nothing was charged, please retry") from None
-        metrics.AMOUNT_CHARGED.labels(spec.name, s.billing_mode).inc(to_units(rating.amount))
+        metrics.count_charged(spec.name, s.billing_mode, to_units(rating.amount))
         return 201, body

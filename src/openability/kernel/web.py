@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 # Registered by the partners domain at start-up: resolves a request's credentials to an Actor.
 Authenticator = Callable[[Request], Awaitable[Actor | None]]
 
+# The largest row offset SQLite and PostgreSQL take (signed 64-bit); a larger one fails in the database
+# driver, so list routes bound `offset` with it to answer 400 instead.
+MAX_OFFSET = 2**63 - 1
+
 
 class JSONResponse(Response):
     media_type = "application/json"

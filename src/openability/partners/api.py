@@ -18,6 +18,7 @@ from openability.console.web import SESSION_COOKIE, redirect, render
 from openability.kernel.errors import AppError
 from openability.kernel.uow import Actor
 from openability.kernel.web import (
+    MAX_OFFSET,
     CurrentActor,
     JSONResponse,
     container_of,
@@ -59,7 +60,7 @@ operators_router = APIRouter(prefix="/api/v1/operators", tags=["operators"])
 oauth_router = APIRouter(tags=["oauth"])
 console_router = APIRouter(prefix="/console", include_in_schema=False)
 
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Staff = Annotated[Actor, Depends(require_operator())]
 Reviewer = Annotated[Actor, Depends(require_operator("reviewer"))]

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from openability.kernel import calendar_admin
 from openability.kernel.errors import InvalidArgument
 from openability.kernel.uow import Actor
-from openability.kernel.web import CurrentActor, JSONResponse, require_operator, uow_for
+from openability.kernel.web import MAX_OFFSET, CurrentActor, JSONResponse, require_operator, uow_for
 from openability.tickets import attachments, service, sla
 from openability.tickets.models import TicketAttachment, TicketComment
 from openability.tickets.rules import Action, TicketState, TicketType
@@ -78,7 +78,7 @@ async def list_tickets(
     partner_id: str | None = Query(default=None, max_length=40),
     breached: bool | None = None,
     open: bool = False,
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
     limit: int = Query(default=50, ge=1, le=200),
 ) -> JSONResponse:
     f = service.TicketFilter(state, type, owner_id, partner_id, breached, open)
