@@ -264,3 +264,40 @@ async def test_r_charge_02_caller_cancelled_while_cdr_is_written_does_not_free_i
     b = await funded.balances()
     assert b[AccountType.PREPAID_AVAILABLE] == Decimal("10.0000") - PRICE
     await assert_ledger_clean()
+
+
+async def test_r_bill_02_usage_falls_in_the_natural_month_of_asia_shanghai(
+    container: Any, funded: Any, clock: Any, assert_ledger_clean: Any
+) -> None:
+    """00:30 on 1 December in Beijing is still 30 November in UTC: the CDR and its daily rollup belong to
+    December, the billing month the settlement of December will read."""
+    from datetime import UTC, date, datetime
+
+    from openability.charging.models import UsageDaily
+
+    clock.set(datetime(2026, 11, 30, 16, 30, tzinfo=UTC))
+    engine = ChargingEngine(container)
+    await engine.start()
+    try:
+        auth = await engine.authorize(subject(funded), 1)
+        engine.settle(auth, 1)
+        await engine.record(
+            auth,
+            record_id="cdr_month_edge",
+            request_key="k-month-edge",
+            req_hash="",
+            capability="sms",
+            operation="sendMessage",
+            unit="segment",
+            recipients=["+8613800138000"],
+            response={},
+            messages=[],
+        )
+    finally:
+        await engine.stop()
+    async with container.uow() as uow:
+        cdr = await uow.session.get(UsageRecord, "cdr_month_edge")
+        daily = (await uow.session.scalars(select(UsageDaily))).all()
+    assert cdr is not None and cdr.month == "2026-12"
+    assert [(d.month, d.day) for d in daily] == [("2026-12", date(2026, 12, 1))]
+    await assert_ledger_clean()
