@@ -97,9 +97,11 @@ def jobs_list() -> None:
     from rich.table import Table
 
     from openability.jobs.scheduler import load_jobs
+    from openability.kernel.tables import id_column
 
-    table = Table("job", "description")
-    for job in load_jobs().values():
+    jobs = load_jobs()
+    table = Table(id_column("job", jobs), "description")
+    for job in jobs.values():
         table.add_row(job.name, job.description)
     Console().print(table)
 

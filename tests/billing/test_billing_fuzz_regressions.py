@@ -7,6 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
+from openability.bootstrap import Container
+from openability.partners.models import BillingMode, Partner, PartnerKind, PartnerStatus
+
 # One past the largest signed 64-bit integer: SQLite's driver raised OverflowError binding it (PostgreSQL's
 # bigint OFFSET overflows the same way), so `GET /api/v1/invoices?offset=9223372036854775808` was a 500.
 TOO_FAR = 2**63
@@ -29,7 +32,9 @@ async def test_largest_offset_is_an_empty_page(api: httpx.AsyncClient, auth: Any
 
 
 # `GET /api/v1/usage?format=csv&partner_id=Ā` (an operator's free-text filter) put the id into the
-# Content-Disposition header, which cannot carry non-latin-1 text: UnicodeEncodeError, a 500.
+# Content-Disposition header, which cannot carry non-latin-1 text: UnicodeEncodeError, a 500. Unknown
+# ids now answer 404 before any header is built; the filename still keeps only id characters, checked
+# here with partners stored under such ids.
 @pytest.mark.parametrize(
     ("partner_id", "filename"),
     [
@@ -39,12 +44,23 @@ async def test_largest_offset_is_an_empty_page(api: httpx.AsyncClient, auth: Any
     ],
 )
 async def test_usage_csv_filename_keeps_only_id_characters(
-    api: httpx.AsyncClient, auth: Any, partner_id: str, filename: str
+    api: httpx.AsyncClient, auth: Any, container: Container, partner_id: str, filename: str
 ) -> None:
-    r = await api.get(
-        "/api/v1/usage",
-        headers=auth.operator,
-        params={"month": "2026-11", "format": "csv", "partner_id": partner_id},
-    )
+    params = {"month": "2026-11", "format": "csv", "partner_id": partner_id}
+    r = await api.get("/api/v1/usage", headers=auth.operator, params=params)
+    assert r.status_code == 404 and r.json()["code"] == "NOT_FOUND", r.text
+    async with container.uow() as uow:
+        uow.session.add(
+            Partner(
+                id=partner_id,
+                kind=PartnerKind.AP,
+                name=f"odd id {filename}",
+                billing_mode=BillingMode.PREPAID,
+                status=PartnerStatus.ACTIVE,
+                created_at=uow.now,
+                updated_at=uow.now,
+            )
+        )
+    r = await api.get("/api/v1/usage", headers=auth.operator, params=params)
     assert r.status_code == 200, r.text
     assert r.headers["content-disposition"] == f'attachment; filename="{filename}"'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -83,6 +84,40 @@ async def test_bank_transfer_confirm_and_reject(
     assert r.status_code == 200 and r.json()["state"] == "rejected" and r.json()["rejectReason"] == "no funds"
     err(await api.post(f"/api/v1/payments/{pid2}/confirm", headers=auth.operator), 409, "PAYMENT_REJECTED")
     err(await api.post(f"/api/v1/payments/{pid}/reject", json={"reason": "x"}, headers=auth.operator), 409)
+    await assert_ledger_clean()
+
+
+async def test_rejected_payment_has_rejected_at_by_not_confirmed_at_by(
+    api: httpx.AsyncClient, auth: Any, make_partner: Any, clock: Any, assert_ledger_clean: Any
+) -> None:
+    # confirmedAt/confirmedBy mean a confirmation only; a rejection shows rejectedAt/rejectedBy (read
+    # from the payment.rejected audit row) and leaves the confirmation pair null.
+    ap = await make_partner("AP")
+    h = auth.partner(ap.id)
+    body = {"transactionId": "bt-r", "amount": "80.00", "method": "bank_transfer"}
+    pid = (await api.post("/api/v1/payments", json=body, headers=h)).json()["id"]
+    clock.advance(minutes=5)
+    clerk = auth.roles("billing_clerk")
+    r = await api.post(f"/api/v1/payments/{pid}/reject", json={"reason": "no funds"}, headers=clerk)
+    assert r.status_code == 200, r.text
+    expected_at = clock.now().astimezone(UTC)
+    for pay in (
+        r.json(),
+        (await api.get(f"/api/v1/payments/{pid}", headers=h)).json(),
+        (await api.get("/api/v1/payments", headers=h)).json()["items"][0],
+        (await api.post("/api/v1/payments", json=body, headers=h)).json(),  # the idempotent retry
+    ):
+        assert pay["state"] == "rejected" and pay["confirmedAt"] is None and pay["confirmedBy"] is None
+        assert pay["rejectedBy"] == "op_billing_clerk"
+        assert datetime.fromisoformat(pay["rejectedAt"]) == expected_at
+    # rejecting again changes nothing, not even who/when
+    clock.advance(minutes=5)
+    r = await api.post(f"/api/v1/payments/{pid}/reject", json={"reason": "again"}, headers=auth.operator)
+    assert r.json()["rejectedBy"] == "op_billing_clerk" and r.json()["rejectReason"] == "no funds"
+    # a confirmed payment: the other way round
+    ok = (await api.post("/api/v1/payments", json=TOP_UP, headers=h)).json()
+    assert ok["confirmedBy"] == "sandbox" and ok["confirmedAt"] is not None
+    assert ok["rejectedAt"] is None and ok["rejectedBy"] is None
     await assert_ledger_clean()
 
 

@@ -152,6 +152,9 @@ async def test_bank_transfer_rejected(
     async with container.uow(CLERK) as uow:
         r = await service.reject_payment(uow, p.id, "funds never arrived")
     assert r.state == PaymentState.REJECTED and r.reject_reason == "funds never arrived"
+    assert r.confirmed_at is None and r.confirmed_by is None  # confirmed_* mean a confirmation only
+    async with container.uow(CLERK) as uow:
+        assert await service.rejections_for_payments(uow, [p.id]) == {p.id: (uow.now, CLERK.id)}
     async with container.uow(CLERK) as uow:
         with pytest.raises(Conflict) as exc:
             await service.confirm_payment(uow, p.id)

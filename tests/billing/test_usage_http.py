@@ -173,6 +173,23 @@ async def test_usage_bad_filters(api: httpx.AsyncClient, auth: Any, two_partners
     err(await api.get("/api/v1/usage/records", headers=h, params={"offset": "x"}), 400)
 
 
+async def test_operator_unknown_partner_id_404(
+    api: httpx.AsyncClient, auth: Any, two_partners: tuple[str, str]
+) -> None:
+    # An operator naming an unknown partner gets 404, not an empty (and misleading) 200.
+    a, _ = two_partners
+    for url in ("/api/v1/usage", "/api/v1/usage/records"):
+        for params in ({"partner_id": "prt_nobody"}, {"partner_id": "prt_nobody", "format": "csv"}):
+            if url.endswith("records") and "format" in params:
+                continue
+            b = err(await api.get(url, headers=auth.operator, params=params), 404, "NOT_FOUND")
+            assert "prt_nobody" in b["message"]
+        r = await api.get(url, headers=auth.operator, params={"partner_id": a, "month": "2026-11"})
+        assert r.status_code == 200 and r.json()["items"]
+        r = await api.get(url, headers=auth.operator, params={"month": "2026-11"})  # all partners
+        assert r.status_code == 200 and r.json()["items"]
+
+
 async def test_usage_records(api: httpx.AsyncClient, auth: Any, two_partners: tuple[str, str]) -> None:
     a, _ = two_partners
     h = auth.partner(a)

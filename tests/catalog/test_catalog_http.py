@@ -276,3 +276,19 @@ async def test_order_bad_input(api: httpx.AsyncClient, seeded: None, auth: Any, 
     err(await api.post("/api/v1/orders/ord_missing/cancel", headers=h), 404)
     err(await api.get("/api/v1/orders", headers=h, params={"state": "weird"}), 400)
     assert (await api.get("/api/v1/orders", headers=auth.operator)).json()["total"] == 0
+
+
+async def test_order_unpriced_product_422_no_price_plan(
+    api: httpx.AsyncClient, seeded: None, auth: Any, make_partner: Any
+) -> None:
+    # NO_PRICE_PLAN has one status across the API (422), the same as on a capability call.
+    ap = await make_partner("AP")
+    r = await api.post("/api/v1/products", json={**NEW_PRODUCT, "audience": "all"}, headers=auth.operator)
+    assert r.status_code == 201, r.text
+    b = err(
+        await api.post("/api/v1/orders", json={"productId": "sms-marketing"}, headers=auth.partner(ap.id)),
+        422,
+        "NO_PRICE_PLAN",
+    )
+    assert "sms-marketing" in b["message"]
+    assert (await api.get("/api/v1/orders", headers=auth.operator)).json()["total"] == 0

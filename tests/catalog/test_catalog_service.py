@@ -113,11 +113,12 @@ async def test_r_price_01_seed_prices(
 async def test_r_price_03_no_price_before_first_version(container: Container, seeded: None) -> None:
     async with container.uow() as uow:
         p = await service.get_product(uow, "sms-standard")
-        with pytest.raises(NotFound) as exc:
+        with pytest.raises(RuleViolation) as exc:
             await service.resolve_price(
                 uow.session, p.id, datetime(2025, 12, 31, tzinfo=SHANGHAI), "national", "list"
             )
-    assert exc.value.code == "NO_PRICE_PLAN"
+    # One status per code across the API: 422, as when ordering an unpriced product.
+    assert exc.value.code == "NO_PRICE_PLAN" and exc.value.status == 422
 
 
 # ---- products ----

@@ -71,6 +71,21 @@ async def test_403_no_active_order(client: httpx.AsyncClient, container: Any, fa
     assert fakes.sent == 0
 
 
+async def test_422_no_price_plan_valid_now_same_status_as_ordering(
+    client: httpx.AsyncClient, container: Any, clock: Any, fakes: Any, kit: Any, assert_ledger_clean: Any
+) -> None:
+    # Ordered, but its only price version starts next month: the call is refused with the same 422
+    # NO_PRICE_PLAN that ordering an unpriced product gets (one status per code across the API).
+    prod = await kit.make_product(container, "sms", valid_from=clock.now() + timedelta(days=30))
+    w = await kit.make_world(container, caps=("sms",), products={"sms": prod})
+    before = await w.prepaid_total()
+    r = await client.post(URL, json=kit.sms(), headers=w.auth)
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "NO_PRICE_PLAN" and r.json()["status"] == 422
+    assert fakes.sent == 0 and await w.cdrs() == [] and await w.prepaid_total() == before
+    await assert_ledger_clean()
+
+
 async def test_403_suspended_partner_r_bill_09_then_reactivated(
     client: httpx.AsyncClient, world: Any, fakes: Any, kit: Any, assert_ledger_clean: Any
 ) -> None:

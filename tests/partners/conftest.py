@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+from pydantic.alias_generators import to_camel
 
 from openability.bootstrap import Container
 from openability.partners import passwords, service
@@ -40,11 +41,12 @@ def ap_payload(n: int | str = 1, **over: Any) -> dict[str, Any]:
         "name": f"星河软件{n}有限公司",
         "username": f"ap{n}admin",
         "password": USER_PASSWORD,
-        "contact_name": "张三",
-        "contact_email": f"ap{n}@example.com",
-        "contact_phone": "13800138000",
+        "contactName": "张三",
+        "contactEmail": f"ap{n}@example.com",
+        "contactPhone": "13800138000",
     }
-    data.update(over)
+    # Overrides may use either spelling (the API accepts both); one key per field either way.
+    data.update({to_camel(k): v for k, v in over.items()})
     return data
 
 
@@ -78,8 +80,8 @@ def make_ap(container: Container) -> Callable[..., Awaitable[tuple[Partner, Part
 @pytest.fixture
 def make_si(container: Container) -> Callable[..., Awaitable[Partner]]:
     async def make(name: str = "华东集成有限公司", **over: Any) -> Partner:
-        data: dict[str, Any] = {"name": name, "billing_mode": "postpaid", "activate": True}
-        data.update(over)
+        data: dict[str, Any] = {"name": name, "billingMode": "postpaid", "activate": True}
+        data.update({to_camel(k): v for k, v in over.items()})
         async with container.uow() as uow:
             return await service.create_si(uow, CreateSi(**data))
 

@@ -51,8 +51,8 @@ async def test_r_admit_06_register_ap_over_http(
 ) -> None:
     body = await register(app_client, ap_data(1, branches=["杭州分公司"]))
     p = body["partner"]
-    assert p["kind"] == "AP" and p["status"] == "active" and p["billing_mode"] == "prepaid"
-    assert p["tier"] is None and p["branches"] == ["杭州分公司"] and p["registered_capital"] is None
+    assert p["kind"] == "AP" and p["status"] == "active" and p["billingMode"] == "prepaid"
+    assert p["tier"] is None and p["branches"] == ["杭州分公司"] and p["registeredCapital"] is None
     assert body["user"]["username"] == "ap1admin" and body["user"]["role"] == "admin"
     assert "password" not in str(body) and "Secret123" not in str(body)
     assert await actions(container, p["id"]) == ["partner.registered"]
@@ -61,16 +61,16 @@ async def test_r_admit_06_register_ap_over_http(
 async def test_register_bad_input(app_client: Client, ap_data: Any) -> None:
     url = "/api/v1/partners/register"
     missing = ap_data(1)
-    del missing["contact_email"]
+    del missing["contactEmail"]
     b = err(await app_client.post(url, json=missing), 400, "INVALID_ARGUMENT")
-    assert "contact_email" in b["message"]
+    assert "contactEmail" in b["message"]
     err(await app_client.post(url, json=ap_data(1, name=12345)), 400, "INVALID_ARGUMENT")
     err(await app_client.post(url, json=ap_data(1, branches="x")), 400, "INVALID_ARGUMENT")
     err(await app_client.post(url, json=ap_data(1, surprise=True)), 400, "INVALID_ARGUMENT")
     err(await app_client.post(url, content=b"not json", headers={"content-type": "application/json"}), 400)
     err(await app_client.post(url, json=[1, 2]), 400, "INVALID_ARGUMENT")
-    err(await app_client.post(url, json=ap_data(1, contact_email="x@")), 400, "INVALID_EMAIL")
-    err(await app_client.post(url, json=ap_data(1, contact_phone="555-1234")), 400, "INVALID_PHONE")
+    err(await app_client.post(url, json=ap_data(1, contactEmail="x@")), 400, "INVALID_EMAIL")
+    err(await app_client.post(url, json=ap_data(1, contactPhone="555-1234")), 400, "INVALID_PHONE")
     err(await app_client.post(url, json=ap_data(1, password="abcdefgh")), 400, "WEAK_PASSWORD")
     err(await app_client.post(url, json=ap_data(1, username="a b")), 400, "INVALID_USERNAME")
     err(await app_client.post(url, json=ap_data(1, name="x" * 201)), 400, "INVALID_ARGUMENT")
@@ -117,20 +117,20 @@ async def test_create_si_by_operator(
 ) -> None:
     payload = {
         "name": "华东集成有限公司",
-        "billing_mode": "postpaid",
+        "billingMode": "postpaid",
         "scope": "local",
-        "credit_code": valid_credit_code("91310000MA1K00001"),
-        "registered_capital": "1500000.00",
+        "creditCode": valid_credit_code("91310000MA1K00001"),
+        "registeredCapital": "1500000.00",
     }
     r = await app_client.post("/api/v1/partners", json=payload, headers=admin_headers)
     assert r.status_code == 201, r.text
     si = r.json()
     assert si["kind"] == "SI" and si["status"] == "pending" and si["tier"] == "certified"
-    assert si["registered_capital"] == "1500000.0000" and si["scope"] == "local"
+    assert si["registeredCapital"] == "1500000.0000" and si["scope"] == "local"
     assert await actions(container, si["id"]) == ["partner.created"]
     r = await app_client.post(
         "/api/v1/partners",
-        json={"name": "西部集成", "billing_mode": "prepaid", "activate": True},
+        json={"name": "西部集成", "billingMode": "prepaid", "activate": True},
         headers=admin_headers,
     )
     assert r.status_code == 201 and r.json()["status"] == "active"
@@ -140,7 +140,7 @@ async def test_create_si_bad_input_and_permissions(
     app_client: Client, admin_headers: H, make_ap: MakeAp, login_headers: Login, container: Container
 ) -> None:
     url = "/api/v1/partners"
-    ok = {"name": "某集成商", "billing_mode": "prepaid"}
+    ok = {"name": "某集成商", "billingMode": "prepaid"}
     err(await app_client.post(url, json=ok), 401, "UNAUTHENTICATED")
     await make_ap(1)
     err(
@@ -153,7 +153,7 @@ async def test_create_si_bad_input_and_permissions(
     err(await app_client.post(url, json=ok, headers=await login_headers("agent", "Passw0rd1")), 403)
     err(await app_client.post(url, json={"name": "x集成"}, headers=admin_headers), 400, "INVALID_ARGUMENT")
     err(
-        await app_client.post(url, json={**ok, "billing_mode": "both"}, headers=admin_headers),
+        await app_client.post(url, json={**ok, "billingMode": "both"}, headers=admin_headers),
         400,
         "INVALID_BILLING_MODE",
     )
@@ -163,11 +163,11 @@ async def test_create_si_bad_input_and_permissions(
         "INVALID_ARGUMENT",
     )
     err(
-        await app_client.post(url, json={**ok, "registered_capital": 1.5}, headers=admin_headers),
+        await app_client.post(url, json={**ok, "registeredCapital": 1.5}, headers=admin_headers),
         400,
         "INVALID_ARGUMENT",
     )
-    err(await app_client.post(url, json={**ok, "registered_capital": "abc"}, headers=admin_headers), 400)
+    err(await app_client.post(url, json={**ok, "registeredCapital": "abc"}, headers=admin_headers), 400)
     err(
         await app_client.post(url, json={**ok, "name": "江苏电信公司集成"}, headers=admin_headers),
         422,
@@ -236,15 +236,15 @@ async def test_patch_partner(
     err(await app_client.patch(f"/api/v1/partners/{p1.id}", json={"name": 7}, headers=h1), 400)
     err(await app_client.patch(f"/api/v1/partners/{p1.id}", json={"tier": "strategic"}, headers=h1), 400)
     err(
-        await app_client.patch(f"/api/v1/partners/{p1.id}", json={"contact_phone": "12"}, headers=h1),
+        await app_client.patch(f"/api/v1/partners/{p1.id}", json={"contactPhone": "12"}, headers=h1),
         400,
         "INVALID_PHONE",
     )
-    err(await app_client.patch(f"/api/v1/partners/{p2.id}", json={"contact_name": "李四"}, headers=h1), 404)
+    err(await app_client.patch(f"/api/v1/partners/{p2.id}", json={"contactName": "李四"}, headers=h1), 404)
     r = await app_client.patch(
-        f"/api/v1/partners/{p2.id}", json={"contact_name": "李四"}, headers=admin_headers
+        f"/api/v1/partners/{p2.id}", json={"contactName": "李四"}, headers=admin_headers
     )
-    assert r.status_code == 200 and r.json()["contact_name"] == "李四"
+    assert r.status_code == 200 and r.json()["contactName"] == "李四"
     assert await actions(container, p1.id) == ["partner.registered", "partner.updated"]
 
 
@@ -254,7 +254,7 @@ async def test_suspend_and_activate(
     p1, _ = await make_ap(1)
     url = f"/api/v1/partners/{p1.id}"
     r = await app_client.post(f"{url}/suspend", json={"reason": "欠费"}, headers=admin_headers)
-    assert r.status_code == 200 and r.json()["status"] == "suspended" and r.json()["status_reason"] == "欠费"
+    assert r.status_code == 200 and r.json()["status"] == "suspended" and r.json()["statusReason"] == "欠费"
     err(await app_client.post(f"{url}/activate", json={}, headers=admin_headers), 400, "INVALID_ARGUMENT")
     err(await app_client.post(f"{url}/activate", json={"reason": "  "}, headers=admin_headers), 400)
     err(
@@ -291,7 +291,7 @@ async def test_login_me_logout(app_client: Client, make_ap: MakeAp, container: C
     assert body["actor"] == {
         "type": "partner_user",
         "id": u1.id,
-        "partner_id": p1.id,
+        "partnerId": p1.id,
         "roles": ["partner_admin"],
         "name": "张三",
     }
@@ -376,8 +376,8 @@ async def test_client_token_refused_on_management_api(
         "/oauth/token",
         data={
             "grant_type": "client_credentials",
-            "client_id": c["client_id"],
-            "client_secret": c["client_secret"],
+            "client_id": c["clientId"],
+            "client_secret": c["clientSecret"],
         },
     )
     token = r.json()["access_token"]
@@ -452,11 +452,16 @@ async def test_api_client_endpoints(
     r = await app_client.post(url, json={"name": "shop", "scopes": ["sms", "voice"]}, headers=h1)
     assert r.status_code == 201, r.text
     created = r.json()
-    assert created["client_id"].startswith("cli_") and len(created["client_secret"]) >= 40
+    assert created["clientId"].startswith("cli_") and len(created["clientSecret"]) >= 40
     assert created["scopes"] == ["sms", "voice"] and created["active"] is True
     r = await app_client.get(url, headers=h1)
     listed = r.json()
-    assert listed["total"] == 1 and "client_secret" not in r.text and created["client_secret"] not in r.text
+    assert (
+        listed["total"] == 1
+        and "clientSecret" not in r.text
+        and "client_secret" not in r.text
+        and created["clientSecret"] not in r.text
+    )
     err(await app_client.post(url, json={"name": "x", "scopes": ["fax"]}, headers=h1), 400, "INVALID_SCOPE")
     err(await app_client.post(url, json={"name": "x", "scopes": []}, headers=h1), 400, "INVALID_ARGUMENT")
     err(await app_client.post(url, json={"name": "x", "scopes": "sms"}, headers=h1), 400, "INVALID_ARGUMENT")
@@ -464,12 +469,12 @@ async def test_api_client_endpoints(
     # another partner's partner id and another partner's client id both look unknown
     err(await app_client.get(url, headers=h2), 404)
     err(await app_client.post(url, json={"name": "x", "scopes": ["sms"]}, headers=h2), 404)
-    err(await app_client.delete(f"{url}/{created['client_id']}", headers=h2), 404)
-    err(await app_client.delete(f"/api/v1/partners/{p2.id}/clients/{created['client_id']}", headers=h2), 404)
+    err(await app_client.delete(f"{url}/{created['clientId']}", headers=h2), 404)
+    err(await app_client.delete(f"/api/v1/partners/{p2.id}/clients/{created['clientId']}", headers=h2), 404)
     err(await app_client.delete(f"{url}/cli_missing", headers=h1), 404)
-    r = await app_client.delete(f"{url}/{created['client_id']}", headers=h1)
-    assert r.status_code == 200 and r.json()["active"] is False and r.json()["revoked_at"]
-    assert await actions(container, created["client_id"]) == ["client.created", "client.revoked"]
+    r = await app_client.delete(f"{url}/{created['clientId']}", headers=h1)
+    assert r.status_code == 200 and r.json()["active"] is False and r.json()["revokedAt"]
+    assert await actions(container, created["clientId"]) == ["client.created", "client.revoked"]
     r = await app_client.post(url, json={"name": "ops-made", "scopes": ["mms"]}, headers=admin_headers)
     assert r.status_code == 201
 
@@ -482,7 +487,7 @@ async def test_operators_endpoints(
 ) -> None:
     r = await app_client.post(
         "/api/v1/operators",
-        json={"username": "Rev1", "password": "Passw0rd1", "roles": ["reviewer"], "display_name": "审核员"},
+        json={"username": "Rev1", "password": "Passw0rd1", "roles": ["reviewer"], "displayName": "审核员"},
         headers=admin_headers,
     )
     assert r.status_code == 201, r.text
@@ -514,14 +519,14 @@ async def test_operators_endpoints(
     )
     err(
         await app_client.post(
-            "/api/v1/operators", json={**post, "roles": ["admin"], "lead_id": "op_zz"}, headers=admin_headers
+            "/api/v1/operators", json={**post, "roles": ["admin"], "leadId": "op_zz"}, headers=admin_headers
         ),
         400,
         "UNKNOWN_LEAD",
     )
     # the reviewer can create SIs
     r = await app_client.post(
-        "/api/v1/partners", json={"name": "审核员建的SI", "billing_mode": "prepaid"}, headers=hr
+        "/api/v1/partners", json={"name": "审核员建的SI", "billingMode": "prepaid"}, headers=hr
     )
     assert r.status_code == 201
 
@@ -534,3 +539,88 @@ async def test_correlator_echoed_and_recorded(app_client: Client, ap_data: Any, 
     async with container.uow() as uow:
         row = await uow.session.scalar(select(AuditEntry).where(AuditEntry.action == "partner.registered"))
         assert row is not None and row.correlator == "abc-123"
+
+
+# ---- field-name convention and the OpenAPI document ----------------------------------------------
+
+
+async def test_camel_case_out_and_snake_case_still_accepted(
+    app_client: Client, admin_headers: H, ap_data: Any
+) -> None:
+    # Answers are camelCase like the rest of the management API; the old snake_case request names
+    # are still accepted for one release (the catalog's rule), unknown names are still refused.
+    snake = {
+        "name": "旧客户端集成",
+        "billing_mode": "postpaid",
+        "contact_name": "赵六",
+        "admin_username": "oldclient",
+        "admin_password": "Passw0rd-456",
+        "activate": True,
+    }
+    r = await app_client.post("/api/v1/partners", json=snake, headers=admin_headers)
+    assert r.status_code == 201, r.text
+    si = r.json()
+    assert si["billingMode"] == "postpaid" and si["contactName"] == "赵六" and si["statusReason"]
+    assert not [k for k in si if "_" in k], si
+    r = await app_client.get(f"/api/v1/partners/{si['id']}/users", headers=admin_headers)
+    user = r.json()["items"][0]
+    assert user["username"] == "oldclient" and user["partnerId"] == si["id"] and "displayName" in user
+    body = await register(app_client, ap_data(7))
+    assert body["partner"]["billingMode"] == "prepaid" and body["user"]["partnerId"] == body["partner"]["id"]
+    both = {**ap_data(8), "contact_name": "李四"}  # contactName and contact_name: one field twice
+    err(await app_client.post("/api/v1/partners/register", json=both), 400, "INVALID_ARGUMENT")
+    err(
+        await app_client.post("/api/v1/partners/register", json={**ap_data(9), "contactname": "x"}),
+        400,
+        "INVALID_ARGUMENT",
+    )
+
+
+async def test_login_keeps_oauth_token_names_actor_camel_case(app_client: Client, make_ap: MakeAp) -> None:
+    await make_ap(1)
+    r = await app_client.post("/api/v1/auth/login", json={"username": "ap1admin", "password": "Secret123"})
+    body = r.json()
+    assert set(body) == {"access_token", "token_type", "expires_in", "actor"}
+    assert set(body["actor"]) == {"type", "id", "partnerId", "roles", "name"}
+    r = await app_client.get("/api/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert r.json()["actor"]["partnerId"] == r.json()["partner"]["id"]
+    assert "billingMode" in r.json()["partner"]
+
+
+async def test_openapi_request_schemas_list_allowed_values(app_client: Client) -> None:
+    schemas = (await app_client.get("/openapi.json")).json()["components"]["schemas"]
+
+    def enum(model: str, field: str) -> list[str]:
+        prop = schemas[model]["properties"][field]
+        prop = prop.get("items", prop)
+        if "$ref" in prop:
+            prop = schemas[prop["$ref"].rsplit("/", 1)[1]]
+        return sorted(prop["enum"])
+
+    assert enum("RegisterAp", "billingMode") == ["postpaid", "prepaid"]
+    assert enum("CreateSi", "billingMode") == ["postpaid", "prepaid"]
+    assert enum("CreateSi", "scope") == ["local", "national"]
+    assert enum("CreateSi", "productKind") == ["industry", "standard"]
+    assert enum("CreateSi", "tier") == ["certified", "close", "strategic"]
+    assert enum("CreatePartnerUser", "role") == ["admin", "developer", "finance"]
+    assert "billing_clerk" in enum("CreateOperator", "roles") and "admin" in enum("CreateOperator", "roles")
+    assert enum("CreateClient", "scopes") == ["mms", "sms", "voice"]
+    assert enum("PaymentCreate", "method") == ["bank_transfer", "sandbox"]
+    assert enum("PaymentCreate", "purpose") == ["deposit", "top_up"]
+    assert enum("ProductCreate", "unit") == ["message", "minute", "segment"]
+    assert enum("ProductCreate", "audience") == ["AP", "SI", "all"]
+    assert enum("ProductCreate", "status") == ["active", "draft", "retired"]
+    tiers = schemas["PricePlanCreate"]["properties"]["tiers"]
+    assert sorted(tiers["propertyNames"]["enum"]) == ["local", "national"]
+    assert sorted(tiers["additionalProperties"]["propertyNames"]["enum"]) == [
+        "certified",
+        "close",
+        "list",
+        "strategic",
+    ]
+    # camelCase request names throughout the management API
+    assert (
+        "billingMode" in schemas["CreateSi"]["properties"]
+        and "adminUsername" in schemas["CreateSi"]["properties"]
+    )
+    assert "clientSecret" in schemas["ClientCreatedOut"]["properties"]

@@ -164,3 +164,34 @@ async def test_console_login_and_logout_use_partner_sessions(app_client: Client,
     assert r.status_code == 303
     app_client.cookies.set("oa_session", cookie)
     assert (await app_client.get("/api/v1/me")).status_code == 401
+
+
+def test_cli_tables_keep_whole_ids_on_an_80_column_terminal(
+    cli_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ids are copied from these tables into the next command: an 80-column terminal must not turn
+    # them into "prt_1m8…" (Rich's ellipsis); the other columns give up their width instead.
+    from rich.console import Console
+
+    from openability.cli import app
+    from openability.partners import cli as partners_cli
+
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(partners_cli, "console", Console())  # reads COLUMNS as when run from a shell
+    runner = CliRunner()
+    for name in ("华北系统集成服务有限公司", "华南系统集成服务有限公司"):
+        r = runner.invoke(app, ["partners", "create-si", name, "--billing-mode", "postpaid", "--activate"])
+        assert r.exit_code == 0, r.output
+    r = runner.invoke(
+        app,
+        ["partners", "create-operator", "reviewer-one", "--password", "Passw0rd1", "--role", "reviewer"],
+    )
+    assert r.exit_code == 0, r.output
+    partner_ids = [i for (i,) in query(cli_db, select(Partner.id))]
+    operator_ids = [i for (i,) in query(cli_db, select(Operator.id))]
+    for args, ids in ((["partners", "list"], partner_ids), (["partners", "operators"], operator_ids)):
+        r = runner.invoke(app, args)
+        assert r.exit_code == 0, r.output
+        assert max(len(line) for line in r.output.splitlines()) <= 80, r.output
+        for pid in ids:
+            assert pid in r.output, r.output

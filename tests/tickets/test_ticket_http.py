@@ -57,19 +57,19 @@ async def open_ticket(ctx: Ctx, who: str = "p", **kw: Any) -> dict[str, Any]:
 async def test_create_get_list_and_converse(ctx: Ctx, clock: FrozenClock) -> None:
     c = ctx.client
     t = await open_ticket(ctx, description="短信资费是多少？")
-    assert t["channel"] == "online" and t["state"] == "acknowledged" and t["owner_id"] == ctx.ids["agent"]
-    assert t["sla"]["first_response"]["due"] == "2026-11-03T16:00:00+00:00"
-    assert t["sla"]["final"]["seconds_left"] == (3 * 86400 + 14 * 3600)
+    assert t["channel"] == "online" and t["state"] == "acknowledged" and t["ownerId"] == ctx.ids["agent"]
+    assert t["sla"]["firstResponse"]["due"] == "2026-11-03T16:00:00Z"
+    assert t["sla"]["final"]["secondsLeft"] == (3 * 86400 + 14 * 3600)
     assert t["actions"] == ["cancel"]
     r = await c.post(
         f"/api/v1/tickets/{t['id']}/comments", json={"body": "0.05 元/条"}, headers=ctx.as_("agent")
     )
-    assert r.status_code == 201 and r.json()["author_type"] == "operator"
+    assert r.status_code == 201 and r.json()["authorType"] == "operator"
     r = await c.get(f"/api/v1/tickets/{t['id']}", headers=ctx.as_("p"))
     assert r.status_code == 200
     got = r.json()
     assert [x["body"] for x in got["comments"]] == ["0.05 元/条"]
-    assert got["state"] == "inProgress" and got["sla"]["first_response"]["done_at"] is not None
+    assert got["state"] == "inProgress" and got["sla"]["firstResponse"]["doneAt"] is not None
     r = await c.get("/api/v1/tickets", params={"state": "inProgress"}, headers=ctx.as_("agent"))
     assert r.json()["total"] == 1 and r.json()["items"][0]["id"] == t["id"]
     r = await c.get("/api/v1/tickets", headers=ctx.as_("q"))
@@ -80,10 +80,8 @@ async def test_create_get_list_and_converse(ctx: Ctx, clock: FrozenClock) -> Non
 
 async def test_hotline_ticket_by_agent_and_queue_order(ctx: Ctx) -> None:
     c = ctx.client
-    slow = await open_ticket(ctx, "agent", partner_id=ctx.ids["q"])
-    fast = await open_ticket(
-        ctx, "agent", partner_id=ctx.ids["q"], type="fault_complaint", subtype="software"
-    )
+    slow = await open_ticket(ctx, "agent", partnerId=ctx.ids["q"])
+    fast = await open_ticket(ctx, "agent", partnerId=ctx.ids["q"], type="fault_complaint", subtype="software")
     assert slow["channel"] == "hotline"
     r = await c.get("/api/v1/tickets", params={"open": "true"}, headers=ctx.as_("agent"))
     assert [x["id"] for x in r.json()["items"]] == [fast["id"], slow["id"]]  # nearest deadline first
@@ -114,7 +112,7 @@ async def test_hotline_ticket_by_agent_and_queue_order(ctx: Ctx) -> None:
                 "type": "fault_complaint",
                 "subtype": "billing_error",
                 "subject": "x",
-                "related_call_ids": ["cdr_nope"],
+                "relatedCallIds": ["cdr_nope"],
             },
             "UNKNOWN_CALL_IDS",
         ),
@@ -123,7 +121,7 @@ async def test_hotline_ticket_by_agent_and_queue_order(ctx: Ctx) -> None:
                 "type": "fault_complaint",
                 "subtype": "billing_error",
                 "subject": "x",
-                "related_month": "2026-13",
+                "relatedMonth": "2026-13",
             },
             "BAD_MONTH",
         ),
@@ -171,7 +169,7 @@ async def test_transitions_over_http(ctx: Ctx) -> None:
     r = await c.post(f"/api/v1/tickets/{tid}/pend", json={"note": "请补充"}, headers=ctx.as_("agent"))
     assert r.json()["state"] == "pending"
     r = await c.post(f"/api/v1/tickets/{tid}/respond", json={"note": "已收到"}, headers=ctx.as_("agent"))
-    assert r.json()["state"] == "inProgress" and r.json()["sla"]["first_response"]["done_at"]
+    assert r.json()["state"] == "inProgress" and r.json()["sla"]["firstResponse"]["doneAt"]
     r = await c.post(
         f"/api/v1/tickets/{tid}/resolve", json={"resolution": "已解答"}, headers=ctx.as_("agent")
     )
@@ -181,7 +179,7 @@ async def test_transitions_over_http(ctx: Ctx) -> None:
     r = await c.post(f"/api/v1/tickets/{tid}/cancel", headers=ctx.as_("p"))
     assert r.json()["state"] == "cancelled"
     r = await c.post(
-        f"/api/v1/tickets/{tid}/reassign", json={"owner_id": ctx.ids["agent2"]}, headers=ctx.as_("lead")
+        f"/api/v1/tickets/{tid}/reassign", json={"ownerId": ctx.ids["agent2"]}, headers=ctx.as_("lead")
     )
     assert r.status_code == 409
 
@@ -190,15 +188,15 @@ async def test_reassign_over_http(ctx: Ctx) -> None:
     c = ctx.client
     t = await open_ticket(ctx)
     r = await c.post(
-        f"/api/v1/tickets/{t['id']}/reassign", json={"owner_id": ctx.ids["agent2"]}, headers=ctx.as_("agent")
+        f"/api/v1/tickets/{t['id']}/reassign", json={"ownerId": ctx.ids["agent2"]}, headers=ctx.as_("agent")
     )
     assert r.status_code == 403
     r = await c.post(
-        f"/api/v1/tickets/{t['id']}/reassign", json={"owner_id": ctx.ids["agent2"]}, headers=ctx.as_("lead")
+        f"/api/v1/tickets/{t['id']}/reassign", json={"ownerId": ctx.ids["agent2"]}, headers=ctx.as_("lead")
     )
-    assert r.status_code == 200 and r.json()["owner_id"] == ctx.ids["agent2"]
+    assert r.status_code == 200 and r.json()["ownerId"] == ctx.ids["agent2"]
     r = await c.post(
-        f"/api/v1/tickets/{t['id']}/reassign", json={"owner_id": ctx.ids["p"]}, headers=ctx.as_("lead")
+        f"/api/v1/tickets/{t['id']}/reassign", json={"ownerId": ctx.ids["p"]}, headers=ctx.as_("lead")
     )
     assert r.status_code == 400 and r.json()["code"] == "NOT_AN_AGENT"
 
@@ -241,7 +239,7 @@ async def test_sla_policies_endpoint(ctx: Ctx) -> None:
     assert r.status_code == 403
     r = await c.put("/api/v1/sla-policies", json={"items": items[1:]}, headers=ctx.as_("admin"))
     assert r.status_code == 400 and r.json()["code"] == "BAD_POLICY"
-    bad = [dict(items[0], first_response_unit="fortnights"), *items[1:]]
+    bad = [dict(items[0], firstResponseUnit="fortnights"), *items[1:]]
     r = await c.put("/api/v1/sla-policies", json={"items": bad}, headers=ctx.as_("admin"))
     assert r.status_code == 400
     r = await c.put(
@@ -254,7 +252,7 @@ async def test_calendar_endpoints(ctx: Ctx) -> None:
     c = ctx.client
     r = await c.get("/api/v1/calendar/status", params={"year": 2026}, headers=ctx.as_("agent"))
     assert r.status_code == 200 and r.json()["confirmed"] is True
-    assert "2026-10-10" in r.json()["make_up_days"]
+    assert "2026-10-10" in r.json()["makeUpDays"]
     r = await c.get("/api/v1/calendar/status", params={"year": 2027}, headers=ctx.as_("agent"))
     assert r.json()["confirmed"] is False
     assert (
@@ -262,21 +260,21 @@ async def test_calendar_endpoints(ctx: Ctx) -> None:
     ).status_code == 400
     assert (await c.get("/api/v1/calendar/status", headers=ctx.as_("agent"))).status_code == 400
     r = await c.put(
-        "/api/v1/calendar/overrides/2026-11-03", json={"is_working": False}, headers=ctx.as_("agent")
+        "/api/v1/calendar/overrides/2026-11-03", json={"isWorking": False}, headers=ctx.as_("agent")
     )
     assert r.status_code == 403
     r = await c.put(
-        "/api/v1/calendar/overrides/2026-11-31", json={"is_working": False}, headers=ctx.as_("admin")
+        "/api/v1/calendar/overrides/2026-11-31", json={"isWorking": False}, headers=ctx.as_("admin")
     )
     assert r.status_code == 400
     r = await c.put(
         "/api/v1/calendar/overrides/2026-11-03",
-        json={"is_working": False, "note": "临时"},
+        json={"isWorking": False, "note": "临时"},
         headers=ctx.as_("admin"),
     )
     assert r.status_code == 200
     t = await open_ticket(ctx)
-    assert t["sla"]["first_response"]["due"] == "2026-11-04T16:00:00+00:00"  # moved by the override
+    assert t["sla"]["firstResponse"]["due"] == "2026-11-04T16:00:00Z"  # moved by the override
     r = await c.get("/api/v1/calendar/overrides", params={"year": 2026}, headers=ctx.as_("agent"))
     assert [o["day"] for o in r.json()["items"]] == ["2026-11-03"]
     assert (
@@ -340,3 +338,111 @@ async def test_console_pages_render(ctx: Ctx) -> None:
         f"/console/portal/tickets/{t['id']}?lang=en", headers={"cookie": f"oa_session={ctx.h['q']}"}
     )
     assert r.status_code == 303 and "error=" in r.headers["location"]
+
+
+async def test_partner_sees_its_own_history_without_internal_details(ctx: Ctx) -> None:
+    c = ctx.client
+    t = await open_ticket(ctx)
+    url = f"/api/v1/tickets/{t['id']}"
+    note = {"body": "内部：先查计费日志", "internal": True}
+    assert (await c.post(f"{url}/comments", json=note, headers=ctx.as_("agent"))).status_code == 201
+    assert (
+        await c.post(f"{url}/comments", json={"body": "正在处理"}, headers=ctx.as_("agent"))
+    ).status_code == 201
+    r = await c.post(
+        f"{url}/reassign", json={"ownerId": ctx.ids["agent2"], "note": "甲组太忙"}, headers=ctx.as_("lead")
+    )
+    assert r.status_code == 200
+    full = (await c.get(f"{url}/history", headers=ctx.as_("agent"))).json()["items"]
+    assert [e["action"] for e in full] == [
+        "ticket.created",
+        "ticket.commented",
+        "ticket.commented",
+        "ticket.reassigned",
+    ]
+    assert full[1]["after"]["internal"] is True and full[3]["after"]["ownerId"] == ctx.ids["agent2"]
+    assert full[3]["note"] == "甲组太忙"
+    r = await c.get(f"{url}/history", headers=ctx.as_("p"))
+    assert r.status_code == 200, r.text
+    mine = r.json()["items"]
+    # the internal note's entry is gone; owners, assignment and audit notes are not shown
+    assert [e["action"] for e in mine] == ["ticket.created", "ticket.commented", "ticket.reassigned"]
+    assert r.json()["total"] == 3
+    for e in mine:
+        assert e["note"] is None
+        for side in (e["before"] or {}, e["after"] or {}):
+            assert not {"ownerId", "assignedBy", "internal", "commentId", "escalatedTo"} & set(side)
+    assert mine[0]["after"]["state"] == "acknowledged" and mine[1]["after"]["state"] == "inProgress"
+    assert mine[0]["actor"].startswith("partner_user:")
+    r = await c.get(f"{url}/history", headers=ctx.as_("q"))
+    assert r.status_code == 404 and r.json()["code"] == "NOT_FOUND"
+
+
+async def test_report_gives_null_percent_while_nothing_is_decided(ctx: Ctx) -> None:
+    await open_ticket(ctx)
+    r = await ctx.client.get("/api/v1/reports/sla", params={"month": "2026-11"}, headers=ctx.as_("lead"))
+    rep = r.json()
+    assert rep["total"] == {"tickets": 1, "met": 0, "breached": 0, "open": 1, "compliancePercent": None}
+    assert rep["byType"] == [
+        {"tickets": 1, "met": 0, "breached": 0, "open": 1, "compliancePercent": None, "type": "consultation"}
+    ]
+    assert rep["byOwner"][0]["ownerId"] == ctx.ids["agent"] and rep["breachEvents"] == 0
+
+
+async def test_field_names_are_camel_case_like_the_catalog(ctx: Ctx) -> None:
+    c = ctx.client
+    t = await open_ticket(ctx, "agent", partnerId=ctx.ids["q"], relatedMonth="2026-10")
+    assert t["partnerId"] == ctx.ids["q"] and t["related"]["month"] == "2026-10"
+    assert set(t["sla"]) == {"policyVersion", "paused", "firstResponse", "final", "nextDueAt", "everBreached"}
+    assert "partner_id" not in t and "owner_id" not in t
+    # like the catalog's ApiModel, the Python names are accepted too; unknown names are refused
+    t2 = await open_ticket(ctx, "agent", partner_id=ctx.ids["q"])
+    assert t2["partnerId"] == ctx.ids["q"]
+    r = await c.post(
+        "/api/v1/tickets",
+        json={"type": "consultation", "subtype": "tariffs", "subject": "x", "partnerID": ctx.ids["q"]},
+        headers=ctx.as_("agent"),
+    )
+    assert r.status_code == 400 and r.json()["code"] == "INVALID_ARGUMENT"
+    r = await c.get(f"/api/v1/tickets/{t['id']}", headers=ctx.as_("agent"))
+    assert {"comments", "attachments", "relatedCalls", "actionResult", "reopenedCount"} <= set(r.json())
+    r = await c.get("/api/v1/sla-policies", headers=ctx.as_("agent"))
+    assert set(r.json()["items"][0]) == {
+        "type",
+        "subtype",
+        "importance",
+        "firstResponseAmount",
+        "firstResponseUnit",
+        "finalAmount",
+        "finalUnit",
+        "note",
+    }
+    r = await c.get("/api/v1/calendar/status", params={"year": 2026}, headers=ctx.as_("agent"))
+    assert {"daysOff", "makeUpDays", "overrides"} <= set(r.json())
+
+
+async def test_openapi_lists_the_allowed_values(ctx: Ctx) -> None:
+    spec = (await ctx.client.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+
+    def enum_of(schema: dict[str, Any]) -> set[str]:
+        if "$ref" in schema:
+            return enum_of(schemas[schema["$ref"].rsplit("/", 1)[1]])
+        out = set(schema.get("enum", []))
+        if "const" in schema:
+            out.add(schema["const"])
+        for alt in schema.get("anyOf", []):
+            out |= enum_of(alt)
+        return out
+
+    create = schemas["CreateTicket"]["properties"]
+    assert enum_of(create["type"]) == {"consultation", "business_request", "fault_complaint"}
+    assert {"tariffs", "billing_error", "opening"} <= enum_of(create["subtype"])
+    assert enum_of(create["importance"]) == {"general", "important"}
+    row = schemas["PolicyRowIn"]["properties"]
+    assert enum_of(row["firstResponseUnit"]) == {"working_days", "hours", "minutes"}
+    assert enum_of(row["importance"]) == {"general", "important", ""}
+    assert enum_of(schemas["TicketOut"]["properties"]["channel"]) == {"hotline", "online"}
+    params = spec["paths"]["/api/v1/tickets/{ticket_id}/{action}"]["post"]["parameters"]
+    action = next(p for p in params if p["name"] == "action")
+    assert enum_of(action["schema"]) == {"start", "pend", "respond", "resolve", "close", "cancel", "reopen"}

@@ -118,7 +118,7 @@ async def test_r_cs_01_hotline_and_visibility_rules(world: Any, run: Any) -> Non
     clerk = await world.operator("clerk", ["billing_clerk"])
     p1, p2 = await world.partner(), await world.partner()
     u1 = await world.user(p1)
-    with pytest.raises(InvalidArgument, match="partner_id is required"):
+    with pytest.raises(InvalidArgument, match="partnerId is required"):
         await run(world.as_op(agent), lambda uow: service.create_ticket(uow, consult()))
     with pytest.raises(PermissionDenied):
         await run(world.as_op(clerk), lambda uow: service.create_ticket(uow, consult(partner_id=p1.id)))

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from starlette.responses import Response
 
 from openability.billing import service
-from openability.billing.models import PaymentState
+from openability.billing.models import Payment, PaymentState
 from openability.billing.schemas import BalanceOut, InvoiceOut, PaymentCreate, PaymentOut, PaymentReject
 from openability.catalog.schemas import Page
 from openability.charging.usage_api import router as usage_router
 from openability.kernel.errors import InvalidArgument
 from openability.kernel.money import fmt
+from openability.kernel.uow import UnitOfWork
 from openability.kernel.web import MAX_OFFSET, CurrentActor, JSONResponse, uow_for
 
 if TYPE_CHECKING:
@@ -23,6 +25,15 @@ router = APIRouter(prefix="/api/v1", tags=["billing"])
 
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+async def _views(uow: UnitOfWork, payments: Sequence[Payment]) -> list[PaymentOut]:
+    """Payments with their invoice (confirmed) or their rejection's when and who (rejected)."""
+    ids = [p.id for p in payments]
+    invoices = await service.invoices_for_payments(uow, ids)
+    rejected = [p.id for p in payments if p.state == PaymentState.REJECTED]
+    rejections = await service.rejections_for_payments(uow, rejected)
+    return [PaymentOut.of(p, invoices.get(p.id), rejections.get(p.id)) for p in payments]
 
 
 @router.post(
@@ -45,8 +56,7 @@ async def create_payment(request: Request, actor: CurrentActor, body: PaymentCre
             body.purpose,
             body.bank_reference,
         )
-        invoices = await service.invoices_for_payments(uow, [payment.id])
-    out = PaymentOut.of(payment, invoices.get(payment.id))
+        (out,) = await _views(uow, [payment])
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
 
 
@@ -63,26 +73,24 @@ async def list_payments(
         rows, total = await service.list_payments(
             uow, partner_id=partner_id, state=state, offset=offset, limit=limit
         )
-        invoices = await service.invoices_for_payments(uow, [p.id for p in rows])
-    return Page(
-        items=[PaymentOut.of(p, invoices.get(p.id)) for p in rows], total=total, offset=offset, limit=limit
-    )
+        items = await _views(uow, rows)
+    return Page(items=items, total=total, offset=offset, limit=limit)
 
 
 @router.get("/payments/{payment_id}")
 async def get_payment(request: Request, actor: CurrentActor, payment_id: str) -> PaymentOut:
     async with uow_for(request, actor) as uow:
         p = await service.get_payment(uow, payment_id)
-        invoices = await service.invoices_for_payments(uow, [p.id])
-    return PaymentOut.of(p, invoices.get(p.id))
+        (out,) = await _views(uow, [p])
+    return out
 
 
 @router.post("/payments/{payment_id}/confirm")
 async def confirm_payment(request: Request, actor: CurrentActor, payment_id: str) -> PaymentOut:
     async with uow_for(request, actor) as uow:
         p = await service.confirm_payment(uow, payment_id)
-        invoices = await service.invoices_for_payments(uow, [p.id])
-    return PaymentOut.of(p, invoices.get(p.id))
+        (out,) = await _views(uow, [p])
+    return out
 
 
 @router.post("/payments/{payment_id}/reject")
@@ -91,7 +99,8 @@ async def reject_payment(
 ) -> PaymentOut:
     async with uow_for(request, actor) as uow:
         p = await service.reject_payment(uow, payment_id, body.reason)
-    return PaymentOut.of(p)
+        (out,) = await _views(uow, [p])
+    return out
 
 
 @router.get("/invoices")

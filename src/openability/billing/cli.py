@@ -11,6 +11,7 @@ from rich.table import Table
 
 from openability.billing.schemas import fmt_fen
 from openability.kernel.errors import AppError
+from openability.kernel.tables import id_column
 from openability.kernel.uow import Actor
 
 if TYPE_CHECKING:
@@ -85,7 +86,12 @@ def payments_cmd(
                 for p in rows
             ]
 
-    table = Table("id", "partner", "transaction", "method", "purpose", "amount", "state", "created")
-    for r in _run(go):
+    rows = _run(go)
+    table = Table(
+        id_column("id", (r[0] for r in rows)),
+        id_column("partner", (r[1] for r in rows)),
+        *("transaction", "method", "purpose", "amount", "state", "created"),
+    )
+    for r in rows:
         table.add_row(*r)
     console.print(table)

@@ -51,15 +51,25 @@ class PaymentOut(ApiModel):
     bank_reference: str
     created_at: datetime
     created_by: str
+    # Set for a confirmed payment only; a rejection has its own pair (from the payment's audit row).
     confirmed_at: datetime | None
     confirmed_by: str | None
+    rejected_at: datetime | None = None
+    rejected_by: str | None = None
     reject_reason: str
     journal_entry_id: str | None
     invoice_id: str | None = None
     invoice_number: str | None = None
 
     @classmethod
-    def of(cls, p: Payment, invoice: Invoice | None = None) -> PaymentOut:
+    def of(
+        cls,
+        p: Payment,
+        invoice: Invoice | None = None,
+        rejection: tuple[datetime, str] | None = None,
+    ) -> PaymentOut:
+        # Payments rejected before confirmed_* meant "confirmed" only may still carry them: not shown.
+        confirmed = p.state == PaymentState.CONFIRMED
         return cls(
             id=p.id,
             partner_id=p.partner_id,
@@ -71,8 +81,10 @@ class PaymentOut(ApiModel):
             bank_reference=p.bank_reference,
             created_at=p.created_at,
             created_by=p.created_by,
-            confirmed_at=p.confirmed_at,
-            confirmed_by=p.confirmed_by,
+            confirmed_at=p.confirmed_at if confirmed else None,
+            confirmed_by=p.confirmed_by if confirmed else None,
+            rejected_at=rejection[0] if rejection else None,
+            rejected_by=rejection[1] if rejection else None,
             reject_reason=p.reject_reason,
             journal_entry_id=p.journal_entry_id,
             invoice_id=invoice.id if invoice else None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +24,7 @@ from openability.billing.models import (
     PaymentPurpose,
     PaymentState,
 )
+from openability.kernel.audit import AuditEntry
 from openability.kernel.clock import month_key
 from openability.kernel.errors import Conflict, NotFound, PermissionDenied
 from openability.kernel.events import BALANCE_CHANGED, PARTNER_CHANGED
@@ -193,8 +195,8 @@ async def reject_payment(uow: UnitOfWork, payment_id: str, reason: str) -> Payme
     before = _snapshot(payment)
     payment.state = PaymentState.REJECTED
     payment.reject_reason = reason[:300]
-    payment.confirmed_by = uow.actor.id
-    payment.confirmed_at = uow.now
+    # confirmed_at/by mean a confirmation only; who rejected and when is the payment.rejected audit
+    # row (the payments table has no columns of its own for it), see rejections_for_payments.
     await uow.session.flush()
     uow.audit(
         "payment.rejected",
@@ -358,6 +360,26 @@ async def invoices_for_payments(uow: UnitOfWork, payment_ids: Sequence[str]) -> 
         return {}
     rows = (await uow.session.scalars(select(Invoice).where(Invoice.payment_id.in_(list(payment_ids))))).all()
     return {i.payment_id: i for i in rows if i.payment_id is not None}
+
+
+async def rejections_for_payments(
+    uow: UnitOfWork, payment_ids: Sequence[str]
+) -> dict[str, tuple[datetime, str]]:
+    """When and by whom each rejected payment was rejected, from its payment.rejected audit row."""
+    if not payment_ids:
+        return {}
+    rows = (
+        await uow.session.execute(
+            select(AuditEntry.entity_id, AuditEntry.at, AuditEntry.actor_id)
+            .where(
+                AuditEntry.entity_type == "payment",
+                AuditEntry.action == "payment.rejected",
+                AuditEntry.entity_id.in_(list(payment_ids)),
+            )
+            .order_by(AuditEntry.at)
+        )
+    ).all()
+    return {pid: (at, who) for pid, at, who in rows}
 
 
 async def list_invoices(

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from openability.kernel.clock import SHANGHAI
 from openability.kernel.errors import AppError
+from openability.kernel.tables import id_column
 from openability.kernel.uow import Actor
 
 if TYPE_CHECKING:
@@ -96,8 +97,12 @@ def products_cmd() -> None:
                 )
         return rows
 
-    table = Table("code", "capability", "name", "unit", "audience", "rate/s", "status", "price")
-    for r in _run(go):
+    rows = _run(go)
+    table = Table(
+        id_column("code", (r[0] for r in rows)),
+        *("capability", "name", "unit", "audience", "rate/s", "status", "price"),
+    )
+    for r in rows:
         table.add_row(*r)
     console.print(table)
 

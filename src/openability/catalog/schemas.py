@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
-from pydantic.alias_generators import to_camel
+from pydantic import AwareDatetime, BaseModel, Field, StrictInt
 
+from openability.catalog import rules
 from openability.catalog.models import (
     Audience,
     Capability,
@@ -20,16 +20,8 @@ from openability.catalog.models import (
 )
 from openability.kernel.money import fmt
 
-
-class ApiModel(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-        extra="forbid",
-    )
-
+# Re-exported: billing and usage import the shared model from here.
+from openability.kernel.schemas import ApiModel as ApiModel
 
 Unit = Literal["segment", "message", "minute"]
 ProductCode = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,39}$")]
@@ -60,14 +52,21 @@ class ProductUpdate(ApiModel):
 
 # [from_volume, unit_price]: the volume a whole number, the price a decimal string (never a float).
 TierIn = tuple[StrictInt | Annotated[str, Field(pattern=r"^\d{1,15}$")], str]
-ScopeTiersIn = dict[str, list[TierIn]]
+# Scope and band keys are checked by rules.validate_plan_tiers (INVALID_TIERS, with the allowed
+# names in the message); the OpenAPI document lists the allowed keys.
+ScopeTiersIn = Annotated[
+    dict[str, list[TierIn]], Field(json_schema_extra={"propertyNames": {"enum": list(rules.BANDS)}})
+]
+PlanTiersIn = Annotated[
+    dict[str, ScopeTiersIn], Field(json_schema_extra={"propertyNames": {"enum": list(rules.SCOPES)}})
+]
 
 
 class PricePlanCreate(ApiModel):
     valid_from: AwareDatetime
     note: Annotated[str, Field(max_length=300)] = ""
     # {"national": {"list": [[0, "0.0500"], [100000, "0.0450"]], "certified": [...], ...}, "local": {...}}
-    tiers: dict[str, ScopeTiersIn]
+    tiers: PlanTiersIn
 
     def flat_tiers(self) -> dict[tuple[str, str], list[tuple[object, object]]]:
         return flatten_tiers(self.tiers)

@@ -326,15 +326,16 @@ async def resolve_price(
     """The plan version valid at `at` and the tier list for the partner's scope and band
     (national when the plan has no list for the scope). For rating (charging, bill run)."""
     plan = await plan_at(session, product_id, at)
+    # NO_PRICE_PLAN is one answer across the API: 422, the product cannot be used (or ordered) unpriced.
     if plan is None:
-        raise NotFound(
+        raise RuleViolation(
             f"no price plan of product {product_id} is valid at {at.isoformat()}", code="NO_PRICE_PLAN"
         )
     tiers = await load_plan_tiers(session, plan.id)
     try:
         return plan, list(rules.tiers_for(tiers, scope, band))
     except KeyError:
-        raise NotFound(f"price plan {plan.id} has no {band} list", code="NO_PRICE_PLAN") from None
+        raise RuleViolation(f"price plan {plan.id} has no {band} list", code="NO_PRICE_PLAN") from None
 
 
 # ---- orders ----

@@ -18,6 +18,7 @@ from openability.kernel.clock import month_key
 from openability.kernel.errors import InvalidArgument, NotFound
 from openability.kernel.money import fmt
 from openability.kernel.uow import UnitOfWork
+from openability.partners.models import Partner
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 MAX_LIMIT = 200
@@ -63,9 +64,14 @@ class UsageSummary:
         return sum((r.amount for r in self.rows), Decimal("0.0000"))
 
 
-def _scope(uow: UnitOfWork, partner_id: str | None) -> str | None:
+async def _scope(uow: UnitOfWork, partner_id: str | None) -> str | None:
     actor = uow.actor
     if actor.type in ("operator", "system"):
+        if not partner_id:
+            return None
+        # An unknown id is a mistake to report, not a partner that merely has no usage yet.
+        if await uow.session.get(Partner, partner_id) is None:
+            raise NotFound(f"partner {partner_id} not found")
         return partner_id
     if partner_id is not None and partner_id != actor.partner_id:
         raise NotFound(f"partner {partner_id} not found")
@@ -82,7 +88,7 @@ async def usage_summary(
     uow: UnitOfWork, *, month: str | None = None, product: str | None = None, partner_id: str | None = None
 ) -> UsageSummary:
     m = parse_month(month, uow.now)
-    pid = _scope(uow, partner_id)
+    pid = await _scope(uow, partner_id)
     product_id = await _product_id(uow, product)
     stmt = select(UsageDaily).where(UsageDaily.month == m)
     if pid is not None:
@@ -143,7 +149,7 @@ async def list_usage_records(
 ) -> tuple[list[UsageRecord], int, dict[str, str]]:
     """CDRs, newest first; returns (records, total, product id -> code)."""
     m = parse_month(month, uow.now)
-    pid = _scope(uow, partner_id)
+    pid = await _scope(uow, partner_id)
     product_id = await _product_id(uow, product)
     offset, limit = max(0, offset), max(1, min(limit, MAX_LIMIT))
     stmt = select(UsageRecord).where(UsageRecord.month == m)

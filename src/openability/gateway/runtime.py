@@ -43,6 +43,7 @@ from openability.kernel.errors import (
     Busy,
     InvalidArgument,
     PermissionDenied,
+    RuleViolation,
     Suspended,
     TooManyRequests,
     Unauthenticated,
@@ -362,7 +363,8 @@ class GatewayRuntime:
         try:
             auth = await self.engine.authorize(subject, plan.estimate)
         except rules.NoPrice as exc:
-            raise PermissionDenied(f"{exc}; the product cannot be used now", code="NO_PRICE_PLAN") from None
+            # 422 like ordering an unpriced product: one status per code across the API.
+            raise RuleViolation(f"{exc}; the product cannot be used now", code="NO_PRICE_PLAN") from None
         results = await self._send_all(plan)
         served = [(to, r) for to, r in zip(plan.recipients, results, strict=True) if isinstance(r, Submitted)]
         if not served:

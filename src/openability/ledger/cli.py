@@ -6,7 +6,7 @@ import asyncio
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 NAME = "ledger"
 app = typer.Typer(help="Double-entry ledger: invariant audit.", no_args_is_help=True)
@@ -38,7 +38,13 @@ def audit() -> None:
     if not violations:
         console.print("[green]ledger audit clean[/green]: every invariant holds")
         return
-    table = Table("#", "violation", title=f"{len(violations)} ledger violation(s)", title_style="bold red")
+    # fold: a violation names account and entry ids, which must come out whole, not as "je_1m8…"
+    table = Table(
+        "#",
+        Column("violation", overflow="fold"),
+        title=f"{len(violations)} ledger violation(s)",
+        title_style="bold red",
+    )
     for i, v in enumerate(violations, start=1):
         table.add_row(str(i), v)
     console.print(table)

@@ -173,10 +173,10 @@ async def list_partner_users(
 async def create_client(
     request: Request, partner_id: str, cmd: CreateClient, actor: CurrentActor
 ) -> ClientCreatedOut:
-    """Creates an OAuth2 client; `client_secret` is in this answer only and cannot be read again."""
+    """Creates an OAuth2 client; `clientSecret` is in this answer only and cannot be read again."""
     async with uow_for(request, actor) as uow:
         client, secret = await service.create_api_client(uow, partner_id, cmd.name, list(cmd.scopes))
-    return ClientCreatedOut(**ClientOut.of(client).model_dump(), client_secret=secret)
+    return ClientCreatedOut(**ClientOut.of(client).model_dump(by_alias=False), client_secret=secret)
 
 
 @router.get("/partners/{partner_id}/clients", response_model=Page[ClientOut])

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from openability.cli import run_async
 from openability.kernel.errors import AppError
+from openability.kernel.tables import id_column
 from openability.partners import service
 from openability.partners.models import PartnerKind, PartnerStatus, ProductKind, Scope, Tier
 from openability.partners.schemas import CreateSi
@@ -43,9 +44,11 @@ def list_cmd(
             rows, total = await service.list_partners(
                 uow, kind=kind, status=status, offset=offset, limit=limit
             )
-        table = Table(title=f"partners ({len(rows)} of {total})")
-        for col in ("id", "kind", "name", "billing", "status", "scope", "tier", "created"):
-            table.add_column(col)
+        table = Table(
+            id_column("id", (p.id for p in rows)),
+            *("kind", "name", "billing", "status", "scope", "tier", "created"),
+            title=f"partners ({len(rows)} of {total})",
+        )
         for p in rows:
             table.add_row(
                 p.id,
@@ -161,9 +164,12 @@ def operators_cmd(offset: int = 0, limit: Annotated[int, typer.Option(min=1, max
     async def go(c: Container) -> None:
         async with c.uow() as uow:
             rows, total = await service.list_operators(uow, offset=offset, limit=limit)
-        table = Table(title=f"operators ({len(rows)} of {total})")
-        for col in ("id", "username", "name", "roles", "active"):
-            table.add_column(col)
+        table = Table(
+            id_column("id", (o.id for o in rows)),
+            id_column("username", (o.username for o in rows)),
+            *("name", "roles", "active"),
+            title=f"operators ({len(rows)} of {total})",
+        )
         for o in rows:
             table.add_row(o.id, o.username, o.display_name, ", ".join(o.roles), "yes" if o.active else "no")
         console.print(table)

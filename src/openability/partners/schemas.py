@@ -1,18 +1,34 @@
 """Commands (requests) and views (responses) of the partners domain. Shape checks live here;
-business checks (brand words, billing mode, identity formats) live in rules.py."""
+business checks (brand words, billing mode, identity formats) live in rules.py.
+
+JSON is camelCase like the rest of the management API (kernel.schemas.ApiModel). Fields whose
+values are checked by rules.py with their own error codes (INVALID_BILLING_MODE, INVALID_ROLE,
+INVALID_SCOPE) stay plain strings here and only list their allowed values in the OpenAPI document,
+so a bad value still gets the rule's code rather than a generic INVALID_ARGUMENT."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_serializer, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    field_serializer,
+    field_validator,
+)
 
 from openability.kernel.money import fmt, to_decimal
+from openability.kernel.schemas import ApiModel
 from openability.kernel.uow import Actor
 from openability.partners.models import (
     ApiClient,
+    BillingMode,
     Operator,
     Partner,
     PartnerUser,
@@ -20,6 +36,7 @@ from openability.partners.models import (
     Scope,
     Tier,
 )
+from openability.partners.rules import OPERATOR_ROLES, PARTNER_USER_ROLES, SCOPES
 
 Str100 = Annotated[str, StringConstraints(max_length=100)]
 Str200 = Annotated[str, StringConstraints(max_length=200)]
@@ -30,9 +47,20 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 T = TypeVar("T")
 
 
-class Command(BaseModel):
-    # Unknown fields are refused: a typo in a field name must not be silently ignored.
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+def _listed(values: Iterable[str]) -> Any:
+    # Shown in the OpenAPI document only; rules.py checks the value and answers with its own code.
+    allowed: list[JsonValue] = [*sorted(values)]
+    return Field(json_schema_extra={"enum": allowed})
+
+
+BillingModeIn = Annotated[str, StringConstraints(max_length=20), _listed(m.value for m in BillingMode)]
+PartnerUserRoleIn = Annotated[str, StringConstraints(max_length=20), _listed(PARTNER_USER_ROLES)]
+OperatorRoleIn = Annotated[str, StringConstraints(max_length=40), _listed(OPERATOR_ROLES)]
+ClientScopeIn = Annotated[str, StringConstraints(max_length=20), _listed(SCOPES)]
+
+
+class Command(ApiModel):
+    """A request body: camelCase (snake_case still accepted), unknown fields refused."""
 
 
 class RegisterAp(Command):
@@ -47,7 +75,7 @@ class RegisterAp(Command):
     contact_phone: Annotated[str, StringConstraints(max_length=40)]
     credit_code: Annotated[str, StringConstraints(max_length=40)] | None = None
     # Present so that asking for postpaid gets the rule's answer (R-PARTNER-01), not silence.
-    billing_mode: Annotated[str, StringConstraints(max_length=20)] = "prepaid"
+    billing_mode: BillingModeIn = "prepaid"
     branches: list[Name] = Field(default_factory=list, max_length=50)
 
 
@@ -55,7 +83,7 @@ class CreateSi(Command):
     """An SI in its simplest form (the admission flow comes later). Operators only."""
 
     name: Name
-    billing_mode: Annotated[str, StringConstraints(max_length=20)]
+    billing_mode: BillingModeIn
     scope: Scope = Scope.NATIONAL
     product_kind: ProductKind = ProductKind.STANDARD
     industry: Annotated[str, StringConstraints(max_length=60)] | None = None
@@ -105,20 +133,20 @@ class StatusChange(Command):
 class CreatePartnerUser(Command):
     username: Username
     password: Password
-    role: Annotated[str, StringConstraints(max_length=20)] = "admin"
+    role: PartnerUserRoleIn = "admin"
     display_name: Str100 = ""
     email: Str200 = ""
 
 
 class CreateClient(Command):
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    scopes: list[Annotated[str, StringConstraints(max_length=20)]] = Field(min_length=1, max_length=10)
+    scopes: list[ClientScopeIn] = Field(min_length=1, max_length=10)
 
 
 class CreateOperator(Command):
     username: Username
     password: Password
-    roles: list[Annotated[str, StringConstraints(max_length=40)]] = Field(min_length=1, max_length=10)
+    roles: list[OperatorRoleIn] = Field(min_length=1, max_length=10)
     display_name: Str100 = ""
     email: Str200 = ""
     lead_id: Annotated[str, StringConstraints(max_length=40)] | None = None
@@ -132,7 +160,9 @@ class LoginRequest(Command):
 # ---- views -------------------------------------------------------------------------------------
 
 
-class View(BaseModel):
+class View(ApiModel):
+    """A response body: camelCase."""
+
     model_config = ConfigDict(from_attributes=True)
 
 
@@ -199,7 +229,7 @@ class PartnerUserOut(View):
         return cls.model_validate(u)
 
 
-class RegisteredOut(BaseModel):
+class RegisteredOut(ApiModel):
     partner: PartnerOut
     user: PartnerUserOut
 
@@ -245,7 +275,7 @@ class OperatorOut(View):
         return cls.model_validate(o)
 
 
-class ActorOut(BaseModel):
+class ActorOut(ApiModel):
     type: str
     id: str
     partner_id: str | None
@@ -258,13 +288,16 @@ class ActorOut(BaseModel):
 
 
 class LoginOut(BaseModel):
+    """A bearer token answer: its three token fields keep the OAuth 2.0 names (RFC 6749 §5.1) on
+    purpose, so OAuth client libraries read it; the nested actor is camelCase like the rest."""
+
     access_token: str
     token_type: str = "bearer"
     expires_in: int
     actor: ActorOut
 
 
-class MeOut(BaseModel):
+class MeOut(ApiModel):
     actor: ActorOut
     partner: PartnerOut | None = None
 

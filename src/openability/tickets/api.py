@@ -1,29 +1,42 @@
-"""Management API for tickets, SLA policies, the working-day calendar and the SLA report (thin routes)."""
+"""Management API for tickets, SLA policies, the working-day calendar and the SLA report (thin routes).
+JSON is camelCase like the catalog and billing APIs (tickets/schemas.py); query parameters stay as
+the other list endpoints name them (`partner_id`, `owner_id`)."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, TypeVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from starlette.responses import Response
 
+from openability.catalog.schemas import Page
 from openability.kernel import calendar_admin
 from openability.kernel.errors import InvalidArgument
 from openability.kernel.uow import Actor
-from openability.kernel.web import MAX_OFFSET, CurrentActor, JSONResponse, require_operator, uow_for
+from openability.kernel.web import MAX_OFFSET, CurrentActor, require_operator, uow_for
 from openability.tickets import attachments, service, sla
-from openability.tickets.models import TicketAttachment, TicketComment
 from openability.tickets.rules import Action, TicketState, TicketType
 from openability.tickets.schemas import (
+    AttachmentOut,
     CommentIn,
+    CommentOut,
     CreateTicket,
+    HistoryEntryOut,
     OverrideIn,
+    OverrideOut,
+    PolicyRowOut,
     PolicySetIn,
+    PolicySetOut,
     ReassignIn,
+    RelatedCallOut,
+    SlaReportOut,
+    TicketDetailOut,
+    TicketOut,
     TransitionIn,
     YearConfirmIn,
+    YearStatusOut,
 )
 
 if TYPE_CHECKING:
@@ -32,40 +45,19 @@ if TYPE_CHECKING:
 router = APIRouter(prefix="/api/v1", tags=["tickets"])
 AdminActor = Annotated[Actor, Depends(require_operator("admin"))]
 OperatorActor = Annotated[Actor, Depends(require_operator())]
+T = TypeVar("T")
 
 
-def comment_dict(c: TicketComment) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "author_type": c.author_type,
-        "author_id": c.author_id,
-        "author_name": c.author_name,
-        "body": c.body,
-        "internal": c.internal,
-        "created_at": c.created_at.isoformat(),
-    }
-
-
-def attachment_dict(a: TicketAttachment) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "ticket_id": a.ticket_id,
-        "comment_id": a.comment_id,
-        "filename": a.filename,
-        "content_type": a.content_type,
-        "size": a.size,
-        "sha256": a.sha256,
-        "created_at": a.created_at.isoformat(),
-        "href": f"/api/v1/tickets/{a.ticket_id}/attachments/{a.id}",
-    }
+def _whole(items: list[T]) -> Page[T]:
+    """An unpaged list in the paged envelope (a ticket's comments, attachments, history)."""
+    return Page(items=items, total=len(items), offset=0, limit=len(items))
 
 
 @router.post("/tickets", status_code=201)
-async def create_ticket(request: Request, actor: CurrentActor, cmd: CreateTicket) -> JSONResponse:
+async def create_ticket(request: Request, actor: CurrentActor, cmd: CreateTicket) -> TicketOut:
     async with uow_for(request, actor) as uow:
         t = await service.create_ticket(uow, cmd)
-        body = service.ticket_dict(t, uow.now, partner_view=not actor.is_operator)
-    return JSONResponse(body, status_code=201)
+        return TicketOut.of(t, uow.now, partner_view=not actor.is_operator)
 
 
 @router.get("/tickets")
@@ -80,50 +72,50 @@ async def list_tickets(
     open: bool = False,
     offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
     limit: int = Query(default=50, ge=1, le=200),
-) -> JSONResponse:
+) -> Page[TicketOut]:
     f = service.TicketFilter(state, type, owner_id, partner_id, breached, open)
     async with uow_for(request, actor) as uow:
         rows, total = await service.list_tickets(uow, f, offset, limit)
-        items = [service.ticket_dict(t, uow.now, partner_view=not actor.is_operator) for t in rows]
-    return JSONResponse({"items": items, "total": total, "offset": offset, "limit": limit})
+        items = [TicketOut.of(t, uow.now, partner_view=not actor.is_operator) for t in rows]
+    return Page(items=items, total=total, offset=offset, limit=limit)
 
 
 @router.get("/tickets/{ticket_id}")
-async def get_ticket(request: Request, actor: CurrentActor, ticket_id: str) -> JSONResponse:
+async def get_ticket(request: Request, actor: CurrentActor, ticket_id: str) -> TicketDetailOut:
     async with uow_for(request, actor) as uow:
         t = await service.get_ticket(uow, ticket_id)
-        body = service.ticket_dict(t, uow.now, partner_view=not actor.is_operator)
-        body["comments"] = [comment_dict(c) for c in await service.list_comments(uow, t)]
-        body["attachments"] = [attachment_dict(a) for a in await attachments.list_attachments(uow, t)]
-        body["related_calls"] = [
-            {
-                "id": r.id,
-                "product_id": r.product_id,
-                "capability": r.capability,
-                "quantity": r.quantity,
-                "unit": r.unit,
-                "amount": r.amount,
-                "month": r.month,
-                "occurred_at": r.occurred_at.isoformat(),
-            }
+        base = TicketOut.of(t, uow.now, partner_view=not actor.is_operator)
+        comments = [CommentOut.of(c) for c in await service.list_comments(uow, t)]
+        files = [AttachmentOut.of(a) for a in await attachments.list_attachments(uow, t)]
+        calls = [
+            RelatedCallOut(
+                id=r.id,
+                product_id=r.product_id,
+                capability=r.capability,
+                quantity=r.quantity,
+                unit=r.unit,
+                amount=r.amount,
+                month=r.month,
+                occurred_at=r.occurred_at,
+            )
             for r in await service.related_calls(uow, t)
         ]
-    return JSONResponse(body)
+    return TicketDetailOut(**dict(base), comments=comments, attachments=files, related_calls=calls)
 
 
 @router.get("/tickets/{ticket_id}/comments")
-async def list_comments(request: Request, actor: CurrentActor, ticket_id: str) -> JSONResponse:
+async def list_comments(request: Request, actor: CurrentActor, ticket_id: str) -> Page[CommentOut]:
     async with uow_for(request, actor) as uow:
         t = await service.get_ticket(uow, ticket_id)
-        items = [comment_dict(c) for c in await service.list_comments(uow, t)]
-    return JSONResponse({"items": items, "total": len(items), "offset": 0, "limit": len(items)})
+        items = [CommentOut.of(c) for c in await service.list_comments(uow, t)]
+    return _whole(items)
 
 
 @router.post("/tickets/{ticket_id}/comments", status_code=201)
-async def add_comment(request: Request, actor: CurrentActor, ticket_id: str, cmd: CommentIn) -> JSONResponse:
+async def add_comment(request: Request, actor: CurrentActor, ticket_id: str, cmd: CommentIn) -> CommentOut:
     async with uow_for(request, actor) as uow:
         c = await service.add_comment(uow, ticket_id, cmd)
-    return JSONResponse(comment_dict(c), status_code=201)
+    return CommentOut.of(c)
 
 
 async def read_upload(file: UploadFile) -> bytes:
@@ -143,25 +135,29 @@ async def add_attachment(
     actor: CurrentActor,
     ticket_id: str,
     file: UploadFile = File(...),
-    comment_id: str | None = Form(default=None, max_length=40),
-) -> JSONResponse:
+    comment_id: str | None = Form(default=None, max_length=40, alias="commentId"),
+) -> AttachmentOut:
     data = await read_upload(file)
     async with uow_for(request, actor) as uow:
         a = await attachments.add_attachment(
             uow, ticket_id, file.filename or "file", file.content_type or "", data, comment_id
         )
-    return JSONResponse(attachment_dict(a), status_code=201)
+    return AttachmentOut.of(a)
 
 
 @router.get("/tickets/{ticket_id}/attachments")
-async def list_attachments(request: Request, actor: CurrentActor, ticket_id: str) -> JSONResponse:
+async def list_attachments(request: Request, actor: CurrentActor, ticket_id: str) -> Page[AttachmentOut]:
     async with uow_for(request, actor) as uow:
         t = await service.get_ticket(uow, ticket_id)
-        items = [attachment_dict(a) for a in await attachments.list_attachments(uow, t)]
-    return JSONResponse({"items": items, "total": len(items), "offset": 0, "limit": len(items)})
+        items = [AttachmentOut.of(a) for a in await attachments.list_attachments(uow, t)]
+    return _whole(items)
 
 
-@router.get("/tickets/{ticket_id}/attachments/{attachment_id}")
+@router.get(
+    "/tickets/{ticket_id}/attachments/{attachment_id}",
+    response_class=Response,
+    responses={200: {"description": "the file's bytes", "content": {"application/octet-stream": {}}}},
+)
 async def download_attachment(
     request: Request, actor: CurrentActor, ticket_id: str, attachment_id: str
 ) -> Response:
@@ -178,29 +174,21 @@ async def download_attachment(
 
 
 @router.get("/tickets/{ticket_id}/history")
-async def ticket_history(request: Request, actor: OperatorActor, ticket_id: str) -> JSONResponse:
+async def ticket_history(request: Request, actor: CurrentActor, ticket_id: str) -> Page[HistoryEntryOut]:
+    """Operators: the whole audit trail. A partner user: its own tickets' trail without internal notes,
+    each entry trimmed to the state and SLA times (docs/tickets.md)."""
     async with uow_for(request, actor) as uow:
         t = await service.get_ticket(uow, ticket_id)
-        items = [
-            {
-                "at": e.at.isoformat(),
-                "actor": f"{e.actor_type}:{e.actor_id}",
-                "action": e.action,
-                "before": e.before,
-                "after": e.after,
-                "note": e.note,
-            }
-            for e in await service.history(uow, t)
-        ]
-    return JSONResponse({"items": items, "total": len(items), "offset": 0, "limit": len(items)})
+        partner_view = not actor.is_operator
+        items = [HistoryEntryOut.of(e, partner_view=partner_view) for e in await service.history(uow, t)]
+    return _whole(items)
 
 
 @router.post("/tickets/{ticket_id}/reassign")
-async def reassign(request: Request, actor: CurrentActor, ticket_id: str, cmd: ReassignIn) -> JSONResponse:
+async def reassign(request: Request, actor: CurrentActor, ticket_id: str, cmd: ReassignIn) -> TicketOut:
     async with uow_for(request, actor) as uow:
         t = await service.reassign(uow, ticket_id, cmd.owner_id, cmd.note)
-        body = service.ticket_dict(t, uow.now)
-    return JSONResponse(body)
+        return TicketOut.of(t, uow.now)
 
 
 @router.post("/tickets/{ticket_id}/{action}")
@@ -210,28 +198,27 @@ async def transition(
     ticket_id: str,
     action: Action,
     cmd: Annotated[TransitionIn | None, Body()] = None,
-) -> JSONResponse:
+) -> TicketOut:
     async with uow_for(request, actor) as uow:
         t = await service.transition(uow, ticket_id, action, cmd or TransitionIn())
-        body = service.ticket_dict(t, uow.now, partner_view=not actor.is_operator)
-    return JSONResponse(body)
+        return TicketOut.of(t, uow.now, partner_view=not actor.is_operator)
 
 
 # ---------------------------------------------------------------- SLA policies
 
 
 @router.get("/sla-policies")
-async def get_policies(request: Request, actor: OperatorActor) -> JSONResponse:
+async def get_policies(request: Request, actor: OperatorActor) -> PolicySetOut:
     async with uow_for(request, actor) as uow:
         version, rows = await sla.current_policies(uow)
-    return JSONResponse({"version": version, "items": [sla.policy_dict(r) for r in rows]})
+    return PolicySetOut(version=version, items=[PolicyRowOut.of(r) for r in rows])
 
 
 @router.put("/sla-policies")
-async def put_policies(request: Request, actor: AdminActor, cmd: PolicySetIn) -> JSONResponse:
+async def put_policies(request: Request, actor: AdminActor, cmd: PolicySetIn) -> PolicySetOut:
     async with uow_for(request, actor) as uow:
         version, rows = await sla.put_policies(uow, cmd)
-    return JSONResponse({"version": version, "items": [sla.policy_dict(r) for r in rows]})
+    return PolicySetOut(version=version, items=[PolicyRowOut.of(r) for r in rows])
 
 
 # ---------------------------------------------------------------- calendar
@@ -240,28 +227,29 @@ async def put_policies(request: Request, actor: AdminActor, cmd: PolicySetIn) ->
 @router.get("/calendar/overrides")
 async def list_overrides(
     request: Request, actor: OperatorActor, year: int | None = Query(default=None, ge=2000, le=2100)
-) -> JSONResponse:
+) -> Page[OverrideOut]:
     async with uow_for(request, actor) as uow:
         rows = await calendar_admin.list_overrides(uow, year)
         items = [
-            {
-                "day": o.day.isoformat(),
-                "is_working": o.is_working,
-                "note": o.note,
-                "updated_by": o.updated_by,
-                "updated_at": o.updated_at.isoformat(),
-            }
+            OverrideOut(
+                day=o.day,
+                is_working=o.is_working,
+                note=o.note,
+                updated_by=o.updated_by,
+                updated_at=o.updated_at,
+            )
             for o in rows
         ]
-    return JSONResponse({"items": items, "total": len(items), "offset": 0, "limit": len(items)})
+    return _whole(items)
 
 
 @router.put("/calendar/overrides/{day}")
-async def put_override(request: Request, actor: AdminActor, day: date, cmd: OverrideIn) -> JSONResponse:
+async def put_override(request: Request, actor: AdminActor, day: date, cmd: OverrideIn) -> OverrideOut:
     async with uow_for(request, actor) as uow:
         o = await calendar_admin.set_override(uow, day, cmd.is_working, cmd.note)
-        body = {"day": o.day.isoformat(), "is_working": o.is_working, "note": o.note}
-    return JSONResponse(body)
+        return OverrideOut(
+            day=o.day, is_working=o.is_working, note=o.note, updated_by=o.updated_by, updated_at=o.updated_at
+        )
 
 
 @router.delete("/calendar/overrides/{day}", status_code=204)
@@ -274,18 +262,18 @@ async def delete_override(request: Request, actor: AdminActor, day: date) -> Res
 @router.get("/calendar/status")
 async def calendar_status(
     request: Request, actor: OperatorActor, year: int = Query(ge=2000, le=2100)
-) -> JSONResponse:
+) -> YearStatusOut:
     async with uow_for(request, actor) as uow:
         st = await calendar_admin.calendar_status(uow, year)
-    return JSONResponse(st.as_dict())
+    return YearStatusOut.of(st)
 
 
 @router.put("/calendar/status/{year}")
-async def confirm_year(request: Request, actor: AdminActor, year: int, cmd: YearConfirmIn) -> JSONResponse:
+async def confirm_year(request: Request, actor: AdminActor, year: int, cmd: YearConfirmIn) -> YearStatusOut:
     async with uow_for(request, actor) as uow:
         await calendar_admin.set_year_confirmed(uow, year, cmd.confirmed, cmd.note)
         st = await calendar_admin.calendar_status(uow, year)
-    return JSONResponse(st.as_dict())
+    return YearStatusOut.of(st)
 
 
 # ---------------------------------------------------------------- report
@@ -294,10 +282,10 @@ async def confirm_year(request: Request, actor: AdminActor, year: int, cmd: Year
 @router.get("/reports/sla")
 async def sla_report(
     request: Request, actor: OperatorActor, month: str = Query(max_length=7)
-) -> JSONResponse:
+) -> SlaReportOut:
     async with uow_for(request, actor) as uow:
         body = await sla.sla_report(uow, month)
-    return JSONResponse(body)
+    return SlaReportOut.model_validate(body)
 
 
 def install(app: FastAPI, container: Container) -> None:

@@ -3,17 +3,21 @@ the breach scan and the monthly SLA report."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from openability.cli import run_async
 from openability.kernel import calendar_admin
 from openability.kernel.clock import SHANGHAI
 from openability.kernel.errors import AppError
+from openability.kernel.tables import id_column
 from openability.kernel.uow import Actor
 from openability.tickets import rules, sla
 from openability.tickets.rules import Importance
@@ -26,7 +30,43 @@ app = typer.Typer(
     help="Customer-service tickets, SLA clocks and the working-day calendar", no_args_is_help=True
 )
 console = Console()
+err_console = Console(stderr=True)
 CLI_ACTOR = Actor(type="system", id="cli", roles=frozenset({"admin"}), name="cli")
+
+
+def _table(title: str, *columns: str | Column) -> Table:
+    # Ids, codes and login names wrap inside their cell (or keep their width: kernel.tables.id_column)
+    # rather than being cut to "prt_1m8…" on an 80-column terminal.
+    table = Table(title=title)
+    for col in columns:
+        if isinstance(col, Column):
+            table.columns.append(col)
+        else:
+            table.add_column(col, overflow="fold")
+    return table
+
+
+def _percent(p: Any) -> str:
+    """Compliance % of a group; "–" while none of its tickets is decided (the API gives null)."""
+    return "–" if p is None else str(p)
+
+
+class _DropCalendarWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "is not confirmed" not in record.getMessage()
+
+
+@contextmanager
+def _own_calendar_warning() -> Iterator[None]:
+    """The working calendar logs "calendar for 2027 is not confirmed" when it first uses such a year; the
+    deadline command reports those years itself (one line on stderr), so the log line would repeat it."""
+    logger = logging.getLogger("openability.kernel.calendar")
+    f = _DropCalendarWarning()
+    logger.addFilter(f)
+    try:
+        yield
+    finally:
+        logger.removeFilter(f)
 
 
 def _fail(exc: AppError) -> None:
@@ -41,9 +81,15 @@ def policies() -> None:
     async def go(c: Container) -> None:
         async with c.uow(CLI_ACTOR) as uow:
             version, rows = await sla.current_policies(uow)
-        table = Table(title=f"SLA policies v{version}")
-        for col in ("type", "subtype", "importance", "first response", "final reply", "note"):
-            table.add_column(col)
+        table = _table(
+            f"SLA policies v{version}",
+            "type",
+            "subtype",
+            "importance",
+            "first response",
+            "final reply",
+            "note",
+        )
         for r in rows:
             table.add_row(
                 r.type.value,
@@ -78,11 +124,19 @@ def deadline(
             _, rows = await sla.current_policies(uow)
             cal = await calendar_admin.load_working_calendar(uow)
         p = rules.pick_policy(rows, t, s, importance)
-        for name, lim in (("first response", p.first_response), ("final reply", p.final)):
-            due = rules.format_due(rules.deadline(at, lim, cal))
-            console.print(f"{name:15} {lim.text('en'):>18}  due {due} (Asia/Shanghai)")
-        if cal.warnings:
-            console.print(f"[yellow]unconfirmed calendar years used: {sorted(cal.warnings)}[/yellow]")
+        with _own_calendar_warning():
+            dues = [
+                (n, lim, rules.deadline(at, lim, cal))
+                for n, lim in (("first response", p.first_response), ("final reply", p.final))
+            ]
+        for name, lim, due in dues:
+            console.print(f"{name:15} {lim.text('en'):>18}  due {rules.format_due(due)} (Asia/Shanghai)")
+        for year in sorted(cal.warnings):
+            err_console.print(
+                f"[yellow]warning: working-day calendar for {year} is not confirmed; "
+                "using the package's estimate[/yellow]",
+                soft_wrap=True,
+            )
 
     run_async(go)
 
@@ -162,18 +216,21 @@ def report(month: str) -> None:
         except AppError as exc:
             _fail(exc)
             return
-        table = Table(title=f"SLA compliance {month} ({rep['breach_events']} breach events)")
-        for col in ("group", "tickets", "met", "breached", "open", "%"):
-            table.add_column(col)
-        for r in rep["by_type"]:
-            table.add_row(
-                r["type"], *(str(r[k]) for k in ("tickets", "met", "breached", "open", "compliance_percent"))
-            )
-        for r in rep["by_owner"]:
-            name = r["owner_name"] or r["owner_id"] or "(unassigned)"
-            table.add_row(
-                name, *(str(r[k]) for k in ("tickets", "met", "breached", "open", "compliance_percent"))
-            )
+        groups = [(r["type"], r) for r in rep["by_type"]] + [
+            (r["owner_name"] or r["owner_id"] or "(unassigned)", r) for r in rep["by_owner"]
+        ]
+        table = _table(
+            f"SLA compliance {month} ({rep['breach_events']} breach events)",
+            id_column("group", [g for g, _ in groups]),
+            "tickets",
+            "met",
+            "breached",
+            "open",
+            "%",
+        )
+        for name, r in groups:
+            counts = (str(r[k]) for k in ("tickets", "met", "breached", "open"))
+            table.add_row(name, *counts, _percent(r["compliance_percent"]))
         console.print(table)
 
     run_async(go)

@@ -6,7 +6,7 @@ attachments: attachments.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -126,7 +126,7 @@ async def _partner_for(uow: UnitOfWork, cmd: CreateTicket) -> tuple[Partner, Cha
         partner_id, channel = a.partner_id, Channel.ONLINE
     elif is_agent(uow):
         if not cmd.partner_id:
-            raise InvalidArgument("partner_id is required for a hotline ticket", code="PARTNER_REQUIRED")
+            raise InvalidArgument("partnerId is required for a hotline ticket", code="PARTNER_REQUIRED")
         partner_id, channel = cmd.partner_id, Channel.HOTLINE
     else:
         raise PermissionDenied("tickets are opened by partner users (online) or service agents (hotline)")
@@ -562,12 +562,21 @@ async def related_calls(uow: UnitOfWork, t: Ticket) -> list[UsageRecord]:
 
 
 async def history(uow: UnitOfWork, t: Ticket) -> list[AuditEntry]:
-    rows = await uow.session.scalars(
-        select(AuditEntry)
-        .where(AuditEntry.entity_type == "ticket", AuditEntry.entity_id == t.id)
-        .order_by(AuditEntry.at, AuditEntry.id)
+    """The ticket's audit trail. A partner user (its own tickets only: get_ticket gave 404 otherwise)
+    does not see the entries of internal notes, as it does not see the notes themselves; the API also
+    trims what each entry shows it (schemas.PARTNER_HISTORY_KEYS)."""
+    rows = list(
+        (
+            await uow.session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.entity_type == "ticket", AuditEntry.entity_id == t.id)
+                .order_by(AuditEntry.at, AuditEntry.id)
+            )
+        ).all()
     )
-    return list(rows.all())
+    if _is_partner_user(uow):
+        rows = [e for e in rows if not (e.action == "ticket.commented" and (e.after or {}).get("internal"))]
+    return rows
 
 
 async def partner_names(uow: UnitOfWork, ids: set[str]) -> dict[str, str]:
@@ -581,61 +590,3 @@ async def partner_choices(uow: UnitOfWork, limit: int = 500) -> list[tuple[str, 
     """Partners an agent can open a hotline ticket for (console select)."""
     rows = await uow.session.execute(select(Partner.id, Partner.name).order_by(Partner.name).limit(limit))
     return [(i, n) for i, n in rows.all()]
-
-
-def ticket_dict(t: Ticket, now: datetime, *, partner_view: bool = False) -> dict[str, Any]:
-    first_breached = rules.is_breached(t.first_response_due, t.first_responded_at, now)
-    final_breached = rules.is_breached(t.final_due, t.resolved_at, now)
-    running = t.state in rules.OPEN_STATES and t.paused_since is None
-    d: dict[str, Any] = {
-        "id": t.id,
-        "partner_id": t.partner_id,
-        "type": t.type.value,
-        "subtype": t.subtype.value,
-        "importance": t.importance.value,
-        "channel": t.channel.value,
-        "subject": t.subject,
-        "description": t.description,
-        "state": t.state.value,
-        "owner_id": t.owner_id,
-        "received_at": t.received_at.isoformat(),
-        "created_at": t.created_at.isoformat(),
-        "updated_at": t.updated_at.isoformat(),
-        "sla": {
-            "policy_version": t.policy_version,
-            "paused": t.paused_since is not None,
-            "first_response": {
-                "limit": t.first_response_limit,
-                "due": t.first_response_due.isoformat(),
-                "done_at": t.first_responded_at.isoformat() if t.first_responded_at else None,
-                "seconds_left": int((t.first_response_due - now).total_seconds())
-                if running and t.first_responded_at is None
-                else None,
-                "breached": first_breached,
-            },
-            "final": {
-                "limit": t.final_limit,
-                "due": t.final_due.isoformat(),
-                "done_at": t.resolved_at.isoformat() if t.resolved_at else None,
-                "seconds_left": int((t.final_due - now).total_seconds())
-                if running and t.resolved_at is None
-                else None,
-                "breached": final_breached,
-            },
-            "next_due_at": t.next_due_at.isoformat() if t.next_due_at else None,
-            "ever_breached": t.breached or first_breached or final_breached,
-        },
-        "resolution": t.resolution,
-        "closed_at": t.closed_at.isoformat() if t.closed_at else None,
-        "related": {
-            "statement_id": t.related_statement_id,
-            "order_id": t.related_order_id,
-            "call_ids": list(t.related_call_ids or []),
-            "month": t.related_month,
-            "product_ref": t.related_product_ref,
-        },
-        "action_result": t.action_result,
-        "reopened_count": t.reopened_count,
-        "actions": [a.value for a in rules.allowed_actions(t.state, partner=partner_view)],
-    }
-    return d

@@ -61,8 +61,8 @@ async def put_policies(uow: UnitOfWork, cmd: PolicySetIn) -> tuple[int, list[Pol
     rows = [
         PolicyRow(
             r.type,
-            r.subtype,
-            r.importance,
+            str(r.subtype),  # plain strings: "" (any) or the enum's value, as stored
+            str(r.importance),
             Limit(r.first_response_amount, r.first_response_unit),
             Limit(r.final_amount, r.final_unit),
             r.note,
