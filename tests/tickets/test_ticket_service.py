@@ -486,6 +486,43 @@ async def test_business_request_change_records_the_outcome(world: Any, run: Any)
     assert t.action_result.startswith("recorded outcome (change)") and "示例" in t.action_result
 
 
+async def test_business_request_exit_exits_the_partner_through_the_partners_service(
+    world: Any, run: Any, container: Container
+) -> None:
+    from openability.partners.models import PartnerStatus
+
+    agent = await world.operator("agent", ["service_agent"])
+    lead = await world.operator("lead", ["service_lead", "service_agent", "reviewer"])
+    p = await world.partner(owner_id=agent.id)
+    u = await world.user(p)
+    req = CreateTicket.model_validate(
+        {"type": "business_request", "subtype": "exit", "subject": "申请退出合作"}
+    )
+    t = await run(world.as_user(u), lambda uow: service.create_ticket(uow, req))
+    # an agent without the reviewer's authority cannot perform an exit: the ticket stays open
+    with pytest.raises(PermissionDenied):
+        await run(
+            world.as_op(agent),
+            lambda uow: service.transition(uow, t.id, Action.RESOLVE, TransitionIn(resolution="同意退出")),
+        )
+    async with container.uow() as uow:
+        assert (await uow.session.get(Partner, p.id)).status == PartnerStatus.ACTIVE  # type: ignore[union-attr]
+    t = await run(
+        world.as_op(lead),
+        lambda uow: service.transition(uow, t.id, Action.RESOLVE, TransitionIn(resolution="同意退出")),
+    )
+    assert t.state == TicketState.RESOLVED and t.action_result == f"partner {p.id} exited"
+    async with container.uow() as uow:
+        partner = await uow.session.get(Partner, p.id)
+        assert partner is not None and partner.status == PartnerStatus.EXITED
+        audit = (
+            await uow.session.scalars(
+                select(AuditEntry).where(AuditEntry.entity_id == p.id, AuditEntry.actor_id == lead.id)
+            )
+        ).all()
+    assert audit, "the exit is audited as the resolving operator's action"
+
+
 async def test_attachments_stored_and_only_visible_to_the_partner_and_operators(
     world: Any, run: Any, container: Container
 ) -> None:

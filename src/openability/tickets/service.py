@@ -21,7 +21,8 @@ from openability.kernel.errors import Conflict, InvalidArgument, NotFound, Permi
 from openability.kernel.ids import new_id
 from openability.kernel.notify import notify
 from openability.kernel.uow import UnitOfWork
-from openability.partners.models import Operator, Partner
+from openability.partners import service as partners
+from openability.partners.models import Operator, Partner, PartnerStatus
 from openability.tickets import rules
 from openability.tickets.models import Ticket, TicketComment
 from openability.tickets.rules import (
@@ -508,9 +509,17 @@ async def _perform_request(uow: UnitOfWork, t: Ticket, cmd: TransitionIn, resolu
         order = await catalog.cancel_order(uow, order_id, reason)
         t.related_order_id = order.id
         t.action_result = f"order {order.id} cancelled ({order.state.value})"
+    elif t.subtype == Subtype.EXIT:
+        # A partner's own request to leave: the partners service exits it (final; its API credentials
+        # are revoked). Its authority check applies: an exit needs a reviewer (or admin), so an agent
+        # without that role cannot resolve the request. Final settlement comes with the billing work.
+        partner = await partners.set_partner_status(
+            uow, t.partner_id, PartnerStatus.EXITED, f"{reason}: exit requested by the partner"
+        )
+        t.action_result = f"partner {partner.id} exited"
     else:
-        # change / exit: no owning service acts on them yet (contracts and exits come with the credit
-        # work); the agent's outcome is recorded as the result.
+        # change: no owning service acts on it yet (contracts come with the admission work); the
+        # agent's outcome is recorded as the result.
         t.action_result = f"recorded outcome ({t.subtype.value}): {resolution[:500]}"
 
 
