@@ -26,6 +26,14 @@ from openability.partners.schemas import RegisterAp
 
 PASSWORD = "Secret123"
 FLASH = re.compile(r'<div class="flash (ok|err)"[^>]*>(.*?)</div>', re.S)
+CSRF_FIELD = re.compile(r'name="csrf" value="([^"]*)"')
+
+
+def form_token(html: str) -> str:
+    """The CSRF token a rendered form carries (the first one on the page)."""
+    m = CSRF_FIELD.search(html)
+    assert m and m.group(1), "no csrf field on the page"
+    return m.group(1)
 
 
 @pytest.fixture(autouse=True)
@@ -88,7 +96,9 @@ class Browser:
 
     async def login(self, username: str, password: str = PASSWORD) -> httpx.Response:
         self.client.cookies.clear()
-        r = await self.client.post("/console/login", data={"username": username, "password": password})
+        form = await self.client.get("/console/login")  # sets the double-submit cookie oa_csrf
+        data = {"username": username, "password": password, "csrf": form_token(form.text)}
+        r = await self.client.post("/console/login", data=data)
         assert r.status_code == 303, r.text
         token = r.cookies.get(SESSION_COOKIE)
         assert token
@@ -110,6 +120,8 @@ class Browser:
     async def follow(self, r: httpx.Response) -> httpx.Response:
         assert r.status_code == 303, (r.status_code, r.text[:500])
         return await self.client.get(r.headers["location"])
+
+    form_token = staticmethod(form_token)
 
     @staticmethod
     def flash(r: httpx.Response) -> tuple[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,16 @@ from openability.partners.models import AccessToken, Operator, Partner, PartnerS
 from openability.partners.tokens import hash_token
 
 Client = httpx.AsyncClient
+CSRF_FIELD = re.compile(r'name="csrf" value="([^"]*)"')
+
+
+async def page_token(client: Client, path: str) -> str:
+    """Open a console page like a browser and return the CSRF token its form carries."""
+    r = await client.get(path)
+    assert r.status_code == 200, r.text
+    m = CSRF_FIELD.search(r.text)
+    assert m and m.group(1)
+    return m.group(1)
 
 
 def form(**over: str) -> dict[str, str]:
@@ -43,7 +54,9 @@ async def test_r_admit_06_register_page_creates_active_ap_and_logs_in(
     assert r.status_code == 200 and 'id="register-form"' in r.text and "应用提供商" in r.text
     r = await app_client.get("/console/register?lang=en")
     assert "Register as an application provider" in r.text
-    r = await app_client.post("/console/register", data=form())
+    token = CSRF_FIELD.search(r.text)
+    assert token
+    r = await app_client.post("/console/register", data=form(csrf=token.group(1)))
     assert r.status_code == 303, r.text
     assert r.headers["location"].startswith("/console/portal")
     cookie = r.cookies.get("oa_session")
@@ -59,19 +72,42 @@ async def test_r_admit_06_register_page_creates_active_ap_and_logs_in(
 async def test_r_partner_04_register_page_refuses_brand_word(
     app_client: Client, container: Container
 ) -> None:
-    r = await app_client.post("/console/register", data=form(name="云帆电信公司"))
+    csrf = await page_token(app_client, "/console/register")
+    r = await app_client.post("/console/register", data=form(name="云帆电信公司", csrf=csrf))
     assert r.status_code == 422
     assert "电信公司" in r.text and 'role="alert"' in r.text
     assert 'value="yunfan"' in r.text  # the form keeps what was typed
     assert "Secret123" not in r.text  # but never the password
-    r = await app_client.post("/console/register", data=form(password2="Other1234"))
+    r = await app_client.post("/console/register", data=form(password2="Other1234", csrf=csrf))
     assert r.status_code == 400
-    r = await app_client.post("/console/register", data=form(name="x" * 300))
+    r = await app_client.post("/console/register", data=form(name="x" * 300, csrf=csrf))
     assert r.status_code == 400
-    r = await app_client.post("/console/register", data=form(contact_phone="123"))
+    r = await app_client.post("/console/register", data=form(contact_phone="123", csrf=csrf))
     assert r.status_code == 400
     async with container.uow() as uow:
         assert (await uow.session.scalars(select(Partner))).all() == []
+
+
+async def test_register_page_refuses_a_post_without_its_csrf_token(
+    app_client: Client, container: Container
+) -> None:
+    # a cross-site post: no oa_csrf cookie, no field
+    r = await app_client.post("/console/register", data=form())
+    assert r.status_code == 400 and 'role="alert"' in r.text
+    assert 'value="yunfan"' in r.text and "Secret123" not in r.text  # re-rendered, filled in
+    assert "oa_session" not in r.cookies
+    fresh = CSRF_FIELD.search(r.text)
+    assert fresh and r.cookies.get("oa_csrf") == fresh.group(1)  # ... with a token that works
+    for bad in ("0" * 43, "不是令牌", ""):
+        r = await app_client.post("/console/register", data=form(csrf=bad))
+        assert r.status_code == 400 and "oa_session" not in r.cookies, bad
+    # the field alone, without the cookie only the page could have set
+    app_client.cookies.clear()
+    r = await app_client.post("/console/register", data=form(csrf=fresh.group(1)))
+    assert r.status_code == 400
+    async with container.uow() as uow:
+        assert (await uow.session.scalars(select(Partner))).all() == []
+        assert (await uow.session.scalars(select(AccessToken))).all() == []
 
 
 @pytest.fixture
@@ -152,15 +188,21 @@ def test_cli_operators_tokens_and_sis(cli_db: str) -> None:
 
 
 async def test_console_login_and_logout_use_partner_sessions(app_client: Client, admin_token: str) -> None:
-    r = await app_client.post("/console/login", data={"username": "root", "password": "wrong1234"})
+    csrf = await page_token(app_client, "/console/login")
+    r = await app_client.post(
+        "/console/login", data={"username": "root", "password": "wrong1234", "csrf": csrf}
+    )
     assert r.status_code == 401
-    r = await app_client.post("/console/login", data={"username": "ROOT", "password": "Admin12345"})
+    r = await app_client.post(
+        "/console/login", data={"username": "ROOT", "password": "Admin12345", "csrf": csrf}
+    )
     assert r.status_code == 303 and r.headers["location"] == "/console/ops/partners"
     cookie = r.cookies.get("oa_session")
     assert cookie
     app_client.cookies.set("oa_session", cookie)
     assert (await app_client.get("/api/v1/me")).json()["actor"]["name"] == "Root"
-    r = await app_client.post("/console/logout")
+    session_csrf = await page_token(app_client, "/console/ops/partners")  # base.html's logout form
+    r = await app_client.post("/console/logout", data={"csrf": session_csrf})
     assert r.status_code == 303
     app_client.cookies.set("oa_session", cookie)
     assert (await app_client.get("/api/v1/me")).status_code == 401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -10,6 +11,15 @@ import pytest
 from openability.bootstrap import Container
 from openability.kernel.clock import FrozenClock
 from openability.tickets import attachments
+
+CSRF_FIELD = re.compile(r'name="csrf" value="([^"]*)"')
+POST_FORM = re.compile(r'<form method="post".*?</form>', re.S)
+
+
+def form_token(html: str) -> str:
+    m = CSRF_FIELD.search(html)
+    assert m and m.group(1), "no csrf field on the page"
+    return m.group(1)
 
 
 class Ctx:
@@ -312,6 +322,7 @@ async def test_console_pages_render(ctx: Ctx) -> None:
     assert r.status_code == 200 and "资费咨询" in r.text and 'class="countdown"' in r.text
     r = await c.get(f"/console/ops/tickets/{t['id']}", headers=cookie_agent)
     assert r.status_code == 200 and "首次响应" in r.text
+    agent_csrf = form_token(r.text)
     assert "2026-11-03 24:00" in r.text  # R-CS-04: end of the working day, shown as 24:00
     r = await c.get("/console/ops/calendar?year=2027", headers=cookie_agent)
     assert r.status_code == 200 and "unconfirmed-warning" in r.text
@@ -319,18 +330,21 @@ async def test_console_pages_render(ctx: Ctx) -> None:
     assert r.status_code == 200 and "<svg" in r.text
     r = await c.get("/console/portal/tickets", headers=cookie_p)
     assert r.status_code == 200 and t["id"] in r.text
+    p_csrf = form_token(r.text)
     r = await c.get("/console/ops/tickets", headers=cookie_p)
     assert r.status_code == 303  # a partner user is not an operator
     # PRG: answer from the console, partner sees it
     r = await c.post(
-        f"/console/ops/tickets/{t['id']}/comment", data={"body": "您好，已答复"}, headers=cookie_agent
+        f"/console/ops/tickets/{t['id']}/comment",
+        data={"body": "您好，已答复", "csrf": agent_csrf},
+        headers=cookie_agent,
     )
     assert r.status_code == 303 and "flash=" in r.headers["location"]
     r = await c.get(f"/console/portal/tickets/{t['id']}", headers=cookie_p)
     assert "您好，已答复" in r.text
     r = await c.post(
         "/console/portal/tickets",
-        data={"type": "consultation", "subtype": "software", "subject": "x"},
+        data={"type": "consultation", "subtype": "software", "subject": "x", "csrf": p_csrf},
         headers=cookie_p,
     )
     assert r.status_code == 303 and "error=" in r.headers["location"]
@@ -446,3 +460,67 @@ async def test_openapi_lists_the_allowed_values(ctx: Ctx) -> None:
     params = spec["paths"]["/api/v1/tickets/{ticket_id}/{action}"]["post"]["parameters"]
     action = next(p for p in params if p["name"] == "action")
     assert enum_of(action["schema"]) == {"start", "pend", "respond", "resolve", "close", "cancel", "reopen"}
+
+
+async def test_console_ticket_forms_refuse_a_post_without_the_csrf_token(ctx: Ctx) -> None:
+    c = ctx.client
+    t = await open_ticket(ctx)
+    agent = {"cookie": f"oa_session={ctx.h['agent']}"}
+    admin = {"cookie": f"oa_session={ctx.h['admin']}"}
+    partner = {"cookie": f"oa_session={ctx.h['p']}"}
+    url = f"/console/ops/tickets/{t['id']}"
+    page = await c.get(url, headers=agent)
+    token = form_token(page.text)
+    # every form that posts carries the session's token (base.html's logout form among them)
+    for path, who in (
+        (url, agent),
+        ("/console/ops/tickets", agent),
+        ("/console/ops/calendar?year=2026", admin),
+        ("/console/portal/tickets", partner),
+        (f"/console/portal/tickets/{t['id']}", partner),
+    ):
+        html = (await c.get(path, headers=who)).text
+        forms = POST_FORM.findall(html)
+        assert len(forms) >= 2, path
+        for f in forms:
+            assert f'name="csrf" value="{form_token(html)}"' in f, (path, f[:120])
+    before = (await c.get(f"/api/v1/tickets/{t['id']}/comments", headers=ctx.as_("agent"))).json()["total"]
+    forged: list[tuple[str, dict[str, str], dict[str, str]]] = [
+        (f"{url}/comment", agent, {"body": "伪造的回复"}),
+        (f"{url}/action/start", agent, {}),
+        (f"{url}/reassign", {"cookie": f"oa_session={ctx.h['lead']}"}, {"owner_id": ctx.ids["agent2"]}),
+        ("/console/ops/tickets", agent, {"type": "consultation", "subtype": "tariffs", "subject": "伪造"}),
+        ("/console/ops/calendar/override", admin, {"day": "2026-11-03", "is_working": "0"}),
+        ("/console/ops/calendar/confirm", admin, {"year": "2027", "confirmed": "1"}),
+        (
+            "/console/portal/tickets",
+            partner,
+            {"type": "consultation", "subtype": "tariffs", "subject": "伪造"},
+        ),
+        (f"/console/portal/tickets/{t['id']}/action/cancel", partner, {}),
+    ]
+    for path, who, data in forged:
+        for bad in ({}, {"csrf": "0" * 40}, {"csrf": token + "x"}, {"csrf": "不是令牌"}):
+            r = await c.post(path, data=data | bad, headers=who)
+            assert r.status_code == 303 and "error=" in r.headers["location"], (path, bad)
+    # the agent's token is worthless in the partner's session
+    r = await c.post(
+        f"/console/portal/tickets/{t['id']}/comment", data={"body": "x", "csrf": token}, headers=partner
+    )
+    assert r.status_code == 303 and "error=" in r.headers["location"]
+    # nothing changed
+    after = await c.get(f"/api/v1/tickets/{t['id']}", headers=ctx.as_("agent"))
+    assert after.json()["state"] == "acknowledged" and after.json()["ownerId"] == ctx.ids["agent"]
+    comments = await c.get(f"/api/v1/tickets/{t['id']}/comments", headers=ctx.as_("agent"))
+    assert comments.json()["total"] == before
+    assert (await c.get("/api/v1/tickets", headers=ctx.as_("agent"))).json()["total"] == 1
+    r = await c.get("/api/v1/calendar/overrides", params={"year": 2026}, headers=ctx.as_("agent"))
+    assert r.json()["items"] == []
+    r = await c.get("/api/v1/calendar/status", params={"year": 2027}, headers=ctx.as_("agent"))
+    assert r.json()["confirmed"] is False
+    # the form as rendered works
+    r = await c.post(f"{url}/action/start", data={"csrf": token}, headers=agent)
+    assert r.status_code == 303 and "flash=" in r.headers["location"]
+    assert (await c.get(f"/api/v1/tickets/{t['id']}", headers=ctx.as_("agent"))).json()[
+        "state"
+    ] == "inProgress"

@@ -1,12 +1,10 @@
-"""Shared plumbing of the portal and operator pages: who may see a page, a CSRF token per login
-session, form parsing that never raises, labels for states, and the PRG (post/redirect/get) step.
+"""Shared plumbing of the portal, operator and ticket pages: who may see a page, the CSRF check
+(tokens in console/csrf.py), form parsing that never raises, labels for states, and the PRG (post/redirect/get) step.
 
 Pages stay thin: they call one domain service per action and render a template."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -17,7 +15,9 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from openability.console.web import SESSION_COOKIE, lang_of, login_redirect, redirect, render
+from openability.console.csrf import csrf_ok as csrf_ok
+from openability.console.csrf import csrf_token_for as csrf_token_for
+from openability.console.web import lang_of, login_redirect, redirect, render
 from openability.kernel.clock import SHANGHAI
 from openability.kernel.errors import AppError
 from openability.kernel.money import MoneyError
@@ -85,30 +85,6 @@ def fmt_time(dt: datetime | None) -> str:
     return dt.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if dt else ""
 
 
-# ---- CSRF --------------------------------------------------------------------------------------
-
-
-def csrf_token_for(secret_key: str, session: str) -> str:
-    """One token per login session: an HMAC of the session cookie, so nothing is stored and a
-    token stolen from one session is worthless in another."""
-    return hmac.new(secret_key.encode(), b"csrf:" + session.encode(), hashlib.sha256).hexdigest()[:40]
-
-
-def csrf_token(request: Request) -> str:
-    session = request.cookies.get(SESSION_COOKIE, "")
-    return csrf_token_for(container_of(request).settings.secret_key, session) if session else ""
-
-
-def csrf_ok(request: Request, form: FormData) -> bool:
-    # A request authenticated by an Authorization header cannot be forged cross-site; only the
-    # cookie session needs the token (SameSite=Lax already blocks most cross-site posts).
-    if not request.cookies.get(SESSION_COOKIE) and request.headers.get("authorization"):
-        return True
-    expected = csrf_token(request)
-    got = str(form.get("csrf", ""))
-    return bool(expected) and hmac.compare_digest(expected, got)
-
-
 # ---- who may see a page ------------------------------------------------------------------------
 
 
@@ -139,7 +115,6 @@ async def operator_actor(request: Request) -> Actor | Response:
 def page(request: Request, template: str, actor: Actor, status: int = 200, **ctx: Any) -> HTMLResponse:
     lang = lang_of(request)
     values: dict[str, Any] = {
-        "csrf": csrf_token(request),
         "L": lambda v: label(v, lang),
         "fmt_time": fmt_time,
         "path": request.url.path,

@@ -3,13 +3,15 @@ Domain pages live in each domain's views.py and are installed by that domain's a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from fastapi import APIRouter, FastAPI, Form, Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
+from openability.console.csrf import anon_ok, anon_token, clear_anon_cookie, csrf_ok, set_anon_cookie
+from openability.console.pagekit import tr
 from openability.console.web import SESSION_COOKIE, login_redirect, redirect, render
 from openability.kernel.errors import AppError
 from openability.kernel.web import container_of, current_actor_optional
@@ -36,9 +38,15 @@ async def home(request: Request) -> Response:
     return redirect("/console/ops/partners" if actor.is_operator else "/console/portal")
 
 
+def _login_form(request: Request, status: int = 200, **ctx: Any) -> Response:
+    token = anon_token(request)
+    resp = render(request, "login.html", None, status=status, anon_csrf=token, **ctx)
+    return set_anon_cookie(resp, token)
+
+
 @router.get("/login")
 async def login_page(request: Request, next: str = "") -> Response:
-    return render(request, "login.html", None, next=_safe_next(next))
+    return _login_form(request, next=_safe_next(next))
 
 
 @router.post("/login")
@@ -47,24 +55,25 @@ async def login_submit(
 ) -> Response:
     from openability.partners import service as partners
 
+    if not anon_ok(request, await request.form()):
+        # no login at all: a forged post must not sign the victim into someone else's account
+        return _login_form(
+            request,
+            status=400,
+            next=_safe_next(next),
+            username=username,
+            error=tr(request, "表单已过期，请重新登录", "The form expired; please log in again"),
+        )
     container = container_of(request)
     try:
         async with container.uow() as uow:
             token, actor = await partners.login(uow, username.strip(), password)
     except AppError as exc:
-        return render(
-            request,
-            "login.html",
-            None,
-            status=401,
-            next=_safe_next(next),
-            error=exc.message,
-            username=username,
-        )
+        return _login_form(request, status=401, next=_safe_next(next), error=exc.message, username=username)
     target = _safe_next(next) or ("/console/ops/partners" if actor.is_operator else "/console/portal")
     resp = redirect(target)
     resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", max_age=12 * 3600)
-    return resp
+    return clear_anon_cookie(resp)
 
 
 @router.post("/logout")
@@ -73,6 +82,16 @@ async def logout(request: Request) -> Response:
 
     token = request.cookies.get(SESSION_COOKIE)
     if token:
+        if not csrf_ok(request, await request.form()):
+            # a cross-site post must not end the session (nuisance, and a step in login CSRF)
+            return render(
+                request,
+                "console_error.html",
+                await current_actor_optional(request),
+                status=403,
+                message=tr(request, "表单已过期，请刷新页面后重试", "The form expired; reload and retry"),
+                back="/console/",
+            )
         async with container_of(request).uow() as uow:
             await partners.logout(uow, token)
     resp = redirect("/console/login")

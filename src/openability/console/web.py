@@ -15,11 +15,12 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from openability.console.csrf import SESSION_COOKIE as SESSION_COOKIE
+from openability.console.csrf import csrf_token
 from openability.kernel.uow import Actor
 
 PKG = Path(__file__).resolve().parent.parent
 DOMAINS = ("console", "partners", "catalog", "billing", "charging", "gateway", "tickets", "ledger", "credit")
-SESSION_COOKIE = "oa_session"
 LANG_COOKIE = "lang"
 
 
@@ -56,6 +57,8 @@ def render(
         "t": t,
         "flash": request.query_params.get("flash", ""),
         "error": request.query_params.get("error", ""),
+        # every page of a logged-in user carries its session's token (base.html's logout form)
+        "csrf": csrf_token(request) if actor is not None else "",
     }
     values.update(ctx)
     html = env().get_template(template).render(**values)

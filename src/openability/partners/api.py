@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from openability.console.csrf import anon_ok, anon_token, clear_anon_cookie, set_anon_cookie
 from openability.console.web import SESSION_COOKIE, redirect, render
 from openability.kernel.errors import AppError
 from openability.kernel.uow import Actor
@@ -357,7 +358,8 @@ async def oauth_token(request: Request) -> Response:
 @console_router.get("/register")
 async def register_page(request: Request) -> Response:
     actor = await current_actor_optional(request)
-    return render(request, "partners_register.html", actor, form={})
+    token = anon_token(request)
+    return set_anon_cookie(render(request, "partners_register.html", actor, form={}, anon_csrf=token), token)
 
 
 @console_router.post("/register")
@@ -384,8 +386,21 @@ async def register_submit(
     }
 
     def again(message: str, status: int) -> Response:
-        return render(request, "partners_register.html", None, status=status, form=values, error=message)
+        token = anon_token(request)
+        resp = render(
+            request,
+            "partners_register.html",
+            None,
+            status=status,
+            form=values,
+            error=message,
+            anon_csrf=token,
+        )
+        return set_anon_cookie(resp, token)
 
+    if not anon_ok(request, await request.form()):
+        # a forged post from another site registers nothing (double-submit cookie, console/csrf.py)
+        return again("表单已过期，请重新提交 / the form expired; please submit it again", 400)
     if password != password2:
         return again("两次输入的密码不一致 / the passwords do not match", 400)
     try:
@@ -408,7 +423,7 @@ async def register_submit(
         return again(exc.message, exc.status)
     resp = redirect("/console/portal", flash="注册成功 / registered")
     resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", max_age=LOGIN_TTL_SECONDS)
-    return resp
+    return clear_anon_cookie(resp)
 
 
 def install(app: FastAPI, container: Container) -> None:

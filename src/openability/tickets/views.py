@@ -1,24 +1,25 @@
 """Console pages: the agent queue and ticket page, the calendar override admin, the SLA report, and the
-partner portal's ticket list, form and conversation. Forms post and redirect (PRG) with a flash."""
+partner portal's ticket list, form and conversation. Forms carry the session's CSRF token and post
+through console.pagekit.act (check the token, one unit of work, redirect with a flash: PRG)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from pydantic import ValidationError
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from openability.console.web import lang_of, login_redirect, redirect, render
+from openability.console.pagekit import act, operator_actor, page, partner_actor
+from openability.console.web import lang_of, redirect
 from openability.kernel import calendar_admin
 from openability.kernel.clock import SHANGHAI, business_date, month_key
 from openability.kernel.errors import AppError
 from openability.kernel.uow import Actor, UnitOfWork
-from openability.kernel.web import container_of, current_actor_optional
+from openability.kernel.web import container_of
 from openability.tickets import attachments, rules, service, sla
 from openability.tickets.api import read_upload
 from openability.tickets.rules import SUBTYPES, Action, Importance, TicketState, TicketType
@@ -28,22 +29,6 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 
 OPS = "/console/ops/tickets"
 PORTAL = "/console/portal/tickets"
-
-
-def _err(exc: Exception) -> str:
-    if isinstance(exc, AppError):
-        return exc.message
-    if isinstance(exc, ValidationError):
-        e = exc.errors()[0]
-        return f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
-    return str(exc)
-
-
-async def _actor(request: Request, *, operator: bool) -> Actor | None:
-    actor = await current_actor_optional(request)
-    if actor is None or actor.is_operator != operator:
-        return None
-    return actor
 
 
 def _common(uow: UnitOfWork, lang: str) -> dict[str, Any]:
@@ -61,23 +46,7 @@ def _common(uow: UnitOfWork, lang: str) -> dict[str, Any]:
     }
 
 
-async def _act(
-    request: Request,
-    actor: Actor,
-    fn: Callable[[UnitOfWork], Awaitable[Any]],
-    ok_url: str,
-    err_url: str,
-    flash: str,
-) -> Response:
-    try:
-        async with container_of(request).uow(actor) as uow:
-            await fn(uow)
-    except (AppError, ValidationError) as exc:
-        return redirect(err_url, error=_err(exc))
-    return redirect(ok_url, flash=flash)
-
-
-def _create_cmd(form: dict[str, Any]) -> CreateTicket:
+def _create_cmd(form: FormData | dict[str, Any]) -> CreateTicket:
     calls = [c for c in str(form.get("related_call_ids", "")).replace(",", " ").split() if c]
     data: dict[str, Any] = {
         "type": form.get("type", ""),
@@ -105,9 +74,9 @@ def _create_cmd(form: dict[str, Any]) -> CreateTicket:
 
 @router.get("/ops/tickets")
 async def ops_queue(request: Request) -> Response:
-    actor = await _actor(request, operator=True)
-    if actor is None:
-        return login_redirect(request)
+    actor = await operator_actor(request)
+    if isinstance(actor, Response):
+        return actor
     q = request.query_params
     lang = lang_of(request)
     try:
@@ -130,7 +99,7 @@ async def ops_queue(request: Request) -> Response:
         agents = await service.active_agents(uow, service.AGENT_ROLES)
         ctx = _common(uow, lang)
     nxt = dict(q) | {"offset": str(offset + 50)}
-    return render(
+    return page(
         request,
         "tickets_queue.html",
         actor,
@@ -149,39 +118,49 @@ async def ops_queue(request: Request) -> Response:
 
 @router.post("/ops/tickets")
 async def ops_create(request: Request) -> Response:
-    actor = await _actor(request, operator=True)
-    if actor is None:
-        return login_redirect(request)
-    form = dict(await request.form())
+    actor = await operator_actor(request)
+    if isinstance(actor, Response):
+        return actor
+    return await _create(request, actor, OPS, "工单已创建 / ticket created")
+
+
+async def _create(request: Request, actor: Actor, base: str, flash: str) -> Response:
+    """New ticket from the form; on success the ticket's own page, else back to the list."""
     created: list[str] = []
 
-    async def fn(uow: UnitOfWork) -> None:
-        t = await service.create_ticket(uow, _create_cmd(form))
+    async def fn(uow: UnitOfWork, form: FormData) -> None:
+        data = dict(form)
+        if not actor.is_operator:
+            data.pop("partner_id", None)  # a partner's ticket is always its own
+        t = await service.create_ticket(uow, _create_cmd(data))
         created.append(t.id)
 
-    resp = await _act(request, actor, fn, OPS, OPS, "")
-    if created:
-        return redirect(f"{OPS}/{created[0]}", flash="工单已创建 / ticket created")
-    return resp
+    return await act(request, actor, fn, ok_url=lambda: f"{base}/{created[0]}", err_url=base, flash=flash)
 
 
 @router.get("/ops/tickets/{ticket_id}")
 async def ops_ticket(request: Request, ticket_id: str) -> Response:
-    actor = await _actor(request, operator=True)
-    if actor is None:
-        return login_redirect(request)
-    lang = lang_of(request)
+    actor = await operator_actor(request)
+    if isinstance(actor, Response):
+        return actor
+    return await _ticket_page(request, actor, ticket_id, partner_view=False)
+
+
+async def _ticket_page(request: Request, actor: Actor, ticket_id: str, *, partner_view: bool) -> Response:
+    """One ticket's page: the agent's (with history, calls, reassignment) or the partner's."""
+    back, template = (PORTAL, "tickets_portal_ticket.html") if partner_view else (OPS, "tickets_ticket.html")
     try:
         async with container_of(request).uow(actor) as uow:
             t = await service.get_ticket(uow, ticket_id)
-            ctx = await _ticket_ctx(uow, t, lang, partner_view=False)
-            ctx["history"] = await service.history(uow, t)
-            ctx["calls"] = await service.related_calls(uow, t)
-            ctx["agents"] = await service.active_agents(uow, service.AGENT_ROLES)
-            ctx["can_reassign"] = actor.has_role("service_lead")
+            ctx = await _ticket_ctx(uow, t, lang_of(request), partner_view=partner_view)
+            if not partner_view:
+                ctx["history"] = await service.history(uow, t)
+                ctx["calls"] = await service.related_calls(uow, t)
+                ctx["agents"] = await service.active_agents(uow, service.AGENT_ROLES)
+                ctx["can_reassign"] = actor.has_role("service_lead")
     except AppError as exc:
-        return redirect(OPS, error=exc.message)
-    return render(request, "tickets_ticket.html", actor, **ctx)
+        return redirect(back, error=exc.message)
+    return page(request, template, actor, **ctx)
 
 
 async def _ticket_ctx(uow: UnitOfWork, t: Any, lang: str, *, partner_view: bool) -> dict[str, Any]:
@@ -213,74 +192,75 @@ async def _unconfirmed(uow: UnitOfWork, t: Any) -> list[int]:
 async def ops_comment(
     request: Request, ticket_id: str, body: str = Form(""), internal: str = Form("")
 ) -> Response:
-    actor = await _actor(request, operator=True)
-    if actor is None:
-        return login_redirect(request)
+    actor = await operator_actor(request)
+    if isinstance(actor, Response):
+        return actor
     url = f"{OPS}/{ticket_id}"
 
-    async def fn(uow: UnitOfWork) -> None:
+    async def fn(uow: UnitOfWork, _form: FormData) -> None:
         await service.add_comment(uow, ticket_id, CommentIn(body=body, internal=bool(internal)))
 
-    return await _act(request, actor, fn, url, url, "已回复 / answer sent")
+    return await act(request, actor, fn, ok_url=url, flash="已回复 / answer sent")
 
 
 @router.post("/ops/tickets/{ticket_id}/action/{action}")
 async def ops_action(request: Request, ticket_id: str, action: str) -> Response:
-    actor = await _actor(request, operator=True)
-    if actor is None:
-        return login_redirect(request)
+    actor = await operator_actor(request)
+    if isinstance(actor, Response):
+        return actor
     return await _transition(request, actor, ticket_id, action, f"{OPS}/{ticket_id}")
 
 
 async def _transition(request: Request, actor: Actor, ticket_id: str, action: str, url: str) -> Response:
-    form = await request.form()
     try:
-        act = Action(action)
+        what = Action(action)
     except ValueError:
         return redirect(url, error=f"unknown action {action}")
 
-    async def fn(uow: UnitOfWork) -> None:
+    async def fn(uow: UnitOfWork, form: FormData) -> None:
         cmd = TransitionIn(
             note=str(form.get("note", "")),
             resolution=str(form.get("resolution", "")),
             product_ref=str(form.get("product_ref", "")).strip() or None,
             order_id=str(form.get("order_id", "")).strip() or None,
         )
-        await service.transition(uow, ticket_id, act, cmd)
+        await service.transition(uow, ticket_id, what, cmd)
 
-    return await _act(request, actor, fn, url, url, f"{rules.label(act.value, 'zh')} / {act.value}: OK")
+    return await act(
+        request, actor, fn, ok_url=url, flash=f"{rules.label(what.value, 'zh')} / {what.value}: OK"
+    )
 
 
 @router.post("/ops/tickets/{ticket_id}/reassign")
 async def ops_reassign(
     request: Request, ticket_id: str, owner_id: str = Form(""), note: str = Form("")
 ) -> Response:
-    actor = await _actor(request, operator=True)
-    if actor is None:
-        return login_redirect(request)
+    actor = await operator_actor(request)
+    if isinstance(actor, Response):
+        return actor
     url = f"{OPS}/{ticket_id}"
 
-    async def fn(uow: UnitOfWork) -> None:
+    async def fn(uow: UnitOfWork, _form: FormData) -> None:
         await service.reassign(uow, ticket_id, owner_id, note)
 
-    return await _act(request, actor, fn, url, url, "已转派 / reassigned")
+    return await act(request, actor, fn, ok_url=url, flash="已转派 / reassigned")
 
 
 async def _upload(request: Request, actor: Actor, ticket_id: str, file: UploadFile, url: str) -> Response:
-    async def fn(uow: UnitOfWork) -> None:
+    async def fn(uow: UnitOfWork, _form: FormData) -> None:
         data = await read_upload(file)
         await attachments.add_attachment(
             uow, ticket_id, file.filename or "file", file.content_type or "", data
         )
 
-    return await _act(request, actor, fn, url, url, "附件已上传 / attachment uploaded")
+    return await act(request, actor, fn, ok_url=url, flash="附件已上传 / attachment uploaded")
 
 
 @router.post("/ops/tickets/{ticket_id}/attachments")
 async def ops_upload(request: Request, ticket_id: str, file: UploadFile = File(...)) -> Response:
-    actor = await _actor(request, operator=True)
-    if actor is None:
-        return login_redirect(request)
+    actor = await operator_actor(request)
+    if isinstance(actor, Response):
+        return actor
     return await _upload(request, actor, ticket_id, file, f"{OPS}/{ticket_id}")
 
 
@@ -289,9 +269,9 @@ async def ops_upload(request: Request, ticket_id: str, file: UploadFile = File(.
 
 @router.get("/ops/calendar")
 async def ops_calendar(request: Request) -> Response:
-    actor = await _actor(request, operator=True)
-    if actor is None:
-        return login_redirect(request)
+    actor = await operator_actor(request)
+    if isinstance(actor, Response):
+        return actor
     async with container_of(request).uow(actor) as uow:
         today = business_date(uow.now)
         try:
@@ -300,7 +280,7 @@ async def ops_calendar(request: Request) -> Response:
         except (ValueError, AppError):
             return redirect("/console/ops/calendar", error="bad year")
         ahead = await calendar_admin.unconfirmed_years_ahead(uow, today)
-    return render(
+    return page(
         request,
         "tickets_calendar.html",
         actor,
@@ -315,47 +295,47 @@ async def ops_calendar(request: Request) -> Response:
 async def ops_calendar_override(
     request: Request, day: str = Form(""), is_working: str = Form(""), note: str = Form("")
 ) -> Response:
-    actor = await _actor(request, operator=True)
-    if actor is None:
-        return login_redirect(request)
+    actor = await operator_actor(request)
+    if isinstance(actor, Response):
+        return actor
     try:
         d = date.fromisoformat(day)
     except ValueError:
         return redirect("/console/ops/calendar", error=f"bad date {day!r}")
     url = f"/console/ops/calendar?year={d.year}"
 
-    async def fn(uow: UnitOfWork) -> None:
+    async def fn(uow: UnitOfWork, _form: FormData) -> None:
         await calendar_admin.set_override(uow, d, is_working == "1", note)
 
-    return await _act(request, actor, fn, url, url, "已保存 / saved")
+    return await act(request, actor, fn, ok_url=url, flash="已保存 / saved")
 
 
 @router.post("/ops/calendar/override/{day}/delete")
 async def ops_calendar_delete(request: Request, day: date) -> Response:
-    actor = await _actor(request, operator=True)
-    if actor is None:
-        return login_redirect(request)
+    actor = await operator_actor(request)
+    if isinstance(actor, Response):
+        return actor
     url = f"/console/ops/calendar?year={day.year}"
 
-    async def fn(uow: UnitOfWork) -> None:
+    async def fn(uow: UnitOfWork, _form: FormData) -> None:
         await calendar_admin.delete_override(uow, day)
 
-    return await _act(request, actor, fn, url, url, "已删除 / deleted")
+    return await act(request, actor, fn, ok_url=url, flash="已删除 / deleted")
 
 
 @router.post("/ops/calendar/confirm")
 async def ops_calendar_confirm(
     request: Request, year: int = Form(...), confirmed: str = Form("1")
 ) -> Response:
-    actor = await _actor(request, operator=True)
-    if actor is None:
-        return login_redirect(request)
+    actor = await operator_actor(request)
+    if isinstance(actor, Response):
+        return actor
     url = f"/console/ops/calendar?year={year}"
 
-    async def fn(uow: UnitOfWork) -> None:
+    async def fn(uow: UnitOfWork, _form: FormData) -> None:
         await calendar_admin.set_year_confirmed(uow, year, confirmed == "1")
 
-    return await _act(request, actor, fn, url, url, "已保存 / saved")
+    return await act(request, actor, fn, ok_url=url, flash="已保存 / saved")
 
 
 # ---------------------------------------------------------------- SLA report
@@ -367,9 +347,9 @@ def _pct(v: float | None) -> Decimal:
 
 @router.get("/ops/reports/sla")
 async def ops_report(request: Request) -> Response:
-    actor = await _actor(request, operator=True)
-    if actor is None:
-        return login_redirect(request)
+    actor = await operator_actor(request)
+    if isinstance(actor, Response):
+        return actor
     lang = lang_of(request)
     async with container_of(request).uow(actor) as uow:
         month = request.query_params.get("month") or month_key(uow.now)
@@ -384,7 +364,7 @@ async def ops_report(request: Request) -> Response:
         (r["owner_name"] or r["owner_id"] or "-", _pct(r["compliance_percent"])) for r in rep["by_owner"]
     ]
     breaches = [(rules.label(r["type"], lang), r["breached"]) for r in rep["by_type"]]
-    return render(
+    return page(
         request,
         "tickets_report.html",
         actor,
@@ -403,9 +383,9 @@ async def ops_report(request: Request) -> Response:
 
 @router.get("/portal/tickets")
 async def portal_list(request: Request) -> Response:
-    actor = await _actor(request, operator=False)
-    if actor is None:
-        return login_redirect(request)
+    actor = await partner_actor(request)
+    if isinstance(actor, Response):
+        return actor
     lang = lang_of(request)
     try:
         offset = max(0, int(request.query_params.get("offset", "0")))
@@ -414,67 +394,49 @@ async def portal_list(request: Request) -> Response:
     async with container_of(request).uow(actor) as uow:
         rows, total = await service.list_tickets(uow, service.TicketFilter(), offset, 50)
         ctx = _common(uow, lang)
-    return render(request, "tickets_portal_list.html", actor, tickets=rows, total=total, offset=offset, **ctx)
+    return page(request, "tickets_portal_list.html", actor, tickets=rows, total=total, offset=offset, **ctx)
 
 
 @router.post("/portal/tickets")
 async def portal_create(request: Request) -> Response:
-    actor = await _actor(request, operator=False)
-    if actor is None:
-        return login_redirect(request)
-    form = dict(await request.form())
-    form.pop("partner_id", None)  # a partner's ticket is always its own
-    created: list[str] = []
-
-    async def fn(uow: UnitOfWork) -> None:
-        t = await service.create_ticket(uow, _create_cmd(form))
-        created.append(t.id)
-
-    resp = await _act(request, actor, fn, PORTAL, PORTAL, "")
-    if created:
-        return redirect(f"{PORTAL}/{created[0]}", flash="工单已提交 / ticket submitted")
-    return resp
+    actor = await partner_actor(request)
+    if isinstance(actor, Response):
+        return actor
+    return await _create(request, actor, PORTAL, "工单已提交 / ticket submitted")
 
 
 @router.get("/portal/tickets/{ticket_id}")
 async def portal_ticket(request: Request, ticket_id: str) -> Response:
-    actor = await _actor(request, operator=False)
-    if actor is None:
-        return login_redirect(request)
-    lang = lang_of(request)
-    try:
-        async with container_of(request).uow(actor) as uow:
-            t = await service.get_ticket(uow, ticket_id)
-            ctx = await _ticket_ctx(uow, t, lang, partner_view=True)
-    except AppError as exc:
-        return redirect(PORTAL, error=exc.message)
-    return render(request, "tickets_portal_ticket.html", actor, **ctx)
+    actor = await partner_actor(request)
+    if isinstance(actor, Response):
+        return actor
+    return await _ticket_page(request, actor, ticket_id, partner_view=True)
 
 
 @router.post("/portal/tickets/{ticket_id}/comment")
 async def portal_comment(request: Request, ticket_id: str, body: str = Form("")) -> Response:
-    actor = await _actor(request, operator=False)
-    if actor is None:
-        return login_redirect(request)
+    actor = await partner_actor(request)
+    if isinstance(actor, Response):
+        return actor
     url = f"{PORTAL}/{ticket_id}"
 
-    async def fn(uow: UnitOfWork) -> None:
+    async def fn(uow: UnitOfWork, _form: FormData) -> None:
         await service.add_comment(uow, ticket_id, CommentIn(body=body))
 
-    return await _act(request, actor, fn, url, url, "已发送 / sent")
+    return await act(request, actor, fn, ok_url=url, flash="已发送 / sent")
 
 
 @router.post("/portal/tickets/{ticket_id}/action/{action}")
 async def portal_action(request: Request, ticket_id: str, action: str) -> Response:
-    actor = await _actor(request, operator=False)
-    if actor is None:
-        return login_redirect(request)
+    actor = await partner_actor(request)
+    if isinstance(actor, Response):
+        return actor
     return await _transition(request, actor, ticket_id, action, f"{PORTAL}/{ticket_id}")
 
 
 @router.post("/portal/tickets/{ticket_id}/attachments")
 async def portal_upload(request: Request, ticket_id: str, file: UploadFile = File(...)) -> Response:
-    actor = await _actor(request, operator=False)
-    if actor is None:
-        return login_redirect(request)
+    actor = await partner_actor(request)
+    if isinstance(actor, Response):
+        return actor
     return await _upload(request, actor, ticket_id, file, f"{PORTAL}/{ticket_id}")
