@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from openability.app import App
+from openability.gateway.dataplane import DataPlane
 from openability.gateway.metrics import metrics_endpoint
 from openability.gateway.openapi import capability_paths
 from openability.gateway.runtime import CAPABILITIES, GatewayRuntime
@@ -31,7 +33,7 @@ def _runtime(request: Request) -> GatewayRuntime:
     return rt
 
 
-def _routes() -> list[Route]:
+def _routes(data_plane: DataPlane | None) -> list[Route]:
     routes: list[Route] = []
     for name, spec in CAPABILITIES.items():
 
@@ -44,14 +46,22 @@ def _routes() -> list[Route]:
         base = f"/capabilities/{name}/v1/{spec.collection}"
         routes.append(Route(base, post, methods=["POST"], name=f"{name}_send"))
         routes.append(Route(base + "/{id}", get, methods=["GET"], name=f"{name}_status"))
+        if data_plane is not None:
+            # The same handlers, reached without the middleware stack (dataplane.py); the routes
+            # above still serve whatever the fast path leaves to the app.
+            data_plane.add_post(base, post)
+            data_plane.add_get_item(base + "/", get)
     routes.append(Route("/metrics", metrics_endpoint, methods=["GET"], name="metrics"))
     return routes
 
 
 def install(app: FastAPI, container: Container) -> None:
+    data_plane: DataPlane | None = None
+    if isinstance(app, App):
+        data_plane = app.data_plane = DataPlane(app)
     # First in the routing table: the router tries routes in order and FastAPI's included routers are
     # costly to try (~100 management and console routes); the capability paths overlap none of them.
-    app.router.routes[0:0] = _routes()
+    app.router.routes[0:0] = _routes(data_plane)
     _describe_in_openapi(app)
 
     async def startup() -> None:

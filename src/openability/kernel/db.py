@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import BigInteger, DateTime, Enum, MetaData, String, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -75,8 +77,26 @@ def IdStr() -> String:
     return String(40)
 
 
+def json_dumps(value: Any) -> str:
+    """JSON columns' serializer: orjson (a CDR has three JSON columns), UTF-8 rather than \\u escapes
+    (same values when read back). Whatever orjson refuses (an int beyond 64 bits, a Decimal: the
+    latter must not reach a JSON column) goes to the standard library, which serializes or raises
+    TypeError as before."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value)
+
+
+def json_loads(text: str | bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # e.g. NaN written by the standard library before orjson was used
+        return json.loads(text)
+
+
 def make_engine(url: str, *, search_path: str | None = None, pool_size: int = 10) -> AsyncEngine:
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"json_serializer": json_dumps, "json_deserializer": json_loads}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
     else:

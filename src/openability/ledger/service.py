@@ -7,10 +7,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
+from openability.kernel.db import Money
 from openability.kernel.errors import InsufficientBalance, NotFound
 from openability.kernel.ids import new_id
 from openability.ledger.models import (
@@ -98,6 +103,25 @@ async def lock_accounts(
     return {k: by_key[k] for k in keys}
 
 
+# Prebuilt Core statements for post() (the CDR writer posts one entry per group commit): no ORM unit of
+# work for rows nobody holds as objects, no session synchronisation of the balance updates (post()
+# sets the new balance and version on the session's Account object itself).
+_ENTRIES = cast(Table, JournalEntry.__table__)
+_LINES = cast(Table, JournalLine.__table__)
+_ACCOUNTS = cast(Table, Account.__table__)
+_INSERT_ENTRY = insert(_ENTRIES)
+_INSERT_LINES = insert(_LINES)
+_BUMP_BALANCE = (
+    update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id == bindparam("acc"))
+    .values(
+        balance=_ACCOUNTS.c.balance + bindparam("delta", type_=Money()),
+        version=_ACCOUNTS.c.version + 1,
+    )
+    .returning(_ACCOUNTS.c.balance, _ACCOUNTS.c.version)
+)
+
+
 async def post(
     session: AsyncSession,
     *,
@@ -116,35 +140,51 @@ async def post(
         raise UnbalancedEntry(f"journal entry does not balance: {total}")
     if not legs:
         raise UnbalancedEntry("journal entry without lines")
-    entry = JournalEntry(
-        id=new_id("je"),
-        kind=kind,
-        ref_type=ref[0] if ref else None,
-        ref_id=ref[1] if ref else None,
-        memo=memo,
-        reversal_of=reversal_of,
-        created_at=now,
-    )
-    session.add(entry)
-    await session.flush()
+    row = {
+        "id": new_id("je"),
+        "kind": kind,
+        "ref_type": ref[0] if ref else None,
+        "ref_id": ref[1] if ref else None,
+        "memo": memo,
+        "reversal_of": reversal_of,
+        "created_at": now,
+    }
+    sync = session.sync_session
+    # The caller's pending changes reach the database first, as when the entry itself was flushed.
+    if sync.new or sync.dirty or sync.deleted:
+        await session.flush()
+    conn = await session.connection()
+    await conn.execute(_INSERT_ENTRY, row)
+    lines: list[dict[str, object]] = []
     for leg in legs:
         if leg.amount == 0:
             continue
-        session.add(JournalLine(entry_id=entry.id, account_id=leg.account.id, amount=leg.amount))
-        delta = leg.amount * NORMAL_SIDE[leg.account.type]
+        acc = leg.account
+        lines.append({"entry_id": row["id"], "account_id": acc.id, "amount": leg.amount})
         # Atomic in-database increment: correct even if another transaction moved it since we read it.
-        res = await session.execute(
-            update(Account)
-            .where(Account.id == leg.account.id)
-            .values(balance=Account.balance + delta, version=Account.version + 1)
-            .returning(Account.balance)
-        )
-        new_balance = res.scalar_one()
-        leg.account.balance = new_balance
-        if not allow_negative and leg.account.type == AccountType.PREPAID_AVAILABLE and new_balance < 0:
+        res = await conn.execute(_BUMP_BALANCE, {"acc": acc.id, "delta": leg.amount * NORMAL_SIDE[acc.type]})
+        new_balance, version = res.one()
+        _sync_account(sync, acc, new_balance, version)
+        if not allow_negative and acc.type == AccountType.PREPAID_AVAILABLE and new_balance < 0:
             raise InsufficientBalance("the prepaid balance cannot cover this amount")
-    await session.flush()
+    if lines:
+        await conn.execute(_INSERT_LINES, lines)
+    entry = JournalEntry(**row)
+    # The entry is in the session as if it had been flushed (persistent, nothing pending).
+    make_transient_to_detached(entry)
+    sync.add(entry)
     return entry
+
+
+def _sync_account(sync: Session, acc: Account, balance: Decimal, version: int) -> None:
+    """The new balance and version on the leg's Account and on the session's object of that account
+    (usually the same one), as loaded values: nothing for the session to flush."""
+    set_committed_value(acc, "balance", balance)
+    set_committed_value(acc, "version", version)
+    held = sync.identity_map.get(identity_key(Account, acc.id))
+    if held is not None and held is not acc:
+        set_committed_value(held, "balance", balance)
+        set_committed_value(held, "version", version)
 
 
 async def reverse(session: AsyncSession, entry_id: str, now: datetime, memo: str = "") -> JournalEntry:
