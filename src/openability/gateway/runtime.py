@@ -42,11 +42,13 @@ from openability.kernel.errors import (
     AppError,
     Busy,
     InvalidArgument,
+    PayloadTooLarge,
     PermissionDenied,
     RuleViolation,
     Suspended,
     TooManyRequests,
     Unauthenticated,
+    UnsupportedMediaType,
 )
 from openability.kernel.ids import new_id
 from openability.kernel.money import fmt, to_units
@@ -59,16 +61,6 @@ log = logging.getLogger(__name__)
 KB = 1024
 HOUSEKEEPING_SECONDS = 1.0
 JSON = "application/json"
-
-
-class PayloadTooLarge(AppError):
-    status = 413
-    code = "PAYLOAD_TOO_LARGE"
-
-
-class UnsupportedMediaType(AppError):
-    status = 415
-    code = "UNSUPPORTED_MEDIA_TYPE"
 
 
 @dataclass(frozen=True, slots=True)

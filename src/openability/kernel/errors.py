@@ -64,6 +64,16 @@ class RuleViolation(AppError):
     code = "RULE_VIOLATION"
 
 
+class PayloadTooLarge(AppError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class UnsupportedMediaType(AppError):
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
 class TooManyRequests(AppError):
     status = 429
     code = "TOO_MANY_REQUESTS"
