@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import itertools
 
-from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from openability.app import create_app
+from openability.app import PlatformApp, create_app
 from openability.bootstrap import build_container
 from openability.connectors.base import SmsSubmission, Submitted
 from openability.connectors.sms_codec import count_segments
@@ -42,10 +41,11 @@ async def starlette_noop(request: Request) -> Response:
     return Response(NOOP_BODY, media_type="application/json")
 
 
-def create_bench_app() -> FastAPI:
+def create_bench_app() -> PlatformApp:
     container = build_container()
-    container.parts["sms_connector"] = FastSms()
-    app = create_app(container)
+    container.connectors.sms = FastSms()
+    platform_app = create_app(container)
+    app = platform_app.api
 
     @app.post("/bench/noop-fastapi", include_in_schema=False)
     async def fastapi_noop() -> dict[str, str]:
@@ -55,4 +55,4 @@ def create_bench_app() -> FastAPI:
     # so all three routes pay the same route matching.
     fastapi_route = app.router.routes.pop()
     app.router.routes[0:0] = [Route("/bench/noop", starlette_noop, methods=["GET", "POST"]), fastapi_route]
-    return app
+    return platform_app

@@ -25,7 +25,8 @@ from openability.kernel.clock import business_date, month_key
 from openability.kernel.db import Money, UTCDateTime
 from openability.kernel.ids import new_id
 from openability.kernel.money import to_units
-from openability.ledger.models import EntryKind, JournalEntry
+from openability.ledger.models import JournalEntry
+from openability.ledger.types import EntryKind
 
 PRICE = Decimal("0.0500")
 

@@ -91,7 +91,7 @@ async def seed_account(c: Container, name: str = "Bench Apps") -> Account:
     """The demo catalog (sms-standard's rate limit raised to the maximum), a self-registered AP that
     ordered sms-standard, a sandbox top-up of BALANCE, an API client and its OAuth token."""
     from openability.billing import service as billing
-    from openability.billing.models import PaymentMethod
+    from openability.billing.types import PaymentMethod
     from openability.catalog import service as catalog
     from openability.catalog.schemas import ProductUpdate
     from openability.catalog.seed import seed_catalog
@@ -130,7 +130,7 @@ async def seed_account(c: Container, name: str = "Bench Apps") -> Account:
 
 
 async def audit(c: Container) -> list[str]:
-    from openability.ledger.audit import run_audit
+    from openability.integrity import run_audit
 
     async with c.uow() as uow:
         return await run_audit(uow.session)

@@ -107,7 +107,6 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 async def container(db: TestDB, clock: FrozenClock, settings: Settings) -> AsyncIterator[Container]:
     c = build_container(settings, clock=clock, engine=db.engine)
-    c.parts["test_db"] = db
     yield c
 
 
@@ -117,7 +116,7 @@ async def app_client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
     from openability.app import create_app
 
     app = create_app(container, manage_container=False)
-    async with app.router.lifespan_context(app):
+    async with app.lifespan():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
@@ -128,7 +127,7 @@ def assert_ledger_clean(container: Container) -> Iterator[Any]:
     """Call `await assert_ledger_clean()` at the end of every money test (R-BILL-10)."""
 
     async def check() -> None:
-        from openability.ledger.audit import run_audit
+        from openability.integrity import run_audit
 
         async with container.uow() as uow:
             violations = await run_audit(uow.session)

@@ -14,7 +14,8 @@ from openability.catalog.seed import seed_catalog
 from openability.kernel.ids import new_id
 from openability.kernel.uow import Actor
 from openability.ledger.service import ensure_partner_accounts, ensure_platform_accounts
-from openability.partners.models import BillingMode, Partner, PartnerKind, PartnerStatus, Scope, Tier
+from openability.partners.models import Partner
+from openability.partners.types import BillingMode, PartnerKind, PartnerStatus, Scope, Tier
 
 
 class Auth:
@@ -96,7 +97,7 @@ async def seeded(container: Container) -> None:
 @pytest.fixture
 async def api(app_client: httpx.AsyncClient, container: Container) -> httpx.AsyncClient:
     # Set after the app (and any real authenticator) is installed and started: ours wins.
-    container.parts["authenticator"] = fake_authenticator
+    container.authenticator = fake_authenticator
     return app_client
 
 

@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 
-from openability.billing.models import Payment, PaymentMethod, PaymentPurpose, PaymentState
+from openability.billing.models import Payment
+from openability.billing.types import PaymentMethod, PaymentPurpose, PaymentState
 from openability.bootstrap import Container
 from openability.catalog.models import Capability, PricePlan, PriceTier, Product
 from openability.kernel.ids import new_id
 from openability.ledger import service as ledger
-from openability.ledger.models import PLATFORM, AccountType, EntryKind
-from openability.partners.models import BillingMode, Partner, PartnerKind, PartnerStatus
+from openability.ledger.types import PLATFORM, AccountType, EntryKind
+from openability.partners.models import Partner
+from openability.partners.types import BillingMode, PartnerKind, PartnerStatus
 
 
 @dataclass

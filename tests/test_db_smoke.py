@@ -5,7 +5,7 @@ import pytest
 from openability.bootstrap import Container
 from openability.kernel.errors import InsufficientBalance
 from openability.ledger import service as ledger
-from openability.ledger.models import PLATFORM, AccountType, EntryKind
+from openability.ledger.types import PLATFORM, AccountType, EntryKind
 
 
 async def test_r_bill_10_balanced_posting_moves_balances(container: Container) -> None:

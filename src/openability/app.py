@@ -1,64 +1,71 @@
-"""ASGI application factory. Each domain contributes routers and start-up hooks here."""
+"""The web application, assembled by explicit imports: FastAPI serves the management API, OAuth, the
+console and the OpenAPI document; the data plane's dispatcher (gateway/dataplane.py) answers capability
+calls in front of it. `create_app` is the ASGI factory (`uvicorn --factory openability.app:create_app`)."""
 
 from __future__ import annotations
 
 import gc
-import importlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import Response
+from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from openability import __version__
+from openability import __version__, bootstrap
+from openability.billing import api as billing_api
 from openability.bootstrap import Container, build_container
+from openability.catalog import api as catalog_api
+from openability.charging import usage_api
+from openability.console import pages_ops, pages_portal
+from openability.console import views as console_views
+from openability.gateway.api import capability_routes, describe_in_openapi
+from openability.gateway.dataplane import DataPlane
+from openability.jobs.api import jobs_router
+from openability.jobs_catalog import all_jobs
 from openability.kernel.web import CorrelatorMiddleware, install_error_handlers
-
-if TYPE_CHECKING:
-    from openability.gateway.dataplane import DataPlane
+from openability.partners import api as partners_api
+from openability.tickets import api as tickets_api
+from openability.tickets import views as tickets_views
 
 log = logging.getLogger(__name__)
 
-# Domain modules that expose `install(app, container)`; missing ones are skipped so the
-# platform grows domain by domain. Order matters only for start-up hooks.
-DOMAIN_INSTALLERS = (
-    "openability.partners.api",
-    "openability.catalog.api",
-    "openability.billing.api",
-    "openability.ledger.api",
-    "openability.charging.api",
-    "openability.gateway.api",
-    "openability.tickets.api",
-    "openability.console.views",
-    "openability.jobs.api",
-)
+CONSOLE_STATIC = Path(__file__).resolve().parent / "console" / "static"
 
 
-class App(FastAPI):
-    """FastAPI with the data plane's fast path in front (gateway/dataplane.py): capability calls go
-    straight to their handlers instead of through the middleware stack and routing table; every other
-    request, and the lifespan, is FastAPI's as usual."""
+class PlatformApp:
+    """The ASGI entry point: capability calls to the data plane, everything else (and the lifespan) to
+    FastAPI. `api` is the FastAPI app, `container` the platform's composition root."""
 
-    data_plane: DataPlane | None = None
+    def __init__(self, api: FastAPI, data_plane: DataPlane | None, container: Container) -> None:
+        self.api = api
+        self.data_plane = data_plane
+        self.container = container
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        dp = self.data_plane
-        if dp is not None and scope["type"] == "http" and await dp.handle(scope, receive, send):
+        dp = self.data_plane  # None: everything through FastAPI (the tests compare both ways)
+        if dp is not None and scope["type"] == "http" and await dp.handle(self.api, scope, receive, send):
             return
-        await super().__call__(scope, receive, send)
+        await self.api(scope, receive, send)
+
+    def lifespan(self) -> AbstractAsyncContextManager[Any]:
+        """Start-up and shutdown, as the server runs them (tests enter it around their requests)."""
+        return self.api.router.lifespan_context(self.api)
+
+    def openapi(self) -> dict[str, Any]:
+        return self.api.openapi()
 
 
-def create_app(container: Container | None = None, *, manage_container: bool = True) -> FastAPI:
+def create_app(container: Container | None = None, *, manage_container: bool = True) -> PlatformApp:
     container = container or build_container()
-    startups: list[Callable[[], Awaitable[None]]] = []
-    shutdowns: list[Callable[[], Awaitable[None]]] = []
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        for fn in startups:
-            await fn()
+        await bootstrap.start(container)
         # What start-up built (modules, routes, mappers, caches: ~140k objects) lives as long as the
         # process: moved out of the collector's sight, it is not rescanned by every full collection,
         # which under load took ~90 ms each and ~5% of the server's CPU (benchmarks.md).
@@ -67,36 +74,50 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
             yield
         finally:
             gc.unfreeze()
-            for fn in reversed(shutdowns):
-                try:
-                    await fn()
-                except Exception:  # keep shutting the rest down
-                    log.exception("shutdown hook failed")
+            await bootstrap.stop(container)
             if manage_container:
                 await container.dispose()
 
-    app = App(
+    api = FastAPI(
         title="openability",
         version=__version__,
         description="Telecom capability exposure: management API (/api/v1) and capability API (/capabilities)",
         lifespan=lifespan,
     )
-    app.state.container = container
-    app.state.on_startup = startups
-    app.state.on_shutdown = shutdowns
-    install_error_handlers(app)
-    app.add_middleware(CorrelatorMiddleware)
+    api.state.container = container
+    install_error_handlers(api)
+    api.add_middleware(CorrelatorMiddleware)
 
-    @app.get("/healthz", include_in_schema=False)
+    @api.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
-    for modname in DOMAIN_INSTALLERS:
-        try:
-            mod = importlib.import_module(modname)
-        except ModuleNotFoundError as exc:
-            if exc.name == modname:
-                continue
-            raise
-        mod.install(app, container)
-    return app
+    @api.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response((CONSOLE_STATIC / "favicon.svg").read_bytes(), media_type="image/svg+xml")
+
+    # Capability routes first in the routing table: the router tries routes in order and the included
+    # routers are costly to try (~100 management and console routes); their paths overlap none of them.
+    data_plane = DataPlane()
+    api.router.routes[0:0] = capability_routes(lambda: container.gateway, data_plane)
+    describe_in_openapi(api)
+
+    for router in (
+        partners_api.router,
+        partners_api.auth_router,
+        partners_api.operators_router,
+        partners_api.oauth_router,
+        partners_api.console_router,
+        catalog_api.router,
+        billing_api.router,
+        usage_api.router,
+        tickets_api.router,
+        tickets_views.router,
+        console_views.router,
+        pages_portal.router,
+        pages_ops.router,
+        jobs_router(all_jobs()),
+    ):
+        api.include_router(router)
+    api.mount("/console/static", StaticFiles(directory=str(CONSOLE_STATIC)), name="console-static")
+    return PlatformApp(api, data_plane, container)

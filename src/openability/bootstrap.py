@@ -1,35 +1,38 @@
-"""Wiring: the container holds settings, clock, engine and the long-lived runtime parts.
-Nothing here runs at import time."""
+"""The composition root: the one place that wires the platform's parts, by explicit imports.
+
+`Container` is the platform handle (`kernel.platform.Platform`: settings, clock, database, events,
+units of work, authenticator) plus the runtime parts of one process as named, typed attributes:
+the network connectors, the gateway runtime and the job scheduler. `start()` and `stop()` bring them
+up and down in order; the web app (`app.py`), the CLI (`cli.py`) and the job list (`jobs_catalog.py`)
+are assembled from explicit imports too. Nothing is registered by a string lookup that could fail
+silently, and nothing runs at import time."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from openability.config import Settings
+from openability.connectors.base import Connectors
+from openability.connectors.factory import start_connectors, stop_connectors
+from openability.gateway.runtime import GatewayRuntime
+from openability.jobs.scheduler import Scheduler
 from openability.kernel.clock import Clock, SystemClock
 from openability.kernel.db import make_engine, make_sessionmaker
-from openability.kernel.events import EventBus
-from openability.kernel.uow import SYSTEM, Actor, UnitOfWork
+from openability.kernel.platform import Platform
+from openability.partners.auth import install_authenticator
+
+log = logging.getLogger(__name__)
 
 
-@dataclass
-class Container:
-    settings: Settings
-    clock: Clock
-    engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
-    # Runtime parts registered by domains at start-up (gateway runtime, connectors, scheduler …).
-    parts: dict[str, Any] = field(default_factory=dict)
-    events: EventBus = field(default_factory=EventBus)
-
-    def uow(self, actor: Actor = SYSTEM, correlator: str | None = None) -> UnitOfWork:
-        return UnitOfWork(self.sessionmaker, self.clock, self.settings, actor, correlator, self.events)
-
-    async def dispose(self) -> None:
-        await self.engine.dispose()
+@dataclass(eq=False)
+class Container(Platform):
+    connectors: Connectors = field(default_factory=Connectors)
+    gateway: GatewayRuntime | None = None
+    scheduler: Scheduler | None = None
 
 
 def build_container(
@@ -37,9 +40,11 @@ def build_container(
     *,
     clock: Clock | None = None,
     engine: AsyncEngine | None = None,
+    create_data_dir: bool = True,
 ) -> Container:
     settings = settings or Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if create_data_dir:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = engine or make_engine(settings.effective_database_url())
     return Container(
         settings=settings,
@@ -47,3 +52,39 @@ def build_container(
         engine=engine,
         sessionmaker=make_sessionmaker(engine),
     )
+
+
+async def start(container: Container) -> None:
+    """Bring up the runtime parts of a serving process: authenticator, gateway (before the connectors:
+    they hand it delivery receipts), connectors, scheduler."""
+    from openability.jobs_catalog import all_jobs
+
+    install_authenticator(container)
+    gateway = container.gateway = GatewayRuntime(container, container.connectors)
+    container.connectors.receipt_sink = gateway.receipts
+    await gateway.start()
+    await start_connectors(container, container.connectors)
+    if container.settings.run_scheduler:
+        container.scheduler = Scheduler(
+            container, all_jobs(), interval=container.settings.scheduler_interval_seconds
+        )
+        await container.scheduler.start()
+
+
+async def stop(container: Container) -> None:
+    """Scheduler first, then the gateway (CDRs durable, this worker's grants back to available), then the
+    connectors. Each step runs even if an earlier one failed."""
+    steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+    if container.scheduler is not None:
+        steps.append(("scheduler", container.scheduler.stop))
+    if container.gateway is not None:
+        steps.append(("gateway", container.gateway.stop))
+    steps.append(("connectors", lambda: stop_connectors(container.connectors)))
+    for name, step in steps:
+        try:
+            await step()
+        except Exception:
+            log.exception("stopping the %s failed", name)
+    container.scheduler = None
+    container.gateway = None
+    container.connectors.receipt_sink = None

@@ -1,50 +1,37 @@
-"""`openability` command line: run, migrate, seed, audit, jobs, and each domain's sub-commands."""
+"""`openability` command line: the CLI's composition root. Every command group is added here by explicit
+import; domain command modules run against the platform through `kernel.commands`."""
 
 from __future__ import annotations
 
-import asyncio
-import importlib
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 
+from openability.billing import cli as billing_cli
+from openability.bootstrap import Container, build_container
+from openability.catalog import cli as catalog_cli
+from openability.kernel.commands import run_async, use_platform
+from openability.kernel.platform import Platform
+from openability.partners import cli as partners_cli
+from openability.tickets import cli as tickets_cli
+
+
+def _cli_platform() -> Container:
+    # No data directory is created for a command: one run in the wrong place must not leave an empty
+    # ./var behind (kernel.commands says where it looked instead).
+    return build_container(create_data_dir=False)
+
+
+use_platform(_cli_platform)
+
 app = typer.Typer(help="openability: telecom capability-exposure platform", no_args_is_help=True)
+for group in (partners_cli, catalog_cli, billing_cli, tickets_cli):
+    app.add_typer(group.app, name=group.NAME)
 
-T = TypeVar("T")
-
-# Domain CLI modules: each exposes `app` (a typer.Typer) and `NAME`.
-DOMAIN_CLIS = (
-    "openability.ledger.cli",
-    "openability.partners.cli",
-    "openability.catalog.cli",
-    "openability.billing.cli",
-    "openability.tickets.cli",
-)
-
-
-def run_async(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-    """Run a coroutine function with a fresh container (disposed afterwards)."""
-    from openability.bootstrap import build_container
-
-    async def main() -> T:
-        container = build_container()
-        try:
-            return await fn(container, *args, **kwargs)
-        finally:
-            await container.dispose()
-
-    return asyncio.run(main())
-
-
-for _mod in DOMAIN_CLIS:
-    try:
-        _m = importlib.import_module(_mod)
-    except ModuleNotFoundError as _exc:
-        if _exc.name != _mod:
-            raise
-        continue
-    app.add_typer(_m.app, name=_m.NAME)
+ledger_app = typer.Typer(help="Double-entry ledger: invariant audit.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+jobs_app = typer.Typer(help="Scheduled jobs: list them or run one now.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
 
 
 @app.command()
@@ -66,29 +53,52 @@ def seed() -> None:
 
     from openability.seed import seed_demo
 
-    creds = run_async(seed_demo)
+    async def go(platform: Platform) -> dict[str, Any]:
+        return await seed_demo(platform)
+
+    creds = run_async(go)
     typer.echo(json.dumps(creds, ensure_ascii=False, indent=2))
+
+
+def _audit_command() -> None:
+    from rich.console import Console
+    from rich.table import Column, Table
+
+    from openability.integrity import run_audit
+
+    async def check(platform: Platform) -> list[str]:
+        async with platform.uow() as uow:
+            return await run_audit(uow.session)
+
+    violations = run_async(check)
+    console = Console()
+    if not violations:
+        console.print("[green]ledger audit clean[/green]: every invariant holds")
+        return
+    # fold: a violation names account and entry ids, which must come out whole, not as "je_1m8…"
+    table = Table(
+        "#",
+        Column("violation", overflow="fold"),
+        title=f"{len(violations)} ledger violation(s)",
+        title_style="bold red",
+    )
+    for i, v in enumerate(violations, start=1):
+        table.add_row(str(i), v)
+    console.print(table)
+    raise typer.Exit(1)
 
 
 @app.command()
 def audit() -> None:
     """Check the ledger invariants; exit 1 on any violation (R-BILL-10)."""
-    from openability.ledger.audit import run_audit
-
-    async def check(container: Any) -> list[str]:
-        async with container.uow() as uow:
-            return await run_audit(uow.session)
-
-    violations = run_async(check)
-    if violations:
-        for v in violations:
-            typer.secho(f"VIOLATION: {v}", fg="red", err=True)
-        raise typer.Exit(1)
-    typer.secho("ledger audit clean", fg="green")
+    _audit_command()
 
 
-jobs_app = typer.Typer(help="Scheduled jobs: list them or run one now.", no_args_is_help=True)
-app.add_typer(jobs_app, name="jobs")
+@ledger_app.command("audit")
+def ledger_audit() -> None:
+    """Check every invariant: balanced entries, balances = lines, prepaid money = payments - CDRs -
+    refunds, every CDR in exactly one charge entry, reserved = open grants, nothing negative."""
+    _audit_command()
 
 
 @jobs_app.command("list")
@@ -96,10 +106,10 @@ def jobs_list() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from openability.jobs.scheduler import load_jobs
+    from openability.jobs_catalog import all_jobs
     from openability.kernel.tables import id_column
 
-    jobs = load_jobs()
+    jobs = all_jobs()
     table = Table(id_column("job", jobs), "description")
     for job in jobs.values():
         table.add_row(job.name, job.description)
@@ -111,15 +121,16 @@ def jobs_run(
     name: str, force: bool = typer.Option(False, help="run again even if this period already ran")
 ) -> None:
     """Run one job for the current period."""
-    from openability.jobs.scheduler import load_jobs, run_job
+    from openability.jobs.scheduler import run_job
+    from openability.jobs_catalog import all_jobs
 
-    jobs = load_jobs()
+    jobs = all_jobs()
     if name not in jobs:
         typer.secho(f"unknown job {name!r}; known: {', '.join(sorted(jobs))}", fg="red", err=True)
         raise typer.Exit(2)
 
-    async def go(container: Any) -> str | None:
-        return await run_job(container, jobs[name], force=force)
+    async def go(platform: Platform) -> str | None:
+        return await run_job(platform, jobs[name], force=force)
 
     res = run_async(go)
     typer.echo(res if res is not None else "already ran for this period (use --force)")

@@ -8,10 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
-from openability.bootstrap import Container
-from openability.partners.models import Operator, Partner
+from openability.kernel.platform import Platform
 
 DEMO_FILE = "demo-credentials.json"
 
@@ -23,19 +20,21 @@ OPERATORS = [
 ]
 
 
-def credentials_path(container: Container) -> Path:
+def credentials_path(container: Platform) -> Path:
     return container.settings.data_dir / DEMO_FILE
 
 
-async def is_seeded(container: Container) -> bool:
+async def is_seeded(container: Platform) -> bool:
+    from openability.partners import service as partners
+
     async with container.uow() as uow:
-        return (await uow.session.scalar(select(Operator.id).limit(1))) is not None
+        return await partners.has_operators(uow)
 
 
-async def seed_demo(container: Container) -> dict[str, Any]:
+async def seed_demo(container: Platform) -> dict[str, Any]:
     """Idempotent: does nothing when operators already exist; returns the demo credentials."""
     from openability.billing import service as billing
-    from openability.billing.models import PaymentMethod
+    from openability.billing.types import PaymentMethod
     from openability.catalog import service as catalog
     from openability.catalog.seed import seed_catalog
     from openability.partners import service as partners
@@ -47,10 +46,13 @@ async def seed_demo(container: Container) -> dict[str, Any]:
 
     async with container.uow() as uow:
         await seed_catalog(uow)
-        ops: dict[str, Operator] = {}
+        ops: dict[str, str] = {}
         for username, password, roles, name in OPERATORS:
-            ops[username] = await partners.create_operator(uow, username, password, roles, display_name=name)
-        ops["agent"].lead_id = ops["lead"].id
+            lead = ops.get("lead") if username == "agent" else None
+            op = await partners.create_operator(
+                uow, username, password, roles, display_name=name, lead_id=lead
+            )
+            ops[username] = op.id
 
     async with container.uow() as uow:
         ap, _user = await partners.register_ap(
@@ -80,9 +82,7 @@ async def seed_demo(container: Container) -> dict[str, Any]:
         )
         await partners.create_partner_user(uow, si.id, "si-demo", "demo12345", display_name="李四")
         for p in (ap, si):
-            row = await uow.session.get(Partner, p.id)
-            assert row is not None
-            row.service_owner_id = ops["agent"].id
+            await partners.assign_service_owner(uow, p.id, ops["agent"])
         ap_id, si_id = ap.id, si.id
 
     async with container.uow() as uow:

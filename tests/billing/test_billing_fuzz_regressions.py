@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from openability.bootstrap import Container
-from openability.partners.models import BillingMode, Partner, PartnerKind, PartnerStatus
+from openability.partners.models import Partner
+from openability.partners.types import BillingMode, PartnerKind, PartnerStatus
 
 # One past the largest signed 64-bit integer: SQLite's driver raised OverflowError binding it (PostgreSQL's
 # bigint OFFSET overflows the same way), so `GET /api/v1/invoices?offset=9223372036854775808` was a 500.

@@ -11,15 +11,18 @@ import pytest
 from sqlalchemy import func, select
 
 from openability.billing import service
-from openability.billing.models import Invoice, Payment, PaymentMethod, PaymentPurpose, PaymentState
+from openability.billing.models import Invoice, Payment
+from openability.billing.types import PaymentMethod, PaymentPurpose, PaymentState
 from openability.bootstrap import Container
 from openability.kernel.audit import AuditEntry
 from openability.kernel.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, RuleViolation
 from openability.kernel.events import BALANCE_CHANGED, PARTNER_CHANGED
 from openability.kernel.uow import Actor
-from openability.ledger.models import PLATFORM, AccountType, EntryKind, JournalEntry, JournalLine
+from openability.ledger.models import JournalEntry, JournalLine
 from openability.ledger.service import balances
-from openability.partners.models import Partner, PartnerStatus
+from openability.ledger.types import PLATFORM, AccountType, EntryKind
+from openability.partners.models import Partner
+from openability.partners.types import PartnerStatus
 
 D = Decimal
 CLERK = Actor(type="operator", id="op_clerk", roles=frozenset({"billing_clerk"}))

@@ -17,7 +17,8 @@ from openability.charging import usage
 from openability.charging.models import UsageDaily, UsageRecord
 from openability.kernel.errors import InvalidArgument
 from openability.kernel.ids import new_id
-from openability.ledger.models import EntryKind, JournalEntry
+from openability.ledger.models import JournalEntry
+from openability.ledger.types import EntryKind
 
 D = Decimal
 

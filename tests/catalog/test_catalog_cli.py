@@ -12,8 +12,7 @@ from typer.testing import CliRunner
 
 from openability.catalog.cli import load_tiers_file, parse_valid_from
 from openability.cli import app
-from openability.kernel.db import make_engine
-from openability.models import metadata
+from openability.kernel.migrate import upgrade
 
 
 @pytest.fixture
@@ -21,13 +20,7 @@ def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     db = tmp_path / "cli.db"
     url = f"sqlite+aiosqlite:///{db}"
 
-    async def create() -> None:
-        engine = make_engine(url)
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-        await engine.dispose()
-
-    asyncio.run(create())
+    upgrade(url)  # the CLI refuses a database without Alembic's version table
     monkeypatch.setenv("OPENABILITY_DATABASE_URL", url)
     monkeypatch.setenv("OPENABILITY_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)  # no stray .env
@@ -123,10 +116,11 @@ def test_load_tiers_file_refuses_shapes(tmp_path: Path) -> None:
 
 
 def test_billing_cli_confirm_and_list(cli_db: Path) -> None:
-    from openability.billing.models import PaymentMethod
+    from openability.billing.types import PaymentMethod
     from openability.bootstrap import build_container
     from openability.kernel.ids import new_id
-    from openability.partners.models import BillingMode, Partner, PartnerKind, PartnerStatus
+    from openability.partners.models import Partner
+    from openability.partners.types import BillingMode, PartnerKind, PartnerStatus
 
     async def setup() -> str:
         from openability.billing import service

@@ -12,17 +12,10 @@ from sqlalchemy import func, select
 
 from openability.bootstrap import Container
 from openability.catalog import rules, service
-from openability.catalog.models import (
-    Capability,
-    OrderState,
-    PricePlan,
-    PriceTier,
-    Product,
-    ProductOrder,
-    ProductStatus,
-)
+from openability.catalog.models import Capability, PricePlan, PriceTier, Product, ProductOrder
 from openability.catalog.schemas import ProductCreate, ProductUpdate
 from openability.catalog.seed import SEED_VALID_FROM, seed_catalog
+from openability.catalog.types import OrderState, ProductStatus
 from openability.kernel.audit import AuditEntry
 from openability.kernel.clock import SHANGHAI
 from openability.kernel.errors import Conflict, NotFound, PermissionDenied, RuleViolation

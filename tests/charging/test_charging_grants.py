@@ -14,10 +14,12 @@ from openability.charging import rules
 from openability.charging.cdr_writer import DuplicateRequest
 from openability.charging.grants import GrantManager
 from openability.charging.jobs import reap_grants
-from openability.charging.models import Grant, GrantState, UsageRecord
+from openability.charging.models import Grant, UsageRecord
 from openability.charging.service import ChargingEngine, Subject
+from openability.charging.types import GrantState
 from openability.kernel.errors import InsufficientBalance
-from openability.ledger.models import AccountType, JournalEntry
+from openability.ledger.models import JournalEntry
+from openability.ledger.types import AccountType
 
 PRICE = Decimal("0.0500")
 

@@ -26,19 +26,19 @@ def make_container(tmp_path: Path, port: int, **overrides: object) -> Container:
     }
     values.update(overrides)
     settings = Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
-    # The engine is created but never connected: connectors need settings and parts only.
+    # The engine is created but never connected: connectors need settings only.
     return build_container(settings)
 
 
 async def test_run_default_starts_test_smsc_and_binds(tmp_path: Path, smsc_port: int) -> None:
     c = make_container(tmp_path, smsc_port)
-    await start_connectors(c)
+    await start_connectors(c, c.connectors)
     try:
-        smsc = c.parts["test_smsc"]
-        sms = c.parts["sms_connector"]
+        smsc = c.connectors.test_smsc
+        sms = c.connectors.sms
         assert isinstance(smsc, TestSmsc) and isinstance(sms, SmppSmsConnector)
-        assert isinstance(c.parts["mms_connector"], MmsSimulator)
-        assert isinstance(c.parts["voice_connector"], VoiceSimulator)
+        assert isinstance(c.connectors.mms, MmsSimulator)
+        assert isinstance(c.connectors.voice, VoiceSimulator)
         assert sms.available
         await sms.submit(SmsSubmission(recipient="+8613800138000", text="您好，欢迎使用"))
         await smsc.wait_for_messages(1)
@@ -46,9 +46,10 @@ async def test_run_default_starts_test_smsc_and_binds(tmp_path: Path, smsc_port:
         records = [json.loads(line) for line in journal.read_text().splitlines()]
         assert records[-1]["type"] == "message" and records[-1]["text"] == "您好，欢迎使用"
     finally:
-        await stop_connectors(c)
+        await stop_connectors(c.connectors)
         await c.dispose()
-    assert not {"test_smsc", "sms_connector", "mms_connector", "voice_connector"} & set(c.parts)
+    k = c.connectors
+    assert (k.test_smsc, k.sms, k.mms, k.voice, k.owned) == (None, None, None, None, [])
     assert not sms.available
     # The port is free again: a second start works.
     again = TestSmsc("127.0.0.1", smsc_port)
@@ -58,9 +59,9 @@ async def test_run_default_starts_test_smsc_and_binds(tmp_path: Path, smsc_port:
 
 async def test_sms_disabled_answers_network_unavailable(tmp_path: Path, smsc_port: int) -> None:
     c = make_container(tmp_path, smsc_port, run_test_smsc=False, smsc_enabled=False)
-    await start_connectors(c)
+    await start_connectors(c, c.connectors)
     try:
-        sms = c.parts["sms_connector"]
+        sms = c.connectors.sms
         assert isinstance(sms, DisabledSmsConnector) and not sms.available
         try:
             await sms.submit(SmsSubmission(recipient="+8613800138000", text="x"))
@@ -68,19 +69,19 @@ async def test_sms_disabled_answers_network_unavailable(tmp_path: Path, smsc_por
             assert "disabled" in str(exc)
         else:
             raise AssertionError("expected NetworkUnavailable")
-        assert "test_smsc" not in c.parts
+        assert c.connectors.test_smsc is None
     finally:
-        await stop_connectors(c)
+        await stop_connectors(c.connectors)
         await c.dispose()
 
 
 async def test_unreachable_smsc_does_not_block_startup(tmp_path: Path, smsc_port: int) -> None:
     c = make_container(tmp_path, smsc_port, run_test_smsc=False)
     t0 = time.monotonic()
-    await start_connectors(c)
+    await start_connectors(c, c.connectors)
     try:
         assert time.monotonic() - t0 < 3.0
-        sms = c.parts["sms_connector"]
+        sms = c.connectors.sms
         assert not sms.available
         # The SMSC appears later: the running connector binds to it by itself.
         smsc = TestSmsc("127.0.0.1", smsc_port)
@@ -88,7 +89,7 @@ async def test_unreachable_smsc_does_not_block_startup(tmp_path: Path, smsc_port
         try:
             assert await sms.wait_bound(10)
         finally:
-            await stop_connectors(c)
+            await stop_connectors(c.connectors)
             await smsc.stop()
     finally:
         await c.dispose()
@@ -112,16 +113,16 @@ class FakeSms:
 async def test_injected_parts_are_kept_and_not_stopped(tmp_path: Path, smsc_port: int) -> None:
     c = make_container(tmp_path, smsc_port, run_test_smsc=False)
     fake = FakeSms()
-    c.parts["sms_connector"] = fake
-    await start_connectors(c)
+    c.connectors.sms = fake
+    await start_connectors(c, c.connectors)
     try:
-        assert c.parts["sms_connector"] is fake
-        assert "mms_connector" in c.parts
+        assert c.connectors.sms is fake
+        assert c.connectors.mms is not None
     finally:
-        await stop_connectors(c)
+        await stop_connectors(c.connectors)
         await c.dispose()
-    assert c.parts["sms_connector"] is fake and not fake.stopped
-    assert "mms_connector" not in c.parts
+    assert c.connectors.sms is fake and not fake.stopped
+    assert c.connectors.mms is None
 
 
 async def test_port_taken_by_another_smsc_is_used(tmp_path: Path, smsc_port: int) -> None:
@@ -129,12 +130,12 @@ async def test_port_taken_by_another_smsc_is_used(tmp_path: Path, smsc_port: int
     await external.start()
     c = make_container(tmp_path, smsc_port)
     try:
-        await start_connectors(c)
-        assert "test_smsc" not in c.parts
-        assert c.parts["sms_connector"].available
-        await c.parts["sms_connector"].submit(SmsSubmission(recipient="+8613800138000", text="hi"))
+        await start_connectors(c, c.connectors)
+        assert c.connectors.test_smsc is None
+        assert c.connectors.sms.available
+        await c.connectors.sms.submit(SmsSubmission(recipient="+8613800138000", text="hi"))
         await external.wait_for_messages(1)
     finally:
-        await stop_connectors(c)
+        await stop_connectors(c.connectors)
         await external.stop()
         await c.dispose()

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from openability.connectors.base import NetworkUnavailable
+from openability.connectors.base import Connectors, NetworkUnavailable
 from openability.connectors.mms_sim import MMS_MAX_BYTES, MmsSimulator, validate_mms
 from openability.connectors.voice_sim import VoiceSimulator, billable_minutes, call_duration_seconds
 from openability.kernel.errors import InvalidArgument
@@ -26,7 +26,7 @@ class Sink:
 
 async def test_r_charge_05_mms_is_one_message_and_receipt_reaches_sink() -> None:
     sink = Sink()
-    mms = MmsSimulator({"receipt_sink": sink}, receipt_delay=0)
+    mms = MmsSimulator(Connectors(receipt_sink=sink), receipt_delay=0)
     parts = [
         {"content_type": "text/plain", "content": b64("你好".encode())},
         {"contentType": "image/png", "content": b64(b"\x89PNG" + b"\0" * 100)},
@@ -41,7 +41,7 @@ async def test_r_charge_05_mms_is_one_message_and_receipt_reaches_sink() -> None
 
 async def test_mms_unreachable_number_gets_undeliv() -> None:
     sink = Sink()
-    mms = MmsSimulator({"receipt_sink": sink}, receipt_delay=0)
+    mms = MmsSimulator(Connectors(receipt_sink=sink), receipt_delay=0)
     r = await mms.submit("+8613800000000", "", [{"content_type": "text/plain", "content": b64(b"x")}])
     await mms.wait_for_receipts(1)
     assert sink.got == [(r.network_ids[0], "UNDELIV", "001")]
@@ -88,7 +88,7 @@ def test_r_charge_05_voice_duration_model_and_started_minutes() -> None:
 
 async def test_voice_call_answered_and_no_answer() -> None:
     sink = Sink()
-    voice = VoiceSimulator({"receipt_sink": sink}, receipt_delay=0)
+    voice = VoiceSimulator(Connectors(receipt_sink=sink), receipt_delay=0)
     answered = await voice.call("+8613800138000", "您的快递已到，请及时领取。", 2)
     assert answered.duration_seconds == call_duration_seconds("您的快递已到，请及时领取。", 2)
     assert answered.extra["outcome"] == "ANSWERED"

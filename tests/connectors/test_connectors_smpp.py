@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from openability.config import Settings
-from openability.connectors.base import NetworkUnavailable, SmsSubmission
+from openability.connectors.base import Connectors, NetworkUnavailable, SmsSubmission
 from openability.connectors.smpp import SmppSmsConnector, parse_receipt, smpp_destination
 from openability.connectors.smsc import TestSmsc
 from openability.kernel.errors import InvalidArgument
@@ -63,7 +63,9 @@ def receipts() -> ReceiptRecorder:
 
 @pytest.fixture
 async def connector(smpp_settings: Settings, receipts: ReceiptRecorder) -> AsyncIterator[SmppSmsConnector]:
-    conn = SmppSmsConnector(smpp_settings, {"receipt_sink": receipts}, backoff_min=0.05, backoff_max=0.2)
+    conn = SmppSmsConnector(
+        smpp_settings, Connectors(receipt_sink=receipts), backoff_min=0.05, backoff_max=0.2
+    )
     await conn.start()
     try:
         yield conn
@@ -148,7 +150,9 @@ async def test_unanswered_submission_times_out_as_network_unavailable(
 async def test_smsc_down_then_up_then_down_again(
     smpp_settings: Settings, smsc_port: int, receipts: ReceiptRecorder
 ) -> None:
-    conn = SmppSmsConnector(smpp_settings, {"receipt_sink": receipts}, backoff_min=0.05, backoff_max=0.2)
+    conn = SmppSmsConnector(
+        smpp_settings, Connectors(receipt_sink=receipts), backoff_min=0.05, backoff_max=0.2
+    )
     await conn.start()
     try:
         # Nothing listens: unavailable, and a call fails at once (no waiting for the SMSC timeout).
@@ -219,7 +223,7 @@ async def test_failing_receipt_sink_does_not_break_the_bind(smsc: TestSmsc, smpp
         await recorder(network_id, status, error)
         raise RuntimeError("database down")
 
-    conn = SmppSmsConnector(smpp_settings, {"receipt_sink": broken_sink})
+    conn = SmppSmsConnector(smpp_settings, Connectors(receipt_sink=broken_sink))
     await conn.start()
     try:
         assert await conn.wait_bound(5)

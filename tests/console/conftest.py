@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from openability.billing import service as billing
-from openability.billing.models import PaymentMethod
+from openability.billing.types import PaymentMethod
 from openability.bootstrap import Container
 from openability.catalog import service as catalog
 from openability.catalog.seed import seed_catalog

@@ -12,14 +12,17 @@ import pytest
 from sqlalchemy import func, select
 
 from openability.billing import service as billing
-from openability.billing.models import Payment, PaymentMethod, PaymentState
+from openability.billing.models import Payment
+from openability.billing.types import PaymentMethod, PaymentState
 from openability.bootstrap import Container
-from openability.catalog.models import PricePlan, Product, ProductStatus
+from openability.catalog.models import PricePlan, Product
+from openability.catalog.types import ProductStatus
 from openability.kernel.audit import AuditEntry
 from openability.kernel.uow import Actor
 from openability.ledger import service as ledger
-from openability.ledger.models import AccountType
-from openability.partners.models import Partner, PartnerKind, PartnerStatus
+from openability.ledger.types import AccountType
+from openability.partners.models import Partner
+from openability.partners.types import PartnerKind, PartnerStatus
 
 
 def ops_pages(world: Any) -> list[tuple[str, str, str]]:

@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from openability.billing.models import Payment, PaymentState
+from openability.billing.models import Payment
+from openability.billing.types import PaymentState
 from openability.bootstrap import Container
-from openability.catalog.models import OrderState, Product, ProductOrder
+from openability.catalog.models import Product, ProductOrder
+from openability.catalog.types import OrderState
 from openability.charging.models import UsageDaily
 from openability.kernel.audit import AuditEntry
 from openability.partners.models import ApiClient

@@ -83,7 +83,7 @@ def _create_tables(url: str) -> None:
 async def _seed(url: str, data_dir: Path) -> tuple[str, str]:
     """A self-registered AP with sms-standard ordered and 10.00 CNY topped up; returns (partner, token)."""
     from openability.billing import service as billing
-    from openability.billing.models import PaymentMethod
+    from openability.billing.types import PaymentMethod
     from openability.catalog import service as catalog
     from openability.catalog.seed import seed_catalog
     from openability.partners import service as partners
@@ -126,11 +126,13 @@ async def _seed(url: str, data_dir: Path) -> tuple[str, str]:
 
 
 async def _check_db(url: str, partner_id: str) -> dict[str, Any]:
-    from openability.billing.models import Payment, PaymentState
-    from openability.charging.models import Grant, GrantState, UsageRecord
+    from openability.billing.models import Payment
+    from openability.billing.types import PaymentState
+    from openability.charging.models import Grant, UsageRecord
+    from openability.charging.types import GrantState
+    from openability.integrity import run_audit
     from openability.ledger import service as ledger
-    from openability.ledger.audit import run_audit
-    from openability.ledger.models import AccountType
+    from openability.ledger.types import AccountType
 
     engine = make_engine(url)
     try:

@@ -126,8 +126,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzWorld]:
     # Seeded on an engine of its own: the app's engine is used only on schemathesis's event loop thread.
     creds, ids = asyncio.run(_prepare_database(url, tmp / "data"))
     container = build_container(_settings(tmp / "data"), clock=FrozenClock(_now()), engine=make_engine(url))
-    for part in ("sms_connector", "mms_connector", "voice_connector"):
-        container.parts[part] = _Network()
+    container.connectors.sms = container.connectors.mms = container.connectors.voice = _Network()
     # manage_container: the lifespan shutdown disposes the engine on the loop that used it.
     app = create_app(container, manage_container=True)
     ap, si = creds["partners"]["ap"], creds["partners"]["si"]

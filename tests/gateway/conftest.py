@@ -16,24 +16,19 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from openability.billing.models import Payment, PaymentMethod, PaymentPurpose, PaymentState
+from openability.billing.models import Payment
+from openability.billing.types import PaymentMethod, PaymentPurpose, PaymentState
 from openability.bootstrap import Container
-from openability.catalog.models import Capability, OrderState, PricePlan, PriceTier, Product, ProductOrder
+from openability.catalog.models import Capability, PricePlan, PriceTier, Product, ProductOrder
+from openability.catalog.types import OrderState
 from openability.charging.models import Grant, UsageRecord
 from openability.connectors.base import NetworkUnavailable, SmsSubmission, Submitted
 from openability.connectors.sms_codec import count_segments
 from openability.kernel.ids import new_id
 from openability.ledger import service as ledger
-from openability.ledger.models import PLATFORM, AccountType, EntryKind
-from openability.partners.models import (
-    AccessToken,
-    ApiClient,
-    BillingMode,
-    Partner,
-    PartnerKind,
-    PartnerStatus,
-    Tier,
-)
+from openability.ledger.types import PLATFORM, AccountType, EntryKind
+from openability.partners.models import AccessToken, ApiClient, Partner
+from openability.partners.types import BillingMode, PartnerKind, PartnerStatus, Tier
 
 PRICES = {"sms": Decimal("0.0500"), "mms": Decimal("0.2000"), "voice": Decimal("0.1500")}
 UNITS = {"sms": "segment", "mms": "message", "voice": "minute"}
@@ -351,9 +346,9 @@ async def make_world(
 @pytest.fixture
 def fakes(container: Container) -> Fakes:
     f = Fakes()
-    container.parts["sms_connector"] = f.sms
-    container.parts["mms_connector"] = f.mms
-    container.parts["voice_connector"] = f.voice
+    container.connectors.sms = f.sms
+    container.connectors.mms = f.mms
+    container.connectors.voice = f.voice
     return f
 
 
@@ -363,7 +358,7 @@ async def client(container: Container, fakes: Fakes) -> AsyncIterator[httpx.Asyn
     from openability.app import create_app
 
     app = create_app(container, manage_container=False)
-    async with app.router.lifespan_context(app):
+    async with app.lifespan():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
             yield c
@@ -381,7 +376,7 @@ def sms(to: list[str] | None = None, text: str = "hello", **extra: Any) -> dict[
 @pytest.fixture
 def runtime(container: Container) -> Any:
     def get() -> Any:
-        return container.parts["gateway"]
+        return container.gateway
 
     return get
 

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import update
 
 from openability.kernel import events
-from openability.partners.models import AccessToken, PartnerStatus
+from openability.partners.models import AccessToken
+from openability.partners.types import PartnerStatus
 
 URL = "/capabilities/sms/v1/messages"
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from openability.charging.models import UsageRecord
 from openability.kernel import events
-from openability.ledger.models import AccountType
-from openability.partners.models import BillingMode, PartnerKind, Tier
+from openability.ledger.types import AccountType
+from openability.partners.types import BillingMode, PartnerKind, Tier
 
 SMS = "/capabilities/sms/v1/messages"
 MMS = "/capabilities/mms/v1/messages"
@@ -92,7 +92,7 @@ async def test_delivery_receipts_update_status_only_owner_sees_it(
     assert g.status_code == 200
     st = g.json()
     assert st["status"] == "submitted" and st["to"] == "+8613800138000" and len(st["parts"]) == 2
-    sink = container.parts["receipt_sink"]
+    sink = container.connectors.receipt_sink
     await sink(st["parts"][0]["networkId"], "DELIVRD", "000")
     assert (await client.get(f"{SMS}/{mid}", headers=world.auth)).json()["status"] == "submitted"
     await sink(st["parts"][1]["networkId"], "DELIVRD", "000")
@@ -174,7 +174,8 @@ async def test_caches_refresh_by_ttl_without_events(
     """Another process changed the partner (no event here): the TTL brings the change in."""
     from sqlalchemy import update
 
-    from openability.partners.models import Partner, PartnerStatus
+    from openability.partners.models import Partner
+    from openability.partners.types import PartnerStatus
 
     assert (await client.post(SMS, json=kit.sms(), headers=world.auth)).status_code == 201
     async with container.uow() as uow:

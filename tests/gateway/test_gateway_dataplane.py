@@ -20,7 +20,7 @@ async def app_and_client(container: Container, fakes: Any) -> AsyncIterator[tupl
     from openability.app import create_app
 
     app = create_app(container, manage_container=False)
-    async with app.router.lifespan_context(app):
+    async with app.lifespan():
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
             yield app, c
@@ -56,7 +56,7 @@ async def test_fast_path_serves_capability_calls_without_the_middleware_stack(
     app, client = app_and_client
     assert isinstance(app.data_plane, DataPlane)
     await client.get("/healthz")  # the stack is built
-    counting = app.middleware_stack = _Counting(app.middleware_stack)
+    counting = app.api.middleware_stack = _Counting(app.api.middleware_stack)
     r = await client.post(URL, json=kit.sms(), headers={**world.auth, "x-correlator": "c-1"})
     assert r.status_code == 201 and r.headers["x-correlator"] == "c-1"
     mid = r.json()["messages"][0]["messageId"]

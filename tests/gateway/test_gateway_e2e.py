@@ -22,14 +22,14 @@ from openability.kernel.uow import Actor
 async def real_client(container: Container) -> Any:
     from openability.app import create_app
 
-    mms = MmsSimulator(container.parts, receipt_delay=0)
-    voice = VoiceSimulator(container.parts, receipt_delay=0)
-    container.parts["mms_connector"] = mms
-    container.parts["voice_connector"] = voice
+    mms = MmsSimulator(container.connectors, receipt_delay=0)
+    voice = VoiceSimulator(container.connectors, receipt_delay=0)
+    container.connectors.mms = mms
+    container.connectors.voice = voice
     app = create_app(container, manage_container=False)
     transport = httpx.ASGITransport(app=app)
     async with (
-        app.router.lifespan_context(app),
+        app.lifespan(),
         httpx.AsyncClient(transport=transport, base_url="http://test") as c,
     ):
         yield c, mms, voice

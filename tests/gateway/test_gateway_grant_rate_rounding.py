@@ -7,7 +7,7 @@ from typing import Any
 
 from openability.charging.grants import GrantManager
 from openability.ledger import service as ledger
-from openability.ledger.models import AccountType
+from openability.ledger.types import AccountType
 
 
 async def test_r_charge_02_rate_sized_grant_refill_books_exact_units(

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from openability.ledger.models import AccountType
+from openability.ledger.types import AccountType
 
 URL = "/capabilities/sms/v1/messages"
 

@@ -11,15 +11,17 @@ from sqlalchemy import select
 from openability.app import create_app
 from openability.bootstrap import Container
 from openability.jobs.registry import JobRun
-from openability.jobs.scheduler import load_jobs, run_job, tick
+from openability.jobs.scheduler import run_job, tick
+from openability.jobs_catalog import all_jobs
 
 
 async def test_scheduler_starts_with_the_app_and_runs_jobs(container: Container) -> None:
     container.settings.run_scheduler = True
     container.settings.scheduler_interval_seconds = 0.05
     app = create_app(container, manage_container=False)
-    async with app.router.lifespan_context(app):
-        assert "scheduler" in container.parts
+    async with app.lifespan():
+        assert container.scheduler is not None
+        task = container.scheduler._task
         # the first tick runs at start-up; wait (bounded) for its recorded jobs
         for _ in range(100):
             async with container.uow() as uow:
@@ -28,16 +30,15 @@ async def test_scheduler_starts_with_the_app_and_runs_jobs(container: Container)
                 break
             await asyncio.sleep(0.05)
         assert {"sla-breaches", "holiday-greetings"} <= names
-    task = container.parts["scheduler"]._task
     assert task is not None and task.done()  # stopped with the app
 
 
 async def test_jobs_run_once_per_period_and_again_next_period(container: Container, clock: Any) -> None:
-    jobs = load_jobs()
+    jobs = all_jobs()
     assert {"grant-reaper", "sla-breaches", "holiday-greetings"} <= set(jobs)
-    first = await tick(container)
+    first = await tick(container, jobs)
     assert "sla-breaches" in first
-    again = await tick(container)
+    again = await tick(container, jobs)
     assert "sla-breaches" not in again  # same minute: already ran
     clock.advance(minutes=1)
     assert await run_job(container, jobs["sla-breaches"]) is not None

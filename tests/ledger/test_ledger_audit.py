@@ -15,10 +15,11 @@ from typer.testing import CliRunner
 from openability.charging import rules
 from openability.charging.models import Grant, UsageRecord
 from openability.charging.service import ChargingEngine, Subject
+from openability.integrity import run_audit
 from openability.kernel.ids import new_id
 from openability.ledger import service as ledger
-from openability.ledger.audit import run_audit
-from openability.ledger.models import PLATFORM, Account, AccountType, EntryKind, JournalEntry, JournalLine
+from openability.ledger.models import Account, JournalEntry, JournalLine
+from openability.ledger.types import PLATFORM, AccountType, EntryKind
 
 PRICE = Decimal("0.0500")
 
@@ -136,18 +137,16 @@ async def test_r_bill_10_audit_detects_unreleased_closed_grant_and_reserved_mism
 
 def test_r_bill_10_cli_exit_code(tmp_path: Path, monkeypatch: Any) -> None:
     """`openability ledger audit` exits 0 when clean and 1 on a violation."""
+    from openability.cli import app
     from openability.kernel.db import make_engine
-    from openability.ledger.cli import app
-    from openability.models import metadata
+    from openability.kernel.migrate import upgrade
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
 
     async def setup(tamper: bool) -> None:
         engine = make_engine(url)
         async with engine.begin() as conn:
-            if not tamper:
-                await conn.run_sync(metadata.create_all)
-            else:
+            if tamper:
                 await conn.execute(
                     update(Account).where(Account.type == AccountType.CASH).values(balance=Decimal(7))
                 )
@@ -163,11 +162,12 @@ def test_r_bill_10_cli_exit_code(tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.setenv("OPENABILITY_DATABASE_URL", url)
     monkeypatch.setenv("OPENABILITY_DATA_DIR", str(tmp_path / "data"))
     runner = CliRunner()
+    upgrade(url)
     asyncio.run(setup(False))
-    ok = runner.invoke(app, ["audit"])
+    ok = runner.invoke(app, ["ledger", "audit"])
     assert ok.exit_code == 0, ok.output
     assert "clean" in ok.output
     asyncio.run(setup(True))
-    bad = runner.invoke(app, ["audit"])
+    bad = runner.invoke(app, ["ledger", "audit"])
     assert bad.exit_code == 1
     assert "violation" in bad.output

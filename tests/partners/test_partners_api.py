@@ -356,7 +356,7 @@ async def test_inactive_operator_refused_within_cache_ttl(
 async def test_positive_lookups_are_cached(
     app_client: Client, admin_headers: H, container: Container
 ) -> None:
-    auth = container.parts["authenticator"]
+    auth = container.authenticator
     before = auth.lookups
     for _ in range(5):
         assert (await app_client.get("/api/v1/me", headers=admin_headers)).status_code == 200

@@ -9,8 +9,8 @@ from openability.bootstrap import Container
 from openability.kernel.errors import InvalidArgument
 from openability.kernel.uow import Actor
 from openability.partners import service as partners
-from openability.partners.models import ProductKind, Scope
 from openability.partners.schemas import CreateSi
+from openability.partners.types import ProductKind, Scope
 
 REVIEWER = Actor(type="operator", id="op_rev", roles=frozenset({"reviewer"}), name="reviewer")
 

@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 
 from openability.bootstrap import Container
 from openability.kernel.db import make_engine
-from openability.models import metadata
-from openability.partners.models import AccessToken, Operator, Partner, PartnerStatus
+from openability.kernel.migrate import upgrade
+from openability.partners.models import AccessToken, Operator, Partner
 from openability.partners.tokens import hash_token
+from openability.partners.types import PartnerStatus
 
 Client = httpx.AsyncClient
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]*)"')
@@ -114,13 +115,7 @@ async def test_register_page_refuses_a_post_without_its_csrf_token(
 def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
 
-    async def create() -> None:
-        engine = make_engine(url)
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-        await engine.dispose()
-
-    asyncio.run(create())
+    upgrade(url)  # the CLI refuses a database without Alembic's version table
     monkeypatch.setenv("OPENABILITY_DATABASE_URL", url)
     monkeypatch.setenv("OPENABILITY_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("COLUMNS", "200")  # rich tables: no truncated cells

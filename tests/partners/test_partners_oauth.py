@@ -14,8 +14,9 @@ from openability.bootstrap import Container
 from openability.kernel.audit import AuditEntry
 from openability.kernel.clock import FrozenClock
 from openability.partners import service
-from openability.partners.models import AccessToken, Partner, PartnerStatus, PartnerUser
+from openability.partners.models import AccessToken, Partner, PartnerUser
 from openability.partners.tokens import hash_token
+from openability.partners.types import PartnerStatus
 
 Client = httpx.AsyncClient
 MakeAp = Callable[..., Awaitable[tuple[Partner, PartnerUser]]]

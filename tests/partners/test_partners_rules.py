@@ -8,7 +8,7 @@ import pytest
 
 from openability.kernel.errors import AppError, InvalidArgument, RuleViolation
 from openability.partners import rules
-from openability.partners.models import BillingMode, PartnerKind
+from openability.partners.types import BillingMode, PartnerKind
 
 WORDS = ["天翼应用工厂", "电信公司"]
 

@@ -22,22 +22,14 @@ from openability.kernel.errors import (
     Unauthenticated,
 )
 from openability.kernel.uow import Actor
-from openability.ledger.models import PLATFORM, Account, AccountType
+from openability.ledger.models import Account
+from openability.ledger.types import PLATFORM, AccountType
 from openability.partners import service
-from openability.partners.models import (
-    AccessToken,
-    ApiClient,
-    BillingMode,
-    Partner,
-    PartnerKind,
-    PartnerStatus,
-    PartnerUser,
-    Scope,
-    Tier,
-)
+from openability.partners.models import AccessToken, ApiClient, Partner, PartnerUser
 from openability.partners.passwords import verify_secret
 from openability.partners.schemas import CreateSi, RegisterAp, UpdatePartner
 from openability.partners.tokens import hash_token
+from openability.partners.types import BillingMode, PartnerKind, PartnerStatus, Scope, Tier
 
 MakeAp = Callable[..., Awaitable[tuple[Partner, PartnerUser]]]
 MakeSi = Callable[..., Awaitable[Partner]]

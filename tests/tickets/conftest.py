@@ -14,16 +14,9 @@ import pytest
 from openability.bootstrap import Container
 from openability.kernel.ids import new_id, new_secret
 from openability.kernel.uow import Actor
-from openability.partners.models import (
-    AccessToken,
-    BillingMode,
-    Operator,
-    Partner,
-    PartnerKind,
-    PartnerStatus,
-    PartnerUser,
-)
+from openability.partners.models import AccessToken, Operator, Partner, PartnerUser
 from openability.partners.tokens import hash_token
+from openability.partners.types import BillingMode, PartnerKind, PartnerStatus
 
 # A real argon2 hash of "pw-123456" is not needed here: login is exercised in the browser test.
 FAKE_HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$3aK6Hh7YQfrlNi3sZ7C3eA"
@@ -117,7 +110,8 @@ class World:
         """A usage record with the rows its foreign keys need (capability, product, journal entry)."""
         from openability.catalog.models import Capability, Product
         from openability.charging.models import UsageRecord
-        from openability.ledger.models import EntryKind, JournalEntry
+        from openability.ledger.models import JournalEntry
+        from openability.ledger.types import EntryKind
 
         now = self.container.clock.now()
         at = occurred_at or now

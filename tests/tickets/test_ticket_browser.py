@@ -53,7 +53,8 @@ def make_settings(tmp: Path) -> Settings:
 async def seed(settings: Settings) -> None:
     """Tables and people, through the partners service (argon2 passwords, real login later)."""
     from openability.partners import service as partners
-    from openability.partners.models import BillingMode, Partner, PartnerKind, PartnerStatus
+    from openability.partners.models import Partner
+    from openability.partners.types import BillingMode, PartnerKind, PartnerStatus
 
     c = build_container(settings, clock=SystemClock())
     try:

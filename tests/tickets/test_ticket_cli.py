@@ -12,12 +12,13 @@ from typer.testing import CliRunner
 from openability import bootstrap
 from openability.cli import app
 from openability.config import Settings
+from openability.kernel import commands
 from openability.kernel.clock import FrozenClock
-from openability.kernel.db import make_engine
 from openability.kernel.ids import new_id
+from openability.kernel.migrate import upgrade
 from openability.kernel.uow import Actor
-from openability.models import metadata
-from openability.partners.models import BillingMode, Operator, Partner, PartnerKind, PartnerStatus
+from openability.partners.models import Operator, Partner
+from openability.partners.types import BillingMode, PartnerKind, PartnerStatus
 from openability.tickets import service
 from openability.tickets.schemas import CreateTicket
 
@@ -38,14 +39,9 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: FrozenClock) -> 
     def build(*_: object, **__: object) -> bootstrap.Container:
         return real(settings, clock=clock)
 
-    async def create() -> None:
-        engine = make_engine(url)
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-        await engine.dispose()
-
-    asyncio.run(create())
+    upgrade(url)  # the CLI refuses a database without Alembic's version table
     monkeypatch.setattr(bootstrap, "build_container", build)
+    monkeypatch.setattr(commands, "_factory", build)  # the CLI runs on this platform
     monkeypatch.chdir(tmp_path)  # no stray .env
     return CliRunner()
 

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import select
 
 from openability.bootstrap import Container
-from openability.jobs.registry import REGISTRY, every_minute
-from openability.jobs.scheduler import load_jobs, run_job
+from openability.jobs.registry import every_minute
+from openability.jobs.scheduler import run_job
+from openability.jobs_catalog import all_jobs
 from openability.kernel.clock import SHANGHAI, FrozenClock
 from openability.kernel.notify import Notification
 from openability.tickets import service, sla
@@ -25,16 +26,16 @@ async def notifications(container: Container, kind: str) -> list[Notification]:
 
 
 def test_jobs_registered_with_their_periods() -> None:
-    load_jobs()
-    assert REGISTRY["sla-breaches"].period is every_minute
-    assert REGISTRY["holiday-greetings"].period(datetime(2026, 10, 1, 1, tzinfo=SHANGHAI)) == "2026-10-01"
+    all_jobs()
+    assert all_jobs()["sla-breaches"].period is every_minute
+    assert all_jobs()["holiday-greetings"].period(datetime(2026, 10, 1, 1, tzinfo=SHANGHAI)) == "2026-10-01"
 
 
 async def test_r_cs_05_breach_detected_within_a_minute_notified_once_and_reported(
     world: Any, run: Any, clock: FrozenClock, container: Container
 ) -> None:
-    load_jobs()
-    job = REGISTRY["sla-breaches"]
+    all_jobs()
+    job = all_jobs()["sla-breaches"]
     lead = await world.operator("lead", ["service_lead"])
     agent = await world.operator("agent", ["service_agent"], lead_id=lead.id)
     p = await world.partner(owner_id=agent.id)
@@ -145,10 +146,10 @@ async def test_r_cs_06_holiday_greetings_and_offers(
     world: Any, run: Any, clock: FrozenClock, container: Container
 ) -> None:
     from openability.charging.models import UsageDaily
-    from openability.partners.models import PartnerStatus
+    from openability.partners.types import PartnerStatus
 
-    load_jobs()
-    job = REGISTRY["holiday-greetings"]
+    all_jobs()
+    job = all_jobs()["holiday-greetings"]
     agent = await world.operator("agent", ["service_agent"])
     big = await world.partner("大客户科技", owner_id=agent.id)
     small = await world.partner("小微科技")

@@ -382,8 +382,9 @@ async def test_business_request_real_path_opening_then_cancellation(
     world: Any, run: Any, container: Container
 ) -> None:
     """Through the real catalog.service: the order exists and is completed, then cancelled."""
-    from openability.catalog.models import OrderState, ProductOrder
+    from openability.catalog.models import ProductOrder
     from openability.catalog.seed import seed_catalog
+    from openability.catalog.types import OrderState
 
     async with container.uow(SYSTEM) as uow:
         await seed_catalog(uow)
@@ -489,7 +490,7 @@ async def test_business_request_change_records_the_outcome(world: Any, run: Any)
 async def test_business_request_exit_exits_the_partner_through_the_partners_service(
     world: Any, run: Any, container: Container
 ) -> None:
-    from openability.partners.models import PartnerStatus
+    from openability.partners.types import PartnerStatus
 
     agent = await world.operator("agent", ["service_agent"])
     lead = await world.operator("lead", ["service_lead", "service_agent", "reviewer"])

@@ -5,21 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from openability.billing import service
-from openability.billing.models import Payment, PaymentState
+from openability.billing.models import Payment
 from openability.billing.schemas import BalanceOut, InvoiceOut, PaymentCreate, PaymentOut, PaymentReject
+from openability.billing.types import PaymentState
 from openability.catalog.schemas import Page
-from openability.charging.usage_api import router as usage_router
 from openability.kernel.errors import InvalidArgument
 from openability.kernel.money import fmt
 from openability.kernel.uow import UnitOfWork
 from openability.kernel.web import MAX_OFFSET, CurrentActor, JSONResponse, uow_for
 
 if TYPE_CHECKING:
-    from openability.bootstrap import Container
+    pass
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
 
@@ -134,8 +134,3 @@ async def get_account(request: Request, actor: CurrentActor, partner_id: str) ->
         deposit=fmt(b.deposit),
         receivable=fmt(b.receivable),
     )
-
-
-def install(app: FastAPI, container: Container) -> None:
-    app.include_router(router)
-    app.include_router(usage_router)

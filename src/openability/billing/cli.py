@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -10,12 +9,11 @@ from rich.console import Console
 from rich.table import Table
 
 from openability.billing.schemas import fmt_fen
-from openability.kernel.errors import AppError
+from openability.kernel.commands import CLI_ACTOR, run_async
 from openability.kernel.tables import id_column
-from openability.kernel.uow import Actor
 
 if TYPE_CHECKING:
-    from openability.bootstrap import Container
+    from openability.kernel.platform import Platform
 
 NAME = "billing"
 app = typer.Typer(help="Payments, invoices and settlement", no_args_is_help=True)
@@ -23,21 +21,11 @@ console = Console()
 T = TypeVar("T")
 
 
-def _run(fn: Callable[[Container], Awaitable[T]]) -> T:
-    # Imported here: openability.cli imports this module while building the command tree.
-    from openability.cli import run_async
-
-    return run_async(fn)
-
-
-CLI_ACTOR = Actor(type="system", id="cli", roles=frozenset({"admin"}), name="cli")
-
-
 @app.command("confirm-payment")
 def confirm_payment_cmd(payment_id: str) -> None:
     """Confirm that the funds of a bank-transfer payment arrived (posts it, issues the invoice)."""
 
-    async def go(c: Container) -> tuple[str, str]:
+    async def go(c: Platform) -> tuple[str, str]:
         from openability.billing import service
 
         async with c.uow(CLI_ACTOR) as uow:
@@ -45,11 +33,7 @@ def confirm_payment_cmd(payment_id: str) -> None:
             inv = (await service.invoices_for_payments(uow, [p.id])).get(p.id)
             return p.state.value, inv.number if inv else "-"
 
-    try:
-        state, number = _run(go)
-    except AppError as exc:
-        console.print(f"[red]{exc.code}[/red]: {exc.message}")
-        raise typer.Exit(1) from None
+    state, number = run_async(go)
     console.print(f"payment {payment_id}: {state}, invoice {number}")
 
 
@@ -60,14 +44,14 @@ def payments_cmd(
     limit: int = 50,
 ) -> None:
     """List payments, newest first."""
-    from openability.billing.models import PaymentState
+    from openability.billing.types import PaymentState
 
     try:
         st = PaymentState(state) if state else None
     except ValueError:
         raise typer.BadParameter(f"unknown state {state}") from None
 
-    async def go(c: Container) -> list[list[str]]:
+    async def go(c: Platform) -> list[list[str]]:
         from openability.billing import service
 
         async with c.uow(CLI_ACTOR) as uow:
@@ -86,7 +70,7 @@ def payments_cmd(
                 for p in rows
             ]
 
-    rows = _run(go)
+    rows = run_async(go)
     table = Table(
         id_column("id", (r[0] for r in rows)),
         id_column("partner", (r[1] for r in rows)),

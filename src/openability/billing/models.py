@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from openability.billing.types import PaymentMethod, PaymentPurpose, PaymentState
 from openability.kernel.db import Base, IdStr, Money, UTCDateTime, enum_column
-
-
-class PaymentMethod(enum.StrEnum):
-    SANDBOX = "sandbox"  # online provider simulator: confirms at once
-    BANK_TRANSFER = "bank_transfer"  # an operator confirms when the funds arrive
-
-
-class PaymentState(enum.StrEnum):
-    PENDING = "pending"
-    CONFIRMED = "confirmed"
-    REJECTED = "rejected"
-
-
-class PaymentPurpose(enum.StrEnum):
-    TOP_UP = "top_up"  # prepaid balance
-    DEPOSIT = "deposit"  # postpaid SI security deposit
 
 
 class Payment(Base):

@@ -8,7 +8,8 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field
 
-from openability.billing.models import Invoice, Payment, PaymentMethod, PaymentPurpose, PaymentState
+from openability.billing.models import Invoice, Payment
+from openability.billing.types import PaymentMethod, PaymentPurpose, PaymentState
 from openability.catalog.schemas import ApiModel
 from openability.kernel.money import MoneyError, to_decimal
 

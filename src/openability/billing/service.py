@@ -16,24 +16,19 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from openability.billing import rules
-from openability.billing.models import (
-    Invoice,
-    InvoiceCounter,
-    Payment,
-    PaymentMethod,
-    PaymentPurpose,
-    PaymentState,
-)
+from openability.billing.models import Invoice, InvoiceCounter, Payment
+from openability.billing.types import PaymentMethod, PaymentPurpose, PaymentState
 from openability.kernel.audit import AuditEntry
 from openability.kernel.clock import month_key
 from openability.kernel.errors import Conflict, NotFound, PermissionDenied
-from openability.kernel.events import BALANCE_CHANGED, PARTNER_CHANGED
+from openability.kernel.events import BALANCE_CHANGED
 from openability.kernel.ids import new_id
 from openability.kernel.money import round_fen
 from openability.kernel.uow import Actor, UnitOfWork
 from openability.ledger import service as ledger
-from openability.ledger.models import PLATFORM, AccountType, EntryKind
-from openability.partners.models import Partner, PartnerStatus
+from openability.ledger.types import PLATFORM, AccountType, EntryKind
+from openability.partners import service as partners
+from openability.partners.types import PartnerRef
 
 BILLING_ROLES = ("admin", "billing_clerk")
 MAX_LIMIT = 200
@@ -73,15 +68,9 @@ def _snapshot(p: Payment) -> dict[str, Any]:
     }
 
 
-async def _partner(uow: UnitOfWork, partner_id: str, *, lock: bool = False) -> Partner:
+async def _partner(uow: UnitOfWork, partner_id: str, *, lock: bool = False) -> PartnerRef:
     _check_partner_visible(uow.actor, partner_id)
-    stmt = select(Partner).where(Partner.id == partner_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    partner = await uow.session.scalar(stmt)
-    if partner is None:
-        raise NotFound(f"partner {partner_id} not found")
-    return partner
+    return await partners.partner_ref(uow, partner_id, lock=lock)
 
 
 # ---- payments ----
@@ -209,7 +198,7 @@ async def reject_payment(uow: UnitOfWork, payment_id: str, reason: str) -> Payme
     return payment
 
 
-async def _confirm(uow: UnitOfWork, payment: Payment, partner: Partner, *, confirmed_by: str) -> None:
+async def _confirm(uow: UnitOfWork, payment: Payment, partner: PartnerRef, *, confirmed_by: str) -> None:
     session = uow.session
     await ledger.ensure_platform_accounts(session, uow.now)
     await ledger.ensure_partner_accounts(session, partner.id, uow.now)
@@ -243,26 +232,18 @@ async def _confirm(uow: UnitOfWork, payment: Payment, partner: Partner, *, confi
     if rules.activates_partner(
         partner.kind.value, partner.billing_mode.value, partner.status.value, payment.purpose.value
     ):
-        p_before = partner.snapshot()
-        # Done here rather than through partners.set_partner_status: the payer (a partner user or
-        # the sandbox provider) is not a reviewer, yet confirmed funds open the service by rule.
-        partner.status = PartnerStatus.ACTIVE
-        partner.status_reason = f"funds confirmed: payment {payment.id} (R-BILL-01)"
-        partner.updated_at = uow.now
-        await session.flush()
-        uow.audit(
-            "partner.activated",
-            ("partner", partner.id),
-            partner_id=partner.id,
-            before=p_before,
-            after=partner.snapshot(),
+        # The payer (a partner user or the sandbox provider) is not a reviewer, yet confirmed funds open
+        # the service by rule: the partners domain performs it as such.
+        await partners.activate_on_funds(
+            uow,
+            partner.id,
+            f"funds confirmed: payment {payment.id} (R-BILL-01)",
             note=f"R-BILL-01: funds confirmed by payment {payment.id}, invoice {invoice.number}",
         )
-        uow.publish(PARTNER_CHANGED, partner.id)
     uow.publish(BALANCE_CHANGED, partner.id)
 
 
-async def _issue_invoice(uow: UnitOfWork, payment: Payment, partner: Partner) -> Invoice:
+async def _issue_invoice(uow: UnitOfWork, payment: Payment, partner: PartnerRef) -> Invoice:
     month = month_key(uow.now).replace("-", "")
     seq = await _next_invoice_seq(uow, month)
     invoice = Invoice(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Query, Request
 
 from openability.catalog import service
-from openability.catalog.models import OrderState, ProductStatus
 from openability.catalog.schemas import (
     CapabilityOut,
     OrderCancel,
@@ -20,11 +19,12 @@ from openability.catalog.schemas import (
     ProductOut,
     ProductUpdate,
 )
+from openability.catalog.types import OrderState, ProductStatus
 from openability.kernel.errors import InvalidArgument
 from openability.kernel.web import MAX_OFFSET, CurrentActor, uow_for
 
 if TYPE_CHECKING:
-    from openability.bootstrap import Container
+    pass
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
 
@@ -130,7 +130,3 @@ async def cancel_order(
 ) -> OrderOut:
     async with uow_for(request, actor) as uow:
         return OrderOut.of(await service.cancel_order(uow, order_id, body.reason if body else ""))
-
-
-def install(app: FastAPI, container: Container) -> None:
-    app.include_router(router)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -13,28 +12,16 @@ from rich.console import Console
 from rich.table import Table
 
 from openability.kernel.clock import SHANGHAI
-from openability.kernel.errors import AppError
+from openability.kernel.commands import CLI_ACTOR, run_async
 from openability.kernel.tables import id_column
-from openability.kernel.uow import Actor
 
 if TYPE_CHECKING:
-    from openability.bootstrap import Container
+    from openability.kernel.platform import Platform
 
 NAME = "catalog"
 app = typer.Typer(help="Capabilities, products and price plans", no_args_is_help=True)
 console = Console()
 T = TypeVar("T")
-
-
-def _run(fn: Callable[[Container], Awaitable[T]]) -> T:
-    # Imported here: openability.cli imports this module while building the command tree.
-    from openability.cli import run_async
-
-    return run_async(fn)
-
-
-# The CLI runs with operator-level rights on the host; audit rows name it.
-CLI_ACTOR = Actor(type="system", id="cli", roles=frozenset({"admin"}), name="cli")
 
 
 def parse_valid_from(text: str) -> datetime:
@@ -66,16 +53,11 @@ def load_tiers_file(path: Path) -> dict[tuple[str, str], list[Any]]:
     return out
 
 
-def _fail(exc: AppError) -> None:
-    console.print(f"[red]{exc.code}[/red]: {exc.message}")
-    raise typer.Exit(1)
-
-
 @app.command("products")
 def products_cmd() -> None:
     """List products with their current price version."""
 
-    async def go(c: Container) -> list[list[str]]:
+    async def go(c: Platform) -> list[list[str]]:
         from openability.catalog import service
 
         rows: list[list[str]] = []
@@ -97,7 +79,7 @@ def products_cmd() -> None:
                 )
         return rows
 
-    rows = _run(go)
+    rows = run_async(go)
     table = Table(
         id_column("code", (r[0] for r in rows)),
         *("capability", "name", "unit", "audience", "rate/s", "status", "price"),
@@ -141,16 +123,13 @@ def create_product_cmd(
     except ValidationError as exc:
         raise typer.BadParameter(str(exc)) from None
 
-    async def go(c: Container) -> str:
+    async def go(c: Platform) -> str:
         from openability.catalog import service
 
         async with c.uow(CLI_ACTOR) as uow:
             return (await service.create_product(uow, cmd)).id
 
-    try:
-        console.print(f"created product {code} ({_run(go)})")
-    except AppError as exc:
-        _fail(exc)
+    console.print(f"created product {code} ({run_async(go)})")
 
 
 @app.command("price-version")
@@ -164,27 +143,24 @@ def price_version_cmd(
     start = parse_valid_from(valid_from)
     tiers = load_tiers_file(file)
 
-    async def go(c: Container) -> int:
+    async def go(c: Platform) -> int:
         from openability.catalog import service
 
         async with c.uow(CLI_ACTOR) as uow:
             return (await service.create_price_plan(uow, product, start, tiers, note)).version
 
-    try:
-        console.print(f"{product}: price version v{_run(go)} from {start.isoformat()}")
-    except AppError as exc:
-        _fail(exc)
+    console.print(f"{product}: price version v{run_async(go)} from {start.isoformat()}")
 
 
 @app.command("seed")
 def seed_cmd() -> None:
     """Create the demo catalog (SMS, MMS, voice, price plan v1); safe to run again."""
 
-    async def go(c: Container) -> None:
+    async def go(c: Platform) -> None:
         from openability.catalog.seed import seed_catalog
 
         async with c.uow(CLI_ACTOR) as uow:
             await seed_catalog(uow)
 
-    _run(go)
+    run_async(go)
     console.print("catalog seeded")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from openability.catalog.types import Audience, OrderState, ProductStatus
 from openability.kernel.db import Base, IdStr, Money, UTCDateTime, enum_column
 
 
@@ -21,18 +21,6 @@ class Capability(Base):
     # API operations, e.g. [{"name": "sendMessage", "method": "POST", "path": "/capabilities/sms/v1/messages"}]
     operations: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     network_element: Mapped[str] = mapped_column(String(40))  # smpp | mms-sim | voice-sim
-
-
-class ProductStatus(enum.StrEnum):
-    DRAFT = "draft"
-    ACTIVE = "active"
-    RETIRED = "retired"
-
-
-class Audience(enum.StrEnum):
-    ALL = "all"
-    AP = "AP"
-    SI = "SI"
 
 
 class Product(Base):
@@ -82,15 +70,6 @@ class PriceTier(Base):
     band: Mapped[str] = mapped_column(String(20))  # list | certified | close | strategic
     from_volume: Mapped[int] = mapped_column(BigInteger)
     unit_price: Mapped[Decimal] = mapped_column(Money())
-
-
-class OrderState(enum.StrEnum):
-    """TM Forum product order states."""
-
-    ACKNOWLEDGED = "acknowledged"
-    IN_PROGRESS = "inProgress"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
 
 
 class ProductOrder(Base):

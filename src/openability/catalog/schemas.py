@@ -8,16 +8,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import AwareDatetime, BaseModel, Field, StrictInt
 
 from openability.catalog import rules
-from openability.catalog.models import (
-    Audience,
-    Capability,
-    OrderState,
-    PricePlan,
-    PriceTier,
-    Product,
-    ProductOrder,
-    ProductStatus,
-)
+from openability.catalog.models import Capability, PricePlan, PriceTier, Product, ProductOrder
+from openability.catalog.types import Audience, OrderState, ProductStatus
 from openability.kernel.money import fmt
 
 # Re-exported: billing and usage import the shared model from here.

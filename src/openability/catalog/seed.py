@@ -7,8 +7,9 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from openability.catalog.models import Audience, Capability, PricePlan, Product, ProductStatus
+from openability.catalog.models import Capability, PricePlan, Product
 from openability.catalog.service import _insert_price_plan
+from openability.catalog.types import Audience, ProductStatus
 from openability.kernel.clock import SHANGHAI
 from openability.kernel.events import CATALOG_CHANGED
 from openability.kernel.ids import new_id

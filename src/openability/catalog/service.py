@@ -14,17 +14,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openability.catalog import rules
-from openability.catalog.models import (
-    Audience,
-    Capability,
-    OrderState,
-    PricePlan,
-    PriceTier,
-    Product,
-    ProductOrder,
-    ProductStatus,
-)
+from openability.catalog.models import Capability, PricePlan, PriceTier, Product, ProductOrder
 from openability.catalog.schemas import ProductCreate, ProductUpdate
+from openability.catalog.types import Audience, OrderState, ProductStatus
 from openability.kernel.errors import (
     Conflict,
     InvalidArgument,
@@ -36,7 +28,8 @@ from openability.kernel.errors import (
 from openability.kernel.events import CATALOG_CHANGED, ORDER_CHANGED
 from openability.kernel.ids import new_id
 from openability.kernel.uow import Actor, UnitOfWork
-from openability.partners.models import Partner, PartnerStatus
+from openability.partners import service as partners
+from openability.partners.types import PartnerStatus
 
 CATALOG_ROLES = ("admin", "product_manager")
 # Operators who may place or cancel an order on a partner's behalf (e.g. from a business-request ticket).
@@ -117,7 +110,8 @@ async def list_products(
     if _is_partner_actor(uow.actor):
         kind = None
         if uow.actor.partner_id:
-            kind = await uow.session.scalar(select(Partner.kind).where(Partner.id == uow.actor.partner_id))
+            found = await partners.find_partner_ref(uow, uow.actor.partner_id)
+            kind = found.kind if found is not None else None
         audiences = [Audience.ALL] + ([Audience(kind.value)] if kind is not None else [])
         stmt = stmt.where(Product.status == ProductStatus.ACTIVE, Product.audience.in_(audiences))
     total = await uow.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
@@ -354,9 +348,7 @@ async def place_order(uow: UnitOfWork, partner_id: str, product_ref: str, note: 
         _require_staff(actor, ORDER_ROLES)
     _check_partner_visible(actor, partner_id)
     # Locking the partner row serializes concurrent orders of one partner (one active order each).
-    partner = await uow.session.scalar(select(Partner).where(Partner.id == partner_id).with_for_update())
-    if partner is None:
-        raise NotFound(f"partner {partner_id} not found")
+    partner = await partners.partner_ref(uow, partner_id, lock=True)
     if partner.status == PartnerStatus.PENDING:
         raise RuleViolation(
             "the partner is not active yet (admission, contract or first payment pending)",

@@ -24,16 +24,18 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from openability.charging.models import Grant, GrantState, Message, UsageDaily, UsageRecord
+from openability.charging.models import Grant, Message, UsageDaily, UsageRecord
+from openability.charging.types import GrantState
 from openability.kernel.db import Money
 from openability.kernel.ids import new_id
 from openability.ledger import service as ledger
-from openability.ledger.models import PLATFORM, Account, AccountType, EntryKind
+from openability.ledger.models import Account
+from openability.ledger.types import PLATFORM, AccountType, EntryKind
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-    from openability.bootstrap import Container
+    from openability.kernel.platform import Platform
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,7 @@ _STOP = object()
 
 
 class CdrWriter:
-    def __init__(self, container: Container) -> None:
+    def __init__(self, container: Platform) -> None:
         self.container = container
         self.batch_max = max(1, container.settings.cdr_batch_max)
         self.wait = max(0.0, container.settings.cdr_batch_wait_ms / 1000)

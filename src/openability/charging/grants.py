@@ -27,16 +27,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from openability.charging import rules
-from openability.charging.models import Grant, GrantState
+from openability.charging.models import Grant
+from openability.charging.types import GrantState
 from openability.kernel.errors import InsufficientBalance
 from openability.kernel.ids import new_id
 from openability.ledger import service as ledger
-from openability.ledger.models import AccountType, EntryKind
+from openability.ledger.types import AccountType, EntryKind
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from openability.bootstrap import Container
+    from openability.kernel.platform import Platform
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class _Held:
 
 
 class GrantManager:
-    def __init__(self, container: Container, worker_id: str | None = None) -> None:
+    def __init__(self, container: Platform, worker_id: str | None = None) -> None:
         self.container = container
         self.settings = container.settings
         self.clock = container.clock

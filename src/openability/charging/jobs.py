@@ -7,16 +7,16 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from openability.charging import service
-from openability.jobs.registry import Job, every_minute, register
+from openability.jobs.registry import Job, every_minute
 from openability.kernel.money import fmt
 
 if TYPE_CHECKING:
-    from openability.bootstrap import Container
+    from openability.kernel.platform import Platform
 
 log = logging.getLogger(__name__)
 
 
-async def reap_grants(container: Container) -> str:
+async def reap_grants(container: Platform) -> str:
     """One transaction per grant: each locks only its partner's accounts, so the reaper never holds
     two partners' rows at once (CDR batches lock across partners in account-id order)."""
     async with container.uow() as uow:
@@ -35,12 +35,10 @@ async def reap_grants(container: Container) -> str:
     return f"reaped {n} grant(s), released {fmt(total)} CNY"
 
 
-GRANT_REAPER = register(
-    Job(
-        name="grant-reaper",
-        fn=reap_grants,
-        period=every_minute,
-        description="Return unused money of expired grants held by dead gateway workers",
-        record=False,
-    )
+GRANT_REAPER = Job(
+    name="grant-reaper",
+    fn=reap_grants,
+    period=every_minute,
+    description="Return unused money of expired grants held by dead gateway workers",
+    record=False,
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -10,12 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from openability.charging.types import GrantState
 from openability.kernel.db import Base, IdStr, Money, UTCDateTime, enum_column
-
-
-class GrantState(enum.StrEnum):
-    ACTIVE = "active"
-    CLOSED = "closed"
 
 
 class Grant(Base):

@@ -29,14 +29,15 @@ from sqlalchemy import func, select
 from openability.charging import rules
 from openability.charging.cdr_writer import CdrFailed, CdrWriter, DuplicateRequest
 from openability.charging.grants import GrantManager, Reservation, release_grant
-from openability.charging.models import Grant, GrantState, UsageDaily, UsageRecord
+from openability.charging.models import Grant, UsageDaily, UsageRecord
+from openability.charging.types import GrantState
 from openability.kernel.clock import business_date
 from openability.kernel.errors import Busy, Conflict
 from openability.kernel.ids import new_id
 from openability.kernel.money import fmt
 
 if TYPE_CHECKING:
-    from openability.bootstrap import Container
+    from openability.kernel.platform import Platform
     from openability.kernel.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class IdempotencyStore:
     completed calls are answered from an in-memory LRU, else from the stored CDR (the DB lookup happens
     only when the client sent a key: generated request ids are new by construction)."""
 
-    def __init__(self, container: Container) -> None:
+    def __init__(self, container: Platform) -> None:
         self.container = container
         self._inflight: dict[tuple[str, str], asyncio.Future[StoredAnswer]] = {}
         self._done: OrderedDict[tuple[str, str], StoredAnswer] = OrderedDict()
@@ -156,7 +157,7 @@ class VolumeCounters:
     counted in memory after that. Other workers' usage is not seen until the next seed, so the price is
     provisional (R-CHARGE-06): the bill run re-rates the month exactly."""
 
-    def __init__(self, container: Container) -> None:
+    def __init__(self, container: Platform) -> None:
         self.container = container
         self._vol: dict[tuple[str, str, str], int] = {}
         self._seeding: dict[tuple[str, str, str], asyncio.Future[None]] = {}
@@ -198,7 +199,7 @@ class VolumeCounters:
 
 
 class ChargingEngine:
-    def __init__(self, container: Container, worker_id: str | None = None) -> None:
+    def __init__(self, container: Platform, worker_id: str | None = None) -> None:
         self.container = container
         self.clock = container.clock
         self.grants = GrantManager(container, worker_id)

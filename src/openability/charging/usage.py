@@ -18,7 +18,7 @@ from openability.kernel.clock import month_key
 from openability.kernel.errors import InvalidArgument, NotFound
 from openability.kernel.money import fmt
 from openability.kernel.uow import UnitOfWork
-from openability.partners.models import Partner
+from openability.partners import service as partners
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 MAX_LIMIT = 200
@@ -70,7 +70,7 @@ async def _scope(uow: UnitOfWork, partner_id: str | None) -> str | None:
         if not partner_id:
             return None
         # An unknown id is a mistake to report, not a partner that merely has no usage yet.
-        if await uow.session.get(Partner, partner_id) is None:
+        if await partners.find_partner_ref(uow, partner_id) is None:
             raise NotFound(f"partner {partner_id} not found")
         return partner_id
     if partner_id is not None and partner_id != actor.partner_id:

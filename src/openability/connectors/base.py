@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -48,3 +49,25 @@ class ReceiptSink(Protocol):
     """Where connectors hand delivery receipts (the gateway stores them)."""
 
     async def __call__(self, network_id: str, status: str, error: str) -> None: ...
+
+
+ReceiptSinkFn = Callable[[str, str, str], Awaitable[None]]
+
+
+class Stoppable(Protocol):
+    async def stop(self) -> None: ...
+
+
+@dataclass(eq=False)
+class Connectors:
+    """The network elements of one process, wired by the composition root (tests put fakes in). The
+    connectors read `receipt_sink` when a receipt arrives: the gateway sets it when it starts, possibly
+    after them."""
+
+    sms: SmsConnector | None = None
+    mms: MmsConnector | None = None
+    voice: VoiceConnector | None = None
+    test_smsc: Stoppable | None = None
+    receipt_sink: ReceiptSinkFn | None = None
+    # What connectors.factory.start_connectors created (and stop_connectors stops).
+    owned: list[str] = field(default_factory=list)

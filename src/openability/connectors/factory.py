@@ -1,12 +1,12 @@
 """Start and stop the network connectors for a container.
 
-Fills container.parts (only keys not already present, so tests can inject fakes):
-  "test_smsc"        TestSmsc on settings.smsc_host:smsc_port when settings.run_test_smsc
+Fills a `Connectors` holder (only what is not set yet, so tests can inject fakes):
+  test_smsc          TestSmsc on settings.smsc_host:smsc_port when settings.run_test_smsc
                      (journal: settings.data_dir / "smsc-received.jsonl")
-  "sms_connector"    SmppSmsConnector when settings.smsc_enabled, else an always-unavailable connector
+  sms                SmppSmsConnector when settings.smsc_enabled, else an always-unavailable connector
                      (calls answer 503 and are not charged)
-  "mms_connector"    MmsSimulator
-  "voice_connector"  VoiceSimulator
+  mms                MmsSimulator
+  voice              VoiceSimulator
 Start-up waits at most BIND_WAIT_SECONDS for the SMPP bind; the connector keeps re-binding in the
 background, and is simply unavailable (503) until it is bound.
 """
@@ -17,24 +17,23 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import smpp34
 
-from openability.connectors.base import NetworkUnavailable, SmsSubmission, Submitted
+from openability.connectors.base import Connectors, NetworkUnavailable, SmsSubmission, Submitted
 from openability.connectors.mms_sim import MmsSimulator
 from openability.connectors.smpp import SmppSmsConnector
 from openability.connectors.smsc import TestSmsc
 from openability.connectors.voice_sim import VoiceSimulator
 
 if TYPE_CHECKING:
-    from openability.bootstrap import Container
+    from openability.kernel.platform import Platform
 
 log = logging.getLogger(__name__)
 
 BIND_WAIT_SECONDS = 2.0
 PORT_RETRY_SECONDS = 5.0
-_OWNED = "connectors_started"  # parts key: the names start_connectors created (and stop_connectors stops)
 
 
 class DisabledSmsConnector:
@@ -80,21 +79,21 @@ async def _start_test_smsc(smsc: TestSmsc, host: str, port: int) -> bool:
             await asyncio.sleep(0.2)
 
 
-async def start_connectors(container: Container) -> None:
-    s = container.settings
-    parts = container.parts
-    owned: list[str] = parts.setdefault(_OWNED, [])
+async def start_connectors(platform: Platform, connectors: Connectors) -> None:
+    """Fill the connectors that are not set yet (tests set fakes first)."""
+    s = platform.settings
+    owned = connectors.owned
 
-    if s.run_test_smsc and "test_smsc" not in parts:
+    if s.run_test_smsc and connectors.test_smsc is None:
         smsc = TestSmsc(s.smsc_host, s.smsc_port, journal=s.data_dir / "smsc-received.jsonl")
         if await _start_test_smsc(smsc, s.smsc_host, s.smsc_port):
-            parts["test_smsc"] = smsc
+            connectors.test_smsc = smsc
             owned.append("test_smsc")
 
-    if "sms_connector" not in parts:
-        sms: Any
+    if connectors.sms is None:
+        sms: SmppSmsConnector | DisabledSmsConnector
         if s.smsc_enabled:
-            sms = SmppSmsConnector(s, parts)
+            sms = SmppSmsConnector(s, connectors)
             await sms.start()
             if not await sms.wait_bound(BIND_WAIT_SECONDS):
                 log.warning(
@@ -104,25 +103,26 @@ async def start_connectors(container: Container) -> None:
                 )
         else:
             sms = DisabledSmsConnector()
-        parts["sms_connector"] = sms
-        owned.append("sms_connector")
+        connectors.sms = sms
+        owned.append("sms")
 
-    if "mms_connector" not in parts:
-        parts["mms_connector"] = MmsSimulator(parts)
-        owned.append("mms_connector")
-    if "voice_connector" not in parts:
-        parts["voice_connector"] = VoiceSimulator(parts)
-        owned.append("voice_connector")
+    if connectors.mms is None:
+        connectors.mms = MmsSimulator(connectors)
+        owned.append("mms")
+    if connectors.voice is None:
+        connectors.voice = VoiceSimulator(connectors)
+        owned.append("voice")
 
 
-async def stop_connectors(container: Container) -> None:
+async def stop_connectors(connectors: Connectors) -> None:
     """Stop what start_connectors created, connectors before the test SMSC (a clean unbind)."""
-    parts = container.parts
-    owned: list[str] = parts.pop(_OWNED, [])
-    for name in ("sms_connector", "mms_connector", "voice_connector", "test_smsc"):
+    owned = list(connectors.owned)
+    connectors.owned.clear()
+    for name in ("sms", "mms", "voice", "test_smsc"):
         if name not in owned:
             continue
-        obj = parts.pop(name, None)
+        obj = getattr(connectors, name)
+        setattr(connectors, name, None)
         stop = getattr(obj, "stop", None)
         if stop is None:
             continue

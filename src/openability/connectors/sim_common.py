@@ -7,14 +7,11 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from openability.connectors.base import NetworkUnavailable
+from openability.connectors.base import Connectors, NetworkUnavailable
 
 log = logging.getLogger(__name__)
-
-ReceiptSinkFn = Callable[[str, str, str], Awaitable[None]]
 
 
 class SimulatedElement:
@@ -23,13 +20,13 @@ class SimulatedElement:
 
     def __init__(
         self,
-        parts: Mapping[str, Any] | None = None,
+        receipts: Connectors | None = None,
         *,
         receipt_delay: float = 0.05,
         no_answer_suffixes: tuple[str, ...] = ("0000",),
     ) -> None:
-        # The container's parts, read when a receipt is due (the gateway may register its sink later).
-        self._parts: Mapping[str, Any] = parts if parts is not None else {}
+        # Read when a receipt arrives: the gateway sets its sink whenever it starts.
+        self._receipts = receipts if receipts is not None else Connectors()
         self.receipt_delay = receipt_delay
         self.no_answer_suffixes = no_answer_suffixes
         self.fail = False  # tests flip it: every call raises NetworkUnavailable
@@ -79,7 +76,7 @@ class SimulatedElement:
             await asyncio.sleep(self.receipt_delay)  # the simulated network's delivery delay
         self.receipts.append((network_id, status, error))
         self._receipt_event.set()
-        sink: ReceiptSinkFn | None = self._parts.get("receipt_sink")
+        sink = self._receipts.receipt_sink
         if sink is None:
             return
         try:

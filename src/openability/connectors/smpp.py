@@ -23,15 +23,14 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import smpp34
 from smpp34._smpp34 import TLV_MESSAGE_STATE, TLV_RECEIPTED_MESSAGE_ID
 
 from openability.config import Settings
-from openability.connectors.base import NetworkUnavailable, SmsSubmission, Submitted
+from openability.connectors.base import Connectors, NetworkUnavailable, SmsSubmission, Submitted
 from openability.connectors.sms_codec import encode_sms
 from openability.kernel.errors import InvalidArgument
 
@@ -55,8 +54,6 @@ MESSAGE_STATES = {
 
 _RECEIPT_FIELD = re.compile(r"(id|sub|dlvrd|submit date|done date|stat|err):(\S*)", re.IGNORECASE)
 _DIGITS = re.compile(r"\d{1,20}")
-
-ReceiptSinkFn = Callable[[str, str, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -101,7 +98,7 @@ class SmppSmsConnector:
     def __init__(
         self,
         settings: Settings,
-        parts: Mapping[str, Any] | None = None,
+        receipts: Connectors | None = None,
         *,
         bind_type: str = "TRX",
         backoff_min: float = 0.2,
@@ -109,9 +106,8 @@ class SmppSmsConnector:
         connect_timeout: float = 2.0,
     ) -> None:
         self.settings = settings
-        # The container's parts, read at receipt time: the gateway registers "receipt_sink" whenever it
-        # starts, possibly after this connector.
-        self._parts: Mapping[str, Any] = parts if parts is not None else {}
+        # Read when a receipt arrives: the gateway sets its sink whenever it starts.
+        self._receipts = receipts if receipts is not None else Connectors()
         self.bind_type = bind_type
         self.backoff_min = backoff_min
         self.backoff_max = backoff_max
@@ -257,7 +253,7 @@ class SmppSmsConnector:
             log.warning("SMSC %s: unreadable delivery receipt %r", self.target, ev.short_message)
             return
         self.receipts += 1
-        sink: ReceiptSinkFn | None = self._parts.get("receipt_sink")
+        sink = self._receipts.receipt_sink
         if sink is None:
             log.debug("no receipt_sink registered; dropping receipt for %s", receipt.network_id)
             return

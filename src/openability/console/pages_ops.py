@@ -15,11 +15,12 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from openability.billing import service as billing
-from openability.billing.models import PaymentState
+from openability.billing.types import PaymentState
 from openability.catalog import rules as catalog_rules
 from openability.catalog import service as catalog
-from openability.catalog.models import Audience, PricePlan, PriceTier, ProductStatus
+from openability.catalog.models import PricePlan, PriceTier
 from openability.catalog.schemas import ProductCreate, flatten_tiers
+from openability.catalog.types import Audience, ProductStatus
 from openability.console.pagekit import (
     FormError,
     act,
@@ -40,8 +41,9 @@ from openability.kernel.errors import AppError, NotFound
 from openability.kernel.uow import Actor, UnitOfWork
 from openability.kernel.web import container_of
 from openability.partners import service as partners
-from openability.partners.models import Partner, PartnerKind, PartnerStatus, ProductKind, Scope, Tier
+from openability.partners.models import Partner
 from openability.partners.schemas import CreateSi
+from openability.partners.types import PartnerKind, PartnerStatus, ProductKind, Scope, Tier
 
 router = APIRouter(prefix="/console/ops", include_in_schema=False)
 

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from openability.billing import rules as billing_rules
 from openability.billing import service as billing
-from openability.billing.models import PaymentMethod, PaymentPurpose, PaymentState
+from openability.billing.types import PaymentMethod, PaymentPurpose, PaymentState
 from openability.catalog import service as catalog
 from openability.charging import usage
 from openability.console.pagekit import (

@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
-from starlette.staticfiles import StaticFiles
 
 from openability.console.csrf import anon_ok, anon_token, clear_anon_cookie, csrf_ok, set_anon_cookie
 from openability.console.pagekit import tr
@@ -17,7 +16,7 @@ from openability.kernel.errors import AppError
 from openability.kernel.web import container_of, current_actor_optional
 
 if TYPE_CHECKING:
-    from openability.bootstrap import Container
+    pass
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -97,15 +96,3 @@ async def logout(request: Request) -> Response:
     resp = redirect("/console/login")
     resp.delete_cookie(SESSION_COOKIE)
     return resp
-
-
-def install(app: FastAPI, container: Container) -> None:
-    from pathlib import Path
-
-    static = Path(__file__).resolve().parent / "static"
-    app.mount("/console/static", StaticFiles(directory=str(static)), name="console-static")
-    app.include_router(router)
-    from openability.console import pages_ops, pages_portal
-
-    app.include_router(pages_portal.router)
-    app.include_router(pages_ops.router)

@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sqlalchemy import select
 
-from openability.catalog.models import PricePlan, PriceTier, Product, ProductOrder, ProductStatus
+from openability.catalog.models import PricePlan, PriceTier, Product, ProductOrder
+from openability.catalog.types import ProductStatus
 from openability.charging import rules
 from openability.partners.models import AccessToken, ApiClient, Partner
 
 if TYPE_CHECKING:
-    from openability.bootstrap import Container
+    from openability.kernel.platform import Platform
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -123,7 +124,7 @@ def token_hash(token: str) -> str:
 
 
 class GatewayCaches:
-    def __init__(self, container: Container) -> None:
+    def __init__(self, container: Platform) -> None:
         self.container = container
         ttl = container.settings.cache_ttl_seconds
         now = container.clock.now

@@ -24,6 +24,7 @@ from starlette.responses import Response
 
 from openability.charging import rules
 from openability.charging.cdr_writer import CdrFailed, DuplicateRequest
+from openability.charging.receipts import ReceiptWriter, message_status
 from openability.charging.service import (
     Authorization,
     ChargingEngine,
@@ -32,11 +33,10 @@ from openability.charging.service import (
     new_request_id,
     request_hash,
 )
-from openability.connectors.base import NetworkUnavailable, SmsSubmission, Submitted
+from openability.connectors.base import Connectors, NetworkUnavailable, SmsSubmission, Submitted
 from openability.gateway import metrics, validation
 from openability.gateway.cache import GatewayCaches, PartnerInfo, ProductInfo, TokenInfo, token_hash
 from openability.gateway.ratelimit import RateLimiter
-from openability.gateway.receipts import ReceiptWriter, message_status
 from openability.kernel import events
 from openability.kernel.errors import (
     AppError,
@@ -54,7 +54,7 @@ from openability.kernel.ids import new_id
 from openability.kernel.money import fmt, to_units
 
 if TYPE_CHECKING:
-    from openability.bootstrap import Container
+    from openability.kernel.platform import Platform
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +67,17 @@ JSON = "application/json"
 class CapabilitySpec:
     name: str  # capability code == OAuth scope
     operation: str
-    connector: str  # container.parts key
+    connector: str  # Connectors attribute
     max_body: int
     collection: str  # "messages" | "notifications"
     id_field: str  # "messageId" | "notificationId"
 
 
 CAPABILITIES: dict[str, CapabilitySpec] = {
-    "sms": CapabilitySpec("sms", "sendMessage", "sms_connector", 64 * KB, "messages", "messageId"),
+    "sms": CapabilitySpec("sms", "sendMessage", "sms", 64 * KB, "messages", "messageId"),
     # 300 KB of MMS content is ~400 KB as base64, plus the JSON around it.
-    "mms": CapabilitySpec("mms", "sendMessage", "mms_connector", 512 * KB, "messages", "messageId"),
-    "voice": CapabilitySpec(
-        "voice", "sendNotification", "voice_connector", 64 * KB, "notifications", "notificationId"
-    ),
+    "mms": CapabilitySpec("mms", "sendMessage", "mms", 512 * KB, "messages", "messageId"),
+    "voice": CapabilitySpec("voice", "sendNotification", "voice", 64 * KB, "notifications", "notificationId"),
 }
 
 
@@ -109,8 +107,9 @@ def _error(exc: AppError) -> Response:
 
 
 class GatewayRuntime:
-    def __init__(self, container: Container, worker_id: str | None = None) -> None:
+    def __init__(self, container: Platform, connectors: Connectors, worker_id: str | None = None) -> None:
         self.container = container
+        self.connectors = connectors
         self.settings = container.settings
         self.clock = container.clock
         self.caches = GatewayCaches(container)
@@ -252,7 +251,7 @@ class GatewayRuntime:
     ) -> tuple[int, dict[str, Any], dict[str, str] | None]:
         tok = await self._authenticate(request, spec)
         partner, product = await self._entitle(tok, spec)
-        connector = self.container.parts.get(spec.connector)
+        connector: Any = getattr(self.connectors, spec.connector)
         plan, correlator = self._plan(spec, await self._read_json(request, spec), connector)
         header_key = request.headers.get("idempotency-key")
         key = validation.check_key(header_key, "Idempotency-Key") if header_key is not None else correlator

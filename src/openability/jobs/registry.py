@@ -1,4 +1,4 @@
-"""Job registry. Each job is idempotent, keyed by its period: a run for a period that already
+"""Jobs: what a job is, and its run records. Each job is idempotent, keyed by its period: a run for a period that already
 completed is skipped (the job_runs row is the key)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from openability.kernel.db import Base, IdStr, UTCDateTime
 
 if TYPE_CHECKING:
-    from openability.bootstrap import Container
+    from openability.kernel.platform import Platform
 
 
 class JobRun(Base):
@@ -29,7 +29,7 @@ class JobRun(Base):
     result: Mapped[str] = mapped_column(Text, default="")
 
 
-JobFn = Callable[["Container"], Awaitable[str]]
+JobFn = Callable[["Platform"], Awaitable[str]]
 PeriodFn = Callable[[datetime], str]
 
 
@@ -57,9 +57,11 @@ class Job:
     record: bool = True
 
 
-REGISTRY: dict[str, Job] = {}
-
-
-def register(job: Job) -> Job:
-    REGISTRY[job.name] = job
-    return job
+def job_table(*jobs: Job) -> dict[str, Job]:
+    """Jobs by name; two jobs with one name are a wiring error, raised at start."""
+    table: dict[str, Job] = {}
+    for job in jobs:
+        if job.name in table:
+            raise ValueError(f"two jobs are named {job.name!r}")
+        table[job.name] = job
+    return table

@@ -5,37 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import zlib
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
-from openability.jobs.registry import REGISTRY, Job, JobRun
+from openability.jobs.registry import Job, JobRun
 from openability.kernel.ids import new_id
 
 if TYPE_CHECKING:
-    from openability.bootstrap import Container
+    from openability.kernel.platform import Platform
 
 log = logging.getLogger(__name__)
 
-# Domain modules that register jobs on import.
-JOB_MODULES = ("openability.charging.jobs", "openability.tickets.jobs", "openability.billing.jobs")
 
-
-def load_jobs() -> dict[str, Job]:
-    for m in JOB_MODULES:
-        try:
-            importlib.import_module(m)
-        except ModuleNotFoundError as exc:
-            if exc.name != m:
-                raise
-    return REGISTRY
-
-
-async def run_job(container: Container, job: Job, *, force: bool = False) -> str | None:
+async def run_job(container: Platform, job: Job, *, force: bool = False) -> str | None:
     """Run one job for the current period. Returns its result, or None when already done/locked."""
     now = container.clock.now()
     period = job.period(now)
@@ -74,9 +61,9 @@ async def run_job(container: Container, job: Job, *, force: bool = False) -> str
     return result
 
 
-async def tick(container: Container) -> dict[str, str]:
+async def tick(container: Platform, jobs: Mapping[str, Job]) -> dict[str, str]:
     out: dict[str, str] = {}
-    for job in list(load_jobs().values()):
+    for job in list(jobs.values()):
         try:
             res = await run_job(container, job)
         except (RuntimeError, IntegrityError) as exc:
@@ -88,8 +75,9 @@ async def tick(container: Container) -> dict[str, str]:
 
 
 class Scheduler:
-    def __init__(self, container: Container, interval: float = 5.0) -> None:
+    def __init__(self, container: Platform, jobs: Mapping[str, Job], interval: float = 5.0) -> None:
         self.container = container
+        self.jobs = jobs
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
 
@@ -105,7 +93,7 @@ class Scheduler:
     async def _loop(self) -> None:
         while True:
             try:
-                await tick(self.container)
+                await tick(self.container, self.jobs)
             except Exception:
                 log.exception("scheduler tick failed")
             await asyncio.sleep(self.interval)

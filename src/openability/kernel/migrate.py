@@ -6,6 +6,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 def migrations_dir() -> Path:
@@ -32,3 +35,32 @@ def alembic_config(url: str, search_path: str | None = None) -> Config:
 def upgrade(url: str, search_path: str | None = None, revision: str = "head") -> None:
     """Synchronous: call outside a running event loop (or in a worker thread)."""
     command.upgrade(alembic_config(url, search_path), revision)
+
+
+class NoDatabase(Exception):
+    """No migrated database where the settings point: a CLI command says so in one line."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for another backend or an in-memory database)."""
+    for prefix in ("sqlite+aiosqlite:///", "sqlite:///"):
+        if url.startswith(prefix):
+            rest = url[len(prefix) :].split("?", 1)[0]
+            return Path(rest) if rest and rest != ":memory:" else None
+    return None
+
+
+async def require_migrated(engine: AsyncEngine, url: str) -> None:
+    """Raise NoDatabase unless the database exists and carries Alembic's version table. For SQLite the
+    file is looked at first, so a command run in the wrong directory creates no empty database."""
+    where = str(sqlite_path(url) or url.split("@")[-1])
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise NoDatabase(f"no database at {where}")
+    try:
+        async with engine.connect() as conn:
+            version = await conn.scalar(text("SELECT version_num FROM alembic_version LIMIT 1"))
+    except (OperationalError, ProgrammingError, InterfaceError, OSError) as exc:
+        raise NoDatabase(f"no migrated database at {where} ({type(exc).__name__})") from exc
+    if version is None:
+        raise NoDatabase(f"the database at {where} is not migrated")

@@ -17,12 +17,9 @@ from openability.kernel.errors import AppError, PermissionDenied, Unauthenticate
 from openability.kernel.uow import Actor, UnitOfWork
 
 if TYPE_CHECKING:
-    from openability.bootstrap import Container
+    from openability.kernel.platform import Platform
 
 log = logging.getLogger(__name__)
-
-# Registered by the partners domain at start-up: resolves a request's credentials to an Actor.
-Authenticator = Callable[[Request], Awaitable[Actor | None]]
 
 # The largest row offset SQLite and PostgreSQL take (signed 64-bit); a larger one fails in the database
 # driver, so list routes bound `offset` with it to answer 400 instead.
@@ -51,8 +48,8 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
     return JSONResponse(body, status_code=status)
 
 
-def container_of(request: Request) -> Container:
-    c: Container = request.app.state.container
+def container_of(request: Request) -> Platform:
+    c: Platform = request.app.state.container
     return c
 
 
@@ -60,7 +57,7 @@ async def current_actor_optional(request: Request) -> Actor | None:
     cached = getattr(request.state, "actor", None)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    auth: Authenticator | None = container_of(request).parts.get("authenticator")
+    auth = container_of(request).authenticator
     if auth is None:
         return None
     actor = await auth(request)
@@ -94,6 +91,12 @@ def uow_for(request: Request, actor: Actor) -> UnitOfWork:
     return container_of(request).uow(actor, correlator=request.headers.get("x-correlator"))
 
 
+async def unhandled_error(_: Request, exc: Exception) -> Response:
+    """The 500 answer of every route (the data plane's too): logged, no detail leaked."""
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(500, "INTERNAL", "internal error")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def app_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, AppError)
@@ -119,14 +122,10 @@ def install_error_handlers(app: FastAPI) -> None:
         }
         return error_response(exc.status_code, codes.get(exc.status_code, "ERROR"), str(exc.detail))
 
-    async def unhandled(_: Request, exc: Exception) -> Response:
-        log.exception("unhandled error", exc_info=exc)
-        return error_response(500, "INTERNAL", "internal error")
-
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(Exception, unhandled)
+    app.add_exception_handler(Exception, unhandled_error)
 
 
 class CorrelatorMiddleware:

@@ -4,7 +4,6 @@ and always equals the sum of its lines times the side sign; `openability audit` 
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from decimal import Decimal
 
@@ -12,41 +11,10 @@ from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openability.kernel.db import Base, IdStr, Money, UTCDateTime, enum_column
-
-
-class AccountType(enum.StrEnum):
-    # partner accounts
-    PREPAID_AVAILABLE = "prepaid:available"
-    PREPAID_RESERVED = "prepaid:reserved"
-    DEPOSIT = "deposit"
-    RECEIVABLE = "receivable"
-    # platform accounts
-    REVENUE = "revenue"
-    CASH = "cash"
-    ADJUSTMENTS = "adjustments"
-    SUSPENSE = "suspense"
-
-
-# +1: debit-normal (assets, expenses); -1: credit-normal (liabilities, revenue).
-NORMAL_SIDE: dict[AccountType, int] = {
-    AccountType.PREPAID_AVAILABLE: -1,
-    AccountType.PREPAID_RESERVED: -1,
-    AccountType.DEPOSIT: -1,
-    AccountType.RECEIVABLE: 1,
-    AccountType.REVENUE: -1,
-    AccountType.CASH: 1,
-    AccountType.ADJUSTMENTS: 1,
-    AccountType.SUSPENSE: 1,
-}
-
-PARTNER_ACCOUNTS = (
-    AccountType.PREPAID_AVAILABLE,
-    AccountType.PREPAID_RESERVED,
-    AccountType.DEPOSIT,
-    AccountType.RECEIVABLE,
+from openability.ledger.types import (
+    AccountType,
+    EntryKind,
 )
-PLATFORM_ACCOUNTS = (AccountType.REVENUE, AccountType.CASH, AccountType.ADJUSTMENTS, AccountType.SUSPENSE)
-PLATFORM = "platform"
 
 
 class Account(Base):
@@ -60,20 +28,6 @@ class Account(Base):
     # optimistic version, bumped on each posting: cheap evidence of contention in benchmarks
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-
-
-class EntryKind(enum.StrEnum):
-    TOP_UP = "top_up"
-    GRANT = "grant"  # available -> reserved
-    GRANT_RELEASE = "grant_release"  # reserved -> available
-    CHARGE = "charge"  # reserved (prepaid) or receivable (postpaid) -> revenue, per CDR batch
-    REFUND = "refund"
-    INVOICE = "invoice"
-    PAYMENT = "payment"
-    DEPOSIT = "deposit"
-    DEPOSIT_DEDUCTION = "deposit_deduction"
-    ADJUSTMENT = "adjustment"
-    REVERSAL = "reversal"
 
 
 class JournalEntry(Base):

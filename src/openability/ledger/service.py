@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import cast
+from typing import Protocol, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,16 +18,15 @@ from sqlalchemy.orm.util import identity_key
 from openability.kernel.db import Money
 from openability.kernel.errors import InsufficientBalance, NotFound
 from openability.kernel.ids import new_id
-from openability.ledger.models import (
+from openability.ledger.models import Account, JournalEntry, JournalLine
+from openability.ledger.types import (
     NORMAL_SIDE,
     PARTNER_ACCOUNTS,
     PLATFORM,
     PLATFORM_ACCOUNTS,
-    Account,
+    AccountRef,
     AccountType,
     EntryKind,
-    JournalEntry,
-    JournalLine,
 )
 
 
@@ -35,20 +34,40 @@ class UnbalancedEntry(ValueError):
     pass
 
 
+class AccountLike(Protocol):
+    """An Account row of this domain, or an AccountRef from another: a leg needs the id and type."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def type(self) -> AccountType: ...
+
+
 @dataclass(frozen=True)
 class Leg:
     """One line of a posting. amount > 0 debits the account, amount < 0 credits it."""
 
-    account: Account
+    account: AccountLike
     amount: Decimal
 
 
-def debit(account: Account, amount: Decimal) -> Leg:
+def debit(account: AccountLike, amount: Decimal) -> Leg:
     return Leg(account, amount)
 
 
-def credit(account: Account, amount: Decimal) -> Leg:
+def credit(account: AccountLike, amount: Decimal) -> Leg:
     return Leg(account, -amount)
+
+
+async def account_refs(
+    session: AsyncSession, owners: Iterable[str]
+) -> dict[tuple[str, AccountType], AccountRef]:
+    """Every account of the given owners, by (owner, type)."""
+    rows = await session.execute(
+        select(Account.id, Account.owner_id, Account.type).where(Account.owner_id.in_(set(owners)))
+    )
+    return {(owner, type_): AccountRef(acc_id, owner, type_) for acc_id, owner, type_ in rows.all()}
 
 
 async def ensure_platform_accounts(session: AsyncSession, now: datetime) -> None:
@@ -176,7 +195,7 @@ async def post(
     return entry
 
 
-def _sync_account(sync: Session, acc: Account, balance: Decimal, version: int) -> None:
+def _sync_account(sync: Session, acc: AccountLike, balance: Decimal, version: int) -> None:
     """The new balance and version on the leg's Account and on the session's object of that account
     (usually the same one), as loaded values: nothing for the session to flush."""
     set_committed_value(acc, "balance", balance)

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import importlib
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import unquote_plus
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
@@ -28,8 +27,7 @@ from openability.kernel.web import (
     uow_for,
 )
 from openability.partners import service
-from openability.partners.auth import install_authenticator, token_from_request
-from openability.partners.models import PartnerKind, PartnerStatus
+from openability.partners.auth import token_from_request
 from openability.partners.rules import LOGIN_TTL_SECONDS
 from openability.partners.schemas import (
     ActorOut,
@@ -51,9 +49,10 @@ from openability.partners.schemas import (
     StatusChange,
     UpdatePartner,
 )
+from openability.partners.types import PartnerKind, PartnerStatus
 
 if TYPE_CHECKING:
-    from openability.bootstrap import Container
+    pass
 
 router = APIRouter(prefix="/api/v1", tags=["partners"])
 auth_router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -424,20 +423,3 @@ async def register_submit(
     resp = redirect("/console/portal", flash="注册成功 / registered")
     resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", max_age=LOGIN_TTL_SECONDS)
     return clear_anon_cookie(resp)
-
-
-def install(app: FastAPI, container: Container) -> None:
-    install_authenticator(container)
-    app.include_router(router)
-    app.include_router(auth_router)
-    app.include_router(operators_router)
-    app.include_router(oauth_router)
-    app.include_router(console_router)
-    # Partner console pages (operator and portal) may live in partners/views.py; install them if present.
-    try:
-        views = importlib.import_module("openability.partners.views")
-    except ModuleNotFoundError as exc:
-        if exc.name != "openability.partners.views":
-            raise
-    else:
-        views.install(app, container)

@@ -21,7 +21,7 @@ from openability.partners.service import TOKEN_REVOKED, actor_for_token_hash
 from openability.partners.tokens import hash_token
 
 if TYPE_CHECKING:
-    from openability.bootstrap import Container
+    from openability.kernel.platform import Platform
 
 MAX_CACHE_ENTRIES = 10_000
 
@@ -46,7 +46,7 @@ def token_from_request(request: Request) -> str | None:
 
 
 class TokenAuthenticator:
-    def __init__(self, container: Container) -> None:
+    def __init__(self, container: Platform) -> None:
         self.container = container
         self._cache: dict[str, _Entry] = {}
         self.lookups = 0  # database lookups made; tests check the cache with it
@@ -88,22 +88,12 @@ class TokenAuthenticator:
         return await self.resolve(token)
 
 
-async def authenticate(request: Request) -> Actor | None:
-    """Resolve the request's credentials with the app's authenticator (installed by partners.api)."""
-    container: Container = request.app.state.container
-    auth = container.parts.get("authenticator")
-    if not isinstance(auth, TokenAuthenticator):
-        auth = TokenAuthenticator(container)
-        auth.subscribe()
-        container.parts["authenticator"] = auth
-    return await auth(request)
-
-
-def install_authenticator(container: Container) -> TokenAuthenticator:
-    existing = container.parts.get("authenticator")
+def install_authenticator(platform: Platform) -> TokenAuthenticator:
+    """The platform's authenticator (one per process, subscribed to revocations)."""
+    existing = platform.authenticator
     if isinstance(existing, TokenAuthenticator):
         return existing
-    auth = TokenAuthenticator(container)
+    auth = TokenAuthenticator(platform)
     auth.subscribe()
-    container.parts["authenticator"] = auth
+    platform.authenticator = auth
     return auth

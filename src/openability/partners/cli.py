@@ -10,24 +10,18 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from openability.cli import run_async
-from openability.kernel.errors import AppError
+from openability.kernel.commands import run_async
 from openability.kernel.tables import id_column
 from openability.partners import service
-from openability.partners.models import PartnerKind, PartnerStatus, ProductKind, Scope, Tier
 from openability.partners.schemas import CreateSi
+from openability.partners.types import PartnerKind, PartnerStatus, ProductKind, Scope, Tier
 
 if TYPE_CHECKING:
-    from openability.bootstrap import Container
+    from openability.kernel.platform import Platform
 
 NAME = "partners"
 app = typer.Typer(help="Partners, operators and API tokens", no_args_is_help=True)
 console = Console()
-
-
-def _fail(exc: AppError) -> typer.Exit:
-    console.print(f"[red]{exc.code}[/red]: {exc.message}")
-    return typer.Exit(code=1)
 
 
 @app.command("list")
@@ -39,7 +33,7 @@ def list_cmd(
 ) -> None:
     """List partners."""
 
-    async def go(c: Container) -> None:
+    async def go(c: Platform) -> None:
         async with c.uow() as uow:
             rows, total = await service.list_partners(
                 uow, kind=kind, status=status, offset=offset, limit=limit
@@ -104,15 +98,12 @@ def create_si_cmd(
         console.print(f"[red]INVALID_ARGUMENT[/red]: {exc.errors()[0].get('msg', 'invalid')}")
         raise typer.Exit(code=1) from None
 
-    async def go(c: Container) -> None:
+    async def go(c: Platform) -> None:
         async with c.uow() as uow:
             p = await service.create_si(uow, cmd)
         console.print(f"created SI [bold]{p.id}[/bold] {p.name} ({p.billing_mode.value}, {p.status.value})")
 
-    try:
-        run_async(go)
-    except AppError as exc:
-        raise _fail(exc) from None
+    run_async(go)
 
 
 @app.command("create-operator")
@@ -126,15 +117,12 @@ def create_operator_cmd(
 ) -> None:
     """Create an operator with one or more roles."""
 
-    async def go(c: Container) -> None:
+    async def go(c: Platform) -> None:
         async with c.uow() as uow:
             op = await service.create_operator(uow, username, password, role, display_name, lead, email)
         console.print(f"created operator [bold]{op.username}[/bold] ({op.id}) roles: {', '.join(op.roles)}")
 
-    try:
-        run_async(go)
-    except AppError as exc:
-        raise _fail(exc) from None
+    run_async(go)
 
 
 @app.command("operator-token")
@@ -145,14 +133,11 @@ def operator_token_cmd(
 ) -> None:
     """Create an operator API token and print it once (only its SHA-256 is stored)."""
 
-    async def go(c: Container) -> str:
+    async def go(c: Platform) -> str:
         async with c.uow() as uow:
             return await service.create_operator_token(uow, username, name, ttl_days)
 
-    try:
-        token = run_async(go)
-    except AppError as exc:
-        raise _fail(exc) from None
+    token = run_async(go)
     console.print("[yellow]Store this token now; it cannot be shown again.[/yellow]", highlight=False)
     typer.echo(token)
 
@@ -161,7 +146,7 @@ def operator_token_cmd(
 def operators_cmd(offset: int = 0, limit: Annotated[int, typer.Option(min=1, max=200)] = 50) -> None:
     """List operators."""
 
-    async def go(c: Container) -> None:
+    async def go(c: Platform) -> None:
         async with c.uow() as uow:
             rows, total = await service.list_operators(uow, offset=offset, limit=limit)
         table = Table(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -11,39 +10,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openability.kernel.db import Base, IdStr, Money, UTCDateTime, enum_column
-
-
-class PartnerKind(enum.StrEnum):
-    SI = "SI"
-    AP = "AP"
-
-
-class BillingMode(enum.StrEnum):
-    PREPAID = "prepaid"
-    POSTPAID = "postpaid"
-
-
-class PartnerStatus(enum.StrEnum):
-    PENDING = "pending"  # SI not yet activated (admission/contract/payment)
-    ACTIVE = "active"
-    SUSPENDED = "suspended"  # calls refused (R-BILL-09)
-    EXITED = "exited"  # R-EXIT-01
-
-
-class Scope(enum.StrEnum):
-    NATIONAL = "national"
-    LOCAL = "local"
-
-
-class Tier(enum.StrEnum):
-    CERTIFIED = "certified"
-    CLOSE = "close"
-    STRATEGIC = "strategic"
-
-
-class ProductKind(enum.StrEnum):
-    STANDARD = "standard"
-    INDUSTRY = "industry"
+from openability.partners.types import BillingMode, PartnerKind, PartnerStatus, ProductKind, Scope, Tier
 
 
 class Partner(Base):

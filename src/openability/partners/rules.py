@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 
 from openability.kernel.errors import InvalidArgument, RuleViolation
-from openability.partners.models import BillingMode, PartnerKind
+from openability.partners.types import BillingMode, PartnerKind
 
 SCOPES: frozenset[str] = frozenset({"sms", "mms", "voice"})
 OPERATOR_ROLES: frozenset[str] = frozenset(

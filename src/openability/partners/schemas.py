@@ -26,17 +26,9 @@ from pydantic import (
 from openability.kernel.money import fmt, to_decimal
 from openability.kernel.schemas import ApiModel
 from openability.kernel.uow import Actor
-from openability.partners.models import (
-    ApiClient,
-    BillingMode,
-    Operator,
-    Partner,
-    PartnerUser,
-    ProductKind,
-    Scope,
-    Tier,
-)
+from openability.partners.models import ApiClient, Operator, Partner, PartnerUser
 from openability.partners.rules import OPERATOR_ROLES, PARTNER_USER_ROLES, SCOPES
+from openability.partners.types import BillingMode, ProductKind, Scope, Tier
 
 Str100 = Annotated[str, StringConstraints(max_length=100)]
 Str200 = Annotated[str, StringConstraints(max_length=200)]

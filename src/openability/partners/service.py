@@ -7,6 +7,7 @@ partner only, and ids of other partners answer NOT_FOUND as if they did not exis
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,16 +28,7 @@ from openability.kernel.ids import new_id, new_secret
 from openability.kernel.uow import Actor, UnitOfWork
 from openability.ledger import service as ledger
 from openability.partners import rules
-from openability.partners.models import (
-    AccessToken,
-    ApiClient,
-    Operator,
-    Partner,
-    PartnerKind,
-    PartnerStatus,
-    PartnerUser,
-    Scope,
-)
+from openability.partners.models import AccessToken, ApiClient, Operator, Partner, PartnerUser
 from openability.partners.passwords import hash_secret_async, verify_secret_async
 from openability.partners.schemas import CreateSi, RegisterAp, UpdatePartner
 from openability.partners.tokens import (
@@ -47,6 +39,7 @@ from openability.partners.tokens import (
     hash_token,
     new_token,
 )
+from openability.partners.types import OperatorRef, PartnerKind, PartnerRef, PartnerStatus, Scope
 
 # Not a kernel topic: only the in-process authenticator cares (key: token hash, or "" for "all").
 TOKEN_REVOKED = "auth.token_revoked"
@@ -794,3 +787,126 @@ async def list_operators(
         select(Operator).order_by(Operator.created_at, Operator.id).offset(offset).limit(limit)
     )
     return list(rows.all()), total
+
+
+# ---- the partners domain's face for other domains (typed read models, no ORM) -------------------
+
+
+def partner_ref_of(p: Partner) -> PartnerRef:
+    return PartnerRef(
+        id=p.id,
+        kind=p.kind,
+        name=p.name,
+        billing_mode=p.billing_mode,
+        status=p.status,
+        scope=p.scope,
+        tier=p.tier,
+        credit_code=p.credit_code,
+        service_owner_id=p.service_owner_id,
+    )
+
+
+def operator_ref_of(op: Operator) -> OperatorRef:
+    return OperatorRef(
+        id=op.id,
+        username=op.username,
+        display_name=op.display_name,
+        roles=tuple(op.roles or ()),
+        lead_id=op.lead_id,
+        active=op.active,
+    )
+
+
+async def partner_ref(uow: UnitOfWork, partner_id: str, *, lock: bool = False) -> PartnerRef:
+    """The partner as other domains see it; a partner actor sees only itself (others: NOT_FOUND).
+    With `lock`, the partner row is locked for the rest of the transaction (serializes, e.g., the
+    orders of one partner)."""
+    return partner_ref_of(await _load_partner(uow, partner_id, lock=lock))
+
+
+async def find_partner_ref(uow: UnitOfWork, partner_id: str) -> PartnerRef | None:
+    """Like partner_ref, without the visibility check and None when unknown: for system use (jobs,
+    ticket routing) where the caller has already decided who may see what."""
+    p = await uow.session.get(Partner, partner_id)
+    return partner_ref_of(p) if p is not None else None
+
+
+async def partner_names(
+    uow: UnitOfWork, ids: Iterable[str] | None = None, *, limit: int = 500
+) -> dict[str, str]:
+    """Partner id -> name, for the given ids, or the first `limit` partners by name."""
+    stmt = select(Partner.id, Partner.name)
+    if ids is not None:
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        stmt = stmt.where(Partner.id.in_(wanted))
+    else:
+        stmt = stmt.order_by(Partner.name).limit(limit)
+    return {pid: name for pid, name in (await uow.session.execute(stmt)).all()}
+
+
+async def partners_with_status(uow: UnitOfWork, status: PartnerStatus) -> list[PartnerRef]:
+    rows = await uow.session.scalars(select(Partner).where(Partner.status == status).order_by(Partner.id))
+    return [partner_ref_of(p) for p in rows.all()]
+
+
+async def activate_on_funds(uow: UnitOfWork, partner_id: str, reason: str, note: str | None = None) -> bool:
+    """R-BILL-01: a pending prepaid partner becomes active once its funds are confirmed. Audited;
+    returns whether the partner was activated now."""
+    p = await _load_partner(uow, partner_id, lock=True)
+    if p.status != PartnerStatus.PENDING:
+        return False
+    before = p.snapshot()
+    p.status = PartnerStatus.ACTIVE
+    p.status_reason = reason
+    p.updated_at = uow.now
+    uow.audit(
+        "partner.activated", ("partner", p.id), partner_id=p.id, before=before, after=p.snapshot(), note=note
+    )
+    uow.publish(events.PARTNER_CHANGED, p.id)
+    return True
+
+
+async def assign_service_owner(uow: UnitOfWork, partner_id: str, operator_id: str) -> None:
+    """R-CS-02: the partner's dedicated service owner (the owner of its tickets). Audited."""
+    p = await _load_partner(uow, partner_id, lock=True)
+    if p.service_owner_id == operator_id:
+        return
+    if await uow.session.get(Operator, operator_id) is None:
+        raise InvalidArgument(f"operator {operator_id} not found", code="UNKNOWN_OPERATOR")
+    before = p.service_owner_id
+    p.service_owner_id = operator_id
+    p.updated_at = uow.now
+    uow.audit(
+        "partner.service_owner_assigned",
+        ("partner", p.id),
+        partner_id=p.id,
+        before={"service_owner_id": before},
+        after={"service_owner_id": operator_id},
+    )
+
+
+async def operator_ref(uow: UnitOfWork, operator_id: str) -> OperatorRef | None:
+    op = await uow.session.get(Operator, operator_id)
+    return operator_ref_of(op) if op is not None else None
+
+
+async def active_operators(uow: UnitOfWork) -> list[OperatorRef]:
+    rows = await uow.session.scalars(select(Operator).where(Operator.active.is_(True)).order_by(Operator.id))
+    return [operator_ref_of(op) for op in rows.all()]
+
+
+async def operator_labels(uow: UnitOfWork, ids: Iterable[str]) -> dict[str, str]:
+    """Operator id -> display name (or username)."""
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    rows = await uow.session.execute(
+        select(Operator.id, Operator.display_name, Operator.username).where(Operator.id.in_(wanted))
+    )
+    return {oid: (name or username) for oid, name, username in rows.all()}
+
+
+async def has_operators(uow: UnitOfWork) -> bool:
+    return (await uow.session.scalar(select(Operator.id).limit(1))) is not None

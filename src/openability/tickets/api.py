@@ -8,7 +8,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Annotated, TypeVar
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Body, Depends, File, Form, Query, Request, UploadFile
 from starlette.responses import Response
 
 from openability.catalog.schemas import Page
@@ -40,7 +40,7 @@ from openability.tickets.schemas import (
 )
 
 if TYPE_CHECKING:
-    from openability.bootstrap import Container
+    pass
 
 router = APIRouter(prefix="/api/v1", tags=["tickets"])
 AdminActor = Annotated[Actor, Depends(require_operator("admin"))]
@@ -286,10 +286,3 @@ async def sla_report(
     async with uow_for(request, actor) as uow:
         body = await sla.sla_report(uow, month)
     return SlaReportOut.model_validate(body)
-
-
-def install(app: FastAPI, container: Container) -> None:
-    from openability.tickets import views
-
-    app.include_router(router)
-    app.include_router(views.router)

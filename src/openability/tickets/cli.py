@@ -13,17 +13,15 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from openability.cli import run_async
 from openability.kernel import calendar_admin
 from openability.kernel.clock import SHANGHAI
-from openability.kernel.errors import AppError
+from openability.kernel.commands import CLI_ACTOR, run_async
 from openability.kernel.tables import id_column
-from openability.kernel.uow import Actor
 from openability.tickets import rules, sla
 from openability.tickets.rules import Importance
 
 if TYPE_CHECKING:
-    from openability.bootstrap import Container
+    from openability.kernel.platform import Platform
 
 NAME = "tickets"
 app = typer.Typer(
@@ -31,7 +29,6 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
-CLI_ACTOR = Actor(type="system", id="cli", roles=frozenset({"admin"}), name="cli")
 
 
 def _table(title: str, *columns: str | Column) -> Table:
@@ -69,16 +66,11 @@ def _own_calendar_warning() -> Iterator[None]:
         logger.removeFilter(f)
 
 
-def _fail(exc: AppError) -> None:
-    console.print(f"[red]{exc.code}[/red]: {exc.message}")
-    raise typer.Exit(1)
-
-
 @app.command("policies")
 def policies() -> None:
     """Show the SLA policy set in force (R-CS-03)."""
 
-    async def go(c: Container) -> None:
+    async def go(c: Platform) -> None:
         async with c.uow(CLI_ACTOR) as uow:
             version, rows = await sla.current_policies(uow)
         table = _table(
@@ -119,7 +111,7 @@ def deadline(
         raise typer.BadParameter(str(exc)) from None
     at = at if at.tzinfo else at.replace(tzinfo=SHANGHAI)
 
-    async def go(c: Container) -> None:
+    async def go(c: Platform) -> None:
         async with c.uow(CLI_ACTOR) as uow:
             _, rows = await sla.current_policies(uow)
             cal = await calendar_admin.load_working_calendar(uow)
@@ -145,13 +137,9 @@ def deadline(
 def calendar_status(year: int) -> None:
     """Is the year's official schedule confirmed? Lists days off, make-up days and overrides."""
 
-    async def go(c: Container) -> None:
-        try:
-            async with c.uow(CLI_ACTOR) as uow:
-                st = await calendar_admin.calendar_status(uow, year)
-        except AppError as exc:
-            _fail(exc)
-            return
+    async def go(c: Platform) -> None:
+        async with c.uow(CLI_ACTOR) as uow:
+            st = await calendar_admin.calendar_status(uow, year)
         colour = "green" if st.confirmed else "yellow"
         console.print(
             f"{year}: [{colour}]{'confirmed' if st.confirmed else 'NOT confirmed'}[/{colour}] ({st.source})"
@@ -179,15 +167,12 @@ def override(
     except ValueError:
         raise typer.BadParameter(f"not a date: {day}") from None
 
-    async def go(c: Container) -> None:
-        try:
-            async with c.uow(CLI_ACTOR) as uow:
-                if delete:
-                    await calendar_admin.delete_override(uow, d)
-                else:
-                    await calendar_admin.set_override(uow, d, working, note)
-        except AppError as exc:
-            _fail(exc)
+    async def go(c: Platform) -> None:
+        async with c.uow(CLI_ACTOR) as uow:
+            if delete:
+                await calendar_admin.delete_override(uow, d)
+            else:
+                await calendar_admin.set_override(uow, d, working, note)
         console.print("ok")
 
     run_async(go)
@@ -197,7 +182,7 @@ def override(
 def scan_breaches() -> None:
     """Run the SLA breach scan now (the scheduler runs it every minute)."""
 
-    async def go(c: Container) -> None:
+    async def go(c: Platform) -> None:
         async with c.uow(CLI_ACTOR) as uow:
             n = await sla.scan_breaches(uow)
         console.print(f"{n} deadline(s) breached")
@@ -209,13 +194,9 @@ def scan_breaches() -> None:
 def report(month: str) -> None:
     """SLA compliance of the tickets received in a month (YYYY-MM)."""
 
-    async def go(c: Container) -> None:
-        try:
-            async with c.uow(CLI_ACTOR) as uow:
-                rep = await sla.sla_report(uow, month)
-        except AppError as exc:
-            _fail(exc)
-            return
+    async def go(c: Platform) -> None:
+        async with c.uow(CLI_ACTOR) as uow:
+            rep = await sla.sla_report(uow, month)
         groups = [(r["type"], r) for r in rep["by_type"]] + [
             (r["owner_name"] or r["owner_id"] or "(unassigned)", r) for r in rep["by_owner"]
         ]

@@ -9,19 +9,20 @@ from sqlalchemy import func, select
 
 from openability.charging.models import UsageDaily
 from openability.console.web import env
-from openability.jobs.registry import Job, daily, every_minute, register
+from openability.jobs.registry import Job, daily, every_minute
 from openability.kernel.calendar_admin import load_working_calendar
 from openability.kernel.clock import business_date
 from openability.kernel.notify import notify
 from openability.kernel.uow import UnitOfWork
-from openability.partners.models import Partner, PartnerStatus
+from openability.partners.models import Partner
+from openability.partners.types import PartnerStatus
 from openability.tickets import rules, service, sla
 
 if TYPE_CHECKING:
-    from openability.bootstrap import Container
+    from openability.kernel.platform import Platform
 
 
-async def sla_breaches(container: Container) -> str:
+async def sla_breaches(container: Platform) -> str:
     async with container.uow() as uow:
         n = await sla.scan_breaches(uow)
     return f"{n} deadline(s) breached"
@@ -102,25 +103,21 @@ async def send_holiday_greetings(uow: UnitOfWork) -> tuple[int, int]:
     return greetings, offers
 
 
-async def holiday_greetings(container: Container) -> str:
+async def holiday_greetings(container: Platform) -> str:
     async with container.uow() as uow:
         g, o = await send_holiday_greetings(uow)
     return f"{g} greeting(s), {o} offer(s)"
 
 
-register(
-    Job(
-        "sla-breaches",
-        sla_breaches,
-        every_minute,
-        "mark missed ticket deadlines and escalate to the owner's lead (R-CS-05)",
-    )
+SLA_BREACHES = Job(
+    "sla-breaches",
+    sla_breaches,
+    every_minute,
+    "mark missed ticket deadlines and escalate to the owner's lead (R-CS-05)",
 )
-register(
-    Job(
-        "holiday-greetings",
-        holiday_greetings,
-        daily,
-        "statutory-holiday greetings and package offers to high-volume partners (R-CS-06)",
-    )
+HOLIDAY_GREETINGS = Job(
+    "holiday-greetings",
+    holiday_greetings,
+    daily,
+    "statutory-holiday greetings and package offers to high-volume partners (R-CS-06)",
 )

@@ -22,7 +22,8 @@ from openability.kernel.ids import new_id
 from openability.kernel.notify import notify
 from openability.kernel.uow import UnitOfWork
 from openability.partners import service as partners
-from openability.partners.models import Operator, Partner, PartnerStatus
+from openability.partners.models import Operator, Partner
+from openability.partners.types import PartnerStatus
 from openability.tickets import rules
 from openability.tickets.models import Ticket, TicketComment
 from openability.tickets.rules import (

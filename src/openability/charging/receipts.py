@@ -22,7 +22,7 @@ from openability.kernel.errors import NotFound
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from openability.bootstrap import Container
+    from openability.kernel.platform import Platform
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def overall_status(parts: list[str]) -> str:
 class ReceiptWriter:
     """An async callable (network_id, status, error): returns once the receipt is stored."""
 
-    def __init__(self, container: Container) -> None:
+    def __init__(self, container: Platform) -> None:
         self.container = container
         self._queue: asyncio.Queue[tuple[str, str, str, asyncio.Future[None]] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None

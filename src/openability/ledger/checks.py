@@ -1,0 +1,128 @@
+"""The ledger's own invariants and the facts other domains' invariants are checked against
+(`openability.integrity` composes them). All set-based aggregate queries: the cost grows with accounts
+and entries, not with round trips.
+
+  1. every journal entry balances (its lines sum to zero);
+  2. every account's balance equals its normal side times the sum of its lines;
+  6. no prepaid account (available or reserved) is negative."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, func, select, type_coerce
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openability.kernel.money import from_units
+from openability.ledger.models import Account, JournalEntry, JournalLine
+from openability.ledger.types import NORMAL_SIDE, AccountType, EntryKind
+
+ZERO = Decimal(0)
+PREPAID_TYPES = (AccountType.PREPAID_AVAILABLE, AccountType.PREPAID_RESERVED)
+
+
+def sum_units(col: Any) -> Any:
+    """SUM of a Money column as raw integer units (exact on every backend; no TypeDecorator involved)."""
+    return type_coerce(func.sum(col), BigInteger)
+
+
+def units(v: Any) -> Decimal:
+    return ZERO if v is None else from_units(int(v))
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    id: str
+    owner_id: str
+    type: AccountType
+    balance: Decimal
+
+
+def _flows() -> defaultdict[str, defaultdict[EntryKind, Decimal]]:
+    return defaultdict(lambda: defaultdict(lambda: ZERO))
+
+
+@dataclass
+class LedgerFacts:
+    accounts: dict[str, AccountState]  # by id
+    by_key: dict[tuple[str, AccountType], AccountState]
+    # Per partner, per entry kind: the net prepaid flow in the accounts' normal side (+ = more money).
+    prepaid_flows: defaultdict[str, defaultdict[EntryKind, Decimal]] = field(default_factory=_flows)
+    reserved_flows: defaultdict[str, defaultdict[EntryKind, Decimal]] = field(default_factory=_flows)
+    entry_kinds: dict[str, EntryKind] = field(default_factory=dict)
+    # CHARGE entries: (entry id, account id) -> sum of that account's lines in the entry (signed).
+    charge_lines: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+
+
+async def ledger_facts(session: AsyncSession) -> LedgerFacts:
+    rows = (await session.execute(select(Account.id, Account.owner_id, Account.type, Account.balance))).all()
+    accounts = {r[0]: AccountState(r[0], r[1], r[2], r[3]) for r in rows}
+    facts = LedgerFacts(accounts, {(a.owner_id, a.type): a for a in accounts.values()})
+    for reserved_only, target in ((False, facts.prepaid_flows), (True, facts.reserved_flows)):
+        types = (AccountType.PREPAID_RESERVED,) if reserved_only else PREPAID_TYPES
+        for owner, kind, total in (
+            await session.execute(
+                select(Account.owner_id, JournalEntry.kind, sum_units(JournalLine.amount))
+                .join(JournalLine, JournalLine.account_id == Account.id)
+                .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+                .where(Account.type.in_(types))
+                .group_by(Account.owner_id, JournalEntry.kind)
+            )
+        ).all():
+            target[owner][kind] += -units(total)  # prepaid accounts are credit-normal
+    facts.entry_kinds = dict((await session.execute(select(JournalEntry.id, JournalEntry.kind))).all())
+    facts.charge_lines = {
+        (entry_id, acc_id): units(total)
+        for entry_id, acc_id, total in (
+            await session.execute(
+                select(JournalLine.entry_id, JournalLine.account_id, sum_units(JournalLine.amount))
+                .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+                .where(JournalEntry.kind == EntryKind.CHARGE)
+                .group_by(JournalLine.entry_id, JournalLine.account_id)
+            )
+        ).all()
+    }
+    return facts
+
+
+async def ledger_violations(session: AsyncSession, facts: LedgerFacts) -> list[str]:
+    out: list[str] = []
+    # 1. balanced entries
+    unbalanced = (
+        await session.execute(
+            select(JournalLine.entry_id, sum_units(JournalLine.amount))
+            .group_by(JournalLine.entry_id)
+            .having(sum_units(JournalLine.amount) != 0)
+        )
+    ).all()
+    for entry_id, total in unbalanced:
+        out.append(f"journal entry {entry_id} does not balance: its lines sum to {units(total)}")
+
+    # 2. balances == lines
+    line_sums = {
+        acc_id: units(total)
+        for acc_id, total in (
+            await session.execute(
+                select(JournalLine.account_id, sum_units(JournalLine.amount)).group_by(JournalLine.account_id)
+            )
+        ).all()
+    }
+    for acc in facts.accounts.values():
+        expected = NORMAL_SIDE[acc.type] * line_sums.get(acc.id, ZERO)
+        if acc.balance != expected:
+            out.append(
+                f"account {acc.type.value} of {acc.owner_id} ({acc.id}) has balance {acc.balance} "
+                f"but its journal lines give {expected}"
+            )
+    for acc_id in line_sums:
+        if acc_id not in facts.accounts:
+            out.append(f"journal lines post to account {acc_id}, which does not exist")
+
+    # 6. no negative prepaid money
+    for acc in facts.accounts.values():
+        if acc.type in PREPAID_TYPES and acc.balance < 0:
+            out.append(f"account {acc.type.value} of {acc.owner_id} is negative: {acc.balance}")
+    return out

@@ -1,0 +1,69 @@
+"""The ledger domain's face: enums, value objects and typed read models (no ORM)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class AccountType(enum.StrEnum):
+    # partner accounts
+    PREPAID_AVAILABLE = "prepaid:available"
+    PREPAID_RESERVED = "prepaid:reserved"
+    DEPOSIT = "deposit"
+    RECEIVABLE = "receivable"
+    # platform accounts
+    REVENUE = "revenue"
+    CASH = "cash"
+    ADJUSTMENTS = "adjustments"
+    SUSPENSE = "suspense"
+
+
+# +1: debit-normal (assets, expenses); -1: credit-normal (liabilities, revenue).
+NORMAL_SIDE: dict[AccountType, int] = {
+    AccountType.PREPAID_AVAILABLE: -1,
+    AccountType.PREPAID_RESERVED: -1,
+    AccountType.DEPOSIT: -1,
+    AccountType.RECEIVABLE: 1,
+    AccountType.REVENUE: -1,
+    AccountType.CASH: 1,
+    AccountType.ADJUSTMENTS: 1,
+    AccountType.SUSPENSE: 1,
+}
+
+
+PARTNER_ACCOUNTS = (
+    AccountType.PREPAID_AVAILABLE,
+    AccountType.PREPAID_RESERVED,
+    AccountType.DEPOSIT,
+    AccountType.RECEIVABLE,
+)
+
+
+PLATFORM_ACCOUNTS = (AccountType.REVENUE, AccountType.CASH, AccountType.ADJUSTMENTS, AccountType.SUSPENSE)
+
+
+PLATFORM = "platform"
+
+
+class EntryKind(enum.StrEnum):
+    TOP_UP = "top_up"
+    GRANT = "grant"  # available -> reserved
+    GRANT_RELEASE = "grant_release"  # reserved -> available
+    CHARGE = "charge"  # reserved (prepaid) or receivable (postpaid) -> revenue, per CDR batch
+    REFUND = "refund"
+    INVOICE = "invoice"
+    PAYMENT = "payment"
+    DEPOSIT = "deposit"
+    DEPOSIT_DEDUCTION = "deposit_deduction"
+    ADJUSTMENT = "adjustment"
+    REVERSAL = "reversal"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRef:
+    """An account as other domains name it in a posting: ledger.post needs only the id and type."""
+
+    id: str
+    owner_id: str
+    type: AccountType

@@ -1,0 +1,68 @@
+"""The partners domain's face: enums, value objects and typed read models (no ORM)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class PartnerKind(enum.StrEnum):
+    SI = "SI"
+    AP = "AP"
+
+
+class BillingMode(enum.StrEnum):
+    PREPAID = "prepaid"
+    POSTPAID = "postpaid"
+
+
+class PartnerStatus(enum.StrEnum):
+    PENDING = "pending"  # SI not yet activated (admission/contract/payment)
+    ACTIVE = "active"
+    SUSPENDED = "suspended"  # calls refused (R-BILL-09)
+    EXITED = "exited"  # R-EXIT-01
+
+
+class Scope(enum.StrEnum):
+    NATIONAL = "national"
+    LOCAL = "local"
+
+
+class Tier(enum.StrEnum):
+    CERTIFIED = "certified"
+    CLOSE = "close"
+    STRATEGIC = "strategic"
+
+
+class ProductKind(enum.StrEnum):
+    STANDARD = "standard"
+    INDUSTRY = "industry"
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerRef:
+    """What other domains know of a partner (a read model: no ORM object crosses the boundary)."""
+
+    id: str
+    kind: PartnerKind
+    name: str
+    billing_mode: BillingMode
+    status: PartnerStatus
+    scope: Scope
+    tier: Tier | None
+    credit_code: str | None
+    service_owner_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorRef:
+    id: str
+    username: str
+    display_name: str
+    roles: tuple[str, ...]
+    lead_id: str | None
+    active: bool
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.username
