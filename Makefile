@@ -5,23 +5,55 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench venv migrate clean
+.PHONY: run test lint typecheck bench venv migrate clean chromium
 
+# The virtual environment and its dependencies. The first install takes about two minutes, so it says
+# what it does and lets pip show its progress; later updates (pyproject.toml changed) stay quiet.
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
-	touch $(STAMP)
+	@if [ ! -x $(BIN)/python ]; then \
+	  echo "openability: creating $(VENV) (Python virtual environment)"; \
+	  $(PY) -m venv $(VENV); \
+	fi
+	@if [ -e $(STAMP) ]; then \
+	  echo "openability: pyproject.toml changed, updating dependencies in $(VENV)"; \
+	  $(BIN)/pip install -q --upgrade pip && $(BIN)/pip install -q -e '.[dev]'; \
+	else \
+	  echo "openability: installing dependencies into $(VENV) (first run, about 2 minutes)"; \
+	  $(BIN)/pip install -q --upgrade pip && $(BIN)/pip install -e '.[dev]'; \
+	fi
+	@touch $(STAMP)
+	@echo "openability: dependencies ready"
 
 venv: $(STAMP)
 
 ## Start the platform on the embedded default (SQLite in ./var, demo data, local test SMSC).
 run: $(STAMP)
+	@echo "openability: starting (migrate, demo data on first start, local test SMSC)"
 	$(BIN)/openability run
 
 ## Lint, type-check and run the whole suite (SQLite; PostgreSQL too when OPENABILITY_TEST_DATABASE_URL is set).
-test: $(STAMP) lint typecheck
-	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+## pytest's exit status is make's: a failure, or "no tests ran" (5), fails `make test`.
+test: $(STAMP) chromium lint typecheck
+	OPENABILITY_CHROMIUM="$${OPENABILITY_CHROMIUM:-$$(command -v chromium)}" \
+	  $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+## Headless Chromium for the console tests (Playwright drives Debian's chromium, or OPENABILITY_CHROMIUM).
+## Missing: installed with apt-get when running as root; otherwise a one-line instruction and a failure.
+chromium:
+	@if [ -n "$${OPENABILITY_CHROMIUM:-}" ]; then \
+	  if [ ! -x "$$OPENABILITY_CHROMIUM" ]; then \
+	    echo "openability: OPENABILITY_CHROMIUM=$$OPENABILITY_CHROMIUM is not an executable; point it at Chromium or unset it" >&2; \
+	    exit 1; \
+	  fi; \
+	elif ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "openability: chromium missing, installing Debian's chromium for the console tests (apt-get)"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else \
+	    echo "openability: the console tests need Chromium: run 'sudo apt-get install -y chromium' (or set OPENABILITY_CHROMIUM) and retry" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench migrations

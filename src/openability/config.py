@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # Scheduler: runs the registered jobs (SLA breaches, grant reaper, greetings) inside the platform.
     run_scheduler: bool = True
     scheduler_interval_seconds: float = 5.0
+    # A scheduler's claim on a job period lasts this long unless renewed (it renews while the job
+    # runs); a claim left by a scheduler that died expires and another scheduler re-runs the period.
+    job_lease_seconds: float = 300.0
 
     # Gateway / charging.
     token_ttl_seconds: int = 3600

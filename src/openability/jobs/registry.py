@@ -1,5 +1,10 @@
 """Jobs: what a job is, and its run records. Each job is idempotent, keyed by its period: a run for a period that already
-completed is skipped (the job_runs row is the key)."""
+completed is skipped (the job_runs row is the key).
+
+A job_runs row is also the claim on its period: the scheduler that inserted (or took over) the row is
+its `owner` and holds it until `lease_until`, renewing the lease while the job runs. A row with
+`finished_at` set is done; a row whose lease expired without `finished_at` (the owner crashed or the
+job failed) is taken over by the next scheduler, which runs the job again and counts `attempts`."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import String, Text, UniqueConstraint
+from sqlalchemy import Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openability.kernel.db import Base, IdStr, UTCDateTime
@@ -27,6 +32,10 @@ class JobRun(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     result: Mapped[str] = mapped_column(Text, default="")
+    # The claim: who runs (or last ran) this period, and until when that claim holds.
+    owner: Mapped[str] = mapped_column(String(80), default="", server_default="")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 JobFn = Callable[["Platform"], Awaitable[str]]
@@ -55,6 +64,8 @@ class Job:
     description: str = ""
     # Jobs like the grant reaper are cheap and repeatable: no job_runs row, run every tick.
     record: bool = True
+    # How long a claim on a period holds without renewal (None: settings.job_lease_seconds).
+    lease_seconds: float | None = None
 
 
 def job_table(*jobs: Job) -> dict[str, Job]:
