@@ -43,7 +43,7 @@ def test_transaction_id_format() -> None:
             rules.check_transaction_id(bad)
 
 
-def test_r_partner_01_purposes() -> None:
+def test_payment_purpose_follows_billing_mode() -> None:
     assert rules.allowed_purpose("AP", "prepaid") == "top_up"
     assert rules.allowed_purpose("SI", "prepaid") == "top_up"
     assert rules.allowed_purpose("SI", "postpaid") == "deposit"
@@ -56,16 +56,19 @@ def test_r_partner_01_purposes() -> None:
     with pytest.raises(RuleViolation) as exc:
         rules.check_payment_allowed("SI", "prepaid", "exited", "top_up")
     assert exc.value.code == "PARTNER_EXITED"
-    # suspended partners may pay: paying is how they come back (R-BILL-09)
+    # suspended partners may pay: paying is how they come back
     rules.check_payment_allowed("SI", "postpaid", "suspended", "deposit")
 
 
 def test_r_bill_01_activation() -> None:
     assert rules.activates_partner("SI", "prepaid", "pending", "top_up")
-    assert rules.activates_partner("SI", "postpaid", "pending", "deposit")  # R-ADMIT-05
     assert not rules.activates_partner("SI", "prepaid", "active", "top_up")
     assert not rules.activates_partner("SI", "prepaid", "suspended", "top_up")
     assert not rules.activates_partner("AP", "prepaid", "pending", "top_up")
+
+
+def test_r_admit_05_postpaid_si_activated_by_its_deposit() -> None:
+    assert rules.activates_partner("SI", "postpaid", "pending", "deposit")
     assert not rules.activates_partner("SI", "postpaid", "pending", "top_up")
 
 

@@ -73,7 +73,7 @@ async def test_r_bill_10_sandbox_top_up_confirms_at_once(
     await assert_ledger_clean()
 
 
-async def test_r_charge_04_same_transaction_twice_posts_once(
+async def test_same_transaction_id_twice_posts_one_payment(
     container: Container, make_partner: Any, assert_ledger_clean: Any
 ) -> None:
     ap = await make_partner("AP")

@@ -130,7 +130,7 @@ def sms_cmd(code: str = "sms-bulk", **kw: Any) -> ProductCreate:
     return ProductCreate.model_validate(data)
 
 
-async def test_r_price_01_create_product_audited_and_published(
+async def test_create_product_audited_and_published(
     container: Container, seeded: None, events: Callable[[str], list[str]]
 ) -> None:
     seen = events(CATALOG_CHANGED)

@@ -76,7 +76,9 @@ def test_r_price_01_graduated_crossing_splits_units_between_tiers() -> None:
 
 
 @given(st.integers(0, 8000), st.lists(st.integers(0, 300), min_size=1, max_size=20))
-def test_r_charge_06_split_into_calls_costs_the_same_as_one(start: int, calls: list[int]) -> None:
+def test_r_price_01_graduated_tiers_split_into_calls_cost_the_same_as_one(
+    start: int, calls: list[int]
+) -> None:
     p = [plan("pp", 1, T0)]
     total, mtd = Decimal(0), start
     for q in calls:
@@ -138,7 +140,7 @@ def test_r_charge_02_grant_refill_never_exceeds_available(
         assert x <= max(need - remaining, available / 2)
 
 
-def test_r_charge_02_grant_target_is_whole_money_units() -> None:
+def test_grant_target_is_whole_money_units() -> None:
     # an observed rate is a quotient (19 calls x 0.05 in 1.3 s); the ledger needs exact 0.0001 units
     rate = Decimal(19) * Decimal("0.05") / Decimal("1.3")
     t = rules.grant_target(rate_per_second=rate, window_seconds=4, min_calls=20, call_amount=Decimal("0.05"))
@@ -146,7 +148,7 @@ def test_r_charge_02_grant_target_is_whole_money_units() -> None:
     assert t >= rate * 4
 
 
-def test_r_charge_02_near_depletion_grant_is_half_in_whole_calls() -> None:
+def test_near_depletion_grant_is_half_in_whole_calls() -> None:
     c = Decimal("0.0500")
     # 0.15 left: half is 0.075, cut to one whole call; the other worker can still take the rest
     assert (

@@ -1,4 +1,5 @@
-"""SMS through the whole app: charging, refusals before the network, idempotency (R-CHARGE-01..05)."""
+"""SMS through the whole app: charging, refusals before the network, idempotency, graduated tiers
+(R-CHARGE-01..05, R-PRICE-01)."""
 
 from __future__ import annotations
 
@@ -164,7 +165,7 @@ async def test_r_charge_02_concurrent_calls_drain_account_never_negative(
     await assert_ledger_clean()
 
 
-async def test_r_charge_06_graduated_price_crosses_tier_with_month_to_date_volume(
+async def test_r_price_01_graduated_price_crosses_tier_with_month_to_date_volume(
     client: httpx.AsyncClient, container: Any, world: Any, kit: Any, assert_ledger_clean: Any
 ) -> None:
     from datetime import date

@@ -22,20 +22,71 @@ def test_r_partner_04_brand_word_in_name_is_refused_naming_the_word() -> None:
 
 
 @pytest.mark.parametrize(
-    "name",
-    ["北京 电 信公司 科技", "天翼\u3000应用工厂代理", "天翼应用工廠", "ＸＹ电信公司"],
+    ("name", "word"),
+    [
+        ("北京 电 信公司 科技", "电信公司"),
+        ("天翼\u3000应用工厂代理", "天翼应用工厂"),
+        ("ＸＹ电信公司", "电信公司"),
+        # Traditional characters, alone or mixed with simplified ones.
+        ("上海電信公司合作夥伴", "电信公司"),
+        ("天翼應用工廠", "天翼应用工厂"),
+        ("天翼应用工廠", "天翼应用工厂"),
+        ("杭州電信分部電信公司", "电信公司"),
+        # Inserted spaces (ASCII, full-width, no-break), punctuation, symbols and invisible characters.
+        ("電 信 公 司科技", "电信公司"),
+        ("天翼·應用－工廠", "天翼应用工厂"),
+        ("電、信（公）司", "电信公司"),
+        ("电.信_公-司", "电信公司"),
+        ("天翼\u00a0应用\u2003工厂", "天翼应用工厂"),
+        ("電★信☆公♥司", "电信公司"),
+        # Full-width CJK punctuation.
+        ("天翼，應用：工廠！", "天翼应用工厂"),
+    ],
 )
-def test_r_partner_04_brand_word_matched_ignoring_whitespace_and_width(name: str) -> None:
-    # Full-width spaces and letters are folded (NFKC); traditional 廠 is a different word and passes.
-    if "工廠" in name:
-        assert rules.find_brand_word(name, WORDS) is None
-    else:
-        assert rules.find_brand_word(name, WORDS) is not None
+def test_r_partner_04_brand_word_matched_across_scripts_width_spacing_and_punctuation(
+    name: str, word: str
+) -> None:
+    assert rules.find_brand_word(name, WORDS) == word
+    with pytest.raises(RuleViolation) as ei:
+        rules.validate_name(name, WORDS)
+    assert ei.value.code == "BRAND_WORD"
+    assert ei.value.details["word"] == word
+    assert f"protected brand word {word!r}" in ei.value.message
+
+
+def test_r_partner_04_brand_word_in_traditional_characters_names_the_protected_word() -> None:
+    # The message names the word as the setting spells it (simplified), not the traditional spelling.
+    with pytest.raises(RuleViolation) as ei:
+        rules.validate_name("天翼應用工廠合作商", WORDS)
+    assert ei.value.code == "BRAND_WORD"
+    assert "天翼应用工厂" in ei.value.message and "R-PARTNER-04" in ei.value.message
+
+
+def test_r_partner_04_invisible_characters_do_not_hide_a_brand_word() -> None:
+    # validate_name refuses format characters outright; the word check ignores them on its own too.
+    assert rules.find_brand_word("天翼\u200b應用\u2060工廠", WORDS) == "天翼应用工厂"
+    with pytest.raises(RuleViolation) as ei:
+        rules.check_brand_words("电\u200d信\ufeff公司", WORDS)
+    assert ei.value.details["word"] == "电信公司"
+
+
+def test_r_partner_04_brand_words_set_in_traditional_also_match_simplified_names() -> None:
+    # The setting itself may be spelt in traditional characters or with spaces; both sides are folded.
+    assert rules.find_brand_word("上海电信公司", ["電信 公司"]) == "電信 公司"
+
+
+@pytest.mark.parametrize(
+    "name", ["电讯科技有限公司", "天翼科技", "应用工厂", "公司电信", "電訊工廠", "Telco Comms Ltd"]
+)
+def test_r_partner_04_names_without_a_brand_word_pass(name: str) -> None:
+    assert rules.find_brand_word(name, [*WORDS, "telecom"]) is None
 
 
 def test_r_partner_04_brand_word_matched_ignoring_case() -> None:
     assert rules.find_brand_word("Acme TELECOM Ltd", ["telecom"]) == "telecom"
     assert rules.find_brand_word("Acme tele com", ["Telecom"]) == "Telecom"
+    assert rules.find_brand_word("Acme Ｔｅｌｅ-Ｃｏｍ", ["telecom"]) == "telecom"
+    assert rules.find_brand_word("Acme T.E.L.E.C.O.M.", ["TeleCom"]) == "TeleCom"
 
 
 def test_r_partner_04_brand_words_come_from_the_setting() -> None:

@@ -5,9 +5,12 @@ service and the HTTP edge report the same thing."""
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+
+import opencc
 
 from openability.kernel.errors import InvalidArgument, RuleViolation
 from openability.partners.types import BillingMode, PartnerKind
@@ -38,16 +41,31 @@ _CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 
-def _fold(s: str) -> str:
-    """Compare text the way a reader would: full-width/half-width unified, case and all whitespace
-    ignored (so "电 信公司" or "ＡＢＣ" cannot slip past a word list)."""
-    return "".join(unicodedata.normalize("NFKC", s).casefold().split())
+@functools.cache
+def _to_simplified() -> tuple[opencc.OpenCC, opencc.OpenCC]:
+    """OpenCC converters (dictionaries ship inside the wheel; nothing is fetched at run time): Hong Kong
+    and Taiwan variant forms first mapped to standard traditional, then traditional to simplified."""
+    return opencc.OpenCC("hk2s"), opencc.OpenCC("tw2s")
+
+
+def fold_name(s: str) -> str:
+    """Compare text the way a reader would (R-PARTNER-04): compatibility forms unified (NFKC: full-width
+    letters, digits and spaces, CJK compatibility ideographs), traditional Chinese turned simplified,
+    case folded, and everything but letters, digits and combining marks dropped (whitespace,
+    punctuation, symbols, invisible format characters). So "電信公司", "电 信·公司" or "ＴＥＬＥＣＯＭ" cannot
+    slip past a word list."""
+    text = unicodedata.normalize("NFKC", s)
+    for converter in _to_simplified():
+        text = str(converter.convert(text))
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(ch for ch in text if unicodedata.category(ch)[0] in "LNM")
 
 
 def find_brand_word(name: str, brand_words: Iterable[str]) -> str | None:
-    folded = _fold(name)
+    """The first protected word (as the setting spells it) whose folded form occurs in the folded name."""
+    folded = fold_name(name)
     for word in brand_words:
-        w = _fold(word)
+        w = fold_name(word)
         if w and w in folded:
             return word
     return None
