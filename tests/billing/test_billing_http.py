@@ -7,6 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
+
+from openability.billing.models import Payment
 
 
 def err(r: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
@@ -200,4 +203,27 @@ async def test_other_partners_money_is_invisible(
         "available"
     ] == "100.0000"
     err(await api.get(f"/api/v1/accounts/{a.id}"), 401)
+    await assert_ledger_clean()
+
+
+# Money strictness (DESIGN.md "Money": JSON money is a plain decimal string; no rule ID covers it).
+@pytest.mark.parametrize("amount", ["1e3", "1E+2", "1_000.00", "１.00", " 2.00", "+3.00", "Infinity"])
+async def test_top_up_amount_not_plain_decimal_is_refused(
+    api: httpx.AsyncClient,
+    auth: Any,
+    make_partner: Any,
+    container: Any,
+    amount: str,
+    assert_ledger_clean: Any,
+) -> None:
+    ap = await make_partner("AP")
+    h = auth.partner(ap.id)
+    b = err(await api.post("/api/v1/payments", json={**TOP_UP, "amount": amount}, headers=h), 400)
+    assert b["code"] == "INVALID_ARGUMENT"
+    assert b["message"].startswith("amount: ") and 'like "100.00"' in b["message"], b
+    # nothing written: no payment row, no money on the account
+    async with container.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(Payment)) == 0
+    r = await api.get(f"/api/v1/accounts/{ap.id}", headers=h)
+    assert r.json()["available"] == "0.0000" and r.json()["balance"] == "0.0000"
     await assert_ledger_clean()

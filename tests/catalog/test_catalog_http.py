@@ -6,6 +6,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
+
+from openability.catalog.models import PricePlan, PriceTier
 
 PLAN = {
     "validFrom": "2027-01-01T00:00:00+08:00",
@@ -292,3 +295,26 @@ async def test_order_unpriced_product_422_no_price_plan(
     )
     assert "sms-marketing" in b["message"]
     assert (await api.get("/api/v1/orders", headers=auth.operator)).json()["total"] == 0
+
+
+# Money strictness (DESIGN.md "Money": a price is a plain decimal string; no rule ID covers it).
+@pytest.mark.parametrize("price", ["5E-2", "0.0_4", "０.05", "+0.05", " 0.05"])
+async def test_price_not_plain_decimal_is_refused(
+    api: httpx.AsyncClient, seeded: None, auth: Any, container: Any, price: str
+) -> None:
+    async def counts() -> tuple[int, int]:
+        async with container.uow() as uow:
+            plans = await uow.session.scalar(select(func.count()).select_from(PricePlan))
+            tiers = await uow.session.scalar(select(func.count()).select_from(PriceTier))
+            return int(plans or 0), int(tiers or 0)
+
+    before = await counts()
+    payload = _with_tiers({**PLAN["tiers"]["national"], "list": [[0, price], [100000, "0.0550"]]})
+    url = "/api/v1/products/sms-standard/price-plans"
+    b = err(await api.post(url, json=payload, headers=auth.operator), 400, "INVALID_TIERS")
+    assert b["message"].startswith(f"national.list[0]: not a decimal price: {price!r}")
+    assert 'like "0.0500"' in b["message"]
+    # nothing written: no new price version, and version 1 stays open
+    assert await counts() == before
+    r = await api.get(url, headers=auth.operator)
+    assert len(r.json()) == 1 and r.json()[0]["validTo"] is None

@@ -141,7 +141,15 @@ def test_validate_tiers_normalizes_strings() -> None:
         ([(0, "0.00001")], "more than 4 decimals"),
         ([(0, 0.05)], "decimal string"),
         ([(0, "abc")], "not a decimal"),
-        ([(0, "NaN")], "finite"),
+        ([(0, "NaN")], "not a decimal price"),
+        ([(0, D("NaN"))], "finite"),  # a Decimal given in code
+        # Only plain decimal strings are prices (the one money path, kernel.money.parse_money).
+        ([(0, "5E-2")], "tiers[0]: not a decimal price: '5E-2'"),
+        ([(0, "0.0_4")], "not a decimal price"),
+        ([(0, " 0.05")], "not a decimal price"),
+        ([(0, "+0.05")], "not a decimal price"),
+        ([(0, "０.05")], "not a decimal price"),  # full-width zero
+        ([(0, "0.05"), (10, 1)], 'tiers[1]: money must be a decimal string like "0.0500"'),
         ([(True, "0.05")], "whole number"),
         ([(-1, "0.05")], ">= 0"),
         ([(0.5, "0.05")], "whole number"),

@@ -11,15 +11,16 @@ from pydantic import BeforeValidator, Field
 from openability.billing.models import Invoice, Payment
 from openability.billing.types import PaymentMethod, PaymentPurpose, PaymentState
 from openability.catalog.schemas import ApiModel
-from openability.kernel.money import MoneyError, to_decimal
+from openability.kernel.money import MoneyError, parse_money
+from openability.kernel.money import fmt_fen as fmt_fen  # re-exported: billing.cli formats with it
 
 
 def _money_in(v: object) -> Decimal:
-    # JSON numbers are refused outright: 10.5 may already be inexact by the time it is parsed.
-    if not isinstance(v, str):
-        raise ValueError('money must be a decimal string like "100.00", not a JSON number')
+    # The one money path: a plain decimal string; a JSON number is refused outright (10.5 may already
+    # be inexact by the time it is parsed), so are "1e3", "+3.00", "1_000.00" and full-width digits.
+    # Four decimals are read here; the payment rule then asks for whole fen (INVALID_AMOUNT).
     try:
-        return to_decimal(v)
+        return parse_money(v, example="100.00")
     except MoneyError as exc:
         raise ValueError(str(exc)) from None
 
@@ -124,8 +125,3 @@ class BalanceOut(ApiModel):
     balance: str  # available + reserved: reserved money sits in grants held by gateway workers
     deposit: str
     receivable: str
-
-
-def fmt_fen(d: Decimal) -> str:
-    """Payments and invoices are whole fen: "100.00"."""
-    return str(d.quantize(Decimal("0.01")))

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Protocol, TypeVar
 
 from openability.kernel.errors import InvalidArgument, RuleViolation
+from openability.kernel.money import MoneyError, parse_money, to_decimal
 
 TierList = Sequence[tuple[int, Decimal]]
 
@@ -101,31 +102,20 @@ def _parse_volume(v: object, where: str) -> int:
 
 
 def parse_price(v: object, where: str = "price") -> Decimal:
-    """A unit price: a decimal string (or Decimal/int), >= 0, at most 4 decimals. Floats refused."""
-    if isinstance(v, (bool, float)):
-        raise InvalidArgument(
-            f'{where}: a price must be a decimal string like "0.0500"', code="INVALID_TIERS"
-        )
-    if isinstance(v, Decimal):
-        d = v
-    elif isinstance(v, int):
-        d = Decimal(v)
-    elif isinstance(v, str):
-        try:
-            d = Decimal(v.strip())
-        except ArithmeticError:
-            raise InvalidArgument(f"{where}: not a decimal price: {v!r}", code="INVALID_TIERS") from None
-    else:
-        raise InvalidArgument(f"{where}: a price must be a decimal string", code="INVALID_TIERS")
-    if not d.is_finite():
-        raise InvalidArgument(f"{where}: price must be finite", code="INVALID_TIERS")
+    """A unit price: a plain decimal string like "0.0500" (or a Decimal given in code), >= 0, at most
+    4 decimals, read by the one money path (kernel.money.parse_money). JSON numbers are refused."""
+    try:
+        if isinstance(v, Decimal):  # given in code (the demo catalog)
+            d = to_decimal(v, field=where)
+        else:
+            d = parse_money(v, field=where, noun="price", example="0.0500")
+    except MoneyError as exc:
+        raise InvalidArgument(str(exc), code="INVALID_TIERS") from None
     if d < 0:
         raise InvalidArgument(f"{where}: price must be >= 0", code="INVALID_TIERS")
     if d > MAX_UNIT_PRICE:
         raise InvalidArgument(f"{where}: price above {MAX_UNIT_PRICE}", code="INVALID_TIERS")
-    if d != d.quantize(Decimal("0.0001")):
-        raise InvalidArgument(f"{where}: price {v} has more than 4 decimals", code="INVALID_TIERS")
-    return d.quantize(Decimal("0.0001"))
+    return d
 
 
 PlanTiers = dict[tuple[str, str], list[tuple[int, Decimal]]]

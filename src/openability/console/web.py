@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from openability.console.csrf import SESSION_COOKIE as SESSION_COOKIE
 from openability.console.csrf import csrf_token
+from openability.kernel.money import format_fen
 from openability.kernel.uow import Actor
 
 PKG = Path(__file__).resolve().parent.parent
@@ -31,7 +32,8 @@ def env() -> Environment:
     ]
     e = Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(["html"]), enable_async=False)
     e.filters["money"] = lambda v: f"¥{Decimal(v):,.4f}" if v is not None else ""
-    e.filters["fen"] = lambda v: f"¥{Decimal(v):,.2f}" if v is not None else ""
+    # 四舍五入 through the one money path (a format spec would round half-even: 0.125 -> 0.12).
+    e.filters["fen"] = lambda v: format_fen(v) if v is not None else ""
     e.globals["bar_chart"] = bar_chart
     return e
 

@@ -23,7 +23,7 @@ from pydantic import (
     field_validator,
 )
 
-from openability.kernel.money import fmt, to_decimal
+from openability.kernel.money import fmt, parse_money, to_decimal
 from openability.kernel.schemas import ApiModel
 from openability.kernel.uow import Actor
 from openability.partners.models import ApiClient, Operator, Partner, PartnerUser
@@ -94,10 +94,10 @@ class CreateSi(Command):
     @field_validator("registered_capital", mode="before")
     @classmethod
     def _money(cls, v: Any) -> Decimal | None:
-        # JSON money is a decimal string; floats are refused (not exact).
+        # JSON money is a plain decimal string (the one money path); a JSON number is refused.
         if v is None:
             return None
-        d = to_decimal(v)
+        d = to_decimal(v) if isinstance(v, Decimal) else parse_money(v, example="5000000.00")
         if d < 0:
             raise ValueError("registered capital cannot be negative")
         return d
