@@ -96,8 +96,8 @@ def test_report_shows_a_dash_for_undecided_groups_and_folds_long_names(cli: CliR
     assert "None" not in r.stdout
     assert all(len(line) <= 80 for line in r.stdout.splitlines())
     rows = [line.split("│") for line in r.stdout.splitlines() if line.startswith("│")]
-    # the open consultation: 1 ticket, nothing decided yet -> "–" in the % column, not "None"
-    assert [c.strip() for c in rows[0][1:-1]] == ["consultation", "1", "0", "0", "1", "–"]
+    # the open consultation: 1 ticket, nothing decided yet -> "–" in the % columns, not "None"
+    assert [c.strip() for c in rows[0][1:-1]] == ["consultation", "1", "0", "0", "1", "–", "–"]
     assert "…" not in r.stdout
     assert "".join(_first_cells(r.stdout)[1:]) == LONG_LOGIN  # whole, not cut to "…"
 
@@ -109,8 +109,8 @@ def test_deadline_warns_once_about_an_unconfirmed_year(
     r = cli.invoke(app, ["tickets", "deadline", "2026-12-30T10:00"], env={"COLUMNS": "80"})
     assert r.exit_code == 0, r.output
     assert r.stdout.splitlines() == [
-        "first response    1 working day(s)  due 2026-12-31 24:00 (Asia/Shanghai)",
-        "final reply       3 working day(s)  due 2027-01-05 24:00 (Asia/Shanghai)",
+        "first response    1 working day(s) target  due 2026-12-31 24:00 (Asia/Shanghai)",
+        "final reply       3 working day(s) limit   due 2027-01-05 24:00 (Asia/Shanghai)",
     ]
     assert r.stderr.splitlines() == [
         "warning: working-day calendar for 2027 is not confirmed; using the package's estimate"

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from openability.bootstrap import Container
-from openability.kernel.clock import FrozenClock
-from openability.tickets import attachments
+from openability.kernel.clock import SHANGHAI, FrozenClock
+from openability.tickets import attachments, sla
 
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]*)"')
 POST_FORM = re.compile(r'<form method="post".*?</form>', re.S)
@@ -396,10 +397,20 @@ async def test_report_gives_null_percent_while_nothing_is_decided(ctx: Ctx) -> N
     await open_ticket(ctx)
     r = await ctx.client.get("/api/v1/reports/sla", params={"month": "2026-11"}, headers=ctx.as_("lead"))
     rep = r.json()
-    assert rep["total"] == {"tickets": 1, "met": 0, "breached": 0, "open": 1, "compliancePercent": None}
-    assert rep["byType"] == [
-        {"tickets": 1, "met": 0, "breached": 0, "open": 1, "compliancePercent": None, "type": "consultation"}
-    ]
+    # its first-response target (end of 11-03) is still running: nothing decided there either
+    undecided = {
+        "tickets": 1,
+        "met": 0,
+        "breached": 0,
+        "open": 1,
+        "compliancePercent": None,
+        "targetTickets": 1,
+        "targetMet": 0,
+        "targetMissed": 0,
+        "targetMetPercent": None,
+    }
+    assert rep["total"] == undecided
+    assert rep["byType"] == [undecided | {"type": "consultation"}]
     assert rep["byOwner"][0]["ownerId"] == ctx.ids["agent"] and rep["breachEvents"] == 0
 
 
@@ -427,8 +438,10 @@ async def test_field_names_are_camel_case_like_the_catalog(ctx: Ctx) -> None:
         "importance",
         "firstResponseAmount",
         "firstResponseUnit",
+        "firstResponseMode",
         "finalAmount",
         "finalUnit",
+        "finalMode",
         "note",
     }
     r = await c.get("/api/v1/calendar/status", params={"year": 2026}, headers=ctx.as_("agent"))
@@ -524,3 +537,110 @@ async def test_console_ticket_forms_refuse_a_post_without_the_csrf_token(ctx: Ct
     assert (await c.get(f"/api/v1/tickets/{t['id']}", headers=ctx.as_("agent"))).json()[
         "state"
     ] == "inProgress"
+
+
+def _at(y: int, m: int, d: int, hh: int) -> datetime:
+    return datetime(y, m, d, hh, tzinfo=SHANGHAI)
+
+
+async def test_r_cs_03_target_met_share_in_the_report_and_on_the_ticket(
+    ctx: Ctx, clock: FrozenClock, container: Container
+) -> None:
+    c = ctx.client
+    agent, lead = ctx.as_("agent"), ctx.as_("lead")
+
+    async def answer(tid: str) -> None:
+        r = await c.post(f"/api/v1/tickets/{tid}/comments", json={"body": "您好"}, headers=agent)
+        assert r.status_code == 201
+        r = await c.post(f"/api/v1/tickets/{tid}/resolve", json={"resolution": "已答复"}, headers=agent)
+        assert r.status_code == 200, r.text
+
+    clock.set(_at(2026, 11, 2, 10))  # Monday; consultations: target end of 11-03, limit end of 11-05
+    on_time = await open_ticket(ctx)
+    late = await open_ticket(ctx)
+    fault = await open_ticket(ctx, type="fault_complaint", subtype="software")  # limits only, no target
+    assert on_time["sla"]["firstResponse"]["mode"] == "target" and on_time["sla"]["final"]["mode"] == "limit"
+    assert fault["sla"]["firstResponse"]["mode"] == "limit"
+    clock.set(_at(2026, 11, 2, 10) + timedelta(minutes=5))
+    await answer(on_time["id"])
+    await answer(fault["id"])
+    clock.set(_at(2026, 11, 4, 10))  # Wednesday: after the target, within the limit
+    await answer(late["id"])
+    clock.set(_at(2026, 11, 5, 10))
+    running = await open_ticket(ctx)  # its target (end of 11-06) is still running: undecided
+    assert running["sla"]["firstResponse"]["met"] is None
+    async with container.uow() as uow:
+        assert await sla.scan_breaches(uow) == 0  # Thu 11-05 10:00: the missed target is no breach
+    r = await c.get("/api/v1/tickets", params={"breached": "true"}, headers=agent)
+    assert r.json()["total"] == 0  # a missed target is never a breach
+
+    rep = (await c.get("/api/v1/reports/sla", params={"month": "2026-11"}, headers=lead)).json()
+    total = rep["total"]
+    assert (total["tickets"], total["met"], total["breached"], total["open"]) == (4, 3, 0, 1)
+    assert total["compliancePercent"] == 100.0
+    # targets: 3 tickets have one; 1 met, 1 missed, 1 running -> 50 % met; the fault has none
+    assert (total["targetTickets"], total["targetMet"], total["targetMissed"]) == (3, 1, 1)
+    assert total["targetMetPercent"] == 50.0
+    by_type = {r["type"]: r for r in rep["byType"]}
+    assert by_type["consultation"]["targetMetPercent"] == 50.0
+    assert (by_type["fault_complaint"]["targetTickets"], by_type["fault_complaint"]["targetMetPercent"]) == (
+        0,
+        None,
+    )
+
+    # the ticket: the target missed, shown as such, not as a breach
+    got = (await c.get(f"/api/v1/tickets/{late['id']}", headers=agent)).json()["sla"]
+    assert (got["firstResponse"]["met"], got["firstResponse"]["breached"]) == (False, False)
+    assert (got["final"]["met"], got["everBreached"]) == (True, False)
+    cookie = {"cookie": f"oa_session={ctx.h['agent']}"}
+    page = (await c.get(f"/console/ops/tickets/{late['id']}", headers=cookie)).text
+    row = re.search(r'<tr id="deadline-first_response".*?</tr>', page, re.S)
+    assert row and 'data-mode="target"' in row.group(0) and "2026-11-03 24:00" in row.group(0)
+    assert "未达目标" in row.group(0) and "已超时" not in page.split('id="deadlines"')[1].split("</table>")[0]
+    page = (await c.get(f"/console/ops/tickets/{on_time['id']}?lang=en", headers=cookie)).text
+    assert "target met" in page
+    # the console report shows the target-met share beside compliance
+    html = (await c.get("/console/ops/reports/sla?month=2026-11", headers=cookie)).text
+    assert re.search(r'id="target-met-percent">50\.0%<', html)
+    assert re.search(r'id="compliance-percent">100\.0%<', html)
+
+
+def _svgs(html: str) -> list[str]:
+    return re.findall(r"<svg.*?</svg>", html, re.S)
+
+
+async def test_r_cs_05_report_chart_shows_no_bar_for_a_group_with_nothing_decided(ctx: Ctx) -> None:
+    await open_ticket(ctx)  # one open consultation: its compliance is "-" (null), not 0 %
+    cookie = {"cookie": f"oa_session={ctx.h['agent']}"}
+    html = (await ctx.client.get("/console/ops/reports/sla?month=2026-11", headers=cookie)).text
+    table = html.split('id="report-table"')[1]
+    assert re.search(r"<td>业务咨询</td>(<td>[^<]*</td>){4}<td>-</td>", table)
+    by_type = _svgs(html)[0]  # 按类型达标率
+    assert "业务咨询" in by_type
+    assert "<rect" not in by_type and ">0%<" not in by_type and ">-</text>" in by_type
+    assert re.search(r'id="compliance-percent">-<', html)
+
+
+async def test_r_cs_04_calendar_page_names_the_confirmation_source_in_the_page_language(ctx: Ctx) -> None:
+    cookie = {"cookie": f"oa_session={ctx.h['agent']}"}
+    zh = (await ctx.client.get("/console/ops/calendar?year=2026", headers=cookie)).text
+    assert "(settings)" not in zh and "(配置文件)" in zh  # 2026 is confirmed in the settings
+    en = (await ctx.client.get("/console/ops/calendar?year=2026&lang=en", headers=cookie)).text
+    assert "(settings)" in en and "配置文件" not in en
+
+
+async def test_r_cs_03_policy_modes_over_http(ctx: Ctx) -> None:
+    c = ctx.client
+    items = (await c.get("/api/v1/sla-policies", headers=ctx.as_("agent"))).json()["items"]
+    modes = {
+        (i["type"], i["importance"], i["subtype"]): (i["firstResponseMode"], i["finalMode"]) for i in items
+    }
+    assert modes[("consultation", "general", "")] == ("target", "limit")
+    assert modes[("fault_complaint", "", "platform_major")] == ("limit", "limit")
+    no_limit = [dict(items[0], finalMode="target"), *items[1:]]
+    r = await c.put("/api/v1/sla-policies", json={"items": no_limit}, headers=ctx.as_("admin"))
+    assert r.status_code == 400 and r.json()["code"] == "BAD_POLICY" and "no limit" in r.json()["message"]
+    r = await c.put("/api/v1/sla-policies", json={"items": items}, headers=ctx.as_("admin"))
+    assert r.status_code == 200 and r.json()["version"] == 1
+    t = await open_ticket(ctx)  # under version 1 the first response is still the target
+    assert t["sla"]["policyVersion"] == 1 and t["sla"]["firstResponse"]["mode"] == "target"

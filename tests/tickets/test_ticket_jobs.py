@@ -12,12 +12,12 @@ from openability.bootstrap import Container
 from openability.jobs.registry import every_minute
 from openability.jobs.scheduler import run_job
 from openability.jobs_catalog import all_jobs
-from openability.kernel.clock import SHANGHAI, FrozenClock
+from openability.kernel.clock import SHANGHAI, FrozenClock, business_date, end_of_business_day
 from openability.kernel.notify import Notification
 from openability.tickets import service, sla
 from openability.tickets.models import Ticket, TicketBreach
-from openability.tickets.rules import Action
-from openability.tickets.schemas import CommentIn, CreateTicket, TransitionIn
+from openability.tickets.rules import Action, DeadlineMode
+from openability.tickets.schemas import CommentIn, CreateTicket, TicketOut, TransitionIn
 
 
 async def notifications(container: Container, kind: str) -> list[Notification]:
@@ -26,7 +26,6 @@ async def notifications(container: Container, kind: str) -> list[Notification]:
 
 
 def test_jobs_registered_with_their_periods() -> None:
-    all_jobs()
     assert all_jobs()["sla-breaches"].period is every_minute
     assert all_jobs()["holiday-greetings"].period(datetime(2026, 10, 1, 1, tzinfo=SHANGHAI)) == "2026-10-01"
 
@@ -34,7 +33,6 @@ def test_jobs_registered_with_their_periods() -> None:
 async def test_r_cs_05_breach_detected_within_a_minute_notified_once_and_reported(
     world: Any, run: Any, clock: FrozenClock, container: Container
 ) -> None:
-    all_jobs()
     job = all_jobs()["sla-breaches"]
     lead = await world.operator("lead", ["service_lead"])
     agent = await world.operator("agent", ["service_agent"], lead_id=lead.id)
@@ -86,7 +84,11 @@ async def test_r_cs_05_breach_detected_within_a_minute_notified_once_and_reporte
         lambda uow: service.transition(uow, t.id, Action.RESOLVE, TransitionIn(resolution="迟到的修复")),
     )
     rep = await run(world.as_op(lead), lambda uow: sla.sla_report(uow, "2026-11"))
-    assert rep["total"] == {"tickets": 2, "met": 1, "breached": 1, "open": 0, "compliance_percent": 50.0}
+    no_targets = {"target_tickets": 0, "target_met": 0, "target_missed": 0, "target_met_percent": None}
+    assert (
+        rep["total"]
+        == {"tickets": 2, "met": 1, "breached": 1, "open": 0, "compliance_percent": 50.0} | no_targets
+    )
     assert rep["breach_events"] == 2
     assert rep["by_type"] == [
         {
@@ -97,6 +99,7 @@ async def test_r_cs_05_breach_detected_within_a_minute_notified_once_and_reporte
             "open": 0,
             "compliance_percent": 50.0,
         }
+        | no_targets
     ]
     assert rep["by_owner"][0]["owner_id"] == agent.id and rep["by_owner"][0]["breached"] == 1
     empty = await run(world.as_op(lead), lambda uow: sla.sla_report(uow, "2026-10"))
@@ -142,13 +145,101 @@ async def test_r_cs_05_paused_ticket_is_not_breached(
     assert await run(world.as_op(agent), sla.scan_breaches) == 0
 
 
+async def _consultation_received_monday(world: Any, run: Any, clock: FrozenClock) -> tuple[Any, Any, Any]:
+    """A general consultation received Mon 2026-11-02 10:00: target end of Tue 11-03, limit end of
+    Thu 11-05 (the 3rd working day after the day of receipt)."""
+    lead = await world.operator("lead", ["service_lead"])
+    agent = await world.operator("agent", ["service_agent"], lead_id=lead.id)
+    p = await world.partner(owner_id=agent.id)
+    u = await world.user(p)
+    clock.set(datetime(2026, 11, 2, 10, tzinfo=SHANGHAI))
+    assert business_date(clock.now()).weekday() == 0  # a Monday
+    req = CreateTicket.model_validate({"type": "consultation", "subtype": "tariffs", "subject": "资费咨询"})
+    t = await run(world.as_user(u), lambda uow: service.create_ticket(uow, req))
+    assert (t.first_response_mode, t.first_response_due) == (
+        DeadlineMode.TARGET,
+        end_of_business_day(date(2026, 11, 3)),
+    )
+    assert (t.final_mode, t.final_due) == (DeadlineMode.LIMIT, end_of_business_day(date(2026, 11, 5)))
+    return lead, agent, t
+
+
+async def _answer(run: Any, world: Any, agent: Any, ticket_id: str) -> None:
+    await run(
+        world.as_op(agent), lambda uow: service.add_comment(uow, ticket_id, CommentIn(body="0.05 元/条"))
+    )
+    await run(
+        world.as_op(agent),
+        lambda uow: service.transition(uow, ticket_id, Action.RESOLVE, TransitionIn(resolution="已答复")),
+    )
+
+
+async def test_r_cs_05_consultation_answered_within_its_limit_is_not_breached(
+    world: Any, run: Any, clock: FrozenClock, container: Container
+) -> None:
+    job = all_jobs()["sla-breaches"]
+    lead, agent, t = await _consultation_received_monday(world, run, clock)
+    # Wed 11-04: past the 1-day target, inside the 3-working-day limit
+    clock.set(datetime(2026, 11, 4, 10, tzinfo=SHANGHAI))
+    assert await run_job(container, job) == "0 deadline(s) breached"
+    await _answer(run, world, agent, t.id)
+    clock.set(datetime(2026, 11, 9, 10, tzinfo=SHANGHAI))
+    assert await run_job(container, job) == "0 deadline(s) breached"
+
+    assert await notifications(container, "sla-breach") == []
+    async with container.uow() as uow:
+        tk = await uow.session.get(Ticket, t.id)
+        assert tk is not None and not tk.breached and tk.first_response_breached_at is None
+        assert (await uow.session.scalars(select(TicketBreach))).all() == []
+        out = TicketOut.of(tk, uow.now)
+    # the ticket shows the target missed, not a breach; the limit met
+    first, final = out.sla.first_response, out.sla.final
+    assert (first.mode, first.met, first.breached) == (DeadlineMode.TARGET, False, False)
+    assert (final.mode, final.met, final.breached) == (DeadlineMode.LIMIT, True, False)
+    assert not out.sla.ever_breached
+    rep = await run(world.as_op(lead), lambda uow: sla.sla_report(uow, "2026-11"))
+    assert rep["total"] == {
+        "tickets": 1,
+        "met": 1,
+        "breached": 0,
+        "open": 0,
+        "compliance_percent": 100.0,
+        "target_tickets": 1,
+        "target_met": 0,
+        "target_missed": 1,
+        "target_met_percent": 0.0,
+    }
+    assert rep["breach_events"] == 0
+
+
+async def test_r_cs_05_consultation_answered_after_the_third_working_day_is_breached(
+    world: Any, run: Any, clock: FrozenClock, container: Container
+) -> None:
+    job = all_jobs()["sla-breaches"]
+    lead, agent, t = await _consultation_received_monday(world, run, clock)
+    limit = end_of_business_day(date(2026, 11, 5))
+    clock.set(limit - timedelta(seconds=1))  # Thu 11-05 23:59:59: the target passed long ago, no breach
+    assert await run_job(container, job) == "0 deadline(s) breached"
+    clock.set(limit + timedelta(seconds=30))  # Fri 11-06 00:00:30: the limit passed unanswered
+    assert await run_job(container, job) == "1 deadline(s) breached"
+    sent = await notifications(container, "sla-breach")
+    assert [n.recipient_id for n in sent] == [lead.id]  # the owner's lead is notified
+    async with container.uow() as uow:
+        breaches = (await uow.session.scalars(select(TicketBreach))).all()
+        assert [(b.ticket_id, b.kind, b.due_at) for b in breaches] == [(t.id, "final", limit)]
+    clock.set(datetime(2026, 11, 6, 10, tzinfo=SHANGHAI))
+    await _answer(run, world, agent, t.id)
+    rep = await run(world.as_op(lead), lambda uow: sla.sla_report(uow, "2026-11"))
+    assert (rep["total"]["breached"], rep["total"]["compliance_percent"], rep["breach_events"]) == (1, 0.0, 1)
+    assert (rep["total"]["target_missed"], rep["total"]["target_met_percent"]) == (1, 0.0)
+
+
 async def test_r_cs_06_holiday_greetings_and_offers(
     world: Any, run: Any, clock: FrozenClock, container: Container
 ) -> None:
     from openability.charging.models import UsageDaily
     from openability.partners.types import PartnerStatus
 
-    all_jobs()
     job = all_jobs()["holiday-greetings"]
     agent = await world.operator("agent", ["service_agent"])
     big = await world.partner("大客户科技", owner_id=agent.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -12,11 +13,12 @@ from openability.tickets import rules
 from openability.tickets.rules import (
     DEFAULT_POLICIES,
     Action,
+    DeadlineMode,
     Importance,
-    Limit,
     PolicyRow,
     SlaUnit,
     Subtype,
+    Term,
     TicketState,
     TicketType,
 )
@@ -110,8 +112,8 @@ def test_r_cs_03_platform_fault_hours() -> None:
 
 def test_r_cs_03_billing_error_is_timed_as_a_general_platform_fault() -> None:
     p = policy(TicketType.FAULT_COMPLAINT, Subtype.BILLING_ERROR)
-    assert p.first_response == Limit(24, SlaUnit.HOURS)
-    assert p.final == Limit(24, SlaUnit.HOURS)
+    assert p.first_response == Term(24, SlaUnit.HOURS)
+    assert p.final == Term(24, SlaUnit.HOURS)
     assert p.subtype == "billing_error"  # its own policy row, changeable as data
 
 
@@ -133,7 +135,7 @@ def test_r_cs_04_override_making_a_saturday_a_working_day() -> None:
 
 def test_r_cs_04_unconfirmed_year_is_flagged() -> None:
     cal = WorkingCalendar(confirmed_years=[2026])
-    rules.deadline(sh(2027, 3, 1, 10), Limit(1, SlaUnit.WORKING_DAYS), cal)
+    rules.deadline(sh(2027, 3, 1, 10), Term(1, SlaUnit.WORKING_DAYS), cal)
     assert 2027 in cal.warnings
     assert not cal.is_confirmed(2027)
 
@@ -163,13 +165,41 @@ def test_r_cs_03_defaults_cover_every_kind_and_are_valid() -> None:
     general = policy(TicketType.CONSULTATION, Subtype.TARIFFS)
     important = policy(TicketType.CONSULTATION, Subtype.TARIFFS, Importance.IMPORTANT)
     assert (general.first_response, general.final) == (
-        Limit(1, SlaUnit.WORKING_DAYS),
-        Limit(3, SlaUnit.WORKING_DAYS),
+        Term(1, SlaUnit.WORKING_DAYS, DeadlineMode.TARGET),
+        Term(3, SlaUnit.WORKING_DAYS, DeadlineMode.LIMIT),
     )
     assert (important.first_response, important.final) == (
-        Limit(3, SlaUnit.WORKING_DAYS),
-        Limit(5, SlaUnit.WORKING_DAYS),
+        Term(3, SlaUnit.WORKING_DAYS, DeadlineMode.TARGET),
+        Term(5, SlaUnit.WORKING_DAYS, DeadlineMode.LIMIT),
     )
+
+
+def test_r_cs_03_range_lower_end_is_a_target_single_figures_are_limits() -> None:
+    # "3 working days (target 1)": the lower end is a target, the upper end the limit
+    for t, s in ((TicketType.CONSULTATION, Subtype.TARIFFS), (TicketType.BUSINESS_REQUEST, Subtype.OPENING)):
+        for imp in Importance:
+            p = policy(t, s, imp)
+            assert (p.first_response.mode, p.final.mode) == (DeadlineMode.TARGET, DeadlineMode.LIMIT)
+    # faults have one figure per deadline: every one is a limit, also the major platform fault's 8 h / 24 h
+    for s in rules.SUBTYPES[TicketType.FAULT_COMPLAINT]:
+        p = policy(TicketType.FAULT_COMPLAINT, s)
+        assert (p.first_response.mode, p.final.mode) == (DeadlineMode.LIMIT, DeadlineMode.LIMIT)
+    major = policy(TicketType.FAULT_COMPLAINT, Subtype.PLATFORM_MAJOR)
+    assert (major.first_response, major.final) == (Term(8, SlaUnit.HOURS), Term(24, SlaUnit.HOURS))
+
+
+def test_r_cs_03_a_policy_without_a_limit_is_refused() -> None:
+    rows = [r for r in DEFAULT_POLICIES if r.type != TicketType.FAULT_COMPLAINT or r.subtype != "software"]
+    targets_only = PolicyRow(
+        TicketType.FAULT_COMPLAINT,
+        "software",
+        "",
+        Term(20, SlaUnit.MINUTES, DeadlineMode.TARGET),
+        Term(20, SlaUnit.MINUTES, DeadlineMode.TARGET),
+    )
+    with pytest.raises(rules.PolicyError, match="no limit"):
+        rules.validate_policy_set([*rows, targets_only])
+    rules.validate_policy_set([*rows, replace(targets_only, final=Term(20, SlaUnit.MINUTES))])
 
 
 def test_r_cs_03_policy_set_validation() -> None:
@@ -179,13 +209,13 @@ def test_r_cs_03_policy_set_validation() -> None:
     with pytest.raises(rules.PolicyError, match="no SLA policy"):
         rules.validate_policy_set(rows[1:])  # general consultation missing
     bad = PolicyRow(
-        TicketType.CONSULTATION, "", "", Limit(5, SlaUnit.WORKING_DAYS), Limit(1, SlaUnit.WORKING_DAYS)
+        TicketType.CONSULTATION, "", "", Term(5, SlaUnit.WORKING_DAYS), Term(1, SlaUnit.WORKING_DAYS)
     )
     with pytest.raises(rules.PolicyError, match="first response after final"):
         rules.validate_policy_set([bad])
     # a specific row beats a generic one
     specific = PolicyRow(
-        TicketType.CONSULTATION, "tariffs", "general", Limit(2, SlaUnit.HOURS), Limit(4, SlaUnit.HOURS)
+        TicketType.CONSULTATION, "tariffs", "general", Term(2, SlaUnit.HOURS), Term(4, SlaUnit.HOURS)
     )
     assert (
         rules.pick_policy([*rows, specific], TicketType.CONSULTATION, Subtype.TARIFFS, Importance.GENERAL)
@@ -226,17 +256,70 @@ def test_state_machine() -> None:
 
 def test_r_cs_05_breach_and_outcome() -> None:
     due = sh(2026, 11, 2, 12)
-    assert not rules.is_breached(due, None, due)
-    assert rules.is_breached(due, None, due + timedelta(seconds=1))
-    assert rules.is_breached(due, due + timedelta(minutes=1), due + timedelta(days=1))
-    assert not rules.is_breached(due, due, due + timedelta(days=1))
-    assert rules.ticket_outcome(due, due, due, due, False, due + timedelta(days=1)) == "met"
-    assert rules.ticket_outcome(due, None, due, None, False, due - timedelta(minutes=1)) == "open"
-    assert rules.ticket_outcome(due, due, due, due, True, due) == "breached"
+    assert not rules.is_missed(due, None, due)
+    assert rules.is_missed(due, None, due + timedelta(seconds=1))
+    assert rules.is_missed(due, due + timedelta(minutes=1), due + timedelta(days=1))
+    assert not rules.is_missed(due, due, due + timedelta(days=1))
+    later = due + timedelta(days=1)
+
+    def limits(done: datetime | None) -> list[rules.Deadline]:
+        return [rules.Deadline(k, DeadlineMode.LIMIT, due, done) for k in ("first_response", "final")]
+
+    assert rules.ticket_outcome(limits(due), due, False, later) == "met"
+    assert rules.ticket_outcome(limits(None), None, False, due - timedelta(minutes=1)) == "open"
+    assert rules.ticket_outcome(limits(None), None, False, later) == "breached"
+    assert rules.ticket_outcome(limits(due), due, True, due) == "breached"  # recorded by the job
     c = rules.Compliance()
     for o in ("met", "met", "breached", "open"):
         c.add(o)
     assert (c.total, c.met, c.breached, c.open, c.percent) == (4, 2, 1, 1, 66.7)
+
+
+def test_r_cs_05_a_missed_target_is_not_a_breach() -> None:
+    # received Mon 2026-11-02; consultation: target end of 11-03, limit end of 11-05
+    target = rules.Deadline("first_response", DeadlineMode.TARGET, end_of(2026, 11, 3), sh(2026, 11, 4, 10))
+    limit = rules.Deadline("final", DeadlineMode.LIMIT, end_of(2026, 11, 5), sh(2026, 11, 4, 10))
+    now = sh(2026, 11, 9, 9)
+    assert target.missed(now) and not target.breached(now) and target.met(now) is False
+    assert not limit.breached(now) and limit.met(now) is True
+    assert rules.ticket_outcome([target, limit], limit.done_at, False, now) == "met"
+    # the limit answered after the end of the 3rd working day is a breach
+    late = replace(limit, done_at=end_of(2026, 11, 5) + timedelta(minutes=1))
+    assert late.breached(now) and rules.ticket_outcome([target, late], late.done_at, False, now) == "breached"
+
+
+def test_r_cs_03_target_met_share() -> None:
+    now = sh(2026, 11, 20)
+    due = sh(2026, 11, 3)
+
+    def ticket(mode: DeadlineMode, done: datetime | None, due_at: datetime = due) -> list[rules.Deadline]:
+        return [
+            rules.Deadline("first_response", mode, due_at, done),
+            rules.Deadline("final", DeadlineMode.LIMIT, due_at + timedelta(days=2), done),
+        ]
+
+    met = ticket(DeadlineMode.TARGET, due - timedelta(hours=1))
+    missed_late = ticket(DeadlineMode.TARGET, due + timedelta(hours=1))
+    missed_unanswered = ticket(DeadlineMode.TARGET, None)
+    running = ticket(DeadlineMode.TARGET, None, now + timedelta(hours=5))
+    no_target = ticket(DeadlineMode.LIMIT, due - timedelta(hours=1))
+    assert [
+        rules.target_outcome(d, now) for d in (met, missed_late, missed_unanswered, running, no_target)
+    ] == [
+        "met",
+        "missed",
+        "missed",
+        "open",
+        None,
+    ]
+    c = rules.Compliance()
+    for d in (met, missed_late, missed_unanswered, running, no_target):
+        c.add(rules.ticket_outcome(d, d[1].done_at, False, now), rules.target_outcome(d, now))
+    # 1 of 3 decided targets met; the open one and the ticket without a target do not count
+    assert (c.target_tickets, c.target_met, c.target_missed, c.target_percent) == (4, 1, 2, 33.3)
+    # the targets do not touch compliance: met, met, breached (unanswered past the limit), open, met
+    assert (c.met, c.breached, c.open, c.percent) == (3, 1, 1, 75.0)
+    assert rules.Compliance().target_percent is None
 
 
 def test_format_due_shows_end_of_day_as_24_00() -> None:

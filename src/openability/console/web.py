@@ -83,17 +83,24 @@ def login_redirect(request: Request) -> Response:
 
 
 def bar_chart(
-    items: Sequence[tuple[str, Decimal | int]], width: int = 560, bar_height: int = 22, unit: str = ""
+    items: Sequence[tuple[str, Decimal | int | None]], width: int = 560, bar_height: int = 22, unit: str = ""
 ) -> Markup:
-    """Server-side SVG horizontal bar chart (no JS, no CDN)."""
+    """Server-side SVG horizontal bar chart (no JS, no CDN). A None value (nothing to measure, e.g. a
+    percentage of no decided tickets) gets no bar and "-", not a 0 bar."""
     if not items:
         return Markup("")
-    peak = max((Decimal(v) for _, v in items), default=Decimal(1)) or Decimal(1)
+    peak = max((Decimal(v) for _, v in items if v is not None), default=Decimal(1)) or Decimal(1)
     label_w = 150
     rows = []
     for i, (label, value) in enumerate(items):
-        w = int((Decimal(value) / peak) * (width - label_w - 90)) if peak else 0
         y = i * (bar_height + 6)
+        if value is None:
+            rows.append(
+                f'<text x="0" y="{y + 15}" font-size="12">{Markup.escape(label)}</text>'
+                f'<text x="{label_w + 6}" y="{y + 15}" font-size="12">-</text>'
+            )
+            continue
+        w = int((Decimal(value) / peak) * (width - label_w - 90)) if peak else 0
         rows.append(
             f'<text x="0" y="{y + 15}" font-size="12">{Markup.escape(label)}</text>'
             f'<rect x="{label_w}" y="{y}" width="{max(w, 1)}" height="{bar_height}" fill="#2b6cb0" rx="3"/>'

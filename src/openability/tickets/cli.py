@@ -44,7 +44,7 @@ def _table(title: str, *columns: str | Column) -> Table:
 
 
 def _percent(p: Any) -> str:
-    """Compliance % of a group; "–" while none of its tickets is decided (the API gives null)."""
+    """Compliance or target-met % of a group; "–" while nothing of it is decided (the API gives null)."""
     return "–" if p is None else str(p)
 
 
@@ -87,8 +87,8 @@ def policies() -> None:
                 r.type.value,
                 r.subtype or "*",
                 r.importance or "*",
-                r.first_response.text("en"),
-                r.final.text("en"),
+                f"{r.first_response.text('en')} ({r.first_response.mode.value})",
+                f"{r.final.text('en')} ({r.final.mode.value})",
                 r.note,
             )
         console.print(table)
@@ -118,11 +118,13 @@ def deadline(
         p = rules.pick_policy(rows, t, s, importance)
         with _own_calendar_warning():
             dues = [
-                (n, lim, rules.deadline(at, lim, cal))
-                for n, lim in (("first response", p.first_response), ("final reply", p.final))
+                (n, term, rules.deadline(at, term, cal))
+                for n, term in (("first response", p.first_response), ("final reply", p.final))
             ]
-        for name, lim, due in dues:
-            console.print(f"{name:15} {lim.text('en'):>18}  due {rules.format_due(due)} (Asia/Shanghai)")
+        for name, term, due in dues:
+            console.print(
+                f"{name:15} {term.text('en'):>18} {term.mode.value:6}  due {rules.format_due(due)} (Asia/Shanghai)"
+            )
         for year in sorted(cal.warnings):
             err_console.print(
                 f"[yellow]warning: working-day calendar for {year} is not confirmed; "
@@ -208,10 +210,11 @@ def report(month: str) -> None:
             "breached",
             "open",
             "%",
+            "target met %",
         )
         for name, r in groups:
             counts = (str(r[k]) for k in ("tickets", "met", "breached", "open"))
-            table.add_row(name, *counts, _percent(r["compliance_percent"]))
+            table.add_row(name, *counts, _percent(r["compliance_percent"]), _percent(r["target_met_percent"]))
         console.print(table)
 
     run_async(go)

@@ -9,7 +9,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from openability.kernel.calendar_admin import CalendarYear
 from openability.kernel.db import Base, IdStr, UTCDateTime, enum_column
-from openability.tickets.rules import Channel, Importance, SlaUnit, Subtype, TicketState, TicketType
+from openability.tickets.rules import (
+    Channel,
+    Deadline,
+    DeadlineMode,
+    Importance,
+    SlaUnit,
+    Subtype,
+    TicketState,
+    TicketType,
+)
 
 __all__ = ["CalendarYear", "SlaPolicy", "Ticket", "TicketAttachment", "TicketBreach", "TicketComment"]
 
@@ -38,10 +47,17 @@ class Ticket(Base):
     # Receipt time: the SLA clock starts here (reset on reopen for the final reply).
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
-    # SLA (R-CS-03/04): the policy version and the limits it gave, then the computed deadlines.
+    # SLA (R-CS-03/04): the policy version and the terms it gave (time allowed, and whether each deadline
+    # is a limit, whose miss is a breach, or a target, a goal), then the computed deadlines.
     policy_version: Mapped[int] = mapped_column(Integer, default=0)
-    first_response_limit: Mapped[str] = mapped_column(String(30))  # e.g. "1 working_days"
+    first_response_limit: Mapped[str] = mapped_column(String(30))  # time allowed, e.g. "1 working_days"
     final_limit: Mapped[str] = mapped_column(String(30))
+    first_response_mode: Mapped[DeadlineMode] = mapped_column(
+        enum_column(DeadlineMode), default=DeadlineMode.LIMIT, server_default=DeadlineMode.LIMIT.value
+    )
+    final_mode: Mapped[DeadlineMode] = mapped_column(
+        enum_column(DeadlineMode), default=DeadlineMode.LIMIT, server_default=DeadlineMode.LIMIT.value
+    )
     first_response_due: Mapped[datetime] = mapped_column(UTCDateTime())
     final_due: Mapped[datetime] = mapped_column(UTCDateTime())
     # Earliest deadline still running (queue order); null once answered, closed or while paused.
@@ -49,7 +65,7 @@ class Ticket(Base):
     first_responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    # R-CS-05: set by the breach job when a deadline passed unanswered (current deadlines only).
+    # R-CS-05: set by the breach job when a limit passed unanswered (current deadlines; never a target).
     first_response_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     final_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     breached: Mapped[bool] = mapped_column(Boolean, default=False, index=True)  # ever breached
@@ -65,6 +81,15 @@ class Ticket(Base):
     # Business requests: what the resolve action did through the owning service.
     action_result: Mapped[str] = mapped_column(Text, default="")
     reopened_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    def deadlines(self) -> tuple[Deadline, Deadline]:
+        """The first-response and final-reply deadlines as they stand."""
+        return (
+            Deadline(
+                "first_response", self.first_response_mode, self.first_response_due, self.first_responded_at
+            ),
+            Deadline("final", self.final_mode, self.final_due, self.resolved_at),
+        )
 
     def snapshot(self) -> dict[str, object]:
         return {
@@ -145,8 +170,14 @@ class SlaPolicy(Base):
     importance: Mapped[str] = mapped_column(String(24), default="")
     first_response_amount: Mapped[int] = mapped_column(Integer)
     first_response_unit: Mapped[SlaUnit] = mapped_column(enum_column(SlaUnit))
+    first_response_mode: Mapped[DeadlineMode] = mapped_column(
+        enum_column(DeadlineMode), default=DeadlineMode.LIMIT, server_default=DeadlineMode.LIMIT.value
+    )
     final_amount: Mapped[int] = mapped_column(Integer)
     final_unit: Mapped[SlaUnit] = mapped_column(enum_column(SlaUnit))
+    final_mode: Mapped[DeadlineMode] = mapped_column(
+        enum_column(DeadlineMode), default=DeadlineMode.LIMIT, server_default=DeadlineMode.LIMIT.value
+    )
     note: Mapped[str] = mapped_column(String(300), default="")
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -77,6 +77,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "cancelled": ("已撤销", "Cancelled"),
     "first_response": ("首次响应", "First response"),
     "final": ("最终回复", "Final reply"),
+    "limit": ("时限", "Limit"),
+    "target": ("目标", "Target"),
 }
 
 
@@ -182,10 +184,22 @@ class SlaUnit(enum.StrEnum):
     MINUTES = "minutes"
 
 
+class DeadlineMode(enum.StrEnum):
+    """R-CS-03: what a deadline is. A LIMIT is the deadline proper: missing it is a breach, recorded,
+    escalated and counted against compliance (R-CS-05). A TARGET is a service goal (the lower end of the
+    rulebook's ranges "1-3 个工作日"): reported as the target-met share, never a breach."""
+
+    LIMIT = "limit"
+    TARGET = "target"
+
+
 @dataclass(frozen=True)
-class Limit:
+class Term:
+    """One deadline of a policy: the time allowed from receipt, and whether it is a limit or a target."""
+
     amount: int
     unit: SlaUnit
+    mode: DeadlineMode = DeadlineMode.LIMIT
 
     def text(self, lang: str) -> str:
         zh = {"working_days": "个工作日", "hours": "小时", "minutes": "分钟"}[self.unit.value]
@@ -200,8 +214,8 @@ class PolicyRow:
     type: TicketType
     subtype: str
     importance: str
-    first_response: Limit
-    final: Limit
+    first_response: Term
+    final: Term
     note: str = ""
 
     def specificity(self) -> int:
@@ -211,29 +225,35 @@ class PolicyRow:
         return self.type == t and self.subtype in ("", s.value) and self.importance in ("", imp.value)
 
 
-def _wd(n: int) -> Limit:
-    return Limit(n, SlaUnit.WORKING_DAYS)
+LIMIT, TARGET = DeadlineMode.LIMIT, DeadlineMode.TARGET
 
 
-def _h(n: int) -> Limit:
-    return Limit(n, SlaUnit.HOURS)
+def _wd(n: int, mode: DeadlineMode = LIMIT) -> Term:
+    return Term(n, SlaUnit.WORKING_DAYS, mode)
 
 
-def _m(n: int) -> Limit:
-    return Limit(n, SlaUnit.MINUTES)
+def _h(n: int) -> Term:
+    return Term(n, SlaUnit.HOURS)
+
+
+def _m(n: int) -> Term:
+    return Term(n, SlaUnit.MINUTES)
 
 
 C, B, F = TicketType.CONSULTATION, TicketType.BUSINESS_REQUEST, TicketType.FAULT_COMPLAINT
 
-# R-CS-03 defaults. Interpretation (docs/tickets.md): where the rule gives a range "1-3 working days",
-# first response = the target (lower end) and final reply = the limit (upper end); where it gives one
-# fault deadline, first response and final reply share it; billing errors are timed as a general
-# platform fault (24 clock hours), the fault class the rulebook lists them under.
+# R-CS-03 defaults (docs/tickets.md). Where the rule gives a range "1-3 working days", the lower end is a
+# TARGET timed on the first response and the upper end the LIMIT timed on the final reply; where it gives
+# one figure per deadline (faults: 20 min, 30 min, 24 h; major platform fault: first response 8 h, final
+# reply 24 h), every figure is a LIMIT. Billing errors are timed as a general platform fault (24 clock
+# hours), the fault class the rulebook lists them under.
 DEFAULT_POLICIES: tuple[PolicyRow, ...] = (
-    PolicyRow(C, "", "general", _wd(1), _wd(3), "R-CS-03 general consultation: target 1, limit 3 WD"),
-    PolicyRow(C, "", "important", _wd(3), _wd(5), "R-CS-03 important consultation: target 3, limit 5 WD"),
-    PolicyRow(B, "", "general", _wd(1), _wd(3), "R-CS-03 general request: target 1, limit 3 WD"),
-    PolicyRow(B, "", "important", _wd(3), _wd(5), "R-CS-03 important request: target 3, limit 5 WD"),
+    PolicyRow(C, "", "general", _wd(1, TARGET), _wd(3), "R-CS-03 general consultation: target 1, limit 3 WD"),
+    PolicyRow(
+        C, "", "important", _wd(3, TARGET), _wd(5), "R-CS-03 important consultation: target 3, limit 5 WD"
+    ),
+    PolicyRow(B, "", "general", _wd(1, TARGET), _wd(3), "R-CS-03 general request: target 1, limit 3 WD"),
+    PolicyRow(B, "", "important", _wd(3, TARGET), _wd(5), "R-CS-03 important request: target 3, limit 5 WD"),
     PolicyRow(F, "software", "", _m(20), _m(20), "R-CS-03 fault caused by software: 20 min"),
     PolicyRow(F, "hardware", "", _m(30), _m(30), "R-CS-03 fault caused by hardware: 30 min"),
     PolicyRow(F, "platform_general", "", _h(24), _h(24), "R-CS-03 platform fault, general: 24 h"),
@@ -268,10 +288,12 @@ def validate_policy_set(rows: Sequence[PolicyRow]) -> None:
             raise PolicyError(f"subtype {r.subtype!r} does not belong to type {r.type.value!r}")
         if r.importance:
             Importance(r.importance)
-        for lim in (r.first_response, r.final):
-            if lim.amount < 1:
+        for term in (r.first_response, r.final):
+            if term.amount < 1:
                 raise PolicyError("deadline amounts must be at least 1")
-        if limit_span(r.first_response) > limit_span(r.final):
+        if DeadlineMode.LIMIT not in (r.first_response.mode, r.final.mode):
+            raise PolicyError(f"no limit in {key}: one deadline must be a limit, whose miss is a breach")
+        if term_span(r.first_response) > term_span(r.final):
             raise PolicyError(f"first response after final reply in {key}")
     for t, subs in SUBTYPES.items():
         for s in subs:
@@ -279,26 +301,26 @@ def validate_policy_set(rows: Sequence[PolicyRow]) -> None:
                 pick_policy(rows, t, s, imp)  # raises on a gap
 
 
-def limit_span(lim: Limit) -> timedelta:
-    """Rough ordering of limits of different units (a working day counted as one day)."""
-    if lim.unit == SlaUnit.WORKING_DAYS:
-        return timedelta(days=lim.amount)
-    if lim.unit == SlaUnit.HOURS:
-        return timedelta(hours=lim.amount)
-    return timedelta(minutes=lim.amount)
+def term_span(term: Term) -> timedelta:
+    """Rough ordering of terms of different units (a working day counted as one day)."""
+    if term.unit == SlaUnit.WORKING_DAYS:
+        return timedelta(days=term.amount)
+    if term.unit == SlaUnit.HOURS:
+        return timedelta(hours=term.amount)
+    return timedelta(minutes=term.amount)
 
 
 # ---------------------------------------------------------------- deadlines (R-CS-04)
 
 
-def deadline(received_at: datetime, limit: Limit, cal: WorkingCalendar) -> datetime:
+def deadline(received_at: datetime, term: Term, cal: WorkingCalendar) -> datetime:
     """R-CS-04: N working days = 24:00 Asia/Shanghai of the Nth working day after the day of receipt;
     hour and minute limits run on the clock from the moment of receipt."""
-    if limit.unit == SlaUnit.WORKING_DAYS:
-        return end_of_business_day(cal.nth_working_day_after(business_date(received_at), limit.amount))
-    if limit.unit == SlaUnit.HOURS:
-        return received_at + timedelta(hours=limit.amount)
-    return received_at + timedelta(minutes=limit.amount)
+    if term.unit == SlaUnit.WORKING_DAYS:
+        return end_of_business_day(cal.nth_working_day_after(business_date(received_at), term.amount))
+    if term.unit == SlaUnit.HOURS:
+        return received_at + timedelta(hours=term.amount)
+    return received_at + timedelta(minutes=term.amount)
 
 
 def extend_for_pause(
@@ -329,13 +351,36 @@ def format_due(dt: datetime | None) -> str:
     return f"{local:%Y-%m-%d %H:%M}"
 
 
-def is_breached(due: datetime | None, done_at: datetime | None, now: datetime) -> bool:
-    """R-CS-05: a deadline is missed when it passed without the reply, or the reply came after it."""
+def is_missed(due: datetime | None, done_at: datetime | None, now: datetime) -> bool:
+    """A deadline is missed when it passed without the reply, or the reply came after it."""
     if due is None:
         return False
     if done_at is not None:
         return done_at > due
     return now > due
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """One of a ticket's two deadlines as it stands: kind first_response | final, limit or target."""
+
+    kind: str
+    mode: DeadlineMode
+    due: datetime
+    done_at: datetime | None
+
+    def missed(self, now: datetime) -> bool:
+        return is_missed(self.due, self.done_at, now)
+
+    def breached(self, now: datetime) -> bool:
+        """R-CS-05: only a missed limit is a breach; a missed target is not (R-CS-03)."""
+        return self.mode == DeadlineMode.LIMIT and self.missed(now)
+
+    def met(self, now: datetime) -> bool | None:
+        """True when answered in time, False once missed, None while it is still running."""
+        if self.missed(now):
+            return False
+        return True if self.done_at is not None else None
 
 
 def countdown(due: datetime | None, now: datetime, lang: str) -> str:
@@ -374,12 +419,18 @@ def parse_month(month: str) -> str:
 
 @dataclass
 class Compliance:
+    """One report group. Compliance counts the limits (R-CS-05); the target-met share counts the targets
+    of the group's tickets that have one (R-CS-03), beside it."""
+
     total: int = 0
     met: int = 0
     breached: int = 0
     open: int = 0
+    target_tickets: int = 0
+    target_met: int = 0
+    target_missed: int = 0
 
-    def add(self, outcome: str) -> None:
+    def add(self, outcome: str, target: str | None = None) -> None:
         self.total += 1
         if outcome == "met":
             self.met += 1
@@ -387,25 +438,44 @@ class Compliance:
             self.breached += 1
         else:
             self.open += 1
+        if target is not None:
+            self.target_tickets += 1
+        if target == "met":
+            self.target_met += 1
+        elif target == "missed":
+            self.target_missed += 1
 
     @property
     def percent(self) -> float | None:
         decided = self.met + self.breached
         return None if decided == 0 else round(100.0 * self.met / decided, 1)
 
+    @property
+    def target_percent(self) -> float | None:
+        """Targets met / targets decided; None while no target of the group is decided (or none has one)."""
+        decided = self.target_met + self.target_missed
+        return None if decided == 0 else round(100.0 * self.target_met / decided, 1)
+
 
 def ticket_outcome(
-    first_due: datetime | None,
-    first_done: datetime | None,
-    final_due: datetime | None,
-    final_done: datetime | None,
-    recorded_breach: bool,
-    now: datetime,
+    deadlines: Sequence[Deadline], final_done: datetime | None, recorded_breach: bool, now: datetime
 ) -> str:
-    """met | breached | open. A ticket complies when neither of its deadlines was missed."""
-    if recorded_breach or is_breached(first_due, first_done, now) or is_breached(final_due, final_done, now):
+    """met | breached | open. A ticket complies when none of its limits was missed (targets do not count)."""
+    if recorded_breach or any(d.breached(now) for d in deadlines):
         return "breached"
     if final_done is not None:
+        return "met"
+    return "open"
+
+
+def target_outcome(deadlines: Sequence[Deadline], now: datetime) -> str | None:
+    """met | missed | open for the ticket's targets; None when its policy gave it no target."""
+    targets = [d for d in deadlines if d.mode == DeadlineMode.TARGET]
+    if not targets:
+        return None
+    if any(d.missed(now) for d in targets):
+        return "missed"
+    if all(d.done_at is not None for d in targets):
         return "met"
     return "open"
 

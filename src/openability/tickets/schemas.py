@@ -19,6 +19,8 @@ from openability.tickets.models import Ticket, TicketAttachment, TicketComment
 from openability.tickets.rules import (
     Action,
     Channel,
+    Deadline,
+    DeadlineMode,
     Importance,
     PolicyRow,
     SlaUnit,
@@ -102,8 +104,11 @@ class PolicyRowIn(_Cmd):
     importance: Importance | Literal[""] = ""  # "" = any importance
     first_response_amount: int = Field(ge=1, le=100_000)
     first_response_unit: SlaUnit
+    # limit: a miss is a breach (R-CS-05); target: a goal, reported as target met (R-CS-03)
+    first_response_mode: DeadlineMode = DeadlineMode.LIMIT
     final_amount: int = Field(ge=1, le=100_000)
     final_unit: SlaUnit
+    final_mode: DeadlineMode = DeadlineMode.LIMIT
     note: str = Field(default="", max_length=300)
 
 
@@ -126,11 +131,25 @@ class YearConfirmIn(_Cmd):
 
 
 class DeadlineOut(ApiModel):
-    limit: str  # "1 working_days", "24 hours", "20 minutes"
+    limit: str  # the time allowed: "1 working_days", "24 hours", "20 minutes"
+    mode: DeadlineMode  # limit: a miss is a breach (R-CS-05); target: a goal, never a breach (R-CS-03)
     due: datetime
     done_at: datetime | None
     seconds_left: int | None  # None once answered, or while the clocks are paused or the ticket is closed
-    breached: bool
+    met: bool | None  # answered in time; false once missed; null while running
+    breached: bool  # a missed limit (always false for a target)
+
+    @classmethod
+    def of(cls, d: Deadline, limit: str, now: datetime, running: bool) -> DeadlineOut:
+        return cls(
+            limit=limit,
+            mode=d.mode,
+            due=d.due,
+            done_at=d.done_at,
+            seconds_left=int((d.due - now).total_seconds()) if running and d.done_at is None else None,
+            met=d.met(now),
+            breached=d.breached(now),
+        )
 
 
 class SlaOut(ApiModel):
@@ -174,12 +193,8 @@ class TicketOut(ApiModel):
 
     @classmethod
     def of(cls, t: Ticket, now: datetime, *, partner_view: bool = False) -> TicketOut:
-        first_breached = rules.is_breached(t.first_response_due, t.first_responded_at, now)
-        final_breached = rules.is_breached(t.final_due, t.resolved_at, now)
+        first, final = t.deadlines()
         running = t.state in rules.OPEN_STATES and t.paused_since is None
-
-        def left(due: datetime, done: datetime | None) -> int | None:
-            return int((due - now).total_seconds()) if running and done is None else None
 
         return cls(
             id=t.id,
@@ -198,22 +213,10 @@ class TicketOut(ApiModel):
             sla=SlaOut(
                 policy_version=t.policy_version,
                 paused=t.paused_since is not None,
-                first_response=DeadlineOut(
-                    limit=t.first_response_limit,
-                    due=t.first_response_due,
-                    done_at=t.first_responded_at,
-                    seconds_left=left(t.first_response_due, t.first_responded_at),
-                    breached=first_breached,
-                ),
-                final=DeadlineOut(
-                    limit=t.final_limit,
-                    due=t.final_due,
-                    done_at=t.resolved_at,
-                    seconds_left=left(t.final_due, t.resolved_at),
-                    breached=final_breached,
-                ),
+                first_response=DeadlineOut.of(first, t.first_response_limit, now, running),
+                final=DeadlineOut.of(final, t.final_limit, now, running),
                 next_due_at=t.next_due_at,
-                ever_breached=t.breached or first_breached or final_breached,
+                ever_breached=t.breached or first.breached(now) or final.breached(now),
             ),
             resolution=t.resolution,
             closed_at=t.closed_at,
@@ -349,8 +352,10 @@ class PolicyRowOut(ApiModel):
     importance: Importance | Literal[""]
     first_response_amount: int
     first_response_unit: SlaUnit
+    first_response_mode: DeadlineMode
     final_amount: int
     final_unit: SlaUnit
+    final_mode: DeadlineMode
     note: str
 
     @classmethod
@@ -361,8 +366,10 @@ class PolicyRowOut(ApiModel):
             importance=Importance(r.importance) if r.importance else "",
             first_response_amount=r.first_response.amount,
             first_response_unit=r.first_response.unit,
+            first_response_mode=r.first_response.mode,
             final_amount=r.final.amount,
             final_unit=r.final.unit,
+            final_mode=r.final.mode,
             note=r.note,
         )
 
@@ -421,6 +428,12 @@ class ComplianceOut(ApiModel):
     open: int
     # met / (met + breached) in percent; null while no ticket of the group is decided (all still open)
     compliance_percent: float | None
+    # R-CS-03 targets (goals, never breaches): the group's tickets whose policy has one, those whose
+    # target was met, missed, and met / (met + missed) in percent (null while none is decided)
+    target_tickets: int
+    target_met: int
+    target_missed: int
+    target_met_percent: float | None
 
 
 class TypeComplianceOut(ComplianceOut):

@@ -39,9 +39,9 @@ from openability.tickets.sla import (
     LEAD_ROLES,
     active_agents,
     current_policies,
-    limit_str,
     operator_names,
-    parse_limit,
+    parse_span,
+    span_str,
 )
 
 __all__ = ["AGENT_ROLES", "LEAD_ROLES", "active_agents", "operator_names"]
@@ -206,8 +206,10 @@ async def create_ticket(uow: UnitOfWork, cmd: CreateTicket) -> Ticket:
         updated_at=now,
         received_at=now,
         policy_version=version,
-        first_response_limit=limit_str(policy.first_response),
-        final_limit=limit_str(policy.final),
+        first_response_limit=span_str(policy.first_response),
+        final_limit=span_str(policy.final),
+        first_response_mode=policy.first_response.mode,
+        final_mode=policy.final.mode,
         first_response_due=rules.deadline(now, policy.first_response, cal),
         final_due=rules.deadline(now, policy.final, cal),
         related_statement_id=cmd.related_statement_id,
@@ -253,7 +255,9 @@ async def create_ticket(uow: UnitOfWork, cmd: CreateTicket) -> Ticket:
             recipient=("operator", owner_id),
             kind="ticket-assigned",
             subject=f"新工单 {t.id}: {t.subject}",
-            body=f"{partner.name} / {ttype.value}/{subtype.value}; 首次响应截止 {t.first_response_due.isoformat()}",
+            body=f"{partner.name} / {ttype.value}/{subtype.value}; 首次响应"
+            f"{'目标' if t.first_response_mode == rules.DeadlineMode.TARGET else '截止'} "
+            f"{t.first_response_due.isoformat()}",
         )
     return t
 
@@ -410,12 +414,10 @@ def _resume(uow: UnitOfWork, t: Ticket, cal: WorkingCalendar) -> None:
     start = t.paused_since
     if t.first_responded_at is None:
         t.first_response_due = rules.extend_for_pause(
-            t.first_response_due, parse_limit(t.first_response_limit).unit, start, uow.now, cal
+            t.first_response_due, parse_span(t.first_response_limit).unit, start, uow.now, cal
         )
     if t.resolved_at is None:
-        t.final_due = rules.extend_for_pause(
-            t.final_due, parse_limit(t.final_limit).unit, start, uow.now, cal
-        )
+        t.final_due = rules.extend_for_pause(t.final_due, parse_span(t.final_limit).unit, start, uow.now, cal)
     t.paused_since = None
 
 
@@ -469,7 +471,7 @@ async def transition(uow: UnitOfWork, ticket_id: str, action: Action, cmd: Trans
         # A reopened ticket is received again for its final reply: the final deadline restarts now.
         t.resolved_at = None
         t.resolution = ""
-        t.final_due = rules.deadline(now, parse_limit(t.final_limit), cal)
+        t.final_due = rules.deadline(now, parse_span(t.final_limit), cal)
         t.final_breached_at = None
         t.reopened_count += 1
     t.state = to

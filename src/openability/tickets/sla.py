@@ -18,10 +18,11 @@ from openability.partners.models import Operator
 from openability.tickets import rules
 from openability.tickets.models import SlaPolicy, Ticket, TicketBreach
 from openability.tickets.rules import (
+    DeadlineMode,
     Importance,
-    Limit,
     PolicyRow,
     SlaUnit,
+    Term,
     TicketState,
 )
 from openability.tickets.schemas import PolicySetIn
@@ -38,8 +39,8 @@ def _row_from_model(p: SlaPolicy) -> PolicyRow:
         p.type,
         p.subtype,
         p.importance,
-        Limit(p.first_response_amount, p.first_response_unit),
-        Limit(p.final_amount, p.final_unit),
+        Term(p.first_response_amount, p.first_response_unit, p.first_response_mode),
+        Term(p.final_amount, p.final_unit, p.final_mode),
         p.note,
     )
 
@@ -63,8 +64,8 @@ async def put_policies(uow: UnitOfWork, cmd: PolicySetIn) -> tuple[int, list[Pol
             r.type,
             str(r.subtype),  # plain strings: "" (any) or the enum's value, as stored
             str(r.importance),
-            Limit(r.first_response_amount, r.first_response_unit),
-            Limit(r.final_amount, r.final_unit),
+            Term(r.first_response_amount, r.first_response_unit, r.first_response_mode),
+            Term(r.final_amount, r.final_unit, r.final_mode),
             r.note,
         )
         for r in cmd.items
@@ -90,8 +91,10 @@ async def put_policies(uow: UnitOfWork, cmd: PolicySetIn) -> tuple[int, list[Pol
                 importance=r.importance,
                 first_response_amount=r.first_response.amount,
                 first_response_unit=r.first_response.unit,
+                first_response_mode=r.first_response.mode,
                 final_amount=r.final.amount,
                 final_unit=r.final.unit,
+                final_mode=r.final.mode,
                 note=r.note,
                 created_by=f"{a.type}:{a.id}",
                 created_at=uow.now,
@@ -115,19 +118,23 @@ def policy_dict(r: PolicyRow) -> dict[str, Any]:
         "importance": r.importance,
         "first_response_amount": r.first_response.amount,
         "first_response_unit": r.first_response.unit.value,
+        "first_response_mode": r.first_response.mode.value,
         "final_amount": r.final.amount,
         "final_unit": r.final.unit.value,
+        "final_mode": r.final.mode.value,
         "note": r.note,
     }
 
 
-def limit_str(lim: Limit) -> str:
-    return f"{lim.amount} {lim.unit.value}"
+def span_str(term: Term) -> str:
+    """The time a term allows as stored on the ticket, e.g. "1 working_days" (its mode has a column)."""
+    return f"{term.amount} {term.unit.value}"
 
 
-def parse_limit(s: str) -> Limit:
+def parse_span(s: str) -> Term:
+    """The time allowed, as stored on the ticket (the ticket's mode columns say limit or target)."""
     amount, unit = s.split(" ", 1)
-    return Limit(int(amount), SlaUnit(unit))
+    return Term(int(amount), SlaUnit(unit))
 
 
 async def active_agents(uow: UnitOfWork, roles: tuple[str, ...] = ("service_agent",)) -> list[Operator]:
@@ -151,8 +158,9 @@ async def operator_names(uow: UnitOfWork, ids: set[str]) -> dict[str, str]:
 
 
 async def scan_breaches(uow: UnitOfWork) -> int:
-    """Mark every deadline that passed unanswered and escalate it to the owner's lead, once per
-    ticket+deadline (dedup key). Paused tickets are skipped: their deadlines are not running."""
+    """Mark every limit that passed unanswered and escalate it to the owner's lead, once per
+    ticket+deadline (dedup key). Targets are goals, never breaches (R-CS-03). Paused tickets are
+    skipped: their deadlines are not running."""
     now = uow.now
     rows = (
         await uow.session.scalars(
@@ -161,10 +169,12 @@ async def scan_breaches(uow: UnitOfWork) -> int:
                 Ticket.state.in_(rules.OPEN_STATES),
                 Ticket.paused_since.is_(None),
                 or_(
-                    (Ticket.first_responded_at.is_(None))
+                    (Ticket.first_response_mode == DeadlineMode.LIMIT)
+                    & (Ticket.first_responded_at.is_(None))
                     & (Ticket.first_response_breached_at.is_(None))
                     & (Ticket.first_response_due < now),
-                    (Ticket.resolved_at.is_(None))
+                    (Ticket.final_mode == DeadlineMode.LIMIT)
+                    & (Ticket.resolved_at.is_(None))
                     & (Ticket.final_breached_at.is_(None))
                     & (Ticket.final_due < now),
                 ),
@@ -217,12 +227,12 @@ async def scan_breaches(uow: UnitOfWork) -> int:
 
 
 def _missed(t: Ticket, now: datetime) -> list[tuple[str, datetime]]:
-    out = []
-    if t.first_responded_at is None and t.first_response_breached_at is None and t.first_response_due < now:
-        out.append(("first_response", t.first_response_due))
-    if t.resolved_at is None and t.final_breached_at is None and t.final_due < now:
-        out.append(("final", t.final_due))
-    return out
+    recorded = {"first_response": t.first_response_breached_at, "final": t.final_breached_at}
+    return [
+        (d.kind, d.due)
+        for d in t.deadlines()
+        if d.mode == DeadlineMode.LIMIT and d.done_at is None and recorded[d.kind] is None and d.due < now
+    ]
 
 
 async def _escalation_targets(uow: UnitOfWork, owner_id: str | None) -> list[str]:
@@ -270,17 +280,12 @@ async def sla_report(uow: UnitOfWork, month: str) -> dict[str, Any]:
     by_type: dict[str, rules.Compliance] = defaultdict(rules.Compliance)
     by_owner: dict[str, rules.Compliance] = defaultdict(rules.Compliance)
     for t in tickets:
-        outcome = rules.ticket_outcome(
-            t.first_response_due,
-            t.first_responded_at,
-            t.final_due,
-            t.resolved_at,
-            t.id in recorded or t.breached,
-            uow.now,
-        )
-        total.add(outcome)
-        by_type[t.type.value].add(outcome)
-        by_owner[t.owner_id or ""].add(outcome)
+        deadlines = t.deadlines()
+        outcome = rules.ticket_outcome(deadlines, t.resolved_at, t.id in recorded or t.breached, uow.now)
+        target = rules.target_outcome(deadlines, uow.now)
+        total.add(outcome, target)
+        by_type[t.type.value].add(outcome, target)
+        by_owner[t.owner_id or ""].add(outcome, target)
     names = await operator_names(uow, set(by_owner))
 
     def row(c: rules.Compliance) -> dict[str, Any]:
@@ -290,6 +295,10 @@ async def sla_report(uow: UnitOfWork, month: str) -> dict[str, Any]:
             "breached": c.breached,
             "open": c.open,
             "compliance_percent": c.percent,
+            "target_tickets": c.target_tickets,
+            "target_met": c.target_met,
+            "target_missed": c.target_missed,
+            "target_met_percent": c.target_percent,
         }
 
     return {

@@ -40,7 +40,7 @@ def _common(uow: UnitOfWork, lang: str) -> dict[str, Any]:
         "TYPES": [t.value for t in TicketType],
         "STATES": [s.value for s in TicketState],
         "IMPORTANCES": [i.value for i in Importance],
-        "limit_text": lambda s: sla.parse_limit(s).text(lang),
+        "limit_text": lambda s: sla.parse_span(s).text(lang),
         "fmt_time": lambda dt: dt.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if dt else "",
         "fmt_due": rules.format_due,
     }
@@ -174,8 +174,11 @@ async def _ticket_ctx(uow: UnitOfWork, t: Any, lang: str, *, partner_view: bool)
         owner_name=(await service.operator_names(uow, {t.owner_id} if t.owner_id else set())).get(
             t.owner_id or "", ""
         ),
-        first_breached=rules.is_breached(t.first_response_due, t.first_responded_at, uow.now),
-        final_breached=rules.is_breached(t.final_due, t.resolved_at, uow.now),
+        # R-CS-03/05: per deadline, whether it is a limit or a target, met (None while running), breached
+        deadline_state={
+            d.kind: {"mode": d.mode.value, "met": d.met(uow.now), "breached": d.breached(uow.now)}
+            for d in t.deadlines()
+        },
         running=t.state in rules.OPEN_STATES and t.paused_since is None,
         unconfirmed=await _unconfirmed(uow, t),
     )
@@ -341,8 +344,9 @@ async def ops_calendar_confirm(
 # ---------------------------------------------------------------- SLA report
 
 
-def _pct(v: float | None) -> Decimal:
-    return Decimal(str(v)) if v is not None else Decimal(0)
+def _pct(v: float | None) -> Decimal | None:
+    """A group with nothing decided has no percentage: no bar and "-" in the chart, as in the table."""
+    return Decimal(str(v)) if v is not None else None
 
 
 @router.get("/ops/reports/sla")
@@ -360,6 +364,11 @@ async def ops_report(request: Request) -> Response:
         last = business_date(uow.now).replace(day=1) - timedelta(days=1)
         prev = f"{last.year:04d}-{last.month:02d}"
     by_type = [(rules.label(r["type"], lang), _pct(r["compliance_percent"])) for r in rep["by_type"]]
+    target_by_type = [
+        (rules.label(r["type"], lang), _pct(r["target_met_percent"]))
+        for r in rep["by_type"]
+        if r["target_tickets"]
+    ]
     by_owner = [
         (r["owner_name"] or r["owner_id"] or "-", _pct(r["compliance_percent"])) for r in rep["by_owner"]
     ]
@@ -372,6 +381,7 @@ async def ops_report(request: Request) -> Response:
         month=month,
         prev_month=prev,
         by_type_chart=by_type,
+        target_chart=target_by_type,
         by_owner_chart=by_owner,
         breach_chart=breaches,
         L=lambda v: rules.label(v, lang),
