@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from openability import __version__
 from openability.bootstrap import Container, build_container
-from openability.kernel.web import CorrelatorMiddleware, install_error_handlers
+from openability.kernel.web import CorrelatorMiddleware, RequestBodyLimits, install_error_handlers
 
 if TYPE_CHECKING:
     from openability.gateway.dataplane import DataPlane
@@ -85,6 +85,12 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
     app.state.on_startup = startups
     app.state.on_shutdown = shutdowns
     install_error_handlers(app)
+    app.add_middleware(
+        RequestBodyLimits,
+        json_limit=container.settings.max_json_body_bytes,
+        form_limit=container.settings.max_form_body_bytes,
+        upload_limit=container.settings.max_upload_body_bytes,
+    )
     app.add_middleware(CorrelatorMiddleware)
 
     @app.get("/healthz", include_in_schema=False)
