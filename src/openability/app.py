@@ -27,7 +27,7 @@ from openability.gateway.api import capability_routes, describe_in_openapi
 from openability.gateway.dataplane import DataPlane
 from openability.jobs.api import jobs_router
 from openability.jobs_catalog import all_jobs
-from openability.kernel.web import CorrelatorMiddleware, install_error_handlers
+from openability.kernel.web import CorrelatorMiddleware, RequestBodyLimits, install_error_handlers
 from openability.partners import api as partners_api
 from openability.tickets import api as tickets_api
 from openability.tickets import views as tickets_views
@@ -86,6 +86,12 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
     )
     api.state.container = container
     install_error_handlers(api)
+    api.add_middleware(
+        RequestBodyLimits,
+        json_limit=container.settings.max_json_body_bytes,
+        form_limit=container.settings.max_form_body_bytes,
+        upload_limit=container.settings.max_upload_body_bytes,
+    )
     api.add_middleware(CorrelatorMiddleware)
 
     @api.get("/healthz", include_in_schema=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +20,21 @@ class Settings(BaseSettings):
     database_url: str = ""
     secret_key: str = "dev-secret-change-me"
     public_url: str = ""
+
+    # Logging (kernel/logs.py), configured by `openability run` for the app and uvicorn alike: JSON
+    # lines by default, one object a line with the request's x-correlator as a field, for a log
+    # collector; "text" for a person reading a terminal.
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
+
+    # Request bodies of the management API, console and /oauth/token (the capability data plane under
+    # /capabilities/ has its own limits, gateway/runtime.py). JSON bodies: the data plane's JSON limit.
+    # Form bodies (console pages, /oauth/token): room for the longest console text (10,000 characters)
+    # percent-encoded, 9 bytes a Chinese character. Multipart uploads (ticket attachments, at most 5 MB
+    # each: tickets/attachments.py): the largest file plus the form's other fields.
+    max_json_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_form_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_upload_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
 
     # Business settings (RULES.md "Interpretation" values are settings, not constants).
     brand_words: list[str] = Field(default_factory=lambda: ["天翼应用工厂", "电信公司"])

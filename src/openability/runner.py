@@ -11,6 +11,7 @@ from typing import Any
 import uvicorn
 
 from openability.config import Settings
+from openability.kernel import logs
 
 
 def _banner(settings: Settings, creds: dict[str, Any], token: str, login_token: str) -> str:
@@ -79,6 +80,10 @@ def serve(host: str | None = None, port: int | None = None, workers: int = 1) ->
     from openability.kernel.migrate import upgrade
 
     settings = Settings()
+    # One logging set-up for start-up (migrations, seeding) and, through log_config, for uvicorn and
+    # the app in every worker process: JSON lines by default, OPENABILITY_LOG_FORMAT=text for people.
+    log_config = logs.log_config(settings.log_format, settings.log_level)
+    logs.configure(settings.log_format, settings.log_level)
     if host:
         settings.host = host
         os.environ["OPENABILITY_HOST"] = host
@@ -95,6 +100,7 @@ def serve(host: str | None = None, port: int | None = None, workers: int = 1) ->
         host=settings.host,
         port=settings.port,
         workers=workers,
-        log_level="info",
+        log_config=log_config,
+        log_level=settings.log_level.lower(),
         access_log=False,
     )

@@ -1,8 +1,29 @@
-"""One error tree; each error has a stable code and maps to an HTTP status (CAMARA-style body)."""
+"""One error tree; each error has a stable code and maps to an HTTP status (CAMARA-style body).
+
+The one renderer of error bodies and headers lives here too: `error_body` (the body of every error
+answer, management API and data plane alike), `AppError.body()` (the same for an AppError) and
+`error_headers` (the headers an error status calls for). The HTTP layers only serialize what these
+return, so an error looks the same whichever route, handler or fast path produced it."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
+
+# `details` of an error body: a mapping (an AppError's details) or a list (one entry per invalid field).
+ErrorDetails = Mapping[str, Any] | Sequence[Any]
+
+# The realm named in WWW-Authenticate challenges (RFC 6750 section 3).
+REALM = "openability"
+
+
+def error_body(status: int, code: str, message: str, details: ErrorDetails | None = None) -> dict[str, Any]:
+    """The CAMARA error body `{"status", "code", "message"}`, plus `details` when there are any."""
+    body: dict[str, Any] = {"status": status, "code": code, "message": message}
+    if details:
+        body["details"] = details
+    return body
 
 
 class AppError(Exception):
@@ -17,10 +38,31 @@ class AppError(Exception):
         self.details = details or {}
 
     def body(self) -> dict[str, Any]:
-        b: dict[str, Any] = {"status": self.status, "code": self.code, "message": self.message}
-        if self.details:
-            b["details"] = self.details
-        return b
+        return error_body(self.status, self.code, self.message, self.details)
+
+
+def error_headers(exc: AppError) -> dict[str, str]:
+    """The response headers an error calls for: a Bearer challenge on 401 (RFC 6750: `error=
+    "invalid_token"` only when a token was sent and refused, see `Unauthenticated`), and
+    Retry-After on 429 and 503 (whole seconds, at least 1: `details["retryAfter"]`, else 1)."""
+    if exc.status == 401:
+        challenge = f'Bearer realm="{REALM}"'
+        if isinstance(exc, Unauthenticated) and exc.bearer_error:
+            challenge += f', error="{exc.bearer_error}"'
+        return {"WWW-Authenticate": challenge}
+    if exc.status in (429, 503):
+        return {"Retry-After": str(_retry_after_seconds(exc.details.get("retryAfter")))}
+    return {}
+
+
+def _retry_after_seconds(value: Any) -> int:
+    # Retry-After takes delta-seconds, a non-negative integer (RFC 9110 section 10.2.3): round up, so
+    # a client never comes back early, and never 0, which would invite an immediate retry loop.
+    try:
+        seconds = math.ceil(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return 1
+    return max(1, seconds)
 
 
 class InvalidArgument(AppError):
@@ -31,6 +73,19 @@ class InvalidArgument(AppError):
 class Unauthenticated(AppError):
     status = 401
     code = "UNAUTHENTICATED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+        bearer_error: str | None = None,
+    ):
+        super().__init__(message, code=code, details=details)
+        # RFC 6750 error code for the challenge ("invalid_token" when a bearer token was sent and is
+        # unknown, revoked or expired); None when no credentials came with the request.
+        self.bearer_error = bearer_error
 
 
 class InsufficientBalance(AppError):
@@ -82,3 +137,13 @@ class TooManyRequests(AppError):
 class Busy(AppError):
     status = 503
     code = "SERVICE_UNAVAILABLE"
+
+
+class Internal(AppError):
+    """An unexpected failure: the body says no more than this (the traceback goes to the log)."""
+
+    status = 500
+    code = "INTERNAL"
+
+    def __init__(self, message: str = "internal error") -> None:
+        super().__init__(message)

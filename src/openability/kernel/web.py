@@ -1,19 +1,32 @@
-"""HTTP edge helpers shared by every domain: container access, the acting principal, errors, correlator."""
+"""HTTP edge helpers shared by every domain: container access, the acting principal, errors, request body
+limits and media types, correlator."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from openability.kernel.errors import AppError, PermissionDenied, Unauthenticated
+from openability.kernel import logs
+from openability.kernel.errors import (
+    AppError,
+    ErrorDetails,
+    Internal,
+    PayloadTooLarge,
+    PermissionDenied,
+    Unauthenticated,
+    UnsupportedMediaType,
+    error_body,
+    error_headers,
+)
 from openability.kernel.uow import Actor, UnitOfWork
 
 if TYPE_CHECKING:
@@ -41,11 +54,28 @@ def _default(o: Any) -> Any:
     raise TypeError
 
 
-def error_response(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
-    body: dict[str, Any] = {"status": status, "code": code, "message": message}
-    if details:
-        body["details"] = details
-    return JSONResponse(body, status_code=status)
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: ErrorDetails | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(error_body(status, code, message, details), status_code=status, headers=headers)
+
+
+def app_error_response(exc: AppError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status, headers=error_headers(exc) or None)
+
+
+class RequestRefused(StarletteHTTPException):
+    """Carries an AppError out of the request body's reading: FastAPI turns any other exception raised
+    while it reads a body into a 400 "There was an error parsing the body", but lets HTTPException
+    through to the handlers, where `install_error_handlers` renders the AppError."""
+
+    def __init__(self, error: AppError) -> None:
+        super().__init__(error.status, error.message)
+        self.error = error
 
 
 def container_of(request: Request) -> Platform:
@@ -91,22 +121,36 @@ def uow_for(request: Request, actor: Actor) -> UnitOfWork:
     return container_of(request).uow(actor, correlator=request.headers.get("x-correlator"))
 
 
-async def unhandled_error(_: Request, exc: Exception) -> Response:
-    """The 500 answer of every route (the data plane's too): logged, no detail leaked."""
-    log.exception("unhandled error", exc_info=exc)
-    return error_response(500, "INTERNAL", "internal error")
+async def unhandled_error(request: Request, exc: Exception) -> Response:
+    """The 500 answer of every route (the data plane's too): logged with the correlator, no detail leaked.
+    Runs in ServerErrorMiddleware, outside CorrelatorMiddleware: the correlator is bound again here, so
+    the traceback's log line carries it and the 500 echoes it like any other answer."""
+    corr = request.headers.get("x-correlator")
+    corr = corr[:MAX_CORRELATOR] if corr is not None else None
+    token = logs.correlator.set(corr) if corr is not None else None
+    try:
+        log.exception("unhandled error", exc_info=exc)
+    finally:
+        if token is not None:
+            logs.correlator.reset(token)
+    error = Internal()
+    headers = {"x-correlator": corr} if corr is not None else None
+    return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     async def app_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, AppError)
-        return error_response(exc.status, exc.code, exc.message, exc.details or None)
+        return app_error_response(exc)
 
     async def validation_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
+        errors = exc.errors()
+        if errors and errors[0].get("type") == "json_invalid":
+            return _json_invalid(errors[0], exc.body)
         details = [
             {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "problem": e.get("msg", "")}
-            for e in exc.errors()
+            for e in errors
         ]
         first = details[0] if details else {"field": "", "problem": "invalid request"}
         msg = f"{first['field']}: {first['problem']}" if first["field"] else str(first["problem"])
@@ -114,13 +158,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if isinstance(exc, RequestRefused):
+            return app_error_response(exc.error)
         codes = {
             404: "NOT_FOUND",
             405: "METHOD_NOT_ALLOWED",
             401: "UNAUTHENTICATED",
             403: "PERMISSION_DENIED",
+            413: PayloadTooLarge.code,
+            415: UnsupportedMediaType.code,
         }
-        return error_response(exc.status_code, codes.get(exc.status_code, "ERROR"), str(exc.detail))
+        return error_response(
+            exc.status_code, codes.get(exc.status_code, "ERROR"), str(exc.detail), headers=exc.headers
+        )
 
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, validation_error)
@@ -128,9 +178,138 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unhandled_error)
 
 
+def _json_invalid(error: Any, doc: Any) -> Response:
+    """FastAPI's json_invalid error has the offset (loc[1]) and the decoder's words (ctx.error);
+    the answer says where in lines and columns, as an editor would show it."""
+    problem = str((error.get("ctx") or {}).get("error") or "invalid JSON")
+    loc = error.get("loc", ())
+    pos = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+    text = doc.decode("utf-8", "replace") if isinstance(doc, bytes | bytearray) else doc
+    detail: dict[str, Any] = {"field": "", "problem": problem}
+    where = ""
+    if pos is not None and isinstance(text, str):
+        line = text.count("\n", 0, pos) + 1
+        column = pos - text.rfind("\n", 0, pos)
+        detail.update(line=line, column=column)
+        where = f" at line {line}, column {column}"
+    message = f"the request body is not valid JSON: {problem}{where}"
+    return error_response(400, "INVALID_ARGUMENT", message, [detail])
+
+
+# ---- request bodies of the management API, console and /oauth/token --------------------------------
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _is_form(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _size_words(n: int) -> str:
+    mb = 1024 * 1024
+    return f"{n // mb} MB" if n % mb == 0 else f"{n // 1024} KB"
+
+
+class RequestBodyLimits:
+    """Request body limits and media types of every route but the capability data plane (whose
+    handlers enforce their own, gateway/runtime.py), decided by what the matched route declares:
+
+    - a JSON body (a FastAPI route with a body model): Content-Type must be application/json (or
+      +json), else 415; at most `json_limit` bytes;
+    - a form with a file (File parameters: ticket attachment uploads): at most `upload_limit` bytes;
+    - anything else (forms the console and /oauth/token read themselves, Form-only routes, routes
+      without a body): a form body at most `form_limit` bytes (percent-encoding makes a Chinese
+      character 9 bytes, against 3 in JSON, so the console's longest texts need more than JSON's
+      limit), any other body at most `json_limit`; the route judges the media type.
+
+    The limit is checked against Content-Length before a byte is read and counted while the body
+    streams in (chunked bodies), so an oversized body is refused without being buffered. The check
+    runs when the route first reads the body: the router has matched it by then (scope["route"]), so
+    the route's own declaration is used, and nothing runs for requests whose route reads no body."""
+
+    def __init__(self, app: ASGIApp, *, json_limit: int, form_limit: int, upload_limit: int) -> None:
+        self.app = app
+        self.json_limit = json_limit
+        self.form_limit = form_limit
+        self.upload_limit = upload_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/capabilities/"):
+            await self.app(scope, receive, send)
+            return
+        checked = False
+        size = 0
+        limit = self.json_limit
+
+        async def guarded_receive() -> Message:
+            nonlocal checked, size, limit
+            if not checked:
+                checked = True
+                limit = self._check_start(scope)
+            message = await receive()
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > limit:
+                    raise RequestRefused(_too_large(limit))
+            return message
+
+        await self.app(scope, guarded_receive, send)
+
+    def _check_start(self, scope: Scope) -> int:
+        """The body limit for this request's route; raises 415/413 on what the headers already tell."""
+        content_type: str | None = None
+        content_length: int | None = None
+        chunked = False
+        for k, v in scope["headers"]:
+            if k == b"content-type":
+                content_type = v.decode("latin-1")
+            elif k == b"content-length":
+                try:
+                    content_length = int(v)
+                except ValueError:
+                    content_length = None
+            elif k == b"transfer-encoding":
+                chunked = True
+        route = scope.get("route")
+        wants_json = False
+        if isinstance(route, APIRoute) and route.body_field is not None:
+            if not isinstance(route.body_field.field_info, params.Form):
+                wants_json = True
+                limit = self.json_limit
+            elif any(isinstance(f.field_info, params.File) for f in route.dependant.body_params):
+                limit = self.upload_limit
+            else:
+                limit = self.form_limit
+        else:
+            limit = self.form_limit if _is_form(content_type or "") else self.json_limit
+        has_body = bool(content_length) or (content_length is None and chunked)
+        if wants_json and has_body and not _is_json(content_type or ""):
+            got = content_type.split(";", 1)[0].strip() if content_type else "no Content-Type"
+            raise RequestRefused(
+                UnsupportedMediaType(f"the request body must be application/json (got {got})")
+            )
+        if content_length is not None and content_length > limit:
+            raise RequestRefused(_too_large(limit))
+        return limit
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the request body is larger than {_size_words(limit)}", details={"maxBytes": limit}
+    )
+
+
+# The longest x-correlator echoed and logged (CAMARA allows 256 characters; 80 is plenty for an id).
+MAX_CORRELATOR = 80
+
+
 class CorrelatorMiddleware:
-    """Echo the x-correlator request header on the response (CAMARA). Plain ASGI: no per-call overhead
-    beyond a header scan."""
+    """Echo the x-correlator request header on the response (CAMARA) and bind it for the logs of the
+    request (kernel/logs.py). Plain ASGI: no per-call overhead beyond a header scan."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -142,7 +321,7 @@ class CorrelatorMiddleware:
         corr: bytes | None = None
         for k, v in scope["headers"]:
             if k == b"x-correlator":
-                corr = v[:80]
+                corr = v[:MAX_CORRELATOR]
                 break
         if corr is None:
             await self.app(scope, receive, send)
@@ -154,4 +333,8 @@ class CorrelatorMiddleware:
                 message["headers"] = [*message["headers"], (b"x-correlator", corr)]
             await send(message)
 
-        await self.app(scope, receive, send_with)
+        token = logs.correlator.set(corr.decode("latin-1"))
+        try:
+            await self.app(scope, receive, send_with)
+        finally:
+            logs.correlator.reset(token)
