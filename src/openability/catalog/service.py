@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openability.catalog import rules
 from openability.catalog.models import Capability, PricePlan, PriceTier, Product, ProductOrder
 from openability.catalog.schemas import ProductCreate, ProductUpdate
-from openability.catalog.types import Audience, OrderState, ProductStatus
+from openability.catalog.types import Audience, OrderRef, OrderState, ProductStatus
 from openability.kernel.errors import (
     Conflict,
     InvalidArgument,
@@ -492,3 +492,11 @@ async def product_codes(session: AsyncSession, product_ids: Sequence[str]) -> di
         await session.execute(select(Product.id, Product.code).where(Product.id.in_(list(product_ids))))
     ).all()
     return {r[0]: r[1] for r in rows}
+
+
+async def order_of_partner(uow: UnitOfWork, partner_id: str, order_id: str) -> OrderRef | None:
+    """The order if it is one of the partner's, else None (no visibility check: the caller decides)."""
+    o = await uow.session.get(ProductOrder, order_id)
+    if o is None or o.partner_id != partner_id:
+        return None
+    return OrderRef(o.id, o.partner_id, o.product_id, o.state, o.active)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 
 class ProductStatus(enum.StrEnum):
@@ -24,3 +25,12 @@ class OrderState(enum.StrEnum):
     IN_PROGRESS = "inProgress"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRef:
+    id: str
+    partner_id: str
+    product_id: str
+    state: OrderState
+    active: bool

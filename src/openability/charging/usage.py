@@ -165,3 +165,56 @@ async def list_usage_records(
     ).all()
     codes = await catalog.product_codes(uow.session, sorted({r.product_id for r in rows}))
     return list(rows), int(total), codes
+
+
+# ---- charging's face for other domains (typed read models, no ORM) ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One CDR as other domains see it (e.g. the calls a billing-error ticket is about)."""
+
+    id: str
+    partner_id: str
+    product_id: str
+    capability: str
+    quantity: int
+    unit: str
+    amount: Decimal
+    month: str
+    occurred_at: datetime
+
+
+async def calls_of_partner(uow: UnitOfWork, partner_id: str, call_ids: list[str]) -> list[CallRecord]:
+    """The partner's own CDRs among `call_ids`, oldest first (other partners' ids are simply absent)."""
+    if not call_ids:
+        return []
+    rows = await uow.session.scalars(
+        select(UsageRecord)
+        .where(UsageRecord.id.in_(call_ids), UsageRecord.partner_id == partner_id)
+        .order_by(UsageRecord.occurred_at)
+    )
+    return [
+        CallRecord(
+            r.id,
+            r.partner_id,
+            r.product_id,
+            r.capability,
+            r.quantity,
+            r.unit,
+            r.amount,
+            r.month,
+            r.occurred_at,
+        )
+        for r in rows.all()
+    ]
+
+
+async def monthly_volume_by_partner(uow: UnitOfWork, month: str) -> dict[str, int]:
+    """Units used per partner in a month (YYYY-MM), from the daily rollups."""
+    rows = await uow.session.execute(
+        select(UsageDaily.partner_id, func.sum(UsageDaily.quantity))
+        .where(UsageDaily.month == month)
+        .group_by(UsageDaily.partner_id)
+    )
+    return {pid: int(q or 0) for pid, q in rows.all()}

@@ -814,6 +814,7 @@ def operator_ref_of(op: Operator) -> OperatorRef:
         roles=tuple(op.roles or ()),
         lead_id=op.lead_id,
         active=op.active,
+        created_at=op.created_at,
     )
 
 
@@ -868,7 +869,9 @@ async def activate_on_funds(uow: UnitOfWork, partner_id: str, reason: str, note:
     return True
 
 
-async def assign_service_owner(uow: UnitOfWork, partner_id: str, operator_id: str) -> None:
+async def assign_service_owner(
+    uow: UnitOfWork, partner_id: str, operator_id: str, note: str | None = None
+) -> None:
     """R-CS-02: the partner's dedicated service owner (the owner of its tickets). Audited."""
     p = await _load_partner(uow, partner_id, lock=True)
     if p.service_owner_id == operator_id:
@@ -884,6 +887,7 @@ async def assign_service_owner(uow: UnitOfWork, partner_id: str, operator_id: st
         partner_id=p.id,
         before={"service_owner_id": before},
         after={"service_owner_id": operator_id},
+        note=note,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 
 
 class PartnerKind(enum.StrEnum):
@@ -62,6 +63,7 @@ class OperatorRef:
     roles: tuple[str, ...]
     lead_id: str | None
     active: bool
+    created_at: datetime
 
     @property
     def label(self) -> str:

@@ -5,16 +5,14 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
-
-from openability.charging.models import UsageDaily
+from openability.charging import usage
 from openability.console.web import env
 from openability.jobs.registry import Job, daily, every_minute
 from openability.kernel.calendar_admin import load_working_calendar
 from openability.kernel.clock import business_date
 from openability.kernel.notify import notify
 from openability.kernel.uow import UnitOfWork
-from openability.partners.models import Partner
+from openability.partners import service as partners_service
 from openability.partners.types import PartnerStatus
 from openability.tickets import rules, service, sla
 
@@ -47,21 +45,9 @@ async def send_holiday_greetings(uow: UnitOfWork) -> tuple[int, int]:
     festival = rules.greeting_days(cal.statutory_holidays(today.year)).get(today)
     if festival is None:
         return 0, 0
-    partners = (
-        await uow.session.scalars(
-            select(Partner).where(Partner.status == PartnerStatus.ACTIVE).order_by(Partner.id)
-        )
-    ).all()
+    partners = await partners_service.partners_with_status(uow, PartnerStatus.ACTIVE)
     month = _previous_month(today)
-    volumes = dict(
-        (
-            await uow.session.execute(
-                select(UsageDaily.partner_id, func.sum(UsageDaily.quantity))
-                .where(UsageDaily.month == month)
-                .group_by(UsageDaily.partner_id)
-            )
-        ).all()
-    )
+    volumes = await usage.monthly_volume_by_partner(uow, month)
     threshold = care_threshold(uow)
     owners = await service.operator_names(uow, {p.service_owner_id for p in partners if p.service_owner_id})
     greet_t = env().get_template("tickets_greeting_zh.txt")

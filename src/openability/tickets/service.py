@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy import func, select
 
 from openability.catalog import service as catalog
-from openability.catalog.models import ProductOrder
-from openability.charging.models import UsageRecord
+from openability.catalog.types import OrderRef
+from openability.charging import usage
+from openability.charging.usage import CallRecord
 from openability.kernel.audit import AuditEntry
 from openability.kernel.calendar import WorkingCalendar
 from openability.kernel.calendar_admin import load_working_calendar
@@ -22,8 +23,7 @@ from openability.kernel.ids import new_id
 from openability.kernel.notify import notify
 from openability.kernel.uow import UnitOfWork
 from openability.partners import service as partners
-from openability.partners.models import Operator, Partner
-from openability.partners.types import PartnerStatus
+from openability.partners.types import PartnerRef, PartnerStatus
 from openability.tickets import rules
 from openability.tickets.models import Ticket, TicketComment
 from openability.tickets.rules import (
@@ -90,10 +90,10 @@ async def _open_counts(uow: UnitOfWork) -> dict[str, int]:
     return {str(o): int(n) for o, n in rows.all()}
 
 
-async def pick_owner(uow: UnitOfWork, partner: Partner) -> tuple[str | None, str]:
+async def pick_owner(uow: UnitOfWork, partner: PartnerRef) -> tuple[str | None, str]:
     """The partner's dedicated service owner if active; else the active agent with fewest open tickets."""
     if partner.service_owner_id:
-        op = await uow.session.get(Operator, partner.service_owner_id)
+        op = await partners.operator_ref(uow, partner.service_owner_id)
         if op is not None and op.active:
             return op.id, "service_owner"
     agents = await active_agents(uow)
@@ -120,7 +120,7 @@ def _refresh_next_due(t: Ticket) -> None:
     t.next_due_at = min(cands) if cands else None
 
 
-async def _partner_for(uow: UnitOfWork, cmd: CreateTicket) -> tuple[Partner, Channel]:
+async def _partner_for(uow: UnitOfWork, cmd: CreateTicket) -> tuple[PartnerRef, Channel]:
     a = uow.actor
     if _is_partner_user(uow):
         if cmd.partner_id and cmd.partner_id != a.partner_id:
@@ -132,7 +132,7 @@ async def _partner_for(uow: UnitOfWork, cmd: CreateTicket) -> tuple[Partner, Cha
         partner_id, channel = cmd.partner_id, Channel.HOTLINE
     else:
         raise PermissionDenied("tickets are opened by partner users (online) or service agents (hotline)")
-    partner = await uow.session.get(Partner, partner_id) if partner_id else None
+    partner = await partners.find_partner_ref(uow, partner_id) if partner_id else None
     if partner is None:
         raise NotFound(f"partner {partner_id} not found")
     return partner, channel
@@ -140,15 +140,7 @@ async def _partner_for(uow: UnitOfWork, cmd: CreateTicket) -> tuple[Partner, Cha
 
 async def _validate_related(uow: UnitOfWork, partner_id: str, cmd: CreateTicket, subtype: Subtype) -> None:
     if cmd.related_call_ids:
-        found = set(
-            (
-                await uow.session.scalars(
-                    select(UsageRecord.id).where(
-                        UsageRecord.id.in_(cmd.related_call_ids), UsageRecord.partner_id == partner_id
-                    )
-                )
-            ).all()
-        )
+        found = {c.id for c in await usage.calls_of_partner(uow, partner_id, list(cmd.related_call_ids))}
         missing = [c for c in cmd.related_call_ids if c not in found]
         if missing:
             raise InvalidArgument(
@@ -170,9 +162,9 @@ async def _validate_related(uow: UnitOfWork, partner_id: str, cmd: CreateTicket,
         )
 
 
-async def _partner_order(uow: UnitOfWork, partner_id: str, order_id: str) -> ProductOrder:
-    order = await uow.session.get(ProductOrder, order_id)
-    if order is None or order.partner_id != partner_id:
+async def _partner_order(uow: UnitOfWork, partner_id: str, order_id: str) -> OrderRef:
+    order = await catalog.order_of_partner(uow, partner_id, order_id)
+    if order is None:
         raise InvalidArgument(f"order {order_id} is not an order of this partner", code="UNKNOWN_ORDER")
     return order
 
@@ -239,16 +231,7 @@ async def create_ticket(uow: UnitOfWork, cmd: CreateTicket) -> Ticket:
     ):
         # R-CS-02 / rulebook §9.1 "由专人跟进协调": a partner without a (working) dedicated owner gets
         # the agent that took its first ticket, so its later tickets reach the same person.
-        before_owner = partner.service_owner_id
-        partner.service_owner_id = owner_id
-        uow.audit(
-            "partner.service_owner_assigned",
-            ("partner", partner.id),
-            partner_id=partner.id,
-            before={"service_owner_id": before_owner},
-            after={"service_owner_id": owner_id},
-            note=f"assigned with ticket {t.id}",
-        )
+        await partners.assign_service_owner(uow, partner.id, owner_id, note=f"assigned with ticket {t.id}")
     if owner_id is not None:
         await notify(
             uow,
@@ -531,8 +514,8 @@ async def reassign(uow: UnitOfWork, ticket_id: str, owner_id: str, note: str = "
     t = await get_ticket(uow, ticket_id, lock=True)
     if t.state in rules.FINAL_STATES:
         raise Conflict(f"ticket {t.id} is {t.state.value}", code="TICKET_CLOSED")
-    op = await uow.session.get(Operator, owner_id)
-    if op is None or not op.active or not any(r in (op.roles or []) for r in AGENT_ROLES):
+    op = await partners.operator_ref(uow, owner_id)
+    if op is None or not op.active or not any(r in op.roles for r in AGENT_ROLES):
         raise InvalidArgument(f"{owner_id} is not an active service agent", code="NOT_AN_AGENT")
     if t.owner_id == owner_id:
         return t
@@ -561,16 +544,9 @@ async def reassign(uow: UnitOfWork, ticket_id: str, owner_id: str, note: str = "
 # ---------------------------------------------------------------- related records, history
 
 
-async def related_calls(uow: UnitOfWork, t: Ticket) -> list[UsageRecord]:
+async def related_calls(uow: UnitOfWork, t: Ticket) -> list[CallRecord]:
     """The CDRs a billing-error complaint is about (always of the ticket's own partner)."""
-    if not t.related_call_ids:
-        return []
-    rows = await uow.session.scalars(
-        select(UsageRecord)
-        .where(UsageRecord.id.in_(t.related_call_ids), UsageRecord.partner_id == t.partner_id)
-        .order_by(UsageRecord.occurred_at)
-    )
-    return list(rows.all())
+    return await usage.calls_of_partner(uow, t.partner_id, list(t.related_call_ids or ()))
 
 
 async def history(uow: UnitOfWork, t: Ticket) -> list[AuditEntry]:
@@ -592,13 +568,9 @@ async def history(uow: UnitOfWork, t: Ticket) -> list[AuditEntry]:
 
 
 async def partner_names(uow: UnitOfWork, ids: set[str]) -> dict[str, str]:
-    if not ids:
-        return {}
-    rows = await uow.session.execute(select(Partner.id, Partner.name).where(Partner.id.in_(ids)))
-    return {i: n for i, n in rows.all()}
+    return await partners.partner_names(uow, ids)
 
 
 async def partner_choices(uow: UnitOfWork, limit: int = 500) -> list[tuple[str, str]]:
     """Partners an agent can open a hotline ticket for (console select)."""
-    rows = await uow.session.execute(select(Partner.id, Partner.name).order_by(Partner.name).limit(limit))
-    return [(i, n) for i, n in rows.all()]
+    return list((await partners.partner_names(uow, None, limit=limit)).items())

@@ -14,7 +14,8 @@ from openability.kernel.errors import InvalidArgument, PermissionDenied
 from openability.kernel.ids import new_id
 from openability.kernel.notify import notify
 from openability.kernel.uow import UnitOfWork
-from openability.partners.models import Operator
+from openability.partners import service as partners
+from openability.partners.types import OperatorRef
 from openability.tickets import rules
 from openability.tickets.models import SlaPolicy, Ticket, TicketBreach
 from openability.tickets.rules import (
@@ -137,21 +138,12 @@ def parse_span(s: str) -> Term:
     return Term(int(amount), SlaUnit(unit))
 
 
-async def active_agents(uow: UnitOfWork, roles: tuple[str, ...] = ("service_agent",)) -> list[Operator]:
-    ops = (
-        await uow.session.scalars(select(Operator).where(Operator.active.is_(True)).order_by(Operator.id))
-    ).all()
-    return [o for o in ops if any(r in (o.roles or []) for r in roles)]
+async def active_agents(uow: UnitOfWork, roles: tuple[str, ...] = ("service_agent",)) -> list[OperatorRef]:
+    return [o for o in await partners.active_operators(uow) if any(r in o.roles for r in roles)]
 
 
 async def operator_names(uow: UnitOfWork, ids: set[str]) -> dict[str, str]:
-    ids = {i for i in ids if i}
-    if not ids:
-        return {}
-    rows = await uow.session.execute(
-        select(Operator.id, Operator.display_name, Operator.username).where(Operator.id.in_(ids))
-    )
-    return {i: (d or u) for i, d, u in rows.all()}
+    return await partners.operator_labels(uow, {i for i in ids if i})
 
 
 # ---------------------------------------------------------------- breaches (R-CS-05)
@@ -238,7 +230,7 @@ def _missed(t: Ticket, now: datetime) -> list[tuple[str, datetime]]:
 async def _escalation_targets(uow: UnitOfWork, owner_id: str | None) -> list[str]:
     """The owner's lead; without one, every active service lead."""
     if owner_id:
-        owner = await uow.session.get(Operator, owner_id)
+        owner = await partners.operator_ref(uow, owner_id)
         if owner is not None and owner.lead_id:
             return [owner.lead_id]
     return [o.id for o in await active_agents(uow, LEAD_ROLES)]
