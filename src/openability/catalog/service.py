@@ -16,7 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openability.catalog import rules
 from openability.catalog.models import Capability, PricePlan, PriceTier, Product, ProductOrder
 from openability.catalog.schemas import ProductCreate, ProductUpdate
-from openability.catalog.types import Audience, OrderRef, OrderState, ProductStatus
+from openability.catalog.types import (
+    Audience,
+    OrderRef,
+    OrderState,
+    PlanVersion,
+    ProductRating,
+    ProductStatus,
+)
 from openability.kernel.errors import (
     Conflict,
     InvalidArgument,
@@ -500,3 +507,53 @@ async def order_of_partner(uow: UnitOfWork, partner_id: str, order_id: str) -> O
     if o is None or o.partner_id != partner_id:
         return None
     return OrderRef(o.id, o.partner_id, o.product_id, o.state, o.active)
+
+
+async def product_rating(uow: UnitOfWork, product_id: str) -> ProductRating | None:
+    """The product with every price plan version and its tiers per (scope, band), for the gateway's cache."""
+    prod = await uow.session.get(Product, product_id)
+    if prod is None:
+        return None
+    plans = (await uow.session.scalars(select(PricePlan).where(PricePlan.product_id == product_id))).all()
+    tiers = (
+        await uow.session.scalars(
+            select(PriceTier)
+            .where(PriceTier.plan_id.in_([p.id for p in plans]))
+            .order_by(PriceTier.from_volume)
+        )
+    ).all()
+    by_plan: dict[str, dict[tuple[str, str], list[tuple[int, Decimal]]]] = {}
+    for t in tiers:
+        by_plan.setdefault(t.plan_id, {}).setdefault((t.scope, t.band), []).append(
+            (t.from_volume, t.unit_price)
+        )
+    versions = tuple(
+        PlanVersion(
+            plan_id=p.id,
+            version=p.version,
+            valid_from=p.valid_from,
+            valid_to=p.valid_to,
+            tiers={k: tuple(v) for k, v in by_plan.get(p.id, {}).items()},
+        )
+        for p in sorted(plans, key=lambda p: p.version)
+    )
+    return ProductRating(
+        id=prod.id,
+        code=prod.code,
+        capability=prod.capability_code,
+        unit=prod.unit,
+        rate_limit=prod.rate_limit_per_second,
+        status=prod.status,
+        plans=versions,
+    )
+
+
+async def active_order_products(uow: UnitOfWork, partner_id: str) -> list[tuple[str, str]]:
+    """(capability code, product id) of the partner's active orders, oldest order first."""
+    rows = await uow.session.execute(
+        select(Product.capability_code, ProductOrder.product_id)
+        .join(Product, Product.id == ProductOrder.product_id)
+        .where(ProductOrder.partner_id == partner_id, ProductOrder.active.is_(True))
+        .order_by(ProductOrder.created_at, ProductOrder.id)
+    )
+    return [(cap, prod) for cap, prod in rows.all()]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
 
 class ProductStatus(enum.StrEnum):
@@ -34,3 +37,30 @@ class OrderRef:
     product_id: str
     state: OrderState
     active: bool
+
+
+TierList = tuple[tuple[int, Decimal], ...]  # ((from_volume, unit_price), ...)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanVersion:
+    """One price plan version as rating reads it (the gateway caches it) (R-PRICE-03)."""
+
+    plan_id: str
+    version: int
+    valid_from: datetime
+    valid_to: datetime | None
+    tiers: Mapping[tuple[str, str], TierList]  # (scope, band) -> ((from_volume, unit_price), ...)
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRating:
+    """What the gateway needs of a product to admit and rate a call."""
+
+    id: str
+    code: str
+    capability: str
+    unit: str
+    rate_limit: int
+    status: ProductStatus
+    plans: tuple[PlanVersion, ...]  # by version

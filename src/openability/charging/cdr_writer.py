@@ -29,8 +29,7 @@ from openability.charging.types import GrantState
 from openability.kernel.db import Money
 from openability.kernel.ids import new_id
 from openability.ledger import service as ledger
-from openability.ledger.models import Account
-from openability.ledger.types import PLATFORM, AccountType, EntryKind
+from openability.ledger.types import PLATFORM, AccountRef, AccountType, EntryKind
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -89,7 +88,7 @@ class CdrWriter:
         self.wait = max(0.0, container.settings.cdr_batch_wait_ms / 1000)
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._accounts: dict[tuple[str, AccountType], str] = {}
+        self._accounts: dict[tuple[str, AccountType], AccountRef] = {}
         self.batches = 0
 
     @property
@@ -218,17 +217,11 @@ class CdrWriter:
         }
         if not missing:
             return
-        rows = (
-            await session.execute(
-                select(Account.id, Account.owner_id, Account.type).where(Account.owner_id.in_(missing))
-            )
-        ).all()
-        for acc_id, owner, type_ in rows:
-            self._accounts[(owner, type_)] = acc_id
+        self._accounts.update(await ledger.account_refs(session, missing))
 
-    def _account(self, owner: str, type_: AccountType) -> Account:
-        # A transient stand-in: ledger.post only needs the id and type (it increments in the DB).
-        return Account(id=self._accounts[(owner, type_)], owner_id=owner, type=type_)
+    def _account(self, owner: str, type_: AccountType) -> AccountRef:
+        # ledger.post only needs the id and type (it increments the balance in the database).
+        return self._accounts[(owner, type_)]
 
     async def _write(self, batch: list[CdrItem], closed: set[str]) -> None:
         async with self.container.uow() as uow:

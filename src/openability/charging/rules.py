@@ -7,12 +7,13 @@ delegates to `catalog.rules` so the real-time price and the bill run's exact re-
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
 from openability.catalog.rules import band_for, graduated_amount, tiers_for, version_at
+from openability.catalog.types import PlanVersion
 from openability.connectors.sms_codec import count_segments
 
 MONEY_UNIT = Decimal("0.0001")
@@ -31,22 +32,10 @@ __all__ = [
 ]
 
 ZERO = Decimal(0)
-TierList = tuple[tuple[int, Decimal], ...]
 
 
 class NoPrice(LookupError):
     """No price plan version (or no tier list for the partner's band) is valid for the call."""
-
-
-@dataclass(frozen=True, slots=True)
-class PlanVersion:
-    """One price plan version as the gateway caches it (R-PRICE-03)."""
-
-    plan_id: str
-    version: int
-    valid_from: datetime
-    valid_to: datetime | None
-    tiers: Mapping[tuple[str, str], TierList]  # (scope, band) -> ((from_volume, unit_price), ...)
 
 
 @dataclass(frozen=True, slots=True)

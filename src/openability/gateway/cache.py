@@ -13,15 +13,11 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from sqlalchemy import select
-
-from openability.catalog.models import PricePlan, PriceTier, Product, ProductOrder
-from openability.catalog.types import ProductStatus
+from openability.catalog import service as catalog
 from openability.charging import rules
-from openability.partners.models import AccessToken, ApiClient, Partner
+from openability.partners import service as partners
 
 if TYPE_CHECKING:
     from openability.kernel.platform import Platform
@@ -156,33 +152,17 @@ class GatewayCaches:
 
     async def _load_token(self, h: str) -> TokenInfo | None:
         async with self.container.uow() as uow:
-            row = (
-                await uow.session.execute(
-                    select(AccessToken, ApiClient.active)
-                    .join(ApiClient, ApiClient.id == AccessToken.subject_id)
-                    .where(AccessToken.token_hash == h, AccessToken.kind == "client")
-                )
-            ).first()
-        if row is None:
+            tok = await partners.client_token(uow, h)
+        if tok is None:
             return None
-        tok, client_active = row
-        if tok.revoked_at is not None or not client_active or tok.partner_id is None:
-            return None
-        return TokenInfo(tok.subject_id, tok.partner_id, frozenset(tok.scopes or ()), tok.expires_at)
+        return TokenInfo(tok.client_id, tok.partner_id, tok.scopes, tok.expires_at)
 
     async def _load_partner(self, partner_id: str) -> PartnerInfo | None:
         async with self.container.uow() as uow:
-            p = await uow.session.get(Partner, partner_id)
+            p = await partners.find_partner_ref(uow, partner_id)
             if p is None:
                 return None
-            orders = (
-                await uow.session.execute(
-                    select(Product.capability_code, ProductOrder.product_id)
-                    .join(Product, Product.id == ProductOrder.product_id)
-                    .where(ProductOrder.partner_id == partner_id, ProductOrder.active.is_(True))
-                    .order_by(ProductOrder.created_at, ProductOrder.id)
-                )
-            ).all()
+            orders = await catalog.active_order_products(uow, partner_id)
         products: dict[str, str] = {}
         for cap, prod in orders:
             products.setdefault(cap, prod)  # several orders of one capability: the oldest serves
@@ -198,40 +178,15 @@ class GatewayCaches:
 
     async def _load_product(self, product_id: str) -> ProductInfo | None:
         async with self.container.uow() as uow:
-            prod = await uow.session.get(Product, product_id)
-            if prod is None:
-                return None
-            plans = (
-                await uow.session.scalars(select(PricePlan).where(PricePlan.product_id == product_id))
-            ).all()
-            tiers = (
-                await uow.session.scalars(
-                    select(PriceTier)
-                    .where(PriceTier.plan_id.in_([p.id for p in plans]))
-                    .order_by(PriceTier.from_volume)
-                )
-            ).all()
-        by_plan: dict[str, dict[tuple[str, str], list[tuple[int, Decimal]]]] = {}
-        for t in tiers:
-            by_plan.setdefault(t.plan_id, {}).setdefault((t.scope, t.band), []).append(
-                (t.from_volume, t.unit_price)
-            )
-        versions = tuple(
-            rules.PlanVersion(
-                plan_id=p.id,
-                version=p.version,
-                valid_from=p.valid_from,
-                valid_to=p.valid_to,
-                tiers={k: tuple(v) for k, v in by_plan.get(p.id, {}).items()},
-            )
-            for p in sorted(plans, key=lambda p: p.version)
-        )
+            prod = await catalog.product_rating(uow, product_id)
+        if prod is None:
+            return None
         return ProductInfo(
             id=prod.id,
             code=prod.code,
-            capability=prod.capability_code,
+            capability=prod.capability,
             unit=prod.unit,
-            rate_limit=prod.rate_limit_per_second,
-            status=prod.status.value if isinstance(prod.status, ProductStatus) else str(prod.status),
-            plans=versions,
+            rate_limit=prod.rate_limit,
+            status=prod.status.value,
+            plans=prod.plans,
         )

@@ -198,8 +198,9 @@ async def post(
 def _sync_account(sync: Session, acc: AccountLike, balance: Decimal, version: int) -> None:
     """The new balance and version on the leg's Account and on the session's object of that account
     (usually the same one), as loaded values: nothing for the session to flush."""
-    set_committed_value(acc, "balance", balance)
-    set_committed_value(acc, "version", version)
+    if isinstance(acc, Account):  # an AccountRef of another domain holds no balance
+        set_committed_value(acc, "balance", balance)
+        set_committed_value(acc, "version", version)
     held = sync.identity_map.get(identity_key(Account, acc.id))
     if held is not None and held is not acc:
         set_committed_value(held, "balance", balance)

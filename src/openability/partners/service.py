@@ -39,7 +39,7 @@ from openability.partners.tokens import (
     hash_token,
     new_token,
 )
-from openability.partners.types import OperatorRef, PartnerKind, PartnerRef, PartnerStatus, Scope
+from openability.partners.types import ClientToken, OperatorRef, PartnerKind, PartnerRef, PartnerStatus, Scope
 
 # Not a kernel topic: only the in-process authenticator cares (key: token hash, or "" for "all").
 TOKEN_REVOKED = "auth.token_revoked"
@@ -914,3 +914,20 @@ async def operator_labels(uow: UnitOfWork, ids: Iterable[str]) -> dict[str, str]
 
 async def has_operators(uow: UnitOfWork) -> bool:
     return (await uow.session.scalar(select(Operator.id).limit(1))) is not None
+
+
+async def client_token(uow: UnitOfWork, token_hash: str) -> ClientToken | None:
+    """The API client token with this SHA-256, if it is live (not revoked, client active)."""
+    row = (
+        await uow.session.execute(
+            select(AccessToken, ApiClient.active)
+            .join(ApiClient, ApiClient.id == AccessToken.subject_id)
+            .where(AccessToken.token_hash == token_hash, AccessToken.kind == KIND_CLIENT)
+        )
+    ).first()
+    if row is None:
+        return None
+    tok, client_active = row
+    if tok.revoked_at is not None or not client_active or tok.partner_id is None:
+        return None
+    return ClientToken(tok.subject_id, tok.partner_id, frozenset(tok.scopes or ()), tok.expires_at)

@@ -68,3 +68,13 @@ class OperatorRef:
     @property
     def label(self) -> str:
         return self.display_name or self.username
+
+
+@dataclass(frozen=True, slots=True)
+class ClientToken:
+    """A live OAuth access token of an API client, as the gateway checks it."""
+
+    client_id: str
+    partner_id: str
+    scopes: frozenset[str]
+    expires_at: datetime | None
