@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from openability.billing import service
@@ -16,15 +16,12 @@ from openability.catalog.schemas import Page
 from openability.kernel.errors import InvalidArgument
 from openability.kernel.money import fmt
 from openability.kernel.uow import UnitOfWork
-from openability.kernel.web import MAX_OFFSET, CurrentActor, JSONResponse, uow_for
+from openability.kernel.web import CurrentActor, JSONResponse, Limit, Offset, uow_for
 
 if TYPE_CHECKING:
     pass
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
-
-Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
-Limit = Annotated[int, Query(ge=1, le=200)]
 
 
 async def _views(uow: UnitOfWork, payments: Sequence[Payment]) -> list[PaymentOut]:

@@ -18,43 +18,21 @@ from sqlalchemy.exc import IntegrityError
 from openability.billing import rules
 from openability.billing.models import Invoice, InvoiceCounter, Payment
 from openability.billing.types import PaymentMethod, PaymentPurpose, PaymentState
+from openability.kernel import access
 from openability.kernel.audit import AuditEntry
 from openability.kernel.clock import month_key
-from openability.kernel.errors import Conflict, NotFound, PermissionDenied
+from openability.kernel.errors import Conflict, NotFound
 from openability.kernel.events import BALANCE_CHANGED
 from openability.kernel.ids import new_id
 from openability.kernel.money import round_fen
-from openability.kernel.uow import Actor, UnitOfWork
+from openability.kernel.uow import UnitOfWork
 from openability.ledger import service as ledger
 from openability.ledger.types import PLATFORM, AccountType, EntryKind
 from openability.partners import service as partners
 from openability.partners.types import PartnerRef
 
 BILLING_ROLES = ("admin", "billing_clerk")
-MAX_LIMIT = 200
 SANDBOX_CONFIRMER = "sandbox"
-
-
-def _is_partner_actor(actor: Actor) -> bool:
-    return actor.type not in ("operator", "system")
-
-
-def _require_staff(actor: Actor) -> None:
-    if actor.type == "system":
-        return
-    if not actor.is_operator:
-        raise PermissionDenied("operator only")
-    if not actor.has_role(*BILLING_ROLES):
-        raise PermissionDenied(f"needs one of the roles: {', '.join(BILLING_ROLES)}")
-
-
-def _check_partner_visible(actor: Actor, partner_id: str) -> None:
-    if _is_partner_actor(actor) and actor.partner_id != partner_id:
-        raise NotFound(f"partner {partner_id} not found")
-
-
-def _bounds(offset: int, limit: int) -> tuple[int, int]:
-    return max(0, offset), max(1, min(limit, MAX_LIMIT))
 
 
 def _snapshot(p: Payment) -> dict[str, Any]:
@@ -69,7 +47,7 @@ def _snapshot(p: Payment) -> dict[str, Any]:
 
 
 async def _partner(uow: UnitOfWork, partner_id: str, *, lock: bool = False) -> PartnerRef:
-    _check_partner_visible(uow.actor, partner_id)
+    access.check_partner_visible(uow.actor, partner_id)
     return await partners.partner_ref(uow, partner_id, lock=lock)
 
 
@@ -90,7 +68,7 @@ async def create_payment(
     a 409 TRANSACTION_ID_REUSED. Sandbox payments confirm at once; bank transfers wait for an
     operator."""
     if uow.actor.is_operator:
-        _require_staff(uow.actor)
+        access.require_staff(uow.actor, *BILLING_ROLES)
     rules.check_transaction_id(transaction_id)
     amount = rules.check_payment_amount(amount)
     method, purpose = PaymentMethod(method), PaymentPurpose(purpose)
@@ -154,7 +132,7 @@ def _replay(existing: Payment, amount: Decimal, method: PaymentMethod, purpose: 
 
 async def _locked_payment(uow: UnitOfWork, payment_id: str) -> Payment:
     p = await uow.session.scalar(select(Payment).where(Payment.id == payment_id).with_for_update())
-    if p is None or (_is_partner_actor(uow.actor) and p.partner_id != uow.actor.partner_id):
+    if p is None or ((not access.is_staff(uow.actor)) and p.partner_id != uow.actor.partner_id):
         raise NotFound(f"payment {payment_id} not found")
     return p
 
@@ -162,7 +140,7 @@ async def _locked_payment(uow: UnitOfWork, payment_id: str) -> Payment:
 async def confirm_payment(uow: UnitOfWork, payment_id: str) -> Payment:
     """An operator (admin, billing_clerk) confirms that a bank transfer arrived. Confirming a
     confirmed payment again is a no-op (no second journal entry)."""
-    _require_staff(uow.actor)
+    access.require_staff(uow.actor, *BILLING_ROLES)
     payment = await _locked_payment(uow, payment_id)
     if payment.state == PaymentState.CONFIRMED:
         return payment
@@ -175,7 +153,7 @@ async def confirm_payment(uow: UnitOfWork, payment_id: str) -> Payment:
 
 async def reject_payment(uow: UnitOfWork, payment_id: str, reason: str) -> Payment:
     """An operator rejects a bank-transfer notice whose funds never arrived."""
-    _require_staff(uow.actor)
+    access.require_staff(uow.actor, *BILLING_ROLES)
     payment = await _locked_payment(uow, payment_id)
     if payment.state == PaymentState.REJECTED:
         return payment
@@ -298,18 +276,9 @@ async def _next_invoice_seq(uow: UnitOfWork, month: str) -> int:
 
 async def get_payment(uow: UnitOfWork, payment_id: str) -> Payment:
     p = await uow.session.get(Payment, payment_id)
-    if p is None or (_is_partner_actor(uow.actor) and p.partner_id != uow.actor.partner_id):
+    if p is None or ((not access.is_staff(uow.actor)) and p.partner_id != uow.actor.partner_id):
         raise NotFound(f"payment {payment_id} not found")
     return p
-
-
-def _scope_partner(uow: UnitOfWork, partner_id: str | None) -> str | None:
-    """Partners list their own rows only; operators any partner's, or all."""
-    if _is_partner_actor(uow.actor):
-        if partner_id is not None:
-            _check_partner_visible(uow.actor, partner_id)
-        return uow.actor.partner_id or "-"
-    return partner_id
 
 
 async def list_payments(
@@ -320,8 +289,8 @@ async def list_payments(
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[Payment], int]:
-    offset, limit = _bounds(offset, limit)
-    partner_id = _scope_partner(uow, partner_id)
+    offset, limit = access.page(offset, limit)
+    partner_id = access.scope_partner(uow.actor, partner_id)
     stmt = select(Payment)
     if partner_id is not None:
         stmt = stmt.where(Payment.partner_id == partner_id)
@@ -366,8 +335,8 @@ async def rejections_for_payments(
 async def list_invoices(
     uow: UnitOfWork, *, partner_id: str | None = None, offset: int = 0, limit: int = 50
 ) -> tuple[list[Invoice], int]:
-    offset, limit = _bounds(offset, limit)
-    partner_id = _scope_partner(uow, partner_id)
+    offset, limit = access.page(offset, limit)
+    partner_id = access.scope_partner(uow.actor, partner_id)
     stmt = select(Invoice)
     if partner_id is not None:
         stmt = stmt.where(Invoice.partner_id == partner_id)
@@ -385,7 +354,7 @@ async def get_invoice(uow: UnitOfWork, invoice_ref: str) -> Invoice:
     inv = await uow.session.scalar(
         select(Invoice).where((Invoice.id == invoice_ref) | (Invoice.number == invoice_ref))
     )
-    if inv is None or (_is_partner_actor(uow.actor) and inv.partner_id != uow.actor.partner_id):
+    if inv is None or ((not access.is_staff(uow.actor)) and inv.partner_id != uow.actor.partner_id):
         raise NotFound(f"invoice {invoice_ref} not found")
     return inv
 

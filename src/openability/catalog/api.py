@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
 from openability.catalog import service
 from openability.catalog.schemas import (
@@ -21,15 +21,12 @@ from openability.catalog.schemas import (
 )
 from openability.catalog.types import OrderState, ProductStatus
 from openability.kernel.errors import InvalidArgument
-from openability.kernel.web import MAX_OFFSET, CurrentActor, uow_for
+from openability.kernel.web import CurrentActor, Limit, Offset, uow_for
 
 if TYPE_CHECKING:
     pass
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
-
-Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
-Limit = Annotated[int, Query(ge=1, le=200)]
 
 
 @router.get("/capabilities")

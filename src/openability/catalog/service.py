@@ -24,50 +24,26 @@ from openability.catalog.types import (
     ProductRating,
     ProductStatus,
 )
+from openability.kernel import access
 from openability.kernel.errors import (
     Conflict,
     InvalidArgument,
     NotFound,
-    PermissionDenied,
     RuleViolation,
     Suspended,
 )
 from openability.kernel.events import CATALOG_CHANGED, ORDER_CHANGED
 from openability.kernel.ids import new_id
-from openability.kernel.uow import Actor, UnitOfWork
+from openability.kernel.uow import UnitOfWork
 from openability.partners import service as partners
 from openability.partners.types import PartnerStatus
 
 CATALOG_ROLES = ("admin", "product_manager")
 # Operators who may place or cancel an order on a partner's behalf (e.g. from a business-request ticket).
 ORDER_ROLES = ("admin", "product_manager", "service_agent", "service_lead")
-MAX_LIMIT = 200
 
 
 # ---- access helpers ----
-
-
-def _is_partner_actor(actor: Actor) -> bool:
-    return actor.type not in ("operator", "system")
-
-
-def _require_staff(actor: Actor, roles: Sequence[str]) -> None:
-    if actor.type == "system":
-        return
-    if not actor.is_operator:
-        raise PermissionDenied("operator only")
-    if not actor.has_role(*roles):
-        raise PermissionDenied(f"needs one of the roles: {', '.join(roles)}")
-
-
-def _check_partner_visible(actor: Actor, partner_id: str) -> None:
-    """A partner's users and clients see only their own partner; other ids look nonexistent."""
-    if _is_partner_actor(actor) and actor.partner_id != partner_id:
-        raise NotFound(f"partner {partner_id} not found")
-
-
-def page_bounds(offset: int, limit: int) -> tuple[int, int]:
-    return max(0, offset), max(1, min(limit, MAX_LIMIT))
 
 
 # ---- capabilities and products ----
@@ -94,7 +70,7 @@ async def _find_product(session: AsyncSession, product_ref: str, *, lock: bool =
 async def get_product(uow: UnitOfWork, product_ref: str) -> Product:
     """A product by id or code. Partners do not see draft products."""
     p = await _find_product(uow.session, product_ref)
-    if p is None or (_is_partner_actor(uow.actor) and p.status == ProductStatus.DRAFT):
+    if p is None or ((not access.is_staff(uow.actor)) and p.status == ProductStatus.DRAFT):
         raise NotFound(f"product {product_ref} not found")
     return p
 
@@ -108,13 +84,13 @@ async def list_products(
     limit: int = 50,
 ) -> tuple[list[Product], int]:
     """Operators see every product; partners only active products their kind may order."""
-    offset, limit = page_bounds(offset, limit)
+    offset, limit = access.page(offset, limit)
     stmt = select(Product)
     if capability:
         stmt = stmt.where(Product.capability_code == capability)
     if status is not None:
         stmt = stmt.where(Product.status == status)
-    if _is_partner_actor(uow.actor):
+    if not access.is_staff(uow.actor):
         kind = None
         if uow.actor.partner_id:
             found = await partners.find_partner_ref(uow, uow.actor.partner_id)
@@ -141,7 +117,7 @@ def _product_snapshot(p: Product) -> dict[str, Any]:
 
 
 async def create_product(uow: UnitOfWork, cmd: ProductCreate) -> Product:
-    _require_staff(uow.actor, CATALOG_ROLES)
+    access.require_staff(uow.actor, *CATALOG_ROLES)
     await get_capability(uow, cmd.capability)
     if await uow.session.scalar(select(Product.id).where(Product.code == cmd.code)) is not None:
         raise Conflict(f"product code {cmd.code} is taken", code="PRODUCT_CODE_TAKEN")
@@ -167,7 +143,7 @@ async def create_product(uow: UnitOfWork, cmd: ProductCreate) -> Product:
 
 
 async def update_product(uow: UnitOfWork, product_ref: str, cmd: ProductUpdate) -> Product:
-    _require_staff(uow.actor, CATALOG_ROLES)
+    access.require_staff(uow.actor, *CATALOG_ROLES)
     p = await _find_product(uow.session, product_ref, lock=True)
     if p is None:
         raise NotFound(f"product {product_ref} not found")
@@ -199,7 +175,7 @@ async def create_price_plan(
 ) -> PricePlan:
     """A new price version (R-PRICE-03): version = max + 1, starting now or later; the previous open
     version ends where this one starts. Operators (admin, product_manager) only."""
-    _require_staff(uow.actor, CATALOG_ROLES)
+    access.require_staff(uow.actor, *CATALOG_ROLES)
     return await _insert_price_plan(uow, product_ref, valid_from, tiers, note, check_start=True)
 
 
@@ -352,8 +328,8 @@ async def place_order(uow: UnitOfWork, partner_id: str, product_ref: str, note: 
     already ordered."""
     actor = uow.actor
     if actor.is_operator:
-        _require_staff(actor, ORDER_ROLES)
-    _check_partner_visible(actor, partner_id)
+        access.require_staff(actor, *ORDER_ROLES)
+    access.check_partner_visible(actor, partner_id)
     # Locking the partner row serializes concurrent orders of one partner (one active order each).
     partner = await partners.partner_ref(uow, partner_id, lock=True)
     if partner.status == PartnerStatus.PENDING:
@@ -368,7 +344,7 @@ async def place_order(uow: UnitOfWork, partner_id: str, product_ref: str, note: 
             "the partner has exited (R-EXIT-01): new orders are refused", code="PARTNER_EXITED"
         )
     product = await _find_product(uow.session, product_ref)
-    if product is None or (_is_partner_actor(actor) and product.status == ProductStatus.DRAFT):
+    if product is None or ((not access.is_staff(actor)) and product.status == ProductStatus.DRAFT):
         raise NotFound(f"product {product_ref} not found")
     if product.status != ProductStatus.ACTIVE:
         raise RuleViolation(f"product {product.code} is {product.status.value}", code="PRODUCT_NOT_AVAILABLE")
@@ -430,7 +406,7 @@ async def place_order(uow: UnitOfWork, partner_id: str, product_ref: str, note: 
 
 async def get_order(uow: UnitOfWork, order_id: str) -> ProductOrder:
     order = await uow.session.get(ProductOrder, order_id)
-    if order is None or (_is_partner_actor(uow.actor) and order.partner_id != uow.actor.partner_id):
+    if order is None or ((not access.is_staff(uow.actor)) and order.partner_id != uow.actor.partner_id):
         raise NotFound(f"order {order_id} not found")
     return order
 
@@ -438,7 +414,7 @@ async def get_order(uow: UnitOfWork, order_id: str) -> ProductOrder:
 async def cancel_order(uow: UnitOfWork, order_id: str, reason: str = "") -> ProductOrder:
     """completed -> cancelled; the product can no longer be used (the gateway refreshes on ORDER_CHANGED)."""
     if uow.actor.is_operator:
-        _require_staff(uow.actor, ORDER_ROLES)
+        access.require_staff(uow.actor, *ORDER_ROLES)
     order = await get_order(uow, order_id)
     if order.state == OrderState.CANCELLED:
         raise Conflict(f"order {order_id} is already cancelled", code="ORDER_CANCELLED")
@@ -470,10 +446,10 @@ async def list_orders(
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[ProductOrder], int]:
-    offset, limit = page_bounds(offset, limit)
-    if _is_partner_actor(uow.actor):
+    offset, limit = access.page(offset, limit)
+    if not access.is_staff(uow.actor):
         if partner_id is not None:
-            _check_partner_visible(uow.actor, partner_id)
+            access.check_partner_visible(uow.actor, partner_id)
         partner_id = uow.actor.partner_id or "-"
     stmt = select(ProductOrder)
     if partner_id is not None:

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from openability.catalog import service as catalog
 from openability.charging.models import UsageDaily, UsageRecord
+from openability.kernel import access
 from openability.kernel.clock import month_key
 from openability.kernel.errors import InvalidArgument, NotFound
 from openability.kernel.money import fmt
@@ -21,7 +22,6 @@ from openability.kernel.uow import UnitOfWork
 from openability.partners import service as partners
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-MAX_LIMIT = 200
 
 
 def parse_month(month: str | None, now: datetime) -> str:
@@ -151,7 +151,7 @@ async def list_usage_records(
     m = parse_month(month, uow.now)
     pid = await _scope(uow, partner_id)
     product_id = await _product_id(uow, product)
-    offset, limit = max(0, offset), max(1, min(limit, MAX_LIMIT))
+    offset, limit = access.page(offset, limit)
     stmt = select(UsageRecord).where(UsageRecord.month == m)
     if pid is not None:
         stmt = stmt.where(UsageRecord.partner_id == pid)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
 from openability.catalog.schemas import ApiModel
 from openability.charging import usage
 from openability.kernel.money import fmt
-from openability.kernel.web import MAX_OFFSET, CurrentActor, uow_for
+from openability.kernel.web import CurrentActor, Limit, Offset, uow_for
 
 router = APIRouter(prefix="/api/v1/usage", tags=["usage"])
 
@@ -119,8 +119,8 @@ async def list_records(
     month: str | None = None,
     product: str | None = None,
     partner_id: str | None = None,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Offset = 0,
+    limit: Limit = 50,
 ) -> UsageRecordPage:
     async with uow_for(request, actor) as uow:
         rows, total, codes = await usage.list_usage_records(

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
-from fastapi import Depends, FastAPI, Request, params
+from fastapi import Depends, FastAPI, Query, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openability.kernel import logs
+from openability.kernel.access import MAX_LIMIT, MAX_OFFSET
 from openability.kernel.errors import (
     AppError,
     ErrorDetails,
@@ -34,9 +35,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The largest row offset SQLite and PostgreSQL take (signed 64-bit); a larger one fails in the database
-# driver, so list routes bound `offset` with it to answer 400 instead.
-MAX_OFFSET = 2**63 - 1
+# List paging parameters of every list route (bounds: kernel.access). A larger offset than the databases
+# take would fail in the driver: bounded here, it answers 400 instead.
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
 class JSONResponse(Response):

@@ -9,7 +9,7 @@ import binascii
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import unquote_plus
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
@@ -18,9 +18,10 @@ from openability.console.web import SESSION_COOKIE, redirect, render
 from openability.kernel.errors import AppError
 from openability.kernel.uow import Actor
 from openability.kernel.web import (
-    MAX_OFFSET,
     CurrentActor,
     JSONResponse,
+    Limit,
+    Offset,
     container_of,
     current_actor_optional,
     require_operator,
@@ -60,8 +61,6 @@ operators_router = APIRouter(prefix="/api/v1/operators", tags=["operators"])
 oauth_router = APIRouter(tags=["oauth"])
 console_router = APIRouter(prefix="/console", include_in_schema=False)
 
-Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
-Limit = Annotated[int, Query(ge=1, le=200)]
 Staff = Annotated[Actor, Depends(require_operator())]
 Reviewer = Annotated[Actor, Depends(require_operator("reviewer"))]
 Admin = Annotated[Actor, Depends(require_operator("admin"))]

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from openability.kernel import audit, events
+from openability.kernel import access, audit, events
 from openability.kernel.errors import (
     Conflict,
     InvalidArgument,
@@ -44,38 +44,12 @@ from openability.partners.types import ClientToken, OperatorRef, PartnerKind, Pa
 # Not a kernel topic: only the in-process authenticator cares (key: token hash, or "" for "all").
 TOKEN_REVOKED = "auth.token_revoked"
 
-DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 
 # ---- permission helpers ------------------------------------------------------------------------
 
 
-def _is_staff(actor: Actor) -> bool:
-    return actor.type in ("operator", "system")
-
-
-def _require_staff(actor: Actor, *roles: str) -> None:
-    if not _is_staff(actor):
-        raise PermissionDenied("operator only")
-    if roles and not actor.has_role(*roles):
-        raise PermissionDenied(f"needs one of the operator roles: {', '.join(roles)}")
-
-
 def _partner_user_has(actor: Actor, *roles: str) -> bool:
     return actor.type == "partner_user" and any(rules.PARTNER_ROLE_PREFIX + r in actor.roles for r in roles)
-
-
-def _check_visible(actor: Actor, partner_id: str) -> None:
-    """A partner actor sees only its own partner; other ids look exactly like unknown ids."""
-    if not _is_staff(actor) and actor.partner_id != partner_id:
-        raise NotFound(f"partner {partner_id} not found")
-
-
-def _page(offset: int, limit: int) -> tuple[int, int]:
-    if offset < 0:
-        raise InvalidArgument("offset must be >= 0")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidArgument(f"limit must be 1–{MAX_LIMIT}")
-    return offset, limit
 
 
 def _audit_as(
@@ -117,7 +91,7 @@ async def _flush_unique(uow: UnitOfWork, message: str, code: str) -> None:
 
 
 async def _load_partner(uow: UnitOfWork, partner_id: str, *, lock: bool = False) -> Partner:
-    _check_visible(uow.actor, partner_id)
+    access.check_partner_visible(uow.actor, partner_id)
     stmt = select(Partner).where(Partner.id == partner_id)
     if lock:
         stmt = stmt.with_for_update()
@@ -138,15 +112,15 @@ async def list_partners(
     kind: PartnerKind | None = None,
     status: PartnerStatus | None = None,
     offset: int = 0,
-    limit: int = DEFAULT_LIMIT,
+    limit: int = access.DEFAULT_LIMIT,
 ) -> tuple[list[Partner], int]:
-    offset, limit = _page(offset, limit)
+    offset, limit = access.page(offset, limit)
     conds: list[Any] = []
     if kind is not None:
         conds.append(Partner.kind == kind)
     if status is not None:
         conds.append(Partner.status == status)
-    if not _is_staff(uow.actor):
+    if not access.is_staff(uow.actor):
         conds.append(Partner.id == (uow.actor.partner_id or ""))
     total = await uow.session.scalar(select(func.count()).select_from(Partner).where(*conds)) or 0
     rows = await uow.session.scalars(
@@ -253,7 +227,7 @@ async def register_ap(uow: UnitOfWork, cmd: RegisterAp) -> tuple[Partner, Partne
 
 async def create_si(uow: UnitOfWork, cmd: CreateSi) -> Partner:
     """An SI in its simplest form: PENDING unless `activate` (the admission flow comes later)."""
-    _require_staff(uow.actor, "reviewer")
+    access.require_staff(uow.actor, "reviewer")
     words = uow.settings.brand_words
     billing_mode = rules.check_billing_mode(PartnerKind.SI, cmd.billing_mode)
     name = rules.validate_name(cmd.name, words)
@@ -314,8 +288,8 @@ async def create_si(uow: UnitOfWork, cmd: CreateSi) -> Partner:
 async def update_partner(uow: UnitOfWork, partner_id: str, cmd: UpdatePartner) -> Partner:
     """Rename (brand words checked again, R-PARTNER-04), branches, contacts."""
     actor = uow.actor
-    if not (_is_staff(actor) and actor.has_role("reviewer")) and not _partner_user_has(actor, "admin"):
-        _check_visible(actor, partner_id)
+    if not (access.is_staff(actor) and actor.has_role("reviewer")) and not _partner_user_has(actor, "admin"):
+        access.check_partner_visible(actor, partner_id)
         raise PermissionDenied("needs an operator reviewer or the partner's admin user")
     partner = await _load_partner(uow, partner_id, lock=True)
     words = uow.settings.brand_words
@@ -349,7 +323,7 @@ async def update_partner(uow: UnitOfWork, partner_id: str, cmd: UpdatePartner) -
 
 async def set_partner_status(uow: UnitOfWork, partner_id: str, status: PartnerStatus, reason: str) -> Partner:
     """Suspend, activate or exit a partner. Exit is final and revokes its API credentials (R-EXIT-01)."""
-    _require_staff(uow.actor, "reviewer", "billing_clerk")
+    access.require_staff(uow.actor, "reviewer", "billing_clerk")
     status = PartnerStatus(status)
     reason = " ".join((reason or "").split())
     if not reason:
@@ -429,8 +403,8 @@ async def create_partner_user(
     email: str = "",
 ) -> PartnerUser:
     actor = uow.actor
-    if not (_is_staff(actor) and actor.has_role("reviewer", "service_agent")):
-        _check_visible(actor, partner_id)
+    if not (access.is_staff(actor) and actor.has_role("reviewer", "service_agent")):
+        access.check_partner_visible(actor, partner_id)
         if not _partner_user_has(actor, "admin"):
             raise PermissionDenied("needs an operator or the partner's admin user")
     u = rules.validate_username(username)
@@ -449,9 +423,9 @@ async def create_partner_user(
 
 
 async def list_partner_users(
-    uow: UnitOfWork, partner_id: str, *, offset: int = 0, limit: int = DEFAULT_LIMIT
+    uow: UnitOfWork, partner_id: str, *, offset: int = 0, limit: int = access.DEFAULT_LIMIT
 ) -> tuple[list[PartnerUser], int]:
-    offset, limit = _page(offset, limit)
+    offset, limit = access.page(offset, limit)
     await _load_partner(uow, partner_id)
     cond = PartnerUser.partner_id == partner_id
     total = await uow.session.scalar(select(func.count()).select_from(PartnerUser).where(cond)) or 0
@@ -469,9 +443,9 @@ async def list_partner_users(
 
 
 def _can_manage_clients(actor: Actor, partner_id: str) -> None:
-    if _is_staff(actor) and actor.has_role("reviewer", "service_agent"):
+    if access.is_staff(actor) and actor.has_role("reviewer", "service_agent"):
         return
-    _check_visible(actor, partner_id)
+    access.check_partner_visible(actor, partner_id)
     if not _partner_user_has(actor, "admin", "developer"):
         raise PermissionDenied("needs an operator or the partner's admin/developer user")
 
@@ -560,9 +534,9 @@ async def revoke_api_client(uow: UnitOfWork, partner_id: str, client_id: str) ->
 
 
 async def list_api_clients(
-    uow: UnitOfWork, partner_id: str, *, offset: int = 0, limit: int = DEFAULT_LIMIT
+    uow: UnitOfWork, partner_id: str, *, offset: int = 0, limit: int = access.DEFAULT_LIMIT
 ) -> tuple[list[ApiClient], int]:
-    offset, limit = _page(offset, limit)
+    offset, limit = access.page(offset, limit)
     await _load_partner(uow, partner_id)
     cond = ApiClient.partner_id == partner_id
     total = await uow.session.scalar(select(func.count()).select_from(ApiClient).where(cond)) or 0
@@ -713,7 +687,7 @@ async def create_operator(
     lead_id: str | None = None,
     email: str = "",
 ) -> Operator:
-    _require_staff(uow.actor, "admin")
+    access.require_staff(uow.actor, "admin")
     u = rules.validate_username(username)
     rules.validate_password(password)
     granted = rules.validate_operator_roles(roles)
@@ -748,7 +722,7 @@ async def create_operator_token(
     uow: UnitOfWork, username: str, name: str, ttl_days: int | None = None
 ) -> str:
     """A long-lived operator API token (shown once; only its SHA-256 is kept)."""
-    _require_staff(uow.actor, "admin")
+    access.require_staff(uow.actor, "admin")
     tname = " ".join(name.split())
     if not 1 <= len(tname) <= 100:
         raise InvalidArgument("token name must be 1–100 characters")
@@ -778,10 +752,10 @@ async def create_operator_token(
 
 
 async def list_operators(
-    uow: UnitOfWork, *, offset: int = 0, limit: int = DEFAULT_LIMIT
+    uow: UnitOfWork, *, offset: int = 0, limit: int = access.DEFAULT_LIMIT
 ) -> tuple[list[Operator], int]:
-    _require_staff(uow.actor)
-    offset, limit = _page(offset, limit)
+    access.require_staff(uow.actor)
+    offset, limit = access.page(offset, limit)
     total = await uow.session.scalar(select(func.count()).select_from(Operator)) or 0
     rows = await uow.session.scalars(
         select(Operator).order_by(Operator.created_at, Operator.id).offset(offset).limit(limit)

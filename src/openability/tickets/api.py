@@ -12,10 +12,10 @@ from fastapi import APIRouter, Body, Depends, File, Form, Query, Request, Upload
 from starlette.responses import Response
 
 from openability.catalog.schemas import Page
-from openability.kernel import calendar_admin
+from openability.kernel import access, calendar_admin
 from openability.kernel.errors import InvalidArgument
 from openability.kernel.uow import Actor
-from openability.kernel.web import MAX_OFFSET, CurrentActor, require_operator, uow_for
+from openability.kernel.web import CurrentActor, Limit, Offset, require_operator, uow_for
 from openability.tickets import attachments, service, sla
 from openability.tickets.rules import Action, TicketState, TicketType
 from openability.tickets.schemas import (
@@ -70,8 +70,8 @@ async def list_tickets(
     partner_id: str | None = Query(default=None, max_length=40),
     breached: bool | None = None,
     open: bool = False,
-    offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
-    limit: int = Query(default=50, ge=1, le=200),
+    offset: Offset = 0,
+    limit: Limit = access.DEFAULT_LIMIT,
 ) -> Page[TicketOut]:
     f = service.TicketFilter(state, type, owner_id, partner_id, breached, open)
     async with uow_for(request, actor) as uow:

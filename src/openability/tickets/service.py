@@ -15,6 +15,7 @@ from openability.catalog import service as catalog
 from openability.catalog.types import OrderRef
 from openability.charging import usage
 from openability.charging.usage import CallRecord
+from openability.kernel import access
 from openability.kernel.audit import AuditEntry
 from openability.kernel.calendar import WorkingCalendar
 from openability.kernel.calendar_admin import load_working_calendar
@@ -45,8 +46,6 @@ from openability.tickets.sla import (
 )
 
 __all__ = ["AGENT_ROLES", "LEAD_ROLES", "active_agents", "operator_names"]
-
-MAX_LIMIT = 200
 
 
 # ---------------------------------------------------------------- access
@@ -271,7 +270,7 @@ async def list_tickets(
 ) -> tuple[list[Ticket], int]:
     """Agent queue order: nearest running deadline first, then the rest by newest."""
     _check_reader(uow)
-    offset, limit = max(0, offset), max(1, min(limit, MAX_LIMIT))
+    offset, limit = access.page(offset, limit)
     conds: list[Any] = []
     if _is_partner_user(uow):
         conds.append(Ticket.partner_id == uow.actor.partner_id)
