@@ -16,7 +16,7 @@ def test_cli_outside_the_data_directory_says_where_it_looked(
     monkeypatch.chdir(tmp_path)
     for var in ("OPENABILITY_DATABASE_URL", "OPENABILITY_DATA_DIR"):
         monkeypatch.delenv(var, raising=False)
-    r = CliRunner().invoke(app, ["partners", "list"], env={"COLUMNS": "400"})
+    r = CliRunner().invoke(app, ["partners", "list"], env={"COLUMNS": "80"})
     assert r.exit_code == 2
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1, r.output

@@ -24,7 +24,7 @@ T = TypeVar("T")
 # The CLI runs with operator-level rights on the host; audit rows name it.
 CLI_ACTOR = Actor(type="system", id="cli", roles=frozenset({"admin"}), name="cli")
 
-_err = Console(stderr=True, highlight=False)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)  # one line, whatever the width
 _factory: Callable[[], Platform] | None = None
 
 
