@@ -21,6 +21,7 @@ from bench.world import audit, container_for, seed_account
 from openability.charging.cdr_writer import CdrWriter
 from openability.charging.grants import GrantManager
 from openability.charging.models import Message, UsageRecord
+from openability.charging.types import CdrMessage, CdrRecord
 from openability.kernel.clock import business_date, month_key
 from openability.kernel.db import Money, UTCDateTime
 from openability.kernel.ids import new_id
@@ -101,6 +102,13 @@ def _cdr(
     return record, message
 
 
+def _typed(record: dict[str, Any], message: dict[str, Any], day: date) -> CdrRecord:
+    """The same CDR as the typed record the charging engine hands to the writer."""
+    fields = {k: v for k, v in record.items() if k != "journal_entry_id"}
+    msg = CdrMessage(message["id"], message["recipient"], message["parts"], message["network_ids"])
+    return CdrRecord(**fields, day=day, messages=[msg])
+
+
 def _raw(value: Any, col: Any, sqlite: bool) -> Any:
     """A column value as the driver takes it (what the ORM's type processors would produce)."""
     t = col.type
@@ -169,10 +177,11 @@ async def run_cdr_bench(backend: str, url: str, data_dir: Path, n: int) -> CdrRe
             for i in range(n)
         ]
 
+        typed = [_typed(rec, msg, day) for rec, msg in items]
         writer = CdrWriter(c)
         await writer.start()
         t0 = time.perf_counter()
-        await asyncio.gather(*(writer.write(rec, [msg], day) for rec, msg in items))
+        await asyncio.gather(*(writer.write(rec) for rec in typed))
         writer_seconds = time.perf_counter() - t0
         await writer.stop()
         grants.done(reservation)

@@ -60,7 +60,7 @@ async def start(container: Container) -> None:
     from openability.jobs_catalog import all_jobs
 
     install_authenticator(container)
-    gateway = container.gateway = GatewayRuntime(container, container.connectors)
+    gateway = container.gateway = GatewayRuntime(container, connector_for=container.connectors.get)
     container.connectors.receipt_sink = gateway.receipts
     await gateway.start()
     await start_connectors(container, container.connectors)

@@ -34,7 +34,7 @@ def subject(f: Any) -> Subject:
             {("national", "list"): ((0, PRICE),)},
         ),
     )
-    return Subject(f.partner_id, f.product_id, "cli_x", "prepaid", "national", "list", plans)
+    return Subject(f.partner_id, f.product_id, "cli_x", "prepaid", "national", "list", plans, "segment")
 
 
 async def test_r_charge_02_grant_size_adapts_but_never_exceeds_available(
@@ -162,7 +162,6 @@ async def test_cdr_writer_group_commits_and_books_grant_consumption(
                 req_hash="",
                 capability="sms",
                 operation="sendMessage",
-                unit="segment",
                 recipients=["+8613800138000"],
                 response={"i": i},
                 messages=[],
@@ -202,7 +201,6 @@ async def test_cdr_batch_with_a_duplicate_key_retries_record_by_record(
                 req_hash="h",
                 capability="sms",
                 operation="sendMessage",
-                unit="segment",
                 recipients=[],
                 response={"i": i},
                 messages=[],
@@ -246,7 +244,6 @@ async def test_r_charge_02_caller_cancelled_while_cdr_is_written_does_not_free_i
                 req_hash="",
                 capability="sms",
                 operation="sendMessage",
-                unit="segment",
                 recipients=["+8613800138000"],
                 response={},
                 messages=[],
@@ -290,7 +287,6 @@ async def test_r_bill_02_usage_falls_in_the_natural_month_of_asia_shanghai(
             req_hash="",
             capability="sms",
             operation="sendMessage",
-            unit="segment",
             recipients=["+8613800138000"],
             response={},
             messages=[],

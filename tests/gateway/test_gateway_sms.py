@@ -191,3 +191,27 @@ async def test_r_price_01_graduated_price_crosses_tier_with_month_to_date_volume
     r = await client.post(URL, json=kit.sms(), headers=world.auth)
     assert r.json()["amountCharged"] == "0.0400"
     await assert_ledger_clean()
+
+
+async def test_r_charge_04_idempotency_key_and_client_correlator_must_agree(
+    client: httpx.AsyncClient, world: Any, fakes: Any, kit: Any, assert_ledger_clean: Any
+) -> None:
+    """Both given and different: refused (400), not sent and not charged — before, the header won and a
+    retry that repeated only the correlator was charged again. Both given and equal: one key."""
+    before = await world.prepaid_total()
+    h = {**world.auth, "Idempotency-Key": "key-a"}
+    r = await client.post(URL, json=kit.sms(clientCorrelator="key-b"), headers=h)
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "INVALID_ARGUMENT"
+    assert "Idempotency-Key and clientCorrelator differ" in r.json()["message"]
+    assert fakes.sent == 0 and await world.cdrs() == [] and await world.prepaid_total() == before
+    r1 = await client.post(URL, json=kit.sms(clientCorrelator="key-a"), headers=h)
+    assert r1.status_code == 201 and r1.json()["requestId"] == "key-a"
+    # the same key by either route is the same request: replayed, not charged again
+    r2 = await client.post(URL, json=kit.sms(clientCorrelator="key-a"), headers=world.auth)
+    r3 = await client.post(URL, json=kit.sms(clientCorrelator="key-a"), headers=h)
+    assert r2.json() == r3.json() == r1.json()
+    assert r2.headers.get("idempotent-replayed") == r3.headers.get("idempotent-replayed") == "true"
+    assert len(fakes.sms.submits) == 1
+    assert await world.prepaid_total() == before - Decimal("0.0500")
+    await assert_ledger_clean()

@@ -37,7 +37,7 @@ async def charge(f: Any, n: int) -> None:
             {("national", "list"): ((0, PRICE),)},
         ),
     )
-    subj = Subject(f.partner_id, f.product_id, "cli", "prepaid", "national", "list", plans)
+    subj = Subject(f.partner_id, f.product_id, "cli", "prepaid", "national", "list", plans, "segment")
     for i in range(n):
         auth = await engine.authorize(subj, 1)
         await engine.record(
@@ -47,7 +47,6 @@ async def charge(f: Any, n: int) -> None:
             req_hash="",
             capability="sms",
             operation="send",
-            unit="segment",
             recipients=[],
             response={},
             messages=[],

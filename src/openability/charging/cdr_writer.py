@@ -1,7 +1,8 @@
 """The CDR writer: group-commits CDRs (usage records), their messages, the daily rollups, one CHARGE
 journal entry per batch and the grant consumption, all in ONE transaction (DESIGN.md hot path, step 4).
 
-Callers await their record's future: a call is answered only once its CDR is durable, so an answered
+Callers hand typed records (charging/types.py: `CdrRecord` with its `CdrMessage`s); the writer alone
+turns them into its insert rows. Callers await their record's future: a call is answered only once its CDR is durable, so an answered
 call always has exactly one CDR (R-CHARGE-02). A batch that fails (e.g. another worker stored the same
 idempotency key first) is retried record by record so one bad record does not fail the others.
 """
@@ -13,7 +14,7 @@ import contextlib
 import functools
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from openability.charging.models import Grant, Message, UsageDaily, UsageRecord
-from openability.charging.types import GrantState
+from openability.charging.types import CdrRecord, GrantState
 from openability.kernel.db import Money
 from openability.kernel.ids import new_id
 from openability.ledger import service as ledger
@@ -70,12 +71,9 @@ class _GrantClosed(Exception):
 
 @dataclass(slots=True)
 class CdrItem:
-    record: dict[str, Any]  # usage_records values (journal_entry_id filled in by the writer)
-    messages: list[dict[str, Any]]
-    day: date  # Asia/Shanghai business day of the call (rollup key)
+    record: CdrRecord
     future: asyncio.Future[None]
     enqueued: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 _STOP = object()
@@ -108,13 +106,14 @@ class CdrWriter:
             await self._task
         self._task = None
 
-    async def write(self, record: dict[str, Any], messages: list[dict[str, Any]], day: date) -> None:
-        """Queue one CDR and wait until it is durable. Raises DuplicateRequest or CdrFailed."""
+    async def write(self, record: CdrRecord) -> None:
+        """Queue one CDR (with its messages) and wait until it is durable. Raises DuplicateRequest or
+        CdrFailed."""
         if not self.running:
             raise CdrFailed("the CDR writer is not running")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
-        self._queue.put_nowait(CdrItem(record, messages, day, fut, loop.time()))
+        self._queue.put_nowait(CdrItem(record, fut, loop.time()))
         # Not shielded (a shield costs a second future and two callbacks per call): a cancelled caller
         # cancels only its own future; the item stays queued and commits with its batch all the same
         # (the writer never skips an item because its future is done).
@@ -179,11 +178,11 @@ class CdrWriter:
 
     async def _fail_one(self, it: CdrItem, exc: Exception) -> None:
         if isinstance(exc, IntegrityError):
-            stored = await self._stored(it.record["partner_id"], it.record["request_key"])
+            stored = await self._stored(it.record.partner_id, it.record.request_key)
             if stored is not None:
                 _fail(it, DuplicateRequest(*stored))
                 return
-        log.error("CDR %s not recorded: %s", it.record.get("id"), exc)
+        log.error("CDR %s not recorded: %s", it.record.id, exc)
         _fail(it, CdrFailed("CDR could not be recorded"))
 
     async def _stored(self, partner_id: str, key: str) -> tuple[dict[str, Any], str] | None:
@@ -226,7 +225,7 @@ class CdrWriter:
     async def _write(self, batch: list[CdrItem], closed: set[str]) -> None:
         async with self.container.uow() as uow:
             s, now = uow.session, uow.now
-            await self._account_ids(s, {PLATFORM} | {it.record["partner_id"] for it in batch})
+            await self._account_ids(s, {PLATFORM} | {it.record.partner_id for it in batch})
             debits: dict[tuple[str, AccountType], Decimal] = defaultdict(lambda: ZERO)
             consumed: dict[str, Decimal] = defaultdict(lambda: ZERO)
             rollup: dict[tuple[str, str, date], list[Any]] = {}
@@ -234,26 +233,39 @@ class CdrWriter:
             messages: list[dict[str, Any]] = []
             total = ZERO
             for it in batch:
-                r = dict(it.record)
-                amount: Decimal = r["amount"]
-                if r["billing_mode"] == PREPAID:
-                    if r["grant_id"] is None or r["grant_id"] in closed:
-                        r["grant_id"] = None
-                        debits[(r["partner_id"], AccountType.PREPAID_AVAILABLE)] += amount
+                r = it.record
+                amount = r.amount
+                grant_id = r.grant_id
+                if r.billing_mode == PREPAID:
+                    if grant_id is None or grant_id in closed:
+                        grant_id = None
+                        debits[(r.partner_id, AccountType.PREPAID_AVAILABLE)] += amount
                     else:
-                        debits[(r["partner_id"], AccountType.PREPAID_RESERVED)] += amount
-                        consumed[r["grant_id"]] += amount
+                        debits[(r.partner_id, AccountType.PREPAID_RESERVED)] += amount
+                        consumed[grant_id] += amount
                 else:
-                    debits[(r["partner_id"], AccountType.RECEIVABLE)] += amount
+                    debits[(r.partner_id, AccountType.RECEIVABLE)] += amount
                 total += amount
-                rows.append(r)
-                messages.extend(it.messages)
-                key = (r["partner_id"], r["product_id"], it.day)
+                rows.append(_usage_row(r, grant_id))
+                for m in r.messages:
+                    messages.append(
+                        {
+                            "id": m.id,
+                            "usage_record_id": r.id,
+                            "partner_id": r.partner_id,
+                            "capability": r.capability,
+                            "recipient": m.recipient,
+                            "parts": m.parts,
+                            "network_ids": m.network_ids,
+                            "created_at": r.occurred_at,
+                        }
+                    )
+                key = (r.partner_id, r.product_id, r.day)
                 agg = rollup.get(key)
                 if agg is None:
-                    agg = rollup[key] = [r["month"], 0, 0, ZERO]
+                    agg = rollup[key] = [r.month, 0, 0, ZERO]
                 agg[1] += 1
-                agg[2] += r["quantity"]
+                agg[2] += r.quantity
                 agg[3] += amount
             legs = [ledger.debit(self._account(o, t), amt) for (o, t), amt in debits.items() if amt]
             if total:
@@ -272,8 +284,8 @@ class CdrWriter:
                     ref=("cdr_batch", batch_id),
                     memo=f"{len(rows)} CDR(s)",
                 )
-            for r in rows:
-                r["journal_entry_id"] = entry.id
+            for row in rows:
+                row["journal_entry_id"] = entry.id
             # The rest is Core on the session's connection (same transaction): no ORM bulk-insert
             # machinery, statements built once, one executemany per table. (asyncpg's COPY was tried
             # for the rows: no faster than its pipelined executemany at these batch sizes.)
@@ -304,6 +316,33 @@ class CdrWriter:
         ]
         if values:  # few rows per batch (partners x products), one executemany
             await conn.execute(_rollup_upsert(conn.dialect.name), values)
+
+
+def _usage_row(r: CdrRecord, grant_id: str | None) -> dict[str, Any]:
+    """The usage_records row of a CDR (journal_entry_id is set once the batch's entry is posted)."""
+    return {
+        "id": r.id,
+        "partner_id": r.partner_id,
+        "product_id": r.product_id,
+        "capability": r.capability,
+        "operation": r.operation,
+        "client_id": r.client_id,
+        "request_key": r.request_key,
+        "request_hash": r.request_hash,
+        "quantity": r.quantity,
+        "unit": r.unit,
+        "amount": r.amount,
+        "billing_mode": r.billing_mode,
+        "price_plan_id": r.price_plan_id,
+        "band": r.band,
+        "scope": r.scope,
+        "month": r.month,
+        "grant_id": grant_id,
+        "journal_entry_id": None,
+        "occurred_at": r.occurred_at,
+        "recipients": r.recipients,
+        "response": r.response,
+    }
 
 
 _USAGE: Table = UsageRecord.__table__  # type: ignore[assignment]

@@ -2,12 +2,19 @@
 
 `ChargingEngine` is the per-worker charging runtime: rating against cached price plans and an in-memory
 month-to-date volume (provisional, R-CHARGE-06), prepaid grants (charging/grants.py), the group-committing
-CDR writer (charging/cdr_writer.py) and idempotency (R-CHARGE-04). The gateway calls:
+CDR writer (charging/cdr_writer.py) and idempotency (R-CHARGE-04). The gateway makes one call:
+
+    outcome = await engine.charge(subject, plan, key)
+
+which claims the idempotency key (or replays the first answer), rates and reserves the estimate (402 /
+422 before the network), sends to each recipient through the plan, settles what was really served (or
+cancels when nothing was), writes the durable CDR and returns the answer. Its steps are public for
+service-level tests:
 
     auth = await engine.authorize(subject, quantity)      # rate + reserve; 402 before the network
     ... call the network ...
     engine.settle(auth, actual_quantity)                   # re-rate what was really served
-    await engine.record(auth, cdr_values, messages)        # durable CDR, then answer
+    await engine.record(auth, record_id=..., ...)          # durable CDR, then answer
     engine.cancel(auth)                                    # instead, when nothing was served
 """
 
@@ -17,7 +24,6 @@ import asyncio
 import hashlib
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -30,9 +36,18 @@ from openability.charging import rules
 from openability.charging.cdr_writer import CdrFailed, CdrWriter, DuplicateRequest
 from openability.charging.grants import GrantManager, Reservation, release_grant
 from openability.charging.models import Grant, UsageDaily, UsageRecord
-from openability.charging.types import GrantState
+from openability.charging.types import (
+    CdrMessage,
+    CdrRecord,
+    ChargeOutcome,
+    ChargePlan,
+    GrantState,
+    JsonObject,
+    Subject,
+)
+from openability.connectors.base import NetworkUnavailable, Submitted
 from openability.kernel.clock import business_date
-from openability.kernel.errors import Busy, Conflict
+from openability.kernel.errors import AppError, Busy, Conflict, InvalidArgument, RuleViolation
 from openability.kernel.ids import new_id
 from openability.kernel.money import fmt
 
@@ -40,23 +55,22 @@ if TYPE_CHECKING:
     from openability.kernel.platform import Platform
     from openability.kernel.uow import UnitOfWork
 
+__all__ = [
+    "Authorization",
+    "ChargeOutcome",
+    "ChargingEngine",
+    "StoredAnswer",
+    "Subject",
+    "idempotency_key",
+    "request_hash",
+]
+
 log = logging.getLogger(__name__)
 
 PREPAID = "prepaid"
 IDEMPOTENCY_LRU_SIZE = 20_000
-
-
-@dataclass(frozen=True, slots=True)
-class Subject:
-    """Who is charged for what: everything rating needs, taken from the gateway's caches."""
-
-    partner_id: str
-    product_id: str
-    client_id: str
-    billing_mode: str  # prepaid | postpaid
-    scope: str
-    band: str
-    plans: Sequence[rules.PlanVersion]
+_INTERNAL: JsonObject = {"status": 500, "code": "INTERNAL", "message": "internal error"}
+_FAILED_REASON = "the network element refused it"
 
 
 @dataclass(slots=True)
@@ -80,6 +94,20 @@ class StoredAnswer:
 def request_hash(parts: Any) -> str:
     """Canonical hash of a request (what the client asked for), to refuse a key reused for another one."""
     return hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def idempotency_key(header: str | None, correlator: str | None) -> str | None:
+    """R-CHARGE-04: a call has one idempotency key, the `Idempotency-Key` header or the body's
+    `clientCorrelator`. Both given with different values is refused (400): honouring either one would
+    silently charge again a retry that repeats only the other."""
+    if header is None:
+        return correlator
+    if correlator is not None and correlator != header:
+        raise InvalidArgument(
+            "Idempotency-Key and clientCorrelator differ: a request has one idempotency key; send one of"
+            " them, or the same value in both"
+        )
+    return header
 
 
 class IdempotencyStore:
@@ -282,38 +310,39 @@ class ChargingEngine:
         req_hash: str,
         capability: str,
         operation: str,
-        unit: str,
         recipients: list[str],
-        response: dict[str, Any],
-        messages: list[dict[str, Any]],
+        response: JsonObject,
+        messages: list[CdrMessage],
     ) -> None:
         """Write the CDR and wait until it is durable. On DuplicateRequest (another worker stored the
         key first) or CdrFailed the money goes back to the grant and the error propagates."""
         s, rating = auth.subject, auth.rating
-        values = {
-            "id": record_id,
-            "partner_id": s.partner_id,
-            "product_id": s.product_id,
-            "capability": capability,
-            "operation": operation,
-            "client_id": s.client_id,
-            "request_key": request_key,
-            "request_hash": req_hash,
-            "quantity": rating.quantity,
-            "unit": unit,
-            "amount": rating.amount,
-            "billing_mode": s.billing_mode,
-            "price_plan_id": rating.plan_id,
-            "band": rating.band,
-            "scope": rating.scope,
-            "month": auth.month,
-            "grant_id": auth.reservation.grant_id,
-            "occurred_at": auth.at,
-            "recipients": recipients,
-            "response": response,
-        }
+        cdr = CdrRecord(
+            id=record_id,
+            partner_id=s.partner_id,
+            product_id=s.product_id,
+            capability=capability,
+            operation=operation,
+            client_id=s.client_id,
+            request_key=request_key,
+            request_hash=req_hash,
+            quantity=rating.quantity,
+            unit=s.unit,
+            amount=rating.amount,
+            billing_mode=s.billing_mode,
+            price_plan_id=rating.plan_id,
+            band=rating.band,
+            scope=rating.scope,
+            month=auth.month,
+            grant_id=auth.reservation.grant_id,
+            occurred_at=auth.at,
+            day=auth.day,
+            recipients=recipients,
+            response=response,
+            messages=messages,
+        )
         try:
-            await self.cdr.write(values, messages, auth.day)
+            await self.cdr.write(cdr)
         except (DuplicateRequest, CdrFailed) as exc:
             # The writer did not store this CDR: the money goes back to the grant.
             if isinstance(exc, DuplicateRequest):
@@ -327,6 +356,113 @@ class ChargingEngine:
             self.grants.done(auth.reservation)
             raise
         self.grants.done(auth.reservation)
+
+    # ---- one capability call ----------------------------------------------------------------------
+
+    async def charge(self, subject: Subject, plan: ChargePlan, key: str | None = None) -> ChargeOutcome:
+        """Serve and charge one capability call (DESIGN.md hot path, steps 2-5).
+
+        `key` (see idempotency_key) is claimed before the network is touched: a copy in flight waits for
+        the first, a finished one gets the first answer back (`replayed`), neither charged nor sent again
+        (R-CHARGE-04). Without a key the call gets a generated request id. Raises AppError: 402
+        INSUFFICIENT_BALANCE and 422 NO_PRICE_PLAN before the network, 409 IDEMPOTENCY_KEY_REUSED, 503
+        when the network element served nobody or the CDR could not be made durable (nothing charged)."""
+        req_hash = request_hash(plan.canonical())
+        if key is None:
+            return await self._serve(subject, plan, new_request_id(), req_hash)
+        replay = await self.idempotency.begin(subject.partner_id, key, req_hash)
+        if replay is not None:
+            return ChargeOutcome(replay.status, replay.body, replayed=True)
+        status, body = 500, _INTERNAL
+        try:
+            outcome = await self._serve(subject, plan, key, req_hash)
+            status, body = outcome.status, outcome.body
+        except AppError as exc:
+            status, body = exc.status, exc.body()
+            raise
+        finally:
+            # Copies waiting for this key get this answer too (an error included); only charged answers
+            # are remembered.
+            self.idempotency.finish(subject.partner_id, key, StoredAnswer(status, body, req_hash))
+        return outcome
+
+    async def _serve(
+        self, subject: Subject, plan: ChargePlan, request_key: str, req_hash: str
+    ) -> ChargeOutcome:
+        try:
+            auth = await self.authorize(subject, plan.estimate)
+        except rules.NoPrice as exc:
+            # 422 like ordering an unpriced product: one status per code across the API.
+            raise RuleViolation(f"{exc}; the product cannot be used now", code="NO_PRICE_PLAN") from None
+        results = await _send_all(plan)
+        if not any(isinstance(r, Submitted) for r in results):
+            self.cancel(auth)
+            raise Busy(
+                f"the {plan.capability} network element did not accept the request; nothing was charged"
+            )
+        try:
+            rating = self.settle(auth, sum(plan.quantity_of(r) for r in results if isinstance(r, Submitted)))
+        except BaseException:
+            self.cancel(auth)
+            raise
+        id_field = plan.id_field
+        items: list[JsonObject] = []
+        messages: list[CdrMessage] = []
+        served: list[str] = []
+        for to, r in zip(plan.recipients, results, strict=True):
+            if not isinstance(r, Submitted):
+                items.append({"to": to, "status": "failed", "reason": _FAILED_REASON})
+                continue
+            mid = new_id("msg")
+            item: JsonObject = {id_field: mid, "to": to, "status": "submitted"}
+            extra = plan.item_fields(r)
+            if extra:
+                item.update(extra)
+            items.append(item)
+            messages.append(CdrMessage(mid, to, r.parts, list(r.network_ids)))
+            served.append(to)
+        body: JsonObject = {"requestId": request_key, plan.collection: items}
+        fields = plan.response_fields()
+        if fields:
+            body.update(fields)
+        body["quantity"] = rating.quantity
+        body["unit"] = subject.unit
+        body["amountCharged"] = fmt(rating.amount)
+        body["currency"] = "CNY"
+        try:
+            await self.record(
+                auth,
+                record_id=new_id("cdr"),
+                request_key=request_key,
+                req_hash=req_hash,
+                capability=plan.capability,
+                operation=plan.operation,
+                recipients=served,
+                response=body,
+                messages=messages,
+            )
+        except DuplicateRequest as dup:
+            # Another worker answered this key first: its answer stands, this call is not charged.
+            return ChargeOutcome(201, dup.response)
+        except CdrFailed:
+            raise Busy("the call could not be recorded; nothing was charged, please retry") from None
+        return ChargeOutcome(201, body, amount=rating.amount)
+
+
+async def _send_all(plan: ChargePlan) -> list[Submitted | BaseException]:
+    async def one(to: str) -> Submitted | BaseException:
+        try:
+            return await plan.send(to)
+        except NetworkUnavailable as exc:
+            return exc
+        except Exception as exc:  # a connector bug must not charge or 500 the call
+            log.exception("connector failed for one recipient")
+            return exc
+
+    recipients = plan.recipients
+    if len(recipients) == 1:
+        return [await one(recipients[0])]
+    return list(await asyncio.gather(*(one(to) for to in recipients)))
 
 
 def new_request_id() -> str:

@@ -71,3 +71,11 @@ class Connectors:
     receipt_sink: ReceiptSinkFn | None = None
     # What connectors.factory.start_connectors created (and stop_connectors stops).
     owned: list[str] = field(default_factory=list)
+    # Network elements of capabilities beyond the three above (plug-ins), by capability name.
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def get(self, capability: str) -> object | None:
+        """The network element of a capability (None: not there, the call answers 503)."""
+        if capability in ("sms", "mms", "voice"):
+            return getattr(self, capability)  # type: ignore[no-any-return]
+        return self.extra.get(capability)

@@ -42,7 +42,9 @@ class PartnerInfo:
     billing_mode: str
     scope: str
     band: str
-    products: dict[str, str]  # capability code -> product id of the partner's active order
+    # capability code -> product ids of the partner's active orders, oldest order first (the first is
+    # rated when a call names no productId)
+    products: dict[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,9 +165,12 @@ class GatewayCaches:
             if p is None:
                 return None
             orders = await catalog.active_order_products(uow, partner_id)
-        products: dict[str, str] = {}
+        by_cap: dict[str, list[str]] = {}
         for cap, prod in orders:
-            products.setdefault(cap, prod)  # several orders of one capability: the oldest serves
+            ids = by_cap.setdefault(cap, [])
+            if prod not in ids:  # two active orders of one product: one choice
+                ids.append(prod)
+        products = {cap: tuple(ids) for cap, ids in by_cap.items()}
         return PartnerInfo(
             id=p.id,
             kind=p.kind.value,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from openability.gateway.validation import VOICE_MAX_REPEAT
+from openability.capabilities.voice import VOICE_MAX_REPEAT
 
 PHONE = {
     "type": "string",
@@ -17,7 +17,13 @@ RECIPIENTS = {"type": "array", "items": PHONE, "minItems": 1, "uniqueItems": Tru
 CORRELATOR = {
     "type": "string",
     "maxLength": 100,
-    "description": "Idempotency key (if no Idempotency-Key header)",
+    "description": "Idempotency key; with an Idempotency-Key header too, both must be equal (else 400)",
+}
+PRODUCT_ID = {
+    "type": "string",
+    "maxLength": 40,
+    "description": "Id (or code) of the product to rate the call on, one of the partner's active orders for"
+    " this capability (else 403 NO_ACTIVE_ORDER); default: the oldest active order",
 }
 MONEY = {"type": "string", "pattern": r"^\d+\.\d{4}$", "example": "0.0500"}
 
@@ -48,6 +54,7 @@ SCHEMAS: dict[str, Any] = {
                 "description": "GSM-7: 160/153 chars a segment; UCS-2: 70/67",
             },
             "clientCorrelator": CORRELATOR,
+            "productId": PRODUCT_ID,
         },
     },
     "MmsSendRequest": {
@@ -70,6 +77,7 @@ SCHEMAS: dict[str, Any] = {
                 },
             },
             "clientCorrelator": CORRELATOR,
+            "productId": PRODUCT_ID,
         },
     },
     "VoiceNotificationRequest": {
@@ -81,6 +89,7 @@ SCHEMAS: dict[str, Any] = {
             "text": {"type": "string", "minLength": 1, "maxLength": 500},
             "repeat": {"type": "integer", "minimum": 1, "maximum": VOICE_MAX_REPEAT, "default": 1},
             "clientCorrelator": CORRELATOR,
+            "productId": PRODUCT_ID,
         },
     },
     "SendResult": {
