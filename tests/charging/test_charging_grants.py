@@ -299,3 +299,69 @@ async def test_r_bill_02_usage_falls_in_the_natural_month_of_asia_shanghai(
     assert cdr is not None and cdr.month == "2026-12"
     assert [(d.month, d.day) for d in daily] == [("2026-12", date(2026, 12, 1))]
     await assert_ledger_clean()
+
+
+async def test_typed_cdr_lands_in_its_columns(container: Any, funded: Any, assert_ledger_clean: Any) -> None:
+    """The engine builds the typed CDR (charging/types.py) and the writer turns it into its rows: every
+    column of the usage record and its message holds the value it is meant to."""
+    from openability.charging.models import Message
+    from openability.charging.types import CdrMessage
+
+    engine = ChargingEngine(container)
+    await engine.start()
+    try:
+        plans = (
+            rules.PlanVersion(
+                funded.plan_id,
+                1,
+                container.clock.now() - timedelta(days=1),
+                None,
+                {("local", "close"): ((0, Decimal("0.0300")),)},
+            ),
+        )
+        subj = Subject(
+            funded.partner_id, funded.product_id, "cli_cols", "prepaid", "local", "close", plans, "segment"
+        )
+        auth = await engine.authorize(subj, 2)
+        engine.settle(auth, 2)
+        await engine.record(
+            auth,
+            record_id="cdr_cols",
+            request_key="key-cols",
+            req_hash="f" * 64,
+            capability="sms",
+            operation="sendMessage",
+            recipients=["+8613800138000"],
+            response={"requestId": "key-cols"},
+            messages=[CdrMessage("msg_cols", "+8613800138000", 2, ["N1", "N2"])],
+        )
+    finally:
+        await engine.stop()
+    async with container.uow() as uow:
+        cdr = await uow.session.get(UsageRecord, "cdr_cols")
+        msg = await uow.session.get(Message, "msg_cols")
+        grant = await uow.session.scalar(select(Grant))
+    assert cdr is not None and msg is not None and grant is not None
+    assert {k: getattr(cdr, k) for k in (
+        "partner_id", "product_id", "capability", "operation", "client_id", "request_key", "request_hash",
+        "quantity", "unit", "amount", "billing_mode", "price_plan_id", "band", "scope", "month", "grant_id",
+        "occurred_at", "recipients", "response",
+    )} == {
+        "partner_id": funded.partner_id, "product_id": funded.product_id, "capability": "sms",
+        "operation": "sendMessage", "client_id": "cli_cols", "request_key": "key-cols",
+        "request_hash": "f" * 64, "quantity": 2, "unit": "segment", "amount": Decimal("0.0600"),
+        "billing_mode": "prepaid", "price_plan_id": funded.plan_id, "band": "close", "scope": "local",
+        "month": "2026-11", "grant_id": grant.id, "occurred_at": container.clock.now(),
+        "recipients": ["+8613800138000"], "response": {"requestId": "key-cols"},
+    }  # fmt: skip
+    assert cdr.journal_entry_id
+    assert (
+        msg.usage_record_id,
+        msg.partner_id,
+        msg.capability,
+        msg.recipient,
+        msg.parts,
+        msg.network_ids,
+    ) == ("cdr_cols", funded.partner_id, "sms", "+8613800138000", 2, ["N1", "N2"])
+    assert msg.created_at == container.clock.now()
+    await assert_ledger_clean()

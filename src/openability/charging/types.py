@@ -101,7 +101,7 @@ class ChargePlan(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChargeOutcome:
     """The answer of one capability call. `replayed`: the stored answer of an earlier call with the same
     idempotency key (not charged or sent again). `amount`: what this call charged (None when it charged
