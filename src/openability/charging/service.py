@@ -50,6 +50,7 @@ from openability.kernel.clock import business_date
 from openability.kernel.errors import AppError, Busy, Conflict, InvalidArgument, RuleViolation
 from openability.kernel.ids import new_id
 from openability.kernel.money import fmt
+from openability.kernel.singleflight import SingleFlight
 
 if TYPE_CHECKING:
     from openability.kernel.platform import Platform
@@ -188,7 +189,7 @@ class VolumeCounters:
     def __init__(self, container: Platform) -> None:
         self.container = container
         self._vol: dict[tuple[str, str, str], int] = {}
-        self._seeding: dict[tuple[str, str, str], asyncio.Future[None]] = {}
+        self._seeding: SingleFlight[tuple[str, str, str], None] = SingleFlight()
 
     async def take(self, key: tuple[str, str, str], quantity: int) -> int:
         if key not in self._vol:
@@ -202,28 +203,17 @@ class VolumeCounters:
             self._vol[key] = max(0, self._vol[key] + delta)
 
     async def _seed(self, key: tuple[str, str, str]) -> None:
-        pending = self._seeding.get(key)
-        if pending is not None:
-            await asyncio.shield(pending)
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._seeding[key] = fut
-        try:
-            pid, prod, month = key
-            async with self.container.uow() as uow:
-                total = await uow.session.scalar(
-                    select(func.coalesce(func.sum(UsageDaily.quantity), 0)).where(
-                        UsageDaily.partner_id == pid, UsageDaily.product_id == prod, UsageDaily.month == month
-                    )
+        await self._seeding.run(key, lambda: self._load(key))
+
+    async def _load(self, key: tuple[str, str, str]) -> None:
+        pid, prod, month = key
+        async with self.container.uow() as uow:
+            total = await uow.session.scalar(
+                select(func.coalesce(func.sum(UsageDaily.quantity), 0)).where(
+                    UsageDaily.partner_id == pid, UsageDaily.product_id == prod, UsageDaily.month == month
                 )
-            self._vol.setdefault(key, int(total or 0))
-            fut.set_result(None)
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # retrieved: waiters re-raise it themselves
-            raise
-        finally:
-            self._seeding.pop(key, None)
+            )
+        self._vol.setdefault(key, int(total or 0))
 
 
 class ChargingEngine:

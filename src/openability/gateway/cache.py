@@ -8,7 +8,6 @@ invalidation is not stored (per-key generation counter), so a stale row never ou
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from openability.catalog import service as catalog
 from openability.charging import rules
+from openability.kernel.singleflight import SingleFlight
 from openability.partners import service as partners
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class LoadingCache(Generic[K, V]):
         self._now = now
         self._data: dict[K, _Entry[V]] = {}
         self._gen: dict[K, int] = {}
-        self._loading: dict[K, asyncio.Future[V]] = {}
+        self._loading: SingleFlight[K, V] = SingleFlight()
 
     def peek(self, key: K, now: datetime) -> V | None:
         e = self._data.get(key)
@@ -83,24 +83,15 @@ class LoadingCache(Generic[K, V]):
         e = self._data.get(key)
         if e is not None and now < e.expires:
             return e.value
-        fut = self._loading.get(key)
-        if fut is not None:
-            return await asyncio.shield(fut)
-        fut = asyncio.get_running_loop().create_future()
-        self._loading[key] = fut
         gen = self._gen.get(key, 0)
-        try:
+
+        async def load() -> V:
             value = await self._loader(key)
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # retrieved: waiters re-raise it themselves
-            raise
-        finally:
-            self._loading.pop(key, None)
-        if self._gen.get(key, 0) == gen:
-            self._data[key] = _Entry(value, self._now() + self._ttl)
-        fut.set_result(value)
-        return value
+            if self._gen.get(key, 0) == gen:  # not invalidated while loading
+                self._data[key] = _Entry(value, self._now() + self._ttl)
+            return value
+
+        return await self._loading.run(key, load)
 
     def invalidate(self, key: K) -> None:
         self._data.pop(key, None)
@@ -113,7 +104,7 @@ class LoadingCache(Generic[K, V]):
     def clear(self) -> None:
         for k in list(self._data):
             self.invalidate(k)
-        for k in list(self._loading):
+        for k in self._loading:
             self._gen[k] = self._gen.get(k, 0) + 1
 
 
