@@ -10,11 +10,9 @@ idempotency key first) is retried record by record so one bad record does not fa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -27,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from openability.charging.models import Grant, Message, UsageDaily, UsageRecord
 from openability.charging.types import CdrRecord, GrantState
+from openability.kernel.batching import BatchWriter, Pending
 from openability.kernel.db import Money
 from openability.kernel.ids import new_id
 from openability.ledger import service as ledger
@@ -69,88 +68,44 @@ class _GrantClosed(Exception):
         self.grant_id = grant_id
 
 
-@dataclass(slots=True)
-class CdrItem:
-    record: CdrRecord
-    future: asyncio.Future[None]
-    enqueued: float = 0.0
-
-
-_STOP = object()
+CdrItem = Pending[CdrRecord]
 
 
 class CdrWriter:
     def __init__(self, container: Platform) -> None:
         self.container = container
-        self.batch_max = max(1, container.settings.cdr_batch_max)
-        self.wait = max(0.0, container.settings.cdr_batch_wait_ms / 1000)
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._writer: BatchWriter[CdrRecord] = BatchWriter(
+            "cdr-writer",
+            self._commit,
+            batch_max=container.settings.cdr_batch_max,
+            wait=container.settings.cdr_batch_wait_ms / 1000,
+            on_error=lambda _exc: CdrFailed("CDR could not be recorded"),
+        )
         self._accounts: dict[tuple[str, AccountType], AccountRef] = {}
         self.batches = 0
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._writer.running
 
     async def start(self) -> None:
-        if not self.running:
-            self._task = asyncio.create_task(self._loop(), name="cdr-writer")
+        await self._writer.start()
 
     async def stop(self) -> None:
         """Flush everything queued, then stop."""
-        if self._task is None:
-            return
-        await self._queue.put(_STOP)
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        await self._writer.stop()
 
     async def write(self, record: CdrRecord) -> None:
         """Queue one CDR (with its messages) and wait until it is durable. Raises DuplicateRequest or
         CdrFailed."""
-        if not self.running:
+        if not self._writer.running:
             raise CdrFailed("the CDR writer is not running")
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        self._queue.put_nowait(CdrItem(record, fut, loop.time()))
         # Not shielded (a shield costs a second future and two callbacks per call): a cancelled caller
         # cancels only its own future; the item stays queued and commits with its batch all the same
         # (the writer never skips an item because its future is done).
-        await fut
+        await self._writer.put(record)
 
-    # ---- the writer task ------------------------------------------------------------------------
-
-    async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        stopping = False
-        while not stopping:
-            first = await self._queue.get()
-            if first is _STOP:
-                break
-            batch: list[CdrItem] = [first]
-            deadline = first.enqueued + self.wait
-            while len(batch) < self.batch_max:
-                try:
-                    item = self._queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    left = deadline - loop.time()
-                    if left <= 0:
-                        break
-                    try:
-                        item = await asyncio.wait_for(self._queue.get(), left)
-                    except TimeoutError:
-                        break
-                if item is _STOP:
-                    stopping = True
-                    break
-                batch.append(item)
-            try:
-                await self._commit(batch)
-            except Exception:  # never let the writer die: fail the batch's callers instead
-                log.exception("CDR batch failed")
-                for it in batch:
-                    _fail(it, CdrFailed("CDR could not be recorded"))
+    # ---- the group commit -----------------------------------------------------------------------
 
     async def _commit(self, batch: list[CdrItem]) -> None:
         t0 = asyncio.get_running_loop().time()
@@ -167,23 +122,23 @@ class CdrWriter:
                     except Exception as one_exc:
                         await self._fail_one(it, one_exc)
                     else:
-                        _succeed(it)
+                        it.succeed()
             return
         finally:
             CDR_BATCH_SECONDS.observe(asyncio.get_running_loop().time() - t0)
         CDR_BATCH_SIZE.observe(len(batch))
         self.batches += 1
         for it in batch:
-            _succeed(it)
+            it.succeed()
 
     async def _fail_one(self, it: CdrItem, exc: Exception) -> None:
         if isinstance(exc, IntegrityError):
-            stored = await self._stored(it.record.partner_id, it.record.request_key)
+            stored = await self._stored(it.item.partner_id, it.item.request_key)
             if stored is not None:
-                _fail(it, DuplicateRequest(*stored))
+                it.fail(DuplicateRequest(*stored))
                 return
-        log.error("CDR %s not recorded: %s", it.record.id, exc)
-        _fail(it, CdrFailed("CDR could not be recorded"))
+        log.error("CDR %s not recorded: %s", it.item.id, exc)
+        it.fail(CdrFailed("CDR could not be recorded"))
 
     async def _stored(self, partner_id: str, key: str) -> tuple[dict[str, Any], str] | None:
         async with self.container.uow() as uow:
@@ -225,7 +180,7 @@ class CdrWriter:
     async def _write(self, batch: list[CdrItem], closed: set[str]) -> None:
         async with self.container.uow() as uow:
             s, now = uow.session, uow.now
-            await self._account_ids(s, {PLATFORM} | {it.record.partner_id for it in batch})
+            await self._account_ids(s, {PLATFORM} | {it.item.partner_id for it in batch})
             debits: dict[tuple[str, AccountType], Decimal] = defaultdict(lambda: ZERO)
             consumed: dict[str, Decimal] = defaultdict(lambda: ZERO)
             rollup: dict[tuple[str, str, date], list[Any]] = {}
@@ -233,7 +188,7 @@ class CdrWriter:
             messages: list[dict[str, Any]] = []
             total = ZERO
             for it in batch:
-                r = it.record
+                r = it.item
                 amount = r.amount
                 grant_id = r.grant_id
                 if r.billing_mode == PREPAID:
@@ -370,13 +325,3 @@ def _rollup_upsert(dialect: str) -> Any:
             "amount": _DAILY.c.amount + ins.excluded.amount,
         },
     )
-
-
-def _succeed(it: CdrItem) -> None:
-    if not it.future.done():
-        it.future.set_result(None)
-
-
-def _fail(it: CdrItem, exc: Exception) -> None:
-    if not it.future.done():
-        it.future.set_exception(exc)

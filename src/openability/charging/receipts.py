@@ -1,4 +1,4 @@
-"""Delivery receipts: the sink connectors hand DLRs to (container.parts["receipt_sink"]), and the
+"""Delivery receipts: the sink connectors hand DLRs to (Connectors.receipt_sink), and the
 delivery status a partner reads with GET /capabilities/<cap>/v1/<messages|notifications>/{id}.
 
 Receipts are stored by network id (upsert: a later receipt for a part replaces the earlier one) through a
@@ -7,7 +7,6 @@ small group-committing writer, so a burst of DLRs costs one transaction per batc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from openability.charging.models import DeliveryReceipt, Message
+from openability.kernel.batching import BatchWriter, Pending
 from openability.kernel.errors import NotFound
 
 if TYPE_CHECKING:
@@ -66,63 +66,29 @@ class ReceiptWriter:
 
     def __init__(self, container: Platform) -> None:
         self.container = container
-        self._queue: asyncio.Queue[tuple[str, str, str, asyncio.Future[None]] | None] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._writer: BatchWriter[tuple[str, str, str]] = BatchWriter(
+            "receipt-writer", self._commit, batch_max=BATCH_MAX
+        )
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="receipt-writer")
+        await self._writer.start()
 
     async def stop(self) -> None:
-        if self._task is None:
-            return
-        await self._queue.put(None)
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        await self._writer.stop()
 
     async def __call__(self, network_id: str, status: str, error: str) -> None:
-        if self._task is None:
+        row = (network_id[:80], status[:20], (error or "")[:10])
+        if not self._writer.running:
             async with self.container.uow() as uow:
-                await _upsert(uow.session, [(network_id[:80], status[:20], (error or "")[:10])], uow.now)
+                await _upsert(uow.session, [row], uow.now)
             return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((network_id[:80], status[:20], (error or "")[:10], fut))
-        await asyncio.shield(fut)
+        await asyncio.shield(self._writer.put(row))
 
-    async def _loop(self) -> None:
-        while True:
-            first = await self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < BATCH_MAX:
-                try:
-                    item = self._queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            # Last receipt per network id wins within a batch.
-            rows = {nid: (nid, st, err) for nid, st, err, _ in batch}
-            try:
-                async with self.container.uow() as uow:
-                    await _upsert(uow.session, list(rows.values()), uow.now)
-            except Exception as exc:
-                log.exception("storing %d receipt(s) failed", len(batch))
-                for *_, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                        fut.exception()
-            else:
-                for *_, fut in batch:
-                    if not fut.done():
-                        fut.set_result(None)
-            if stop:
-                return
+    async def _commit(self, batch: list[Pending[tuple[str, str, str]]]) -> None:
+        # Last receipt per network id wins within a batch.
+        rows = {p.item[0]: p.item for p in batch}
+        async with self.container.uow() as uow:
+            await _upsert(uow.session, list(rows.values()), uow.now)
 
 
 async def _upsert(session: AsyncSession, rows: list[tuple[str, str, str]], now: datetime) -> None:
