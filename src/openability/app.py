@@ -105,8 +105,8 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
     # Capability routes first in the routing table: the router tries routes in order and the included
     # routers are costly to try (~100 management and console routes); their paths overlap none of them.
     data_plane = DataPlane()
-    api.router.routes[0:0] = capability_routes(lambda: container.gateway, data_plane)
-    describe_in_openapi(api)
+    api.router.routes[0:0] = capability_routes(lambda: container.gateway, data_plane, container.capabilities)
+    describe_in_openapi(api, container.capabilities)
 
     for router in (
         partners_api.router,

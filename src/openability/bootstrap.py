@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from openability.capabilities import Capability, default_capabilities
 from openability.config import Settings
 from openability.connectors.base import Connectors
 from openability.connectors.factory import start_connectors, stop_connectors
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 @dataclass(eq=False)
 class Container(Platform):
     connectors: Connectors = field(default_factory=Connectors)
+    # The network capabilities this platform serves (routes, OpenAPI, the gateway's dispatch).
+    capabilities: tuple[Capability[Any, Any], ...] = field(default_factory=default_capabilities)
     gateway: GatewayRuntime | None = None
     scheduler: Scheduler | None = None
 
@@ -60,7 +64,9 @@ async def start(container: Container) -> None:
     from openability.jobs_catalog import all_jobs
 
     install_authenticator(container)
-    gateway = container.gateway = GatewayRuntime(container, connector_for=container.connectors.get)
+    gateway = container.gateway = GatewayRuntime(
+        container, connector_for=container.connectors.get, capabilities=container.capabilities
+    )
     container.connectors.receipt_sink = gateway.receipts
     await gateway.start()
     await start_connectors(container, container.connectors)

@@ -1,6 +1,6 @@
 """A fourth capability plugged in without touching the gateway or charging: one class implementing the
 Capability protocol, a fake network element, and the runtime's capability list (docs/charging.md
-"Adding a capability"). A charged call through the runtime's POST path is rated, charged and has its CDR.
+"Adding a capability"). A charged call through the application is rated, charged and has its CDR.
 """
 
 from __future__ import annotations
@@ -17,20 +17,16 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 from sqlalchemy import select
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from openability.capabilities import default_capabilities
 from openability.capabilities import validation as v
 from openability.capabilities.base import KB
+from openability.capabilities.schemas import RECIPIENTS
 from openability.catalog.models import Capability as CatalogCapability
 from openability.catalog.models import OrderState, PricePlan, PriceTier, Product, ProductOrder
 from openability.charging.models import Message, UsageRecord
 from openability.charging.types import JsonObject
 from openability.connectors.base import NetworkUnavailable, Submitted
-from openability.gateway.runtime import GatewayRuntime
 from openability.kernel.ids import new_id
 from openability.ledger.models import AccountType
 from openability.partners.models import AccessToken, ApiClient
@@ -105,6 +101,15 @@ class UssdCapability:
     collection: ClassVar[str] = "sessions"
     id_field: ClassVar[str] = "sessionId"
     max_body: ClassVar[int] = 8 * KB
+    request_schema: ClassVar[tuple[str, dict[str, Any]]] = (
+        "UssdPushRequest",
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["to", "menu"],
+            "properties": {"to": RECIPIENTS, "menu": {"type": "string", "minLength": 1}},
+        },
+    )
 
     def validate(self, body: Any, settings: Any) -> UssdRequest:
         b = v.check_object(body, frozenset({"to", "menu"}) | v.COMMON_FIELDS)
@@ -207,32 +212,18 @@ def ussd_gateway() -> FakeUssdGateway:
 
 @pytest.fixture
 async def ussd(container: Any, ussd_gateway: FakeUssdGateway) -> AsyncIterator[httpx.AsyncClient]:
-    """A runtime serving the default capabilities plus USSD, its routes registered here (the
-    application's routes come from gateway/api.py, untouched)."""
-    rt = GatewayRuntime(
-        container,
-        capabilities=[*default_capabilities(), UssdCapability()],
-        connector_for=lambda name: ussd_gateway if name == "ussd" else None,
-    )
+    """The whole application with USSD registered the way a fourth capability is: its class in the
+    container's capability list and its network element among the connectors. Nothing in the gateway,
+    charging or the app's wiring knows USSD."""
+    from openability.app import create_app
 
-    async def post(request: Request) -> Response:
-        return await rt.post("ussd", request)
-
-    async def get(request: Request) -> Response:
-        return await rt.get("ussd", request)
-
-    app = Starlette(
-        routes=[
-            Route("/capabilities/ussd/v1/sessions", post, methods=["POST"]),
-            Route("/capabilities/ussd/v1/sessions/{id}", get, methods=["GET"]),
-        ]
-    )
-    await rt.start()
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
-            yield c
-    finally:
-        await rt.stop()
+    container.capabilities = (*default_capabilities(), UssdCapability())
+    container.connectors.extra["ussd"] = ussd_gateway
+    app = create_app(container, manage_container=False)
+    assert "/capabilities/ussd/v1/sessions" in app.openapi()["paths"]
+    transport = httpx.ASGITransport(app=app)
+    async with app.lifespan(), httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
 
 
 URL = "/capabilities/ussd/v1/sessions"

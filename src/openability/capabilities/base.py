@@ -79,6 +79,12 @@ class Capability(Protocol[Req, Conn]):
         """Largest accepted request body in bytes (413 above)."""
         ...
 
+    @property
+    def request_schema(self) -> tuple[str, dict[str, Any]]:
+        """The OpenAPI component name and JSON schema of the request body (capabilities/schemas.py
+        has the fragments every capability shares)."""
+        ...
+
     def validate(self, body: Any, settings: Settings) -> Req:
         """The decoded JSON body → a typed request. Raises InvalidArgument (400), nothing charged."""
         ...

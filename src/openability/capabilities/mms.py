@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from openability.capabilities import validation as v
 from openability.capabilities.base import KB
+from openability.capabilities.schemas import CORRELATOR, PRODUCT_ID, RECIPIENTS
 from openability.connectors.base import MmsConnector, Submitted
 from openability.connectors.mms_sim import validate_mms
 
@@ -65,6 +66,31 @@ class MmsPlan:
         return None
 
 
+REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["to", "parts"],
+    "properties": {
+        "to": RECIPIENTS,
+        "subject": {"type": "string", "maxLength": 40},
+        "parts": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["contentType", "content"],
+                "properties": {
+                    "contentType": {"type": "string", "example": "image/png"},
+                    "content": {"type": "string", "format": "byte"},
+                },
+            },
+        },
+        "clientCorrelator": CORRELATOR,
+        "productId": PRODUCT_ID,
+    },
+}
+
+
 class MmsCapability:
     name: ClassVar[str] = "mms"
     operation: ClassVar[str] = "sendMessage"
@@ -72,6 +98,7 @@ class MmsCapability:
     id_field: ClassVar[str] = "messageId"
     # 300 KB of MMS content is ~400 KB as base64, plus the JSON around it.
     max_body: ClassVar[int] = 512 * KB
+    request_schema: ClassVar[tuple[str, dict[str, Any]]] = ("MmsSendRequest", REQUEST_SCHEMA)
 
     def validate(self, body: Any, settings: Settings) -> MmsRequest:
         b = v.check_object(body, FIELDS)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from openability.capabilities import validation as v
 from openability.capabilities.base import KB
+from openability.capabilities.schemas import CORRELATOR, PRODUCT_ID, RECIPIENTS
 from openability.charging import rules
 from openability.charging.types import JsonObject
 from openability.connectors.base import SmsConnector, SmsSubmission, Submitted
@@ -63,12 +64,30 @@ class SmsPlan:
         return None
 
 
+REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["to", "text"],
+    "properties": {
+        "to": RECIPIENTS,
+        "text": {
+            "type": "string",
+            "minLength": 1,
+            "description": "GSM-7: 160/153 chars a segment; UCS-2: 70/67",
+        },
+        "clientCorrelator": CORRELATOR,
+        "productId": PRODUCT_ID,
+    },
+}
+
+
 class SmsCapability:
     name: ClassVar[str] = "sms"
     operation: ClassVar[str] = "sendMessage"
     collection: ClassVar[str] = "messages"
     id_field: ClassVar[str] = "messageId"
     max_body: ClassVar[int] = 64 * KB
+    request_schema: ClassVar[tuple[str, dict[str, Any]]] = ("SmsSendRequest", REQUEST_SCHEMA)
 
     def validate(self, body: Any, settings: Settings) -> SmsRequest:
         b = v.check_object(body, FIELDS)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from openability.capabilities import validation as v
 from openability.capabilities.base import KB
+from openability.capabilities.schemas import CORRELATOR, PHONE, PRODUCT_ID, RECIPIENTS
 from openability.charging import rules
 from openability.charging.types import JsonObject
 from openability.connectors.base import Submitted, VoiceConnector
@@ -66,12 +67,27 @@ class VoicePlan:
         return {"durationSeconds": served.duration_seconds}
 
 
+REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["to", "text"],
+    "properties": {
+        "to": {"oneOf": [PHONE, RECIPIENTS]},
+        "text": {"type": "string", "minLength": 1, "maxLength": 500},
+        "repeat": {"type": "integer", "minimum": 1, "maximum": VOICE_MAX_REPEAT, "default": 1},
+        "clientCorrelator": CORRELATOR,
+        "productId": PRODUCT_ID,
+    },
+}
+
+
 class VoiceCapability:
     name: ClassVar[str] = "voice"
     operation: ClassVar[str] = "sendNotification"
     collection: ClassVar[str] = "notifications"
     id_field: ClassVar[str] = "notificationId"
     max_body: ClassVar[int] = 64 * KB
+    request_schema: ClassVar[tuple[str, dict[str, Any]]] = ("VoiceNotificationRequest", REQUEST_SCHEMA)
 
     def validate(self, body: Any, settings: Settings) -> VoiceRequest:
         b = v.check_object(body, FIELDS)

@@ -5,7 +5,7 @@ answers whatever the fast path leaves to it. `describe_in_openapi` adds them to 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -13,22 +13,26 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from openability.capabilities import Capability
 from openability.gateway.dataplane import DataPlane
 from openability.gateway.metrics import metrics_endpoint
 from openability.gateway.openapi import capability_paths
-from openability.gateway.runtime import CAPABILITIES, GatewayRuntime
+from openability.gateway.runtime import GatewayRuntime
 from openability.kernel.errors import Busy
 from openability.kernel.web import error_response
 
 RuntimeRef = Callable[[], GatewayRuntime | None]
 
 
-def capability_routes(runtime: RuntimeRef, data_plane: DataPlane) -> list[Route]:
+def capability_routes(
+    runtime: RuntimeRef, data_plane: DataPlane, capabilities: Sequence[Capability[Any, Any]]
+) -> list[Route]:
     """One POST collection route and one GET item route per capability, registered with the data plane
     too; plus /metrics."""
 
     routes: list[Route] = []
-    for name, spec in CAPABILITIES.items():
+    for spec in capabilities:
+        name = spec.name
 
         async def post(request: Request, _cap: str = name) -> Response:
             rt = runtime()
@@ -52,14 +56,14 @@ def _not_running() -> Response:
     return error_response(503, Busy.code, "the gateway is not running; nothing was charged, please retry")
 
 
-def describe_in_openapi(app: FastAPI) -> None:
+def describe_in_openapi(app: FastAPI, capabilities: Sequence[Capability[Any, Any]]) -> None:
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
-        paths, components = capability_paths()
+        paths, components = capability_paths(capabilities)
         schema.setdefault("paths", {}).update(paths)
         comps = schema.setdefault("components", {})
         comps.setdefault("schemas", {}).update(components["schemas"])

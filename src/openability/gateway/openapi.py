@@ -3,28 +3,12 @@ derive it): request/response schemas, errors and the OAuth2 client-credentials s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from openability.capabilities.voice import VOICE_MAX_REPEAT
+from openability.capabilities.base import Capability
+from openability.capabilities.schemas import PHONE
 
-PHONE = {
-    "type": "string",
-    "description": "E.164. Mainland China: mobile only, +861[3-9] and 9 digits; other countries: +[1-9] and 6-14 digits",
-    "pattern": r"^\+[1-9]\d{6,14}$",
-    "example": "+8613800138000",
-}
-RECIPIENTS = {"type": "array", "items": PHONE, "minItems": 1, "uniqueItems": True}
-CORRELATOR = {
-    "type": "string",
-    "maxLength": 100,
-    "description": "Idempotency key; with an Idempotency-Key header too, both must be equal (else 400)",
-}
-PRODUCT_ID = {
-    "type": "string",
-    "maxLength": 40,
-    "description": "Id (or code) of the product to rate the call on, one of the partner's active orders for"
-    " this capability (else 403 NO_ACTIVE_ORDER); default: the oldest active order",
-}
 MONEY = {"type": "string", "pattern": r"^\d+\.\d{4}$", "example": "0.0500"}
 
 
@@ -40,56 +24,6 @@ SCHEMAS: dict[str, Any] = {
             "status": {"type": "integer"},
             "code": {"type": "string", "example": "INSUFFICIENT_BALANCE"},
             "message": {"type": "string"},
-        },
-    },
-    "SmsSendRequest": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["to", "text"],
-        "properties": {
-            "to": RECIPIENTS,
-            "text": {
-                "type": "string",
-                "minLength": 1,
-                "description": "GSM-7: 160/153 chars a segment; UCS-2: 70/67",
-            },
-            "clientCorrelator": CORRELATOR,
-            "productId": PRODUCT_ID,
-        },
-    },
-    "MmsSendRequest": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["to", "parts"],
-        "properties": {
-            "to": RECIPIENTS,
-            "subject": {"type": "string", "maxLength": 40},
-            "parts": {
-                "type": "array",
-                "minItems": 1,
-                "items": {
-                    "type": "object",
-                    "required": ["contentType", "content"],
-                    "properties": {
-                        "contentType": {"type": "string", "example": "image/png"},
-                        "content": {"type": "string", "format": "byte"},
-                    },
-                },
-            },
-            "clientCorrelator": CORRELATOR,
-            "productId": PRODUCT_ID,
-        },
-    },
-    "VoiceNotificationRequest": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["to", "text"],
-        "properties": {
-            "to": {"oneOf": [PHONE, RECIPIENTS]},
-            "text": {"type": "string", "minLength": 1, "maxLength": 500},
-            "repeat": {"type": "integer", "minimum": 1, "maximum": VOICE_MAX_REPEAT, "default": 1},
-            "clientCorrelator": CORRELATOR,
-            "productId": PRODUCT_ID,
         },
     },
     "SendResult": {
@@ -146,18 +80,6 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
-SECURITY = {
-    "capabilityOAuth": {
-        "type": "oauth2",
-        "flows": {
-            "clientCredentials": {
-                "tokenUrl": "/oauth/token",
-                "scopes": {"sms": "SMS", "mms": "MMS", "voice": "Voice notification"},
-            }
-        },
-    }
-}
-
 
 def _errors(*codes: int) -> dict[str, Any]:
     text = {
@@ -178,12 +100,17 @@ def _errors(*codes: int) -> dict[str, Any]:
     }
 
 
-def capability_paths() -> tuple[dict[str, Any], dict[str, Any]]:
-    from openability.gateway.runtime import CAPABILITIES
-
-    requests = {"sms": "SmsSendRequest", "mms": "MmsSendRequest", "voice": "VoiceNotificationRequest"}
+def capability_paths(
+    capabilities: Sequence[Capability[Any, Any]],
+) -> tuple[dict[str, Any], dict[str, Any]]:
     paths: dict[str, Any] = {}
-    for name, spec in CAPABILITIES.items():
+    schemas = dict(SCHEMAS)
+    scopes: dict[str, str] = {}
+    for spec in capabilities:
+        name = spec.name
+        request_name, request_schema = spec.request_schema
+        schemas[request_name] = request_schema
+        scopes[name] = f"{spec.operation} ({name})"
         base = f"/capabilities/{name}/v1/{spec.collection}"
         security = [{"capabilityOAuth": [name]}]
         paths[base] = {
@@ -203,7 +130,7 @@ def capability_paths() -> tuple[dict[str, Any], dict[str, Any]]:
                 ],
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref(requests[name])}},
+                    "content": {"application/json": {"schema": _ref(request_name)}},
                 },
                 "responses": {
                     "201": {
@@ -230,4 +157,10 @@ def capability_paths() -> tuple[dict[str, Any], dict[str, Any]]:
                 },
             }
         }
-    return paths, {"schemas": SCHEMAS, "securitySchemes": SECURITY}
+    security_schemes = {
+        "capabilityOAuth": {
+            "type": "oauth2",
+            "flows": {"clientCredentials": {"tokenUrl": "/oauth/token", "scopes": scopes}},
+        }
+    }
+    return paths, {"schemas": schemas, "securitySchemes": security_schemes}

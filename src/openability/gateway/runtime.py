@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -57,10 +57,6 @@ HOUSEKEEPING_SECONDS = 1.0
 JSON = "application/json"
 _REPLAYED = {"Idempotent-Replayed": "true"}
 
-# The platform's capabilities by name (== OAuth scope, path segment). gateway/api.py and
-# gateway/openapi.py build the capability routes and their description from it (name, collection,
-# id_field, operation); a runtime serves the capabilities it was given (default: these).
-CAPABILITIES: Mapping[str, Capability[Any, Any]] = {c.name: c for c in default_capabilities()}
 
 # How the runtime finds a capability's network element: capability name -> connector (None: not there).
 ConnectorLookup = Callable[[str], Any]
