@@ -28,6 +28,8 @@ from openability.gateway.dataplane import DataPlane
 from openability.jobs.api import jobs_router
 from openability.jobs_catalog import all_jobs
 from openability.kernel.web import CorrelatorMiddleware, RequestBodyLimits, install_error_handlers
+from openability.notifications import api as notifications_api
+from openability.notifications import views as notifications_views
 from openability.partners import api as partners_api
 from openability.tickets import api as tickets_api
 from openability.tickets import views as tickets_views
@@ -119,6 +121,8 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
         usage_api.router,
         tickets_api.router,
         tickets_views.router,
+        notifications_api.router,
+        notifications_views.router,
         console_views.router,
         pages_portal.router,
         pages_ops.router,

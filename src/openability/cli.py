@@ -12,6 +12,7 @@ from openability.bootstrap import Container, build_container
 from openability.catalog import cli as catalog_cli
 from openability.kernel.commands import run_async, use_platform
 from openability.kernel.platform import Platform
+from openability.notifications import cli as notifications_cli
 from openability.partners import cli as partners_cli
 from openability.tickets import cli as tickets_cli
 
@@ -25,7 +26,7 @@ def _cli_platform() -> Container:
 use_platform(_cli_platform)
 
 app = typer.Typer(help="openability: telecom capability-exposure platform", no_args_is_help=True)
-for group in (partners_cli, catalog_cli, billing_cli, tickets_cli):
+for group in (partners_cli, catalog_cli, billing_cli, tickets_cli, notifications_cli):
     app.add_typer(group.app, name=group.NAME)
 
 ledger_app = typer.Typer(help="Double-entry ledger: invariant audit.", no_args_is_help=True)

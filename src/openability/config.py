@@ -6,7 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -52,6 +52,29 @@ class Settings(BaseSettings):
     # runs); a claim left by a scheduler that died expires and another scheduler re-runs the period.
     job_lease_seconds: float = 300.0
 
+    # Notifications (notifications/): every notice is in the recipient's console inbox; with
+    # smtp_enabled the `notifications-delivery` job also mails it to the partner's contact email or the
+    # operator's email. Off by default (the demo `make run` has no mail server). smtp_ssl is implicit
+    # TLS (port 465); smtp_starttls upgrades a plain connection (port 587); at most one of them.
+    smtp_enabled: bool = False
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str = ""
+    # SecretStr: never printed by a repr, a log line or the delivery log.
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = "openability <noreply@localhost>"
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    # A failed send is retried after notify_retry_base_seconds, doubling each time up to
+    # notify_retry_max_seconds; after notify_max_attempts attempts the notice is given up (its inbox
+    # copy stays). A claimed notice whose sender died is retried once its lease has expired.
+    notify_max_attempts: int = Field(default=8, ge=1)
+    notify_retry_base_seconds: float = Field(default=60.0, gt=0)
+    notify_retry_max_seconds: float = Field(default=6 * 3600.0, gt=0)
+    notify_batch_size: int = Field(default=50, ge=1, le=1000)
+    notify_lease_seconds: float = Field(default=300.0, gt=0)
+
     # Gateway / charging.
     token_ttl_seconds: int = 3600
     grant_ttl_seconds: int = 30
@@ -73,6 +96,12 @@ class Settings(BaseSettings):
     smsc_enabled: bool = True
     smsc_timeout_seconds: float = 5.0
     run_test_smsc: bool = True
+
+    @model_validator(mode="after")
+    def _one_tls_mode(self) -> Settings:
+        if self.smtp_ssl and self.smtp_starttls:
+            raise ValueError("smtp_ssl (implicit TLS) and smtp_starttls exclude each other: set one")
+        return self
 
     def effective_database_url(self) -> str:
         if self.database_url:

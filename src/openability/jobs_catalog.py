@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from openability.charging.jobs import GRANT_REAPER
 from openability.jobs.registry import Job, job_table
+from openability.notifications.jobs import NOTIFICATIONS_DELIVERY
 from openability.tickets.jobs import HOLIDAY_GREETINGS, SLA_BREACHES
 
 
 def all_jobs() -> dict[str, Job]:
-    return job_table(GRANT_REAPER, SLA_BREACHES, HOLIDAY_GREETINGS)
+    return job_table(GRANT_REAPER, SLA_BREACHES, HOLIDAY_GREETINGS, NOTIFICATIONS_DELIVERY)

@@ -7,6 +7,7 @@ from openability.jobs import registry as jobs_registry
 from openability.kernel import audit, calendar, calendar_admin, notify
 from openability.kernel.db import Base
 from openability.ledger import models as ledger_models
+from openability.notifications import models as notification_models
 from openability.partners import models as partner_models
 from openability.tickets import models as ticket_models
 
@@ -22,6 +23,7 @@ __all__ = [
     "jobs_registry",
     "ledger_models",
     "metadata",
+    "notification_models",
     "notify",
     "partner_models",
     "ticket_models",

@@ -21,7 +21,18 @@ from openability.kernel.money import format_fen
 from openability.kernel.uow import Actor
 
 PKG = Path(__file__).resolve().parent.parent
-DOMAINS = ("console", "partners", "catalog", "billing", "charging", "gateway", "tickets", "ledger", "credit")
+DOMAINS = (
+    "console",
+    "partners",
+    "catalog",
+    "billing",
+    "charging",
+    "gateway",
+    "tickets",
+    "ledger",
+    "credit",
+    "notifications",
+)
 LANG_COOKIE = "lang"
 
 

@@ -1,19 +1,42 @@
-"""Notifications outbox: written in the business transaction, delivered after commit by a job."""
+"""Notifications outbox: written in the business transaction (`notify`), so a notice exists exactly when
+what it tells of was committed; read by its recipient in the console inbox and mailed after commit by
+the `notifications-delivery` job (openability.notifications), which keeps the email state here.
+
+Email delivery states (EmailState): a new notice is `pending` with `next_attempt_at` = now; a sender
+claims it (`sending`, `claimed_by`, `claimed_until`, `attempts` + 1) with one conditional UPDATE, sends,
+and records `sent`, `pending` again with a later `next_attempt_at` (back-off), `failed` (given up after
+the last attempt) or `skipped` (no address: nothing to retry). A claim whose sender died expires at
+`claimed_until` and is taken again, so delivery is at least once."""
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
-from sqlalchemy import String, Text, select
+from sqlalchemy import Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from openability.kernel.db import Base, IdStr, UTCDateTime
+from openability.kernel.db import Base, IdStr, UTCDateTime, enum_column
 from openability.kernel.ids import new_id
 from openability.kernel.uow import UnitOfWork
 
 
+class EmailState(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
 class Notification(Base):
     __tablename__ = "notifications"
+    __table_args__ = (
+        # the delivery job's scan: due pending notices, expired claims
+        Index("ix_notifications_email_due", "email_state", "next_attempt_at"),
+        # the inbox: one recipient's notices, newest first
+        Index("ix_notifications_inbox", "recipient_type", "recipient_id", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(IdStr(), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
@@ -24,8 +47,19 @@ class Notification(Base):
     dedup_key: Mapped[str | None] = mapped_column(String(160), unique=True, nullable=True)
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
+    # When the email went out (None until then).
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # When the recipient (for a partner: any of its users) marked it read in the inbox.
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    email_state: Mapped[EmailState] = mapped_column(
+        enum_column(EmailState), default=EmailState.PENDING, server_default=EmailState.PENDING.value
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The next send may start at this instant (None: nothing more to send).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="", server_default="")
+    claimed_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 async def notify(
@@ -51,6 +85,10 @@ async def notify(
         dedup_key=dedup_key,
         subject=subject,
         body=body,
+        email_state=EmailState.PENDING,
+        attempts=0,
+        next_attempt_at=uow.now,
+        last_error="",
     )
     uow.session.add(n)
     return n

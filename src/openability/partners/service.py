@@ -905,3 +905,18 @@ async def client_token(uow: UnitOfWork, token_hash: str) -> ClientToken | None:
     if tok.revoked_at is not None or not client_active or tok.partner_id is None:
         return None
     return ClientToken(tok.subject_id, tok.partner_id, frozenset(tok.scopes or ()), tok.expires_at)
+
+
+async def recipient_email(uow: UnitOfWork, kind: str, recipient_id: str) -> str | None:
+    """Where a notice to ("partner", id) or ("operator", id) is mailed: the partner's contact email, the
+    operator's email. None when the recipient is unknown, an inactive operator, or has no address."""
+    if kind == "partner":
+        email = await uow.session.scalar(select(Partner.contact_email).where(Partner.id == recipient_id))
+    elif kind == "operator":
+        email = await uow.session.scalar(
+            select(Operator.email).where(Operator.id == recipient_id, Operator.active.is_(True))
+        )
+    else:
+        return None
+    email = (email or "").strip()
+    return email or None
