@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     # runs); a claim left by a scheduler that died expires and another scheduler re-runs the period.
     job_lease_seconds: float = 300.0
 
+    # Demo and test installations only (`openability run --demo`, i.e. `make run`, turns both on; a
+    # production start leaves them off). The test clock: an admin moves the platform's time forward
+    # (POST /api/v1/test/clock, `openability clock set`); off, those answer 404 / refuse.
+    test_clock: bool = False
+    # Sandbox payments: top-ups paid with a simulated provider (no money moves).
+    payments_sandbox: bool = False
+
     # Gateway / charging.
     token_ttl_seconds: int = 3600
     grant_ttl_seconds: int = 30
