@@ -26,10 +26,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## Start the platform on the embedded default (SQLite in ./var, demo data, local test SMSC).
+## Start the demo on the embedded default (SQLite in ./var, demo data, local test SMSC, test clock and
+## sandbox payments on). A production start is `openability run` without --demo: no demo data.
 run: $(STAMP)
-	@echo "openability: starting (migrate, demo data on first start, local test SMSC)"
-	$(BIN)/openability run
+	@echo "openability: starting the demo (migrate, demo data on first start, local test SMSC, test clock)"
+	$(BIN)/openability run --demo
 
 ## Lint, type-check and run the whole suite (SQLite; PostgreSQL too when OPENABILITY_TEST_DATABASE_URL is set).
 ## pytest's exit status is make's: a failure, or "no tests ran" (5), fails `make test`.

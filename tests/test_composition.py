@@ -11,11 +11,13 @@ from openability.charging.jobs import GRANT_REAPER
 from openability.connectors.base import Connectors
 from openability.jobs.registry import job_table
 from openability.jobs_catalog import all_jobs
+from openability.notifications.jobs import NOTIFICATIONS_DELIVERY
 from openability.tickets.jobs import HOLIDAY_GREETINGS, SLA_BREACHES
 
 
 def test_every_job_is_listed_once_by_explicit_import() -> None:
-    assert all_jobs() == {j.name: j for j in (GRANT_REAPER, SLA_BREACHES, HOLIDAY_GREETINGS)}
+    jobs = (GRANT_REAPER, SLA_BREACHES, HOLIDAY_GREETINGS, NOTIFICATIONS_DELIVERY)
+    assert all_jobs() == {j.name: j for j in jobs}
 
 
 def test_two_jobs_with_one_name_are_a_wiring_error() -> None:

@@ -27,6 +27,7 @@ from openability.gateway.api import capability_routes, describe_in_openapi
 from openability.gateway.dataplane import DataPlane
 from openability.jobs.api import jobs_router
 from openability.jobs_catalog import all_jobs
+from openability.kernel import testclock_api
 from openability.kernel.web import CorrelatorMiddleware, RequestBodyLimits, install_error_handlers
 from openability.notifications import api as notifications_api
 from openability.notifications import views as notifications_views
@@ -129,5 +130,7 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
         jobs_router(all_jobs()),
     ):
         api.include_router(router)
+    if container.settings.test_clock:  # demo only; off, /api/v1/test/clock is an unknown path (404)
+        api.include_router(testclock_api.router)
     api.mount("/console/static", StaticFiles(directory=str(CONSOLE_STATIC)), name="console-static")
     return PlatformApp(api, data_plane, container)

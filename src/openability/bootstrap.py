@@ -21,10 +21,11 @@ from openability.config import Settings
 from openability.connectors.base import Connectors
 from openability.connectors.factory import start_connectors, stop_connectors
 from openability.gateway.runtime import GatewayRuntime
-from openability.jobs.scheduler import Scheduler
+from openability.jobs.scheduler import Scheduler, tick
 from openability.kernel.clock import Clock, SystemClock
 from openability.kernel.db import make_engine, make_sessionmaker
 from openability.kernel.platform import Platform
+from openability.kernel.testclock import TestClock
 from openability.partners.auth import install_authenticator
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,10 @@ def build_container(
     if create_data_dir:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = engine or make_engine(settings.effective_database_url())
+    if settings.test_clock and not isinstance(clock, TestClock):
+        # The test clock (demo only): the given clock (tests) or the system clock, plus the offset an
+        # admin moved it by, kept in the database for every process.
+        clock = TestClock(engine, base=clock)
     return Container(
         settings=settings,
         clock=clock or SystemClock(),
@@ -59,10 +64,13 @@ def build_container(
 
 
 async def start(container: Container) -> None:
-    """Bring up the runtime parts of a serving process: authenticator, gateway (before the connectors:
-    they hand it delivery receipts), connectors, scheduler."""
+    """Bring up the runtime parts of a serving process: the test clock's reader (when on), authenticator,
+    gateway (before the connectors: they hand it delivery receipts), connectors, scheduler."""
     from openability.jobs_catalog import all_jobs
 
+    clock = container.clock if isinstance(container.clock, TestClock) else None
+    if clock is not None:
+        await clock.start()  # the moved time first: everything below reads the clock
     install_authenticator(container)
     gateway = container.gateway = GatewayRuntime(
         container, connector_for=container.connectors.get, capabilities=container.capabilities
@@ -75,12 +83,19 @@ async def start(container: Container) -> None:
             container, all_jobs(), interval=container.settings.scheduler_interval_seconds
         )
         await container.scheduler.start()
+        if clock is not None:
+            # The clock moved (a set here, or another process's found by a read): tick at once, so the
+            # jobs whose period the clock entered run now rather than at the next interval.
+            jobs = container.scheduler.jobs
+            clock.on_moved(lambda: tick(container, jobs))
 
 
 async def stop(container: Container) -> None:
-    """Scheduler first, then the gateway (CDRs durable, this worker's grants back to available), then the
-    connectors. Each step runs even if an earlier one failed."""
+    """The test clock's reader and the scheduler first, then the gateway (CDRs durable, this worker's
+    grants back to available), then the connectors. Each step runs even if an earlier one failed."""
     steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+    if isinstance(container.clock, TestClock):
+        steps.append(("test clock", container.clock.stop))
     if container.scheduler is not None:
         steps.append(("scheduler", container.scheduler.stop))
     if container.gateway is not None:

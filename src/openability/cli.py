@@ -3,6 +3,8 @@ import; domain command modules run against the platform through `kernel.commands
 
 from __future__ import annotations
 
+import os
+from datetime import datetime
 from typing import Any
 
 import typer
@@ -10,8 +12,9 @@ import typer
 from openability.billing import cli as billing_cli
 from openability.bootstrap import Container, build_container
 from openability.catalog import cli as catalog_cli
-from openability.kernel.commands import run_async, use_platform
+from openability.kernel.commands import CLI_ACTOR, run_async, use_platform
 from openability.kernel.platform import Platform
+from openability.kernel.testclock import TestClock
 from openability.notifications import cli as notifications_cli
 from openability.partners import cli as partners_cli
 from openability.tickets import cli as tickets_cli
@@ -20,7 +23,11 @@ from openability.tickets import cli as tickets_cli
 def _cli_platform() -> Container:
     # No data directory is created for a command: one run in the wrong place must not leave an empty
     # ./var behind (kernel.commands says where it looked instead).
-    return build_container(create_data_dir=False)
+    container = build_container(create_data_dir=False)
+    if isinstance(container.clock, TestClock):
+        # A command sees the time the platform's clock was moved to, as the serving processes do.
+        container.clock.load_blocking(container.settings.effective_database_url())
+    return container
 
 
 use_platform(_cli_platform)
@@ -33,6 +40,13 @@ ledger_app = typer.Typer(help="Double-entry ledger: invariant audit.", no_args_i
 app.add_typer(ledger_app, name="ledger")
 jobs_app = typer.Typer(help="Scheduled jobs: list them or run one now.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
+clock_app = typer.Typer(
+    help="The test clock (demo only, OPENABILITY_TEST_CLOCK=true): show or move the platform's time.",
+    no_args_is_help=True,
+)
+app.add_typer(clock_app, name="clock")
+operators_app = typer.Typer(help="Operators: create the first admin.", no_args_is_help=True)
+app.add_typer(operators_app, name="operators")
 
 
 @app.command()
@@ -137,16 +151,110 @@ def jobs_run(
     typer.echo(res if res is not None else "already ran for this period (use --force)")
 
 
+def _test_clock(platform: Platform) -> TestClock:
+    if not isinstance(platform.clock, TestClock):  # the setting on builds one (bootstrap)
+        raise RuntimeError("OPENABILITY_TEST_CLOCK is on but the platform's clock is no test clock")
+    return platform.clock
+
+
+def _require_test_clock() -> None:
+    from openability.config import Settings
+
+    if not Settings().test_clock:
+        typer.secho(
+            "the test clock is off: it is for demo installations only "
+            "(OPENABILITY_TEST_CLOCK=true, which `openability run --demo` sets)",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
+def _show_state(state: dict[str, object]) -> None:
+    typer.echo(f"now:           {state['now']} ({state['nowShanghai']} Asia/Shanghai)")
+    typer.echo(f"business date: {state['businessDate']}")
+    typer.echo(f"ahead of the system clock by {state['offsetSeconds']} s")
+
+
+@clock_app.command("show")
+def clock_show() -> None:
+    """The platform's time: the system clock plus what the test clock moved it by."""
+    _require_test_clock()
+
+    async def go(platform: Platform) -> dict[str, object]:
+        return _test_clock(platform).state().as_dict()
+
+    _show_state(run_async(go))
+
+
+@clock_app.command("set")
+def clock_set(
+    to: str = typer.Argument(
+        ..., metavar="TIME", help="ISO 8601 with its offset, e.g. 2026-12-10T09:00+08:00"
+    ),
+) -> None:
+    """Move the platform's clock forward to TIME (never backwards; audited as the CLI). The serving
+    processes take the new time within a second and run the jobs whose period it entered."""
+    _require_test_clock()
+    try:
+        target = datetime.fromisoformat(to)
+    except ValueError:
+        typer.secho(f"not an ISO 8601 time: {to!r} (e.g. 2026-12-10T09:00+08:00)", fg="red", err=True)
+        raise typer.Exit(1) from None
+
+    async def go(platform: Platform) -> tuple[dict[str, object], dict[str, object]]:
+        clock = _test_clock(platform)
+        moved = await clock.move(lambda: platform.uow(CLI_ACTOR), target)
+        return moved.as_dict(), clock.state().as_dict()
+
+    moved, state = run_async(go)
+    typer.echo(f"moved the clock from {moved['from']} to {moved['to']}")
+    _show_state(state)
+
+
+@operators_app.command("create-admin")
+def operators_create_admin(
+    username: str,
+    display_name: str = typer.Option("", help="name shown in the console"),
+    email: str = typer.Option("", help="contact e-mail"),
+) -> None:
+    """Create an operator with the admin role: the first account of a new installation. The password is
+    read from OPENABILITY_ADMIN_PASSWORD or asked for (twice, not shown); it is never printed."""
+    from openability.partners import service as partners
+
+    password = os.environ.get("OPENABILITY_ADMIN_PASSWORD") or typer.prompt(
+        "password", hide_input=True, confirmation_prompt=True
+    )
+
+    async def go(platform: Platform) -> tuple[str, str]:
+        async with platform.uow(CLI_ACTOR) as uow:
+            op = await partners.create_operator(
+                uow, username, password, ["admin"], display_name=display_name, email=email
+            )
+        return op.username, op.id
+
+    name, op_id = run_async(go)
+    typer.echo(f"created admin operator {name} ({op_id}): log in at the console's /console/login")
+
+
 @app.command()
 def run(
     host: str | None = typer.Option(None, help="listen address (OPENABILITY_HOST)"),
     port: int | None = typer.Option(None, help="port (OPENABILITY_PORT)"),
     workers: int = typer.Option(1, help="worker processes (use PostgreSQL for more than one)"),
+    demo: bool = typer.Option(
+        False,
+        "--demo",
+        help="demo installation (`make run`): demo operators, partners and money on first start, "
+        "the test clock and sandbox payments on. Never in production.",
+    ),
 ) -> None:
-    """Migrate, seed demo data on first start, print the console URL and a curl, and serve."""
+    """Migrate and serve. A production start seeds nothing (a new installation's first admin comes
+    from `openability operators create-admin`); `--demo` loads the demo data on first start and prints
+    its credentials and a curl to the terminal."""
     from openability.runner import serve
 
-    serve(host=host, port=port, workers=workers)
+    serve(host=host, port=port, workers=workers, demo=demo)
 
 
 def main() -> None:

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     notify_batch_size: int = Field(default=50, ge=1, le=1000)
     notify_lease_seconds: float = Field(default=300.0, gt=0)
 
+    # Demo and test installations only (`openability run --demo`, i.e. `make run`, turns both on; a
+    # production start leaves them off). The test clock: an admin moves the platform's time forward
+    # (POST /api/v1/test/clock, `openability clock set`); off, those answer 404 / refuse.
+    test_clock: bool = False
+    # Sandbox payments: top-ups paid with a simulated provider (no money moves).
+    payments_sandbox: bool = False
+
     # Gateway / charging.
     token_ttl_seconds: int = 3600
     grant_ttl_seconds: int = 30

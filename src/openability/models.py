@@ -4,7 +4,7 @@ from openability.billing import models as billing_models
 from openability.catalog import models as catalog_models
 from openability.charging import models as charging_models
 from openability.jobs import registry as jobs_registry
-from openability.kernel import audit, calendar, calendar_admin, notify
+from openability.kernel import audit, calendar, calendar_admin, notify, testclock
 from openability.kernel.db import Base
 from openability.ledger import models as ledger_models
 from openability.notifications import models as notification_models
@@ -26,5 +26,6 @@ __all__ = [
     "notification_models",
     "notify",
     "partner_models",
+    "testclock",
     "ticket_models",
 ]

@@ -1,6 +1,7 @@
-"""Issue 2 "Done when": `make run` (= `openability run` in a fresh directory) starts the platform with
-demo data, and the curl it prints sends an SMS that the test SMSC receives, the balance dropping by the
-exact price. And with no SMSC reachable the same call answers 503 and nothing is charged."""
+"""Issue 2 "Done when": `make run` (= `openability run --demo` in a fresh directory) starts the platform
+with demo data, and the curl it prints sends an SMS that the test SMSC receives, the balance dropping by
+the exact price. And with no SMSC reachable the same call answers 503 and nothing is charged. The
+banner's credentials go to the terminal (stdout) only: the logs (stderr) carry none of them."""
 
 from __future__ import annotations
 
@@ -33,10 +34,14 @@ def free_port() -> int:
 @dataclass
 class Running:
     cwd: Path
-    log: Path
+    out: Path  # stdout: the banner
+    log: Path  # stderr: the logs
     proc: subprocess.Popen[bytes]
 
     def banner(self) -> str:
+        return self.out.read_text(errors="replace")
+
+    def logs(self) -> str:
         return self.log.read_text(errors="replace")
 
     def line_with(self, needle: str) -> str:
@@ -57,23 +62,23 @@ def openability_run(tmp_path: Path, *, test_smsc: bool) -> Iterator[Running]:
         "OPENABILITY_SMSC_PORT": str(free_port()),  # nothing listens there unless the test SMSC starts
         "OPENABILITY_RUN_TEST_SMSC": "true" if test_smsc else "false",
     }
-    log = tmp_path / "run.log"
+    out, log = tmp_path / "run.out", tmp_path / "run.log"
     exe = Path(sys.executable).with_name("openability")
-    with log.open("wb") as out:
+    with out.open("wb") as stdout, log.open("wb") as stderr:
         proc = subprocess.Popen(
-            [str(exe), "run"],
+            [str(exe), "run", "--demo"],  # what `make run` runs
             cwd=tmp_path,
             env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            stdout=stdout,
+            stderr=stderr,
             start_new_session=True,
         )
-    running = Running(tmp_path, log, proc)
+    running = Running(tmp_path, out, log, proc)
     try:
         deadline = time.monotonic() + START_TIMEOUT
-        while "Application startup complete" not in running.banner():
-            assert proc.poll() is None, running.banner()
-            assert time.monotonic() < deadline, running.banner()
+        while "Application startup complete" not in running.logs():
+            assert proc.poll() is None, running.banner() + running.logs()
+            assert time.monotonic() < deadline, running.banner() + running.logs()
             time.sleep(0.2)
         yield running
     finally:
@@ -118,6 +123,14 @@ def test_make_run_prints_a_curl_that_sends_an_sms_and_charges_the_exact_price(tm
             time.sleep(0.1)
         assert text in received_texts(run)
         assert balance(run) == before - PRICE
+        # the credentials and tokens of the banner never reach the logs
+        bearer = re.findall(r"Bearer ([^' ]+)", banner)
+        secret = re.search(r"client_secret=(\S+)", banner)
+        assert len(bearer) == 2 and secret is not None
+        logs = run.logs()
+        assert "Application startup complete" in logs
+        for word in (*bearer, secret.group(1), "admin1234", "demo12345"):
+            assert word not in logs
 
 
 @pytest.mark.slow
