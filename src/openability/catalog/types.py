@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
 
 class ProductStatus(enum.StrEnum):
@@ -24,3 +27,13 @@ class OrderState(enum.StrEnum):
     IN_PROGRESS = "inProgress"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentPrice:
+    """A product's price version valid now and its national list price's first tier (None if the
+    version has no such tier)."""
+
+    version: int
+    valid_from: datetime
+    list_price: Decimal | None
