@@ -56,9 +56,11 @@ chromium:
 	  fi; \
 	fi
 
+## Lint: ruff, and the layer contracts of docs/architecture.md (import-linter, pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench migrations
 	$(BIN)/ruff format --check src tests bench migrations
+	$(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src
@@ -70,4 +72,4 @@ migrate: $(STAMP)
 	$(BIN)/openability migrate
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .import_linter_cache

@@ -18,11 +18,13 @@ from starlette.types import Receive, Scope, Send
 
 from openability import __version__, bootstrap
 from openability.billing import api as billing_api
+from openability.billing import views as billing_views
 from openability.bootstrap import Container, build_container
 from openability.catalog import api as catalog_api
+from openability.catalog import views as catalog_views
 from openability.charging import usage_api
-from openability.console import pages_ops, pages_portal
-from openability.console import views as console_views
+from openability.charging import views as charging_views
+from openability.console import pagekit
 from openability.gateway.api import capability_routes, describe_in_openapi
 from openability.gateway.dataplane import DataPlane
 from openability.jobs.api import jobs_router
@@ -32,6 +34,7 @@ from openability.kernel.web import CorrelatorMiddleware, RequestBodyLimits, inst
 from openability.notifications import api as notifications_api
 from openability.notifications import views as notifications_views
 from openability.partners import api as partners_api
+from openability.partners import views as partners_views
 from openability.tickets import api as tickets_api
 from openability.tickets import views as tickets_views
 
@@ -89,6 +92,7 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
     )
     api.state.container = container
     install_error_handlers(api)
+    pagekit.install(api)  # console pages: a visitor who may not see a page is sent to login or home
     api.add_middleware(
         RequestBodyLimits,
         json_limit=container.settings.max_json_body_bytes,
@@ -116,17 +120,25 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
         partners_api.auth_router,
         partners_api.operators_router,
         partners_api.oauth_router,
-        partners_api.console_router,
         catalog_api.router,
         billing_api.router,
         usage_api.router,
         tickets_api.router,
+        partners_views.router,
+        # the operator's partner page, with the sections of the domains above partners
+        partners_views.ops_router(
+            panels=(
+                billing_views.PARTNER_BALANCE,
+                catalog_views.PARTNER_ORDERS,
+                billing_views.PARTNER_PAYMENTS,
+            )
+        ),
+        catalog_views.router,
+        billing_views.router,
+        charging_views.router,
         tickets_views.router,
         notifications_api.router,
         notifications_views.router,
-        console_views.router,
-        pages_portal.router,
-        pages_ops.router,
         jobs_router(all_jobs()),
     ):
         api.include_router(router)

@@ -36,6 +36,7 @@ def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_parse_valid_from() -> None:
+    assert parse_valid_from("now") is None and parse_valid_from(" NOW ") is None
     assert parse_valid_from("2027-01-01") == datetime(2026, 12, 31, 16, 0, tzinfo=UTC)
     assert parse_valid_from("2027-01-01T08:00:00+00:00") == datetime(2027, 1, 1, 8, 0, tzinfo=UTC)
 
@@ -159,3 +160,19 @@ def test_billing_cli_confirm_and_list(cli_db: Path) -> None:
     assert r.exit_code == 1 and "NOT_FOUND" in r.output
     r = runner.invoke(app, ["billing", "payments", "--state", "bogus"])
     assert r.exit_code != 0
+
+
+def test_catalog_cli_price_version_from_now(cli_db: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["catalog", "seed"]).exit_code == 0
+    f = tmp_path / "tiers.json"
+    bands = {"list": "0.0600", "certified": "0.0550", "close": "0.0500", "strategic": "0.0450"}
+    f.write_text(json.dumps({"national": {b: [["0", p]] for b, p in bands.items()}}), encoding="utf-8")
+    before = datetime.now(UTC)
+    r = runner.invoke(app, ["catalog", "price-version", "sms-standard", "--from", "now", "--file", str(f)])
+    assert r.exit_code == 0, r.output
+    assert "v2" in r.output
+    started = datetime.fromisoformat(r.output.strip().rsplit(" from ", 1)[1])
+    assert before <= started <= datetime.now(UTC)
+    r = runner.invoke(app, ["catalog", "products"])
+    assert r.exit_code == 0 and "v2" in r.output.split("sms-standard", 1)[1].splitlines()[0]

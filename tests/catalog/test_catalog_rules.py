@@ -259,15 +259,26 @@ def test_r_price_03_overlap_highest_version_wins() -> None:
 
 def test_r_price_03_new_version_start_checks() -> None:
     now = T0 + timedelta(days=10)
-    rules.check_new_version_start(now, now, T0)
+    assert rules.new_version_start(now, now, T0) == now
+    assert rules.new_version_start(None, now, T0) == now  # None: from the moment of creation
+    later = now + timedelta(days=1)
+    assert rules.new_version_start(later, now, T0) == later
+    # a "now" that took a moment to arrive is recorded as now, never earlier
+    assert rules.new_version_start(now - timedelta(seconds=1), now, None) == now
+    assert rules.new_version_start(now - rules.VALID_FROM_SKEW + timedelta(microseconds=1), now, None) == now
+    for past in (now - rules.VALID_FROM_SKEW, now - timedelta(days=1)):
+        with pytest.raises(RuleViolation) as exc:
+            rules.new_version_start(past, now, None)
+        assert exc.value.code == "VALID_FROM_IN_PAST"
+    assert timedelta(seconds=60) == rules.VALID_FROM_SKEW
     with pytest.raises(RuleViolation) as exc:
-        rules.check_new_version_start(now - timedelta(seconds=1), now, None)
-    assert exc.value.code == "VALID_FROM_IN_PAST"
-    with pytest.raises(RuleViolation) as exc:
-        rules.check_new_version_start(now + timedelta(days=5), now, now + timedelta(days=5))
+        rules.new_version_start(now + timedelta(days=5), now, now + timedelta(days=5))
+    assert exc.value.code == "VALID_FROM_BEFORE_LATEST"
+    with pytest.raises(RuleViolation) as exc:  # "now" cannot precede a version scheduled later
+        rules.new_version_start(None, now, now + timedelta(days=5))
     assert exc.value.code == "VALID_FROM_BEFORE_LATEST"
     with pytest.raises(InvalidArgument):
-        rules.check_new_version_start(datetime(2027, 1, 1), now, None)
+        rules.new_version_start(datetime(2027, 1, 1), now, None)
 
 
 def test_r_price_03_scope_falls_back_to_national() -> None:

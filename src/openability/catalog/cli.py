@@ -24,8 +24,11 @@ console = Console()
 T = TypeVar("T")
 
 
-def parse_valid_from(text: str) -> datetime:
-    """A date means 00:00 Asia/Shanghai of that day; a datetime needs its offset (or is Shanghai time)."""
+def parse_valid_from(text: str) -> datetime | None:
+    """ "now" (None: valid from the moment the version is created); a date means 00:00 Asia/Shanghai
+    of that day; a datetime needs its offset (or is Shanghai time)."""
+    if text.strip().lower() == "now":
+        return None
     try:
         if len(text) == 10:
             d = date.fromisoformat(text)
@@ -135,21 +138,25 @@ def create_product_cmd(
 @app.command("price-version")
 def price_version_cmd(
     product: str,
-    valid_from: Annotated[str, typer.Option("--from", help="2027-01-01 (Asia/Shanghai) or an ISO datetime")],
+    valid_from: Annotated[
+        str, typer.Option("--from", help="now, 2027-01-01 (Asia/Shanghai) or an ISO datetime")
+    ],
     file: Annotated[Path, typer.Option("--file", help="tiers JSON")],
     note: str = "",
 ) -> None:
-    """Add a price version to PRODUCT starting at --from; the current version ends then."""
+    """Add a price version to PRODUCT starting at --from ("now": at once); the current version ends then."""
     start = parse_valid_from(valid_from)
     tiers = load_tiers_file(file)
 
-    async def go(c: Platform) -> int:
+    async def go(c: Platform) -> tuple[int, datetime]:
         from openability.catalog import service
 
         async with c.uow(CLI_ACTOR) as uow:
-            return (await service.create_price_plan(uow, product, start, tiers, note)).version
+            plan = await service.create_price_plan(uow, product, start, tiers, note)
+            return plan.version, plan.valid_from
 
-    console.print(f"{product}: price version v{run_async(go)} from {start.isoformat()}")
+    version, starts = run_async(go)
+    console.print(f"{product}: price version v{version} from {starts.astimezone(SHANGHAI).isoformat()}")
 
 
 @app.command("seed")

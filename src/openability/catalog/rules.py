@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
@@ -219,17 +219,31 @@ class PlanWindow:
     valid_to: datetime | None = None
 
 
-def check_new_version_start(valid_from: datetime, now: datetime, latest_from: datetime | None) -> None:
-    """A new version starts now or later, and after the latest version's start (so the chain of
-    windows stays contiguous: the previous open version is closed at the new start)."""
+# A new version's start may lag the server clock by less than this: a start given as "now" by a
+# client (an API call, a console form in minutes) reaches the server a little later. Such a start is
+# recorded as the moment of creation, never earlier (usage already rated by the previous version
+# stays in that version's window); a start this far or further in the past is refused.
+VALID_FROM_SKEW = timedelta(seconds=60)
+
+
+def new_version_start(valid_from: datetime | None, now: datetime, latest_from: datetime | None) -> datetime:
+    """R-PRICE-03: the start to record for a new version. `None` means now: the version is valid from
+    the moment it is created and the previous open version ends at that moment. A start in the past by
+    less than VALID_FROM_SKEW is read as now; further in the past is refused. The start must follow the
+    latest version's start, so the chain of windows stays contiguous."""
+    if valid_from is None:
+        valid_from = now
     if valid_from.tzinfo is None:
         raise InvalidArgument("valid_from needs a time zone", code="INVALID_VALID_FROM")
-    if valid_from < now:
+    if valid_from <= now - VALID_FROM_SKEW:
         raise RuleViolation(
-            "R-PRICE-03: a new price version cannot start in the past", code="VALID_FROM_IN_PAST"
+            "R-PRICE-03: a new price version cannot start in the past (start it now or later)",
+            code="VALID_FROM_IN_PAST",
         )
-    if latest_from is not None and valid_from <= latest_from:
+    start = max(valid_from, now)
+    if latest_from is not None and start <= latest_from:
         raise RuleViolation(
             f"R-PRICE-03: a new price version must start after the latest one ({latest_from.isoformat()})",
             code="VALID_FROM_BEFORE_LATEST",
         )
+    return start

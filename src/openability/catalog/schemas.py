@@ -55,7 +55,15 @@ PlanTiersIn = Annotated[
 
 
 class PricePlanCreate(ApiModel):
-    valid_from: AwareDatetime
+    # Omitted: valid from the moment it is created. A start less than 60 s in the past
+    # (rules.VALID_FROM_SKEW: a "now" that took a moment to arrive) is read as now; earlier is refused.
+    valid_from: Annotated[
+        AwareDatetime | None,
+        Field(
+            description="Start of validity (with offset); omitted = now. Less than 60 s in the past "
+            "counts as now; further in the past is refused (VALID_FROM_IN_PAST)."
+        ),
+    ] = None
     note: Annotated[str, Field(max_length=300)] = ""
     # {"national": {"list": [[0, "0.0500"], [100000, "0.0450"]], "certified": [...], ...}, "local": {...}}
     tiers: PlanTiersIn

@@ -18,6 +18,7 @@ from openability.catalog.models import Capability, PricePlan, PriceTier, Product
 from openability.catalog.schemas import ProductCreate, ProductUpdate
 from openability.catalog.types import (
     Audience,
+    CurrentPrice,
     OrderRef,
     OrderState,
     PlanVersion,
@@ -169,12 +170,13 @@ async def update_product(uow: UnitOfWork, product_ref: str, cmd: ProductUpdate) 
 async def create_price_plan(
     uow: UnitOfWork,
     product_ref: str,
-    valid_from: datetime,
+    valid_from: datetime | None,
     tiers: Mapping[tuple[str, str], Sequence[tuple[Any, Any]]],
     note: str = "",
 ) -> PricePlan:
-    """A new price version (R-PRICE-03): version = max + 1, starting now or later; the previous open
-    version ends where this one starts. Operators (admin, product_manager) only."""
+    """A new price version (R-PRICE-03): version = max + 1, starting now (`valid_from` None, or less
+    than rules.VALID_FROM_SKEW in the past) or later; the previous open version ends where this one
+    starts. Operators (admin, product_manager) only."""
     access.require_staff(uow.actor, *CATALOG_ROLES)
     return await _insert_price_plan(uow, product_ref, valid_from, tiers, note, check_start=True)
 
@@ -182,12 +184,14 @@ async def create_price_plan(
 async def _insert_price_plan(
     uow: UnitOfWork,
     product_ref: str,
-    valid_from: datetime,
+    valid_from: datetime | None,
     tiers: Mapping[tuple[str, str], Sequence[tuple[Any, Any]]],
     note: str,
     *,
     check_start: bool,
 ) -> PricePlan:
+    if valid_from is None:
+        valid_from = uow.now
     if valid_from.tzinfo is None:
         raise InvalidArgument("valid_from needs a time zone", code="INVALID_VALID_FROM")
     valid_from = valid_from.astimezone(UTC)
@@ -203,7 +207,8 @@ async def _insert_price_plan(
     ).all()
     latest = plans[-1] if plans else None
     if check_start:
-        rules.check_new_version_start(valid_from, uow.now, latest.valid_from if latest else None)
+        latest_from = latest.valid_from if latest else None
+        valid_from = rules.new_version_start(valid_from, uow.now, latest_from).astimezone(UTC)
     elif latest is not None and valid_from <= latest.valid_from:
         raise RuleViolation(
             "a new price version must start after the latest one", code="VALID_FROM_BEFORE_LATEST"
@@ -267,6 +272,41 @@ async def list_price_plans(uow: UnitOfWork, product_ref: str) -> list[tuple[Pric
     for t in tiers:
         by_plan[t.plan_id].append(t)
     return [(p, by_plan[p.id]) for p in plans]
+
+
+async def current_prices(uow: UnitOfWork, product_ids: Sequence[str]) -> dict[str, CurrentPrice]:
+    """Per product, the price version valid now and its national list price's first tier (what an AP
+    pays from the first unit of the month); products without a current version are left out."""
+    if not product_ids:
+        return {}
+    now = uow.now
+    plans = (
+        await uow.session.scalars(
+            select(PricePlan).where(
+                PricePlan.product_id.in_(list(product_ids)),
+                PricePlan.valid_from <= now,
+                or_(PricePlan.valid_to.is_(None), PricePlan.valid_to > now),
+            )
+        )
+    ).all()
+    by_product: dict[str, list[PricePlan]] = {}
+    for plan in plans:
+        by_product.setdefault(plan.product_id, []).append(plan)
+    current = {pid: rules.version_at(ps, now) for pid, ps in by_product.items()}
+    chosen = {pid: p for pid, p in current.items() if p is not None}
+    rows = await uow.session.execute(
+        select(PriceTier.plan_id, PriceTier.unit_price).where(
+            PriceTier.plan_id.in_([p.id for p in chosen.values()]),
+            PriceTier.scope == "national",
+            PriceTier.band == "list",
+            PriceTier.from_volume == 0,
+        )
+    )
+    first: dict[str, Decimal] = {plan_id: price for plan_id, price in rows.all()}
+    return {
+        pid: CurrentPrice(version=p.version, valid_from=p.valid_from, list_price=first.get(p.id))
+        for pid, p in chosen.items()
+    }
 
 
 async def plan_at(session: AsyncSession, product_id: str, at: datetime) -> PricePlan | None:

@@ -64,3 +64,13 @@ class ProductRating:
     rate_limit: int
     status: ProductStatus
     plans: tuple[PlanVersion, ...]  # by version
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentPrice:
+    """A product's price version valid now and its national list price's first tier (None if the
+    version has no such tier)."""
+
+    version: int
+    valid_from: datetime
+    list_price: Decimal | None

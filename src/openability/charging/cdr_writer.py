@@ -88,6 +88,10 @@ class CdrWriter:
     def running(self) -> bool:
         return self._writer.running
 
+    @property
+    def batch_max(self) -> int:
+        return self._writer.batch_max
+
     async def start(self) -> None:
         await self._writer.start()
 

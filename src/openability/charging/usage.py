@@ -218,3 +218,38 @@ async def monthly_volume_by_partner(uow: UnitOfWork, month: str) -> dict[str, in
         .group_by(UsageDaily.partner_id)
     )
     return {pid: int(q or 0) for pid, q in rows.all()}
+
+
+@dataclass(frozen=True)
+class ProductUsage:
+    """A month's usage of one product, summed over the days (the portal's home and usage pages)."""
+
+    product_id: str
+    code: str
+    name_zh: str
+    name_en: str
+    calls: int
+    quantity: int
+    amount: Decimal
+
+
+async def product_names(uow: UnitOfWork) -> dict[str, tuple[str, str, str]]:
+    """product id -> (code, name_zh, name_en) of every product the actor may see."""
+    products, _ = await catalog.list_products(uow, limit=200)
+    return {p.id: (p.code, p.name_zh, p.name_en) for p in products}
+
+
+def by_product(summary: UsageSummary, names: dict[str, tuple[str, str, str]]) -> list[ProductUsage]:
+    """The summary's rows summed per product, the largest amount first (a product the actor no
+    longer sees is named by its code)."""
+    totals: dict[str, tuple[int, int, Decimal]] = {}
+    codes: dict[str, str] = {}
+    for r in summary.rows:
+        calls, quantity, amount = totals.get(r.product_id, (0, 0, Decimal("0.0000")))
+        totals[r.product_id] = (calls + r.calls, quantity + r.quantity, amount + r.amount)
+        codes[r.product_id] = r.product_code
+    out = []
+    for pid, (calls, quantity, amount) in totals.items():
+        code, zh, en = names.get(pid, (codes[pid], codes[pid], codes[pid]))
+        out.append(ProductUsage(pid, code, zh, en, calls, quantity, amount))
+    return sorted(out, key=lambda u: (-u.amount, u.code))

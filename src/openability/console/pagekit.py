@@ -1,15 +1,20 @@
-"""Shared plumbing of the portal, operator and ticket pages: who may see a page, the CSRF check
-(tokens in console/csrf.py), form parsing that never raises, labels for states, and the PRG (post/redirect/get) step.
+"""Shared plumbing of every domain's console pages (each domain's views.py): who may see a page
+(`OperatorPage` / `PartnerPage` parameters, answered by the handler `install` registers), the CSRF
+check (tokens in console/csrf.py), form parsing that never raises, labels for states, the PRG
+(post/redirect/get) step, and `Panel`s, the sections a domain adds to a page of a domain below it.
 
-Pages stay thin: they call one domain service per action and render a template."""
+Pages stay thin: they call one domain service per action and render a template. This module knows no
+domain: it imports the kernel only."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends, FastAPI
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -86,27 +91,85 @@ def fmt_time(dt: datetime | None) -> str:
 
 
 # ---- who may see a page ------------------------------------------------------------------------
+#
+# A page declares its visitor with a parameter: `actor: OperatorPage` or `actor: PartnerPage`. The
+# dependency resolves the actor before the page runs, or raises `PageRefused`, which the handler that
+# `install(app)` registers turns into the answer: the login page (with ?next= the page asked for) for
+# a visitor who is not logged in, the visitor's own home for one logged in on the wrong side.
 
 
-async def partner_actor(request: Request) -> Actor | Response:
-    """A partner user's actor, or the redirect to send instead (login, or the operator home)."""
+class PageRefused(Exception):
+    """The visitor may not see the page: sent to `to` (login when empty)."""
+
+    def __init__(self, to: str = "") -> None:
+        super().__init__(to or "login")
+        self.to = to
+
+
+async def partner_page_actor(request: Request) -> Actor:
+    """A partner user's actor (with its partner id), else PageRefused (login, or the operator home)."""
     actor = await current_actor_optional(request)
     if actor is None:
-        return login_redirect(request)
+        raise PageRefused()
     if actor.is_operator:
-        return redirect(OPS_HOME)
+        raise PageRefused(OPS_HOME)
     if actor.type != "partner_user" or not actor.partner_id:
-        return login_redirect(request)
+        raise PageRefused()
     return actor
 
 
-async def operator_actor(request: Request) -> Actor | Response:
+async def operator_page_actor(request: Request) -> Actor:
+    """An operator's actor, else PageRefused (login, or the partner portal's home)."""
     actor = await current_actor_optional(request)
     if actor is None:
-        return login_redirect(request)
+        raise PageRefused()
     if not actor.is_operator:
-        return redirect(PORTAL_HOME)
+        raise PageRefused(PORTAL_HOME)
     return actor
+
+
+OperatorPage = Annotated[Actor, Depends(operator_page_actor)]
+PartnerPage = Annotated[Actor, Depends(partner_page_actor)]
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageRefused)
+    return redirect(exc.to) if exc.to else login_redirect(request)
+
+
+def install(app: FastAPI) -> None:
+    """Register the console's exception handler (called once, by the app factory)."""
+    app.add_exception_handler(PageRefused, _refused)
+
+
+def partner_id_of(actor: Actor) -> str:
+    """The partner of a PartnerPage actor (partner_page_actor guarantees there is one)."""
+    assert actor.partner_id is not None
+    return actor.partner_id
+
+
+# ---- sections a domain contributes to another domain's page ------------------------------------
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A section of a page owned by a domain above the page's own (e.g. balances on the operator's
+    partner page): its template, rendered with its values as `panel`, and what loads those values
+    for one entity id in the page's unit of work. The app hands panels to the page's router, so the
+    page's domain imports nothing above itself."""
+
+    template: str
+    load: Callable[[UnitOfWork, str], Awaitable[Mapping[str, Any]]]
+
+
+@dataclass(frozen=True)
+class LoadedPanel:
+    template: str
+    values: Mapping[str, Any]
+
+
+async def load_panels(uow: UnitOfWork, panels: Sequence[Panel], entity_id: str) -> list[LoadedPanel]:
+    return [LoadedPanel(p.template, await p.load(uow, entity_id)) for p in panels]
 
 
 # ---- rendering and actions ---------------------------------------------------------------------

@@ -11,7 +11,7 @@ from markupsafe import Markup
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, Response
 
-from openability.console.pagekit import act, operator_actor, page, page_args, partner_actor, tr
+from openability.console.pagekit import OperatorPage, PartnerPage, act, page, page_args, tr
 from openability.console.web import lang_of
 from openability.kernel.uow import Actor, UnitOfWork
 from openability.kernel.web import container_of, current_actor_optional
@@ -92,18 +92,12 @@ async def _inbox(request: Request, actor: Actor, base: str) -> Response:
 
 
 @router.get("/ops/notifications")
-async def ops_inbox(request: Request) -> Response:
-    actor = await operator_actor(request)
-    if isinstance(actor, Response):
-        return actor
+async def ops_inbox(request: Request, actor: OperatorPage) -> Response:
     return await _inbox(request, actor, OPS)
 
 
 @router.get("/portal/notifications")
-async def portal_inbox(request: Request) -> Response:
-    actor = await partner_actor(request)
-    if isinstance(actor, Response):
-        return actor
+async def portal_inbox(request: Request, actor: PartnerPage) -> Response:
     return await _inbox(request, actor, PORTAL)
 
 
@@ -130,43 +124,28 @@ async def _read_all(request: Request, actor: Actor, base: str) -> Response:
 
 
 @router.post("/ops/notifications/read-all")
-async def ops_read_all(request: Request) -> Response:
-    actor = await operator_actor(request)
-    if isinstance(actor, Response):
-        return actor
+async def ops_read_all(request: Request, actor: OperatorPage) -> Response:
     return await _read_all(request, actor, OPS)
 
 
 @router.post("/portal/notifications/read-all")
-async def portal_read_all(request: Request) -> Response:
-    actor = await partner_actor(request)
-    if isinstance(actor, Response):
-        return actor
+async def portal_read_all(request: Request, actor: PartnerPage) -> Response:
     return await _read_all(request, actor, PORTAL)
 
 
 @router.post("/ops/notifications/{notification_id}/read")
-async def ops_read(request: Request, notification_id: str) -> Response:
-    actor = await operator_actor(request)
-    if isinstance(actor, Response):
-        return actor
+async def ops_read(request: Request, actor: OperatorPage, notification_id: str) -> Response:
     return await _read_one(request, actor, OPS, notification_id)
 
 
 @router.post("/portal/notifications/{notification_id}/read")
-async def portal_read(request: Request, notification_id: str) -> Response:
-    actor = await partner_actor(request)
-    if isinstance(actor, Response):
-        return actor
+async def portal_read(request: Request, actor: PartnerPage, notification_id: str) -> Response:
     return await _read_one(request, actor, PORTAL, notification_id)
 
 
 @router.get("/ops/notification-deliveries")
-async def ops_deliveries(request: Request) -> Response:
+async def ops_deliveries(request: Request, actor: OperatorPage) -> Response:
     """The email delivery log: every attempt with its outcome and error, and the outbox by state."""
-    actor = await operator_actor(request)
-    if isinstance(actor, Response):
-        return actor
     q = request.query_params
     offset, _ = page_args(q.get("offset"), None)
     outcome = q.get("outcome") or ""

@@ -1,6 +1,6 @@
-"""Partners HTTP edge: management API (/api/v1/partners, /auth, /me, /operators), the OAuth2 token
-endpoint (/oauth/token) and the public AP registration page (/console/register). Routes stay thin:
-parse, call one service, render."""
+"""Partners HTTP edge: management API (/api/v1/partners, /auth, /me, /operators) and the OAuth2 token
+endpoint (/oauth/token); the console pages (the public AP registration among them) are in views.py.
+Routes stay thin: parse, call one service, render."""
 
 from __future__ import annotations
 
@@ -9,12 +9,9 @@ import binascii
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import unquote_plus
 
-from fastapi import APIRouter, Depends, Form, Request
-from pydantic import ValidationError
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from openability.console.csrf import anon_ok, anon_token, clear_anon_cookie, set_anon_cookie
-from openability.console.web import SESSION_COOKIE, redirect, render
 from openability.kernel.errors import AppError
 from openability.kernel.uow import Actor
 from openability.kernel.web import (
@@ -23,7 +20,6 @@ from openability.kernel.web import (
     Limit,
     Offset,
     container_of,
-    current_actor_optional,
     require_operator,
     uow_for,
 )
@@ -59,7 +55,6 @@ router = APIRouter(prefix="/api/v1", tags=["partners"])
 auth_router = APIRouter(prefix="/api/v1", tags=["auth"])
 operators_router = APIRouter(prefix="/api/v1/operators", tags=["operators"])
 oauth_router = APIRouter(tags=["oauth"])
-console_router = APIRouter(prefix="/console", include_in_schema=False)
 
 Staff = Annotated[Actor, Depends(require_operator())]
 Reviewer = Annotated[Actor, Depends(require_operator("reviewer"))]
@@ -348,77 +343,3 @@ async def oauth_token(request: Request) -> Response:
         "scope": " ".join(granted),
     }
     return JSONResponse(body, headers=_NO_STORE)
-
-
-# ---- console: AP self-registration page ---------------------------------------------------------
-
-
-@console_router.get("/register")
-async def register_page(request: Request) -> Response:
-    actor = await current_actor_optional(request)
-    token = anon_token(request)
-    return set_anon_cookie(render(request, "partners_register.html", actor, form={}, anon_csrf=token), token)
-
-
-@console_router.post("/register")
-async def register_submit(
-    request: Request,
-    name: str = Form(""),
-    username: str = Form(""),
-    password: str = Form(""),
-    password2: str = Form(""),
-    display_name: str = Form(""),
-    contact_name: str = Form(""),
-    contact_email: str = Form(""),
-    contact_phone: str = Form(""),
-    credit_code: str = Form(""),
-) -> Response:
-    values = {
-        "name": name,
-        "username": username,
-        "display_name": display_name,
-        "contact_name": contact_name,
-        "contact_email": contact_email,
-        "contact_phone": contact_phone,
-        "credit_code": credit_code,
-    }
-
-    def again(message: str, status: int) -> Response:
-        token = anon_token(request)
-        resp = render(
-            request,
-            "partners_register.html",
-            None,
-            status=status,
-            form=values,
-            error=message,
-            anon_csrf=token,
-        )
-        return set_anon_cookie(resp, token)
-
-    if not anon_ok(request, await request.form()):
-        # a forged post from another site registers nothing (double-submit cookie, console/csrf.py)
-        return again("表单已过期，请重新提交 / the form expired; please submit it again", 400)
-    if password != password2:
-        return again("两次输入的密码不一致 / the passwords do not match", 400)
-    try:
-        cmd = RegisterAp(
-            **{k: v for k, v in values.items() if k != "credit_code"},
-            password=password,
-            credit_code=credit_code or None,
-        )
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first.get("loc", ()))
-        return again(f"{field}: {first.get('msg', 'invalid')}", 400)
-    container = container_of(request)
-    try:
-        async with _anonymous_uow(request) as uow:
-            await service.register_ap(uow, cmd)
-        async with container.uow() as uow:
-            token, _ = await service.login(uow, cmd.username, password)
-    except AppError as exc:
-        return again(exc.message, exc.status)
-    resp = redirect("/console/portal", flash="注册成功 / registered")
-    resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", max_age=LOGIN_TTL_SECONDS)
-    return clear_anon_cookie(resp)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from openability.console.pagekit import act, operator_actor, page, partner_actor
+from openability.console.pagekit import OperatorPage, PartnerPage, act, page
 from openability.console.web import lang_of, redirect
 from openability.kernel import calendar_admin
 from openability.kernel.clock import SHANGHAI, business_date, month_key
@@ -73,10 +73,7 @@ def _create_cmd(form: FormData | dict[str, Any]) -> CreateTicket:
 
 
 @router.get("/ops/tickets")
-async def ops_queue(request: Request) -> Response:
-    actor = await operator_actor(request)
-    if isinstance(actor, Response):
-        return actor
+async def ops_queue(request: Request, actor: OperatorPage) -> Response:
     q = request.query_params
     lang = lang_of(request)
     try:
@@ -117,10 +114,7 @@ async def ops_queue(request: Request) -> Response:
 
 
 @router.post("/ops/tickets")
-async def ops_create(request: Request) -> Response:
-    actor = await operator_actor(request)
-    if isinstance(actor, Response):
-        return actor
+async def ops_create(request: Request, actor: OperatorPage) -> Response:
     return await _create(request, actor, OPS, "工单已创建 / ticket created")
 
 
@@ -139,10 +133,7 @@ async def _create(request: Request, actor: Actor, base: str, flash: str) -> Resp
 
 
 @router.get("/ops/tickets/{ticket_id}")
-async def ops_ticket(request: Request, ticket_id: str) -> Response:
-    actor = await operator_actor(request)
-    if isinstance(actor, Response):
-        return actor
+async def ops_ticket(request: Request, actor: OperatorPage, ticket_id: str) -> Response:
     return await _ticket_page(request, actor, ticket_id, partner_view=False)
 
 
@@ -193,11 +184,8 @@ async def _unconfirmed(uow: UnitOfWork, t: Any) -> list[int]:
 
 @router.post("/ops/tickets/{ticket_id}/comment")
 async def ops_comment(
-    request: Request, ticket_id: str, body: str = Form(""), internal: str = Form("")
+    request: Request, actor: OperatorPage, ticket_id: str, body: str = Form(""), internal: str = Form("")
 ) -> Response:
-    actor = await operator_actor(request)
-    if isinstance(actor, Response):
-        return actor
     url = f"{OPS}/{ticket_id}"
 
     async def fn(uow: UnitOfWork, _form: FormData) -> None:
@@ -207,10 +195,7 @@ async def ops_comment(
 
 
 @router.post("/ops/tickets/{ticket_id}/action/{action}")
-async def ops_action(request: Request, ticket_id: str, action: str) -> Response:
-    actor = await operator_actor(request)
-    if isinstance(actor, Response):
-        return actor
+async def ops_action(request: Request, actor: OperatorPage, ticket_id: str, action: str) -> Response:
     return await _transition(request, actor, ticket_id, action, f"{OPS}/{ticket_id}")
 
 
@@ -236,11 +221,8 @@ async def _transition(request: Request, actor: Actor, ticket_id: str, action: st
 
 @router.post("/ops/tickets/{ticket_id}/reassign")
 async def ops_reassign(
-    request: Request, ticket_id: str, owner_id: str = Form(""), note: str = Form("")
+    request: Request, actor: OperatorPage, ticket_id: str, owner_id: str = Form(""), note: str = Form("")
 ) -> Response:
-    actor = await operator_actor(request)
-    if isinstance(actor, Response):
-        return actor
     url = f"{OPS}/{ticket_id}"
 
     async def fn(uow: UnitOfWork, _form: FormData) -> None:
@@ -260,10 +242,9 @@ async def _upload(request: Request, actor: Actor, ticket_id: str, file: UploadFi
 
 
 @router.post("/ops/tickets/{ticket_id}/attachments")
-async def ops_upload(request: Request, ticket_id: str, file: UploadFile = File(...)) -> Response:
-    actor = await operator_actor(request)
-    if isinstance(actor, Response):
-        return actor
+async def ops_upload(
+    request: Request, actor: OperatorPage, ticket_id: str, file: UploadFile = File(...)
+) -> Response:
     return await _upload(request, actor, ticket_id, file, f"{OPS}/{ticket_id}")
 
 
@@ -271,10 +252,7 @@ async def ops_upload(request: Request, ticket_id: str, file: UploadFile = File(.
 
 
 @router.get("/ops/calendar")
-async def ops_calendar(request: Request) -> Response:
-    actor = await operator_actor(request)
-    if isinstance(actor, Response):
-        return actor
+async def ops_calendar(request: Request, actor: OperatorPage) -> Response:
     async with container_of(request).uow(actor) as uow:
         today = business_date(uow.now)
         try:
@@ -296,11 +274,12 @@ async def ops_calendar(request: Request) -> Response:
 
 @router.post("/ops/calendar/override")
 async def ops_calendar_override(
-    request: Request, day: str = Form(""), is_working: str = Form(""), note: str = Form("")
+    request: Request,
+    actor: OperatorPage,
+    day: str = Form(""),
+    is_working: str = Form(""),
+    note: str = Form(""),
 ) -> Response:
-    actor = await operator_actor(request)
-    if isinstance(actor, Response):
-        return actor
     try:
         d = date.fromisoformat(day)
     except ValueError:
@@ -314,10 +293,7 @@ async def ops_calendar_override(
 
 
 @router.post("/ops/calendar/override/{day}/delete")
-async def ops_calendar_delete(request: Request, day: date) -> Response:
-    actor = await operator_actor(request)
-    if isinstance(actor, Response):
-        return actor
+async def ops_calendar_delete(request: Request, actor: OperatorPage, day: date) -> Response:
     url = f"/console/ops/calendar?year={day.year}"
 
     async def fn(uow: UnitOfWork, _form: FormData) -> None:
@@ -328,11 +304,8 @@ async def ops_calendar_delete(request: Request, day: date) -> Response:
 
 @router.post("/ops/calendar/confirm")
 async def ops_calendar_confirm(
-    request: Request, year: int = Form(...), confirmed: str = Form("1")
+    request: Request, actor: OperatorPage, year: int = Form(...), confirmed: str = Form("1")
 ) -> Response:
-    actor = await operator_actor(request)
-    if isinstance(actor, Response):
-        return actor
     url = f"/console/ops/calendar?year={year}"
 
     async def fn(uow: UnitOfWork, _form: FormData) -> None:
@@ -350,10 +323,7 @@ def _pct(v: float | None) -> Decimal | None:
 
 
 @router.get("/ops/reports/sla")
-async def ops_report(request: Request) -> Response:
-    actor = await operator_actor(request)
-    if isinstance(actor, Response):
-        return actor
+async def ops_report(request: Request, actor: OperatorPage) -> Response:
     lang = lang_of(request)
     async with container_of(request).uow(actor) as uow:
         month = request.query_params.get("month") or month_key(uow.now)
@@ -392,10 +362,7 @@ async def ops_report(request: Request) -> Response:
 
 
 @router.get("/portal/tickets")
-async def portal_list(request: Request) -> Response:
-    actor = await partner_actor(request)
-    if isinstance(actor, Response):
-        return actor
+async def portal_list(request: Request, actor: PartnerPage) -> Response:
     lang = lang_of(request)
     try:
         offset = max(0, int(request.query_params.get("offset", "0")))
@@ -408,26 +375,19 @@ async def portal_list(request: Request) -> Response:
 
 
 @router.post("/portal/tickets")
-async def portal_create(request: Request) -> Response:
-    actor = await partner_actor(request)
-    if isinstance(actor, Response):
-        return actor
+async def portal_create(request: Request, actor: PartnerPage) -> Response:
     return await _create(request, actor, PORTAL, "工单已提交 / ticket submitted")
 
 
 @router.get("/portal/tickets/{ticket_id}")
-async def portal_ticket(request: Request, ticket_id: str) -> Response:
-    actor = await partner_actor(request)
-    if isinstance(actor, Response):
-        return actor
+async def portal_ticket(request: Request, actor: PartnerPage, ticket_id: str) -> Response:
     return await _ticket_page(request, actor, ticket_id, partner_view=True)
 
 
 @router.post("/portal/tickets/{ticket_id}/comment")
-async def portal_comment(request: Request, ticket_id: str, body: str = Form("")) -> Response:
-    actor = await partner_actor(request)
-    if isinstance(actor, Response):
-        return actor
+async def portal_comment(
+    request: Request, actor: PartnerPage, ticket_id: str, body: str = Form("")
+) -> Response:
     url = f"{PORTAL}/{ticket_id}"
 
     async def fn(uow: UnitOfWork, _form: FormData) -> None:
@@ -437,16 +397,12 @@ async def portal_comment(request: Request, ticket_id: str, body: str = Form(""))
 
 
 @router.post("/portal/tickets/{ticket_id}/action/{action}")
-async def portal_action(request: Request, ticket_id: str, action: str) -> Response:
-    actor = await partner_actor(request)
-    if isinstance(actor, Response):
-        return actor
+async def portal_action(request: Request, actor: PartnerPage, ticket_id: str, action: str) -> Response:
     return await _transition(request, actor, ticket_id, action, f"{PORTAL}/{ticket_id}")
 
 
 @router.post("/portal/tickets/{ticket_id}/attachments")
-async def portal_upload(request: Request, ticket_id: str, file: UploadFile = File(...)) -> Response:
-    actor = await partner_actor(request)
-    if isinstance(actor, Response):
-        return actor
+async def portal_upload(
+    request: Request, actor: PartnerPage, ticket_id: str, file: UploadFile = File(...)
+) -> Response:
     return await _upload(request, actor, ticket_id, file, f"{PORTAL}/{ticket_id}")
