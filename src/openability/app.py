@@ -30,7 +30,13 @@ from openability.gateway.dataplane import DataPlane
 from openability.jobs.api import jobs_router
 from openability.jobs_catalog import all_jobs
 from openability.kernel import testclock_api
-from openability.kernel.web import CorrelatorMiddleware, RequestBodyLimits, install_error_handlers
+from openability.kernel.outage import RETRY_AFTER_SECONDS, database_ready
+from openability.kernel.web import (
+    CorrelatorMiddleware,
+    JSONResponse,
+    RequestBodyLimits,
+    install_error_handlers,
+)
 from openability.notifications import api as notifications_api
 from openability.notifications import views as notifications_views
 from openability.partners import api as partners_api
@@ -41,6 +47,7 @@ from openability.tickets import views as tickets_views
 log = logging.getLogger(__name__)
 
 CONSOLE_STATIC = Path(__file__).resolve().parent / "console" / "static"
+READY_TIMEOUT_SECONDS = 2.0
 
 
 class PlatformApp:
@@ -101,9 +108,24 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
     )
     api.add_middleware(CorrelatorMiddleware)
 
-    @api.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, Any]:
+    @api.get("/livez", include_in_schema=False)
+    async def livez() -> dict[str, Any]:
+        """Liveness: the process answers (restart it if this fails)."""
         return {"status": "ok", "version": __version__}
+
+    @api.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        """Readiness: 200 when the database answers, else 503 with Retry-After (take the instance out of
+        the load balancer until it is back)."""
+        ok = await database_ready(container, within_seconds=READY_TIMEOUT_SECONDS)
+        body = {
+            "status": "ok" if ok else "unavailable",
+            "database": "ok" if ok else "down",
+            "version": __version__,
+        }
+        if ok:
+            return JSONResponse(body)
+        return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     @api.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> Response:

@@ -22,8 +22,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -37,6 +35,7 @@ from openability.kernel import events
 from openability.kernel.errors import (
     AppError,
     Busy,
+    Internal,
     InvalidArgument,
     PayloadTooLarge,
     PermissionDenied,
@@ -44,8 +43,10 @@ from openability.kernel.errors import (
     TooManyRequests,
     Unauthenticated,
     UnsupportedMediaType,
+    error_headers,
 )
 from openability.kernel.money import to_units
+from openability.kernel.outage import is_outage, unavailable
 
 if TYPE_CHECKING:
     from openability.kernel.platform import Platform
@@ -67,12 +68,7 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
 
 
 def _error(exc: AppError) -> Response:
-    headers: dict[str, str] | None = None
-    if exc.status == 401:
-        headers = {"WWW-Authenticate": 'Bearer realm="openability", error="invalid_token"'}
-    elif exc.status == 429:
-        headers = {"Retry-After": str(exc.details.get("retryAfter", 1))}
-    return _json(exc.status, exc.body(), headers)
+    return _json(exc.status, exc.body(), error_headers(exc) or None)
 
 
 class GatewayRuntime:
@@ -140,18 +136,16 @@ class GatewayRuntime:
             outcome = "replayed" if replayed else "charged"
         except AppError as exc:
             resp, outcome = _error(exc), exc.code
-        except (OperationalError, InterfaceError, PoolTimeout):
-            # The database is unreachable or overloaded: nothing was charged (grants and CDRs are
-            # transactional), so the client may retry. Programming errors are not hidden as 503.
-            log.exception("capability call failed on the database")
-            busy = Busy("the charging database is unavailable; nothing was charged, please retry")
-            resp, outcome = _error(busy), busy.code
-        except Exception:
-            log.exception("capability call failed")
-            resp, outcome = (
-                _json(500, {"status": 500, "code": "INTERNAL", "message": "internal error"}),
-                "INTERNAL",
-            )
+        except Exception as exc:
+            if is_outage(exc):
+                # The database is unreachable or overloaded: nothing was charged (grants and CDRs are
+                # transactional), so the client may retry. Programming errors are not hidden as 503.
+                log.warning("capability call failed on the database: %s: %s", type(exc).__name__, exc)
+                busy = unavailable("the charging database")
+                resp, outcome = _error(busy), busy.code
+            else:
+                log.exception("capability call failed")
+                resp, outcome = _json(500, Internal().body()), "INTERNAL"
         metrics.count_call(capability, outcome, time.perf_counter() - t0)
         return resp
 
@@ -164,6 +158,11 @@ class GatewayRuntime:
                 body = await message_status(uow.session, tok.partner_id, capability, message_id)
         except AppError as exc:
             return _error(exc)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            log.warning("status query failed on the database: %s: %s", type(exc).__name__, exc)
+            return _error(unavailable())
         if cap.id_field != "messageId":
             body = {cap.id_field: body.pop("messageId"), **body}
         return _json(200, body)
@@ -179,9 +178,9 @@ class GatewayRuntime:
         now = self.clock.now()
         tok = await self.caches.tokens.get(token_hash(token), now)
         if tok is None:
-            raise Unauthenticated("the access token is not valid")
+            raise Unauthenticated("the access token is not valid", bearer_error="invalid_token")
         if tok.expires_at is not None and tok.expires_at <= now:
-            raise Unauthenticated("the access token has expired")
+            raise Unauthenticated("the access token has expired", bearer_error="invalid_token")
         if scope not in tok.scopes:
             raise PermissionDenied(f"the access token has no '{scope}' scope", code="INSUFFICIENT_SCOPE")
         return tok
@@ -190,7 +189,7 @@ class GatewayRuntime:
         """The partner (active) and its ordered products of the capability, oldest order first."""
         partner = await self.caches.partners.get(tok.partner_id, self.clock.now())
         if partner is None:
-            raise Unauthenticated("the access token's partner does not exist")
+            raise Unauthenticated("the access token's partner does not exist", bearer_error="invalid_token")
         if partner.status == "suspended":
             raise Suspended("the partner's service is suspended (R-BILL-09)")
         if partner.status != "active":

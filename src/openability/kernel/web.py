@@ -28,6 +28,7 @@ from openability.kernel.errors import (
     error_body,
     error_headers,
 )
+from openability.kernel.outage import OUTAGE_CLASSES, is_outage, unavailable
 from openability.kernel.uow import Actor, UnitOfWork
 
 if TYPE_CHECKING:
@@ -124,20 +125,25 @@ def uow_for(request: Request, actor: Actor) -> UnitOfWork:
 
 
 async def unhandled_error(request: Request, exc: Exception) -> Response:
-    """The 500 answer of every route (the data plane's too): logged with the correlator, no detail leaked.
-    Runs in ServerErrorMiddleware, outside CorrelatorMiddleware: the correlator is bound again here, so
-    the traceback's log line carries it and the 500 echoes it like any other answer."""
+    """The answer of every route (the data plane's too) to an exception no handler took: 503 with
+    Retry-After when a dependency is down (kernel/outage.py), else 500; logged with the correlator, no
+    detail leaked. Runs in ServerErrorMiddleware, outside CorrelatorMiddleware: the correlator is bound
+    again here, so the log line carries it and the answer echoes it like any other."""
     corr = request.headers.get("x-correlator")
     corr = corr[:MAX_CORRELATOR] if corr is not None else None
     token = logs.correlator.set(corr) if corr is not None else None
+    outage = is_outage(exc)
     try:
-        log.exception("unhandled error", exc_info=exc)
+        if outage:
+            log.warning("dependency unavailable: %s: %s", type(exc).__name__, exc)
+        else:
+            log.exception("unhandled error", exc_info=exc)
     finally:
         if token is not None:
             logs.correlator.reset(token)
-    error = Internal()
-    headers = {"x-correlator": corr} if corr is not None else None
-    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+    error: AppError = unavailable() if outage else Internal()
+    headers = error_headers(error) | ({"x-correlator": corr} if corr is not None else {})
+    return JSONResponse(error.body(), status_code=error.status, headers=headers or None)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -177,6 +183,14 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+
+    async def outage(request: Request, exc: Exception) -> Response:
+        if not is_outage(exc):
+            raise exc  # a bug, not an outage: the 500 handler answers it
+        return await unhandled_error(request, exc)
+
+    for cls in OUTAGE_CLASSES:
+        app.add_exception_handler(cls, outage)
     app.add_exception_handler(Exception, unhandled_error)
 
 
