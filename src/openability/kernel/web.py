@@ -21,6 +21,7 @@ from openability.kernel.errors import (
     AppError,
     ErrorDetails,
     Internal,
+    InvalidArgument,
     PayloadTooLarge,
     PermissionDenied,
     Unauthenticated,
@@ -257,20 +258,31 @@ class RequestBodyLimits:
         if scope["type"] != "http" or scope["path"].startswith("/capabilities/"):
             await self.app(scope, receive, send)
             return
+        if _has_nul_in_url(scope):
+            # A NUL cannot be stored (PostgreSQL refuses it in text) and is never meaningful in an id
+            # or a filter: refused here, before any route or database sees it.
+            await app_error_response(_nul_refused("the URL"))(scope, receive, send)
+            return
         checked = False
         size = 0
         limit = self.json_limit
+        nul: _NulScanner | None = None
 
         async def guarded_receive() -> Message:
-            nonlocal checked, size, limit
+            nonlocal checked, size, limit, nul
             if not checked:
                 checked = True
                 limit = self._check_start(scope)
+                if limit != self.upload_limit:  # uploaded files may hold NUL bytes
+                    nul = _NulScanner(form=_is_form(_header(scope, b"content-type")))
             message = await receive()
             if message["type"] == "http.request":
-                size += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                size += len(chunk)
                 if size > limit:
                     raise RequestRefused(_too_large(limit))
+                if nul is not None and nul.found(chunk):
+                    raise RequestRefused(_nul_refused("the request body"))
             return message
 
         await self.app(scope, guarded_receive, send)
@@ -311,6 +323,48 @@ class RequestBodyLimits:
         if content_length is not None and content_length > limit:
             raise RequestRefused(_too_large(limit))
         return limit
+
+
+def _nul_refused(where: str) -> InvalidArgument:
+    return InvalidArgument(f"{where} contains a NUL character (\\u0000 or %00), which no field accepts")
+
+
+def _has_nul_in_url(scope: Scope) -> bool:
+    qs: bytes = scope.get("query_string", b"")
+    return "\x00" in scope["path"] or b"\x00" in qs or b"%00" in qs.lower()
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for k, v in scope["headers"]:
+        if k == name:
+            return str(v.decode("latin-1"))
+    return ""
+
+
+class _NulScanner:
+    """Finds a NUL in a body as it streams in: a raw 0x00 byte; in a form, %00; in JSON, the \\u0000
+    escape (not preceded by an escaping backslash); also when it is split across two chunks."""
+
+    def __init__(self, *, form: bool) -> None:
+        self._form = form
+        self._tail = b""
+
+    def found(self, chunk: bytes) -> bool:
+        data = self._tail + chunk
+        self._tail = data[-16:]
+        if b"\x00" in chunk:
+            return True
+        if self._form:
+            return b"%00" in data
+        start = 0
+        while (i := data.find(b"u0000", start)) != -1:
+            j = i
+            while j > 0 and data[j - 1] == 0x5C:  # backslash
+                j -= 1
+            if (i - j) % 2 == 1:  # an odd run of backslashes: the escape itself
+                return True
+            start = i + 1
+        return False
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
