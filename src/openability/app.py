@@ -35,6 +35,7 @@ from openability.kernel.web import (
     CorrelatorMiddleware,
     JSONResponse,
     RequestBodyLimits,
+    SecurityHeaders,
     install_error_handlers,
 )
 from openability.notifications import api as notifications_api
@@ -107,6 +108,7 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
         upload_limit=container.settings.max_upload_body_bytes,
     )
     api.add_middleware(CorrelatorMiddleware)
+    api.add_middleware(SecurityHeaders)
 
     @api.get("/livez", include_in_schema=False)
     async def livez() -> dict[str, Any]:
