@@ -63,3 +63,11 @@ def test_orm_in_a_rules_module_fails(tree: Path) -> None:
     r = _lint(tree)
     assert r.returncode != 0
     assert "openability.catalog.rules -> sqlalchemy" in r.stdout
+
+
+def test_a_cycle_between_two_modules_of_a_domain_fails(tree: Path) -> None:
+    # tickets/views.py imports tickets/api.py; the planted import closes the loop.
+    _plant(tree, "tickets/api.py", "from openability.tickets import views as _views")
+    r = _lint(tree)
+    assert r.returncode != 0
+    assert "No import cycles between sibling packages or modules" in r.stdout.replace("\n", " ")
