@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     grant_reap_grace_seconds: int = 30
     grant_min_calls: int = 20
     grant_window_seconds: int = 5
+    # Month-to-date volume (charging/volume.py, R-CHARGE-06): a worker reserves the month's volume
+    # from the database in blocks of about volume_block_window_seconds of the key's observed traffic,
+    # at least volume_block_units and at most volume_block_max_units (a call bigger than that gets a
+    # block of its own size). One DB round trip per block, not per call; the real-time price is within
+    # the blocks the workers hold of the exact price, never above it.
+    volume_block_units: int = Field(default=100, ge=1)
+    volume_block_max_units: int = Field(default=100_000, ge=1)
+    volume_block_window_seconds: float = Field(default=2.0, gt=0)
     cdr_batch_max: int = 300
     cdr_batch_wait_ms: int = 3
     cache_ttl_seconds: float = 2.0

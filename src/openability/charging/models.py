@@ -105,3 +105,22 @@ class DeliveryReceipt(Base):
     status: Mapped[str] = mapped_column(String(20))  # DELIVRD, UNDELIV, EXPIRED, REJECTD …
     error: Mapped[str] = mapped_column(String(10), default="")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class VolumeCounter(Base):
+    """Month-to-date volume reserved in blocks by the gateway workers (charging/volume.py, R-CHARGE-06).
+
+    `reserved` is the end of the last block handed out: a worker takes positions
+    [reserved, reserved + n) of the month's volume with one atomic UPDATE … RETURNING, so blocks of
+    different workers (and nodes) never overlap. It is ahead of the volume really used by what workers
+    hold and have not used yet (never behind it): the real-time price is provisional; the bill run
+    re-rates the month exactly from usage_daily."""
+
+    __tablename__ = "volume_counters"
+
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # Asia/Shanghai billing month
+    reserved: Mapped[int] = mapped_column(BigInteger)
+    blocks: Mapped[int] = mapped_column(BigInteger)  # blocks handed out (diagnostics)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

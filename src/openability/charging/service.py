@@ -1,7 +1,8 @@
 """Real-time charging for the gateway (DESIGN.md "Charging: how a call is charged").
 
-`ChargingEngine` is the per-worker charging runtime: rating against cached price plans and an in-memory
-month-to-date volume (provisional, R-CHARGE-06), prepaid grants (charging/grants.py), the group-committing
+`ChargingEngine` is the per-worker charging runtime: rating against cached price plans and the
+month-to-date volume reserved in blocks shared by all workers (charging/volume.py; provisional,
+R-CHARGE-06), prepaid grants (charging/grants.py), the group-committing
 CDR writer (charging/cdr_writer.py) and idempotency (R-CHARGE-04). The gateway makes one call:
 
     outcome = await engine.charge(subject, plan, key)
@@ -30,12 +31,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from openability.charging import rules
 from openability.charging.cdr_writer import CdrFailed, CdrWriter, DuplicateRequest
 from openability.charging.grants import GrantManager, Reservation, release_grant
-from openability.charging.models import Grant, UsageDaily, UsageRecord
+from openability.charging.models import Grant, UsageRecord
 from openability.charging.types import (
     CdrMessage,
     CdrRecord,
@@ -45,12 +46,12 @@ from openability.charging.types import (
     JsonObject,
     Subject,
 )
+from openability.charging.volume import UNPLACED, Segments, VolumeBlocks, rate_segments, split_segments
 from openability.connectors.base import NetworkUnavailable, Submitted
 from openability.kernel.clock import business_date
 from openability.kernel.errors import AppError, Busy, Conflict, InvalidArgument, RuleViolation
 from openability.kernel.ids import new_id
 from openability.kernel.money import fmt
-from openability.kernel.singleflight import SingleFlight
 
 if TYPE_CHECKING:
     from openability.kernel.platform import Platform
@@ -79,10 +80,17 @@ class Authorization:
     subject: Subject
     at: datetime
     month: str
-    mtd_before: int
+    # The month-to-date positions of the call's units (charging/volume.py): one range, or two when the
+    # call took the rest of a block and the start of the next.
+    segments: Segments
     rating: rules.Rating
     reservation: Reservation
     day: date  # Asia/Shanghai business day of `at` (the rollup key), computed once per call
+
+    @property
+    def mtd_before(self) -> int:
+        """The month-to-date volume the call was rated after (its first unit's position)."""
+        return self.segments[0][0] if self.segments else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,41 +189,6 @@ def _check_same(ans: StoredAnswer, req_hash: str) -> StoredAnswer:
     return ans
 
 
-class VolumeCounters:
-    """Month-to-date volume per (partner, product, month), seeded from usage_daily on first use and
-    counted in memory after that. Other workers' usage is not seen until the next seed, so the price is
-    provisional (R-CHARGE-06): the bill run re-rates the month exactly."""
-
-    def __init__(self, container: Platform) -> None:
-        self.container = container
-        self._vol: dict[tuple[str, str, str], int] = {}
-        self._seeding: SingleFlight[tuple[str, str, str], None] = SingleFlight()
-
-    async def take(self, key: tuple[str, str, str], quantity: int) -> int:
-        if key not in self._vol:
-            await self._seed(key)
-        before = self._vol[key]
-        self._vol[key] = before + quantity
-        return before
-
-    def adjust(self, key: tuple[str, str, str], delta: int) -> None:
-        if key in self._vol:
-            self._vol[key] = max(0, self._vol[key] + delta)
-
-    async def _seed(self, key: tuple[str, str, str]) -> None:
-        await self._seeding.run(key, lambda: self._load(key))
-
-    async def _load(self, key: tuple[str, str, str]) -> None:
-        pid, prod, month = key
-        async with self.container.uow() as uow:
-            total = await uow.session.scalar(
-                select(func.coalesce(func.sum(UsageDaily.quantity), 0)).where(
-                    UsageDaily.partner_id == pid, UsageDaily.product_id == prod, UsageDaily.month == month
-                )
-            )
-        self._vol.setdefault(key, int(total or 0))
-
-
 class ChargingEngine:
     def __init__(self, container: Platform, worker_id: str | None = None) -> None:
         self.container = container
@@ -223,15 +196,17 @@ class ChargingEngine:
         self.grants = GrantManager(container, worker_id)
         self.cdr = CdrWriter(container)
         self.idempotency = IdempotencyStore(container)
-        self.volumes = VolumeCounters(container)
+        self.volumes = VolumeBlocks(container)
 
     async def start(self) -> None:
         await self.cdr.start()
 
     async def stop(self) -> None:
-        """Flush the CDR writer, then give back this worker's unused grants."""
+        """Flush the CDR writer, then give back this worker's unused grants and, where no other worker
+        reserved volume after it, its unused month-to-date positions."""
         await self.cdr.stop()
         await self.grants.release_idle(all_grants=True)
+        await self.volumes.give_back()
 
     async def authorize(self, subject: Subject, quantity: int) -> Authorization:
         """Rate `quantity` units and reserve the price (prepaid). Raises rules.NoPrice,
@@ -240,35 +215,40 @@ class ChargingEngine:
         day = business_date(now)
         month = f"{day.year:04d}-{day.month:02d}"  # == month_key(now), without a second conversion
         vkey = (subject.partner_id, subject.product_id, month)
-        before = await self.volumes.take(vkey, quantity)
+        segments = await self.volumes.take(vkey, quantity, now)
         try:
-            rating = rules.rate(
-                subject.plans,
-                now,
-                scope=subject.scope,
-                band=subject.band,
-                mtd_before=before,
-                quantity=quantity,
+            rating = rate_segments(
+                subject.plans, now, scope=subject.scope, band=subject.band, segments=segments
             )
             if subject.billing_mode == PREPAID:
                 reservation = await self.grants.reserve(subject.partner_id, rating.amount)
             else:
                 reservation = Reservation(subject.partner_id, None, rating.amount)
         except BaseException:
-            self.volumes.adjust(vkey, -quantity)
+            self.volumes.release(vkey, segments)
             raise
-        return Authorization(subject, now, month, before, rating, reservation, day)
+        return Authorization(subject, now, month, segments, rating, reservation, day)
 
     def settle(self, auth: Authorization, quantity: int) -> rules.Rating:
         """Re-rate with the quantity really served (failed recipients, the voice call's real length):
-        the unused part of the reservation stays in the grant; more is taken from the grant if the call
-        ran longer than reserved (capped at what the grant holds: the balance never goes negative)."""
+        the unused part of the reservation stays in the grant (and the unused positions go back to the
+        worker's month-to-date volume); more is taken from the grant if the call ran longer than
+        reserved (capped at what the grant holds: the balance never goes negative)."""
         s = auth.subject
-        if quantity != auth.rating.quantity:
-            self.volumes.adjust((s.partner_id, s.product_id, auth.month), quantity - auth.rating.quantity)
-        rating = rules.rate(
-            s.plans, auth.at, scope=s.scope, band=s.band, mtd_before=auth.mtd_before, quantity=quantity
-        )
+        if quantity == auth.rating.quantity:
+            return auth.rating  # as rated and reserved at authorize
+        vkey = (s.partner_id, s.product_id, auth.month)
+        if quantity < auth.rating.quantity:
+            segments, unused = split_segments(auth.segments, quantity)
+        else:
+            extra = quantity - auth.rating.quantity
+            more = self.volumes.take_now(vkey, extra, self.clock.now())
+            # Past what this worker holds (no DB trip here): the extra units are priced at the last,
+            # lowest tier, never above the exact price (charging/volume.py).
+            segments, unused = auth.segments + (more if more is not None else ((UNPLACED, extra),)), ()
+        rating = rate_segments(s.plans, auth.at, scope=s.scope, band=s.band, segments=segments)
+        self.volumes.release(vkey, unused)
+        auth.segments = segments
         r = auth.reservation
         if s.billing_mode != PREPAID:
             r.amount = rating.amount
@@ -286,9 +266,11 @@ class ChargingEngine:
         return rating
 
     def cancel(self, auth: Authorization) -> None:
-        """Nothing was served: all the money goes back to the grant, the volume is not counted."""
+        """Nothing was served: all the money goes back to the grant, the positions to the worker's
+        month-to-date volume (handed to the next call)."""
         s = auth.subject
-        self.volumes.adjust((s.partner_id, s.product_id, auth.month), -auth.rating.quantity)
+        self.volumes.release((s.partner_id, s.product_id, auth.month), auth.segments)
+        auth.segments = ()
         self.grants.cancel(auth.reservation)
 
     async def record(
@@ -334,10 +316,10 @@ class ChargingEngine:
         )
         try:
             await self.cdr.write(cdr)
-        except (DuplicateRequest, CdrFailed) as exc:
+        except (DuplicateRequest, CdrFailed):
             # The writer did not store this CDR: the money goes back to the grant.
-            if isinstance(exc, DuplicateRequest):
-                self.volumes.adjust((s.partner_id, s.product_id, auth.month), -rating.quantity)
+            self.volumes.release((s.partner_id, s.product_id, auth.month), auth.segments)
+            auth.segments = ()
             self.grants.cancel(auth.reservation)
             raise
         except BaseException:
