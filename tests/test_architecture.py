@@ -63,3 +63,17 @@ def test_orm_in_a_rules_module_fails(tree: Path) -> None:
     r = _lint(tree)
     assert r.returncode != 0
     assert "openability.catalog.rules -> sqlalchemy" in r.stdout
+
+
+def test_another_domain_calling_a_partners_use_case_module_fails(tree: Path) -> None:
+    # Other domains go through partners/service.py; lifecycle/identity/oauth are the partners' own.
+    _plant(tree, "tickets/service.py", "from openability.partners import lifecycle as _lifecycle")
+    r = _lint(tree)
+    assert r.returncode != 0
+    assert "openability.tickets.service -> openability.partners.lifecycle" in r.stdout
+
+
+def test_the_composition_layer_may_call_a_partners_use_case_module(tree: Path) -> None:
+    _plant(tree, "app.py", "from openability.partners import oauth as _oauth")
+    r = _lint(tree)
+    assert r.returncode == 0, r.stdout[-4000:]
