@@ -95,7 +95,7 @@ async def seed_account(c: Container, name: str = "Bench Apps") -> Account:
     from openability.catalog import service as catalog
     from openability.catalog.schemas import ProductUpdate
     from openability.catalog.seed import seed_catalog
-    from openability.partners import service as partners
+    from openability.partners import identity, lifecycle, oauth
     from openability.partners.schemas import RegisterAp
 
     async with c.uow(OPERATOR) as uow:
@@ -106,7 +106,7 @@ async def seed_account(c: Container, name: str = "Bench Apps") -> Account:
         )
     tag = secrets.token_hex(3)
     async with c.uow(SYSTEM) as uow:
-        partner, user = await partners.register_ap(
+        partner, user = await lifecycle.register_ap(
             uow,
             RegisterAp(
                 name=f"{name} {tag}",
@@ -117,15 +117,15 @@ async def seed_account(c: Container, name: str = "Bench Apps") -> Account:
                 contact_phone="+8613800138000",
             ),
         )
-    me = partners.partner_user_actor(user)
+    me = identity.partner_user_actor(user)
     async with c.uow(me) as uow:
         await catalog.place_order(uow, partner.id, "sms-standard")
     async with c.uow(me) as uow:
         await billing.create_payment(uow, partner.id, f"bench-{tag}", BALANCE, PaymentMethod.SANDBOX)
     async with c.uow(me) as uow:
-        client, secret = await partners.create_api_client(uow, partner.id, "bench", ["sms"])
+        client, secret = await oauth.create_api_client(uow, partner.id, "bench", ["sms"])
     async with c.uow(SYSTEM) as uow:
-        token, _, _ = await partners.issue_client_token(uow, client.id, secret)
+        token, _, _ = await oauth.issue_client_token(uow, client.id, secret)
     return Account(partner.id, product.id, token)
 
 

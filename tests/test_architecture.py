@@ -71,3 +71,17 @@ def test_a_cycle_between_two_modules_of_a_domain_fails(tree: Path) -> None:
     r = _lint(tree)
     assert r.returncode != 0
     assert "No import cycles between sibling packages or modules" in r.stdout.replace("\n", " ")
+
+
+def test_another_domain_calling_a_partners_use_case_module_fails(tree: Path) -> None:
+    # Other domains go through partners/service.py; lifecycle/identity/oauth are the partners' own.
+    _plant(tree, "tickets/service.py", "from openability.partners import lifecycle as _lifecycle")
+    r = _lint(tree)
+    assert r.returncode != 0
+    assert "openability.tickets.service -> openability.partners.lifecycle" in r.stdout
+
+
+def test_the_composition_layer_may_call_a_partners_use_case_module(tree: Path) -> None:
+    _plant(tree, "app.py", "from openability.partners import oauth as _oauth")
+    r = _lint(tree)
+    assert r.returncode == 0, r.stdout[-4000:]

@@ -220,7 +220,7 @@ def operators_create_admin(
 ) -> None:
     """Create an operator with the admin role: the first account of a new installation. The password is
     read from OPENABILITY_ADMIN_PASSWORD or asked for (twice, not shown); it is never printed."""
-    from openability.partners import service as partners
+    from openability.partners import identity
 
     password = os.environ.get("OPENABILITY_ADMIN_PASSWORD") or typer.prompt(
         "password", hide_input=True, confirmation_prompt=True
@@ -228,7 +228,7 @@ def operators_create_admin(
 
     async def go(platform: Platform) -> tuple[str, str]:
         async with platform.uow(CLI_ACTOR) as uow:
-            op = await partners.create_operator(
+            op = await identity.create_operator(
                 uow, username, password, ["admin"], display_name=display_name, email=email
             )
         return op.username, op.id

@@ -115,7 +115,7 @@ async def prepare(settings: Settings, *, demo: bool) -> str:
     banner to print."""
     from openability.bootstrap import build_container
     from openability.kernel.testclock import TestClock, read_offset
-    from openability.partners import service as partners
+    from openability.partners import identity, oauth
     from openability.seed import seed_demo
 
     container = build_container(settings)
@@ -124,7 +124,7 @@ async def prepare(settings: Settings, *, demo: bool) -> str:
             await container.clock.refresh()  # the demo data dated by the platform's (moved) time
         if not demo:
             async with container.uow() as uow:
-                has_operators = await partners.has_operators(uow)
+                has_operators = await identity.has_operators(uow)
             ahead = None if settings.test_clock else await read_offset(container.engine)
             return production_banner(settings, has_operators=has_operators, clock_ahead=ahead)
         creds = await seed_demo(container)
@@ -132,11 +132,11 @@ async def prepare(settings: Settings, *, demo: bool) -> str:
         token = login_token = ""
         if ap:
             async with container.uow() as uow:
-                token, _exp, _scopes = await partners.issue_client_token(
+                token, _exp, _scopes = await oauth.issue_client_token(
                     uow, ap["client_id"], ap["client_secret"]
                 )
             async with container.uow() as uow:
-                login_token, _actor = await partners.login(uow, ap["username"], ap["password"])
+                login_token, _actor = await identity.login(uow, ap["username"], ap["password"])
         return demo_banner(settings, creds, token, login_token)
     finally:
         await container.dispose()

@@ -37,7 +37,7 @@ async def seed_demo(container: Platform) -> dict[str, Any]:
     from openability.billing.types import PaymentMethod
     from openability.catalog import service as catalog
     from openability.catalog.seed import seed_catalog
-    from openability.partners import service as partners
+    from openability.partners import identity, lifecycle, oauth
     from openability.partners.schemas import CreateSi, RegisterAp
 
     path = credentials_path(container)
@@ -49,13 +49,13 @@ async def seed_demo(container: Platform) -> dict[str, Any]:
         ops: dict[str, str] = {}
         for username, password, roles, name in OPERATORS:
             lead = ops.get("lead") if username == "agent" else None
-            op = await partners.create_operator(
+            op = await identity.create_operator(
                 uow, username, password, roles, display_name=name, lead_id=lead
             )
             ops[username] = op.id
 
     async with container.uow() as uow:
-        ap, _user = await partners.register_ap(
+        ap, _user = await lifecycle.register_ap(
             uow,
             RegisterAp(
                 name="演示应用科技有限公司",
@@ -66,7 +66,7 @@ async def seed_demo(container: Platform) -> dict[str, Any]:
                 contact_phone="13800138000",
             ),
         )
-        si = await partners.create_si(
+        si = await lifecycle.create_si(
             uow,
             CreateSi(
                 name="示例系统集成有限公司",
@@ -80,9 +80,9 @@ async def seed_demo(container: Platform) -> dict[str, Any]:
                 activate=True,
             ),
         )
-        await partners.create_partner_user(uow, si.id, "si-demo", "demo12345", display_name="李四")
+        await identity.create_partner_user(uow, si.id, "si-demo", "demo12345", display_name="李四")
         for p in (ap, si):
-            await partners.assign_service_owner(uow, p.id, ops["agent"])
+            await lifecycle.assign_service_owner(uow, p.id, ops["agent"])
         ap_id, si_id = ap.id, si.id
 
     async with container.uow() as uow:
@@ -93,12 +93,8 @@ async def seed_demo(container: Platform) -> dict[str, Any]:
         await billing.create_payment(uow, ap_id, "demo-topup-1", Decimal("100.00"), PaymentMethod.SANDBOX)
         await billing.create_payment(uow, si_id, "demo-topup-1", Decimal("500.00"), PaymentMethod.SANDBOX)
     async with container.uow() as uow:
-        ap_client, ap_secret = await partners.create_api_client(
-            uow, ap_id, "demo app", ["sms", "mms", "voice"]
-        )
-        si_client, si_secret = await partners.create_api_client(
-            uow, si_id, "demo app", ["sms", "mms", "voice"]
-        )
+        ap_client, ap_secret = await oauth.create_api_client(uow, ap_id, "demo app", ["sms", "mms", "voice"])
+        si_client, si_secret = await oauth.create_api_client(uow, si_id, "demo app", ["sms", "mms", "voice"])
 
     creds = {
         "operators": {u: pw for u, pw, _r, _n in OPERATORS},

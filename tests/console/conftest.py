@@ -20,8 +20,7 @@ from openability.catalog import service as catalog
 from openability.catalog.seed import seed_catalog
 from openability.console.pagekit import csrf_token_for
 from openability.console.web import SESSION_COOKIE
-from openability.partners import passwords
-from openability.partners import service as partners
+from openability.partners import identity, lifecycle, passwords
 from openability.partners.schemas import RegisterAp
 
 PASSWORD = "Secret123"
@@ -62,12 +61,12 @@ async def world(container: Container) -> World:
             ("pmanager", ["product_manager"]),
             ("agent", ["service_agent"]),
         ):
-            op = await partners.create_operator(uow, username, PASSWORD, roles, display_name=username)
+            op = await identity.create_operator(uow, username, PASSWORD, roles, display_name=username)
             ops[username] = op.id
     ids = []
     async with container.uow() as uow:
         for n, name in ((1, "星河软件有限公司"), (2, "远山数据有限公司")):
-            p, _u = await partners.register_ap(
+            p, _u = await lifecycle.register_ap(
                 uow,
                 RegisterAp(
                     name=name,

@@ -86,7 +86,7 @@ async def _seed(url: str, data_dir: Path) -> tuple[str, str]:
     from openability.billing.types import PaymentMethod
     from openability.catalog import service as catalog
     from openability.catalog.seed import seed_catalog
-    from openability.partners import service as partners
+    from openability.partners import identity, lifecycle, oauth
     from openability.partners.schemas import RegisterAp
 
     settings = Settings(database_url=url, data_dir=data_dir, _env_file=None)
@@ -95,7 +95,7 @@ async def _seed(url: str, data_dir: Path) -> tuple[str, str]:
         async with c.uow(OPERATOR) as uow:
             await seed_catalog(uow)
         async with c.uow(SYSTEM) as uow:
-            partner, user = await partners.register_ap(
+            partner, user = await lifecycle.register_ap(
                 uow,
                 RegisterAp(
                     name="Drain Test Apps",
@@ -107,7 +107,7 @@ async def _seed(url: str, data_dir: Path) -> tuple[str, str]:
                 ),
             )
         pid = partner.id
-        me = partners.partner_user_actor(user)
+        me = identity.partner_user_actor(user)
         async with c.uow(me) as uow:
             await catalog.place_order(uow, pid, "sms-standard")
         async with c.uow(me) as uow:
@@ -116,9 +116,9 @@ async def _seed(url: str, data_dir: Path) -> tuple[str, str]:
             )
             assert created
         async with c.uow(me) as uow:
-            client, secret = await partners.create_api_client(uow, pid, "drain", ["sms"])
+            client, secret = await oauth.create_api_client(uow, pid, "drain", ["sms"])
         async with c.uow(SYSTEM) as uow:
-            token, _, scopes = await partners.issue_client_token(uow, client.id, secret)
+            token, _, scopes = await oauth.issue_client_token(uow, client.id, secret)
         assert scopes == ["sms"]
         return pid, token
     finally:

@@ -38,13 +38,13 @@ async def real_client(container: Container) -> Any:
 async def test_e2e_oauth_token_mms_and_voice_with_receipts(
     container: Container, real_client: Any, kit: Any, assert_ledger_clean: Any
 ) -> None:
-    from openability.partners import service as partners
+    from openability.partners import oauth
 
     client, mms, voice = real_client
     w = await kit.make_world(container, caps=("mms", "voice"), balance=Decimal("5.0000"))
     operator = Actor(type="operator", id="op_test", roles=frozenset({"admin"}))
     async with container.uow(operator) as uow:
-        api_client, secret = await partners.create_api_client(uow, w.partner_id, "e2e", ["mms", "voice"])
+        api_client, secret = await oauth.create_api_client(uow, w.partner_id, "e2e", ["mms", "voice"])
     tok = await client.post(
         "/oauth/token",
         data={"grant_type": "client_credentials", "client_id": api_client.id, "client_secret": secret},

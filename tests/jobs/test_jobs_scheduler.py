@@ -48,12 +48,12 @@ async def test_jobs_run_once_per_period_and_again_next_period(container: Contain
 
 
 async def test_jobs_api_lists_jobs_for_operators(app_client: httpx.AsyncClient, container: Container) -> None:
-    from openability.partners import service as partners
+    from openability.partners import identity
 
     async with container.uow() as uow:
-        await partners.create_operator(uow, "ops1", "secret123abc", ["admin"])
+        await identity.create_operator(uow, "ops1", "secret123abc", ["admin"])
     async with container.uow() as uow:
-        token, _ = await partners.login(uow, "ops1", "secret123abc")
+        token, _ = await identity.login(uow, "ops1", "secret123abc")
     r = await app_client.get("/api/v1/jobs", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200
     assert {j["name"] for j in r.json()["items"]} >= {"grant-reaper", "sla-breaches"}

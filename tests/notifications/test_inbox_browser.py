@@ -46,14 +46,14 @@ def make_settings(tmp: Path) -> Settings:
 
 
 async def seed(settings: Settings) -> None:
-    from openability.partners import service as partners
+    from openability.partners import identity
 
     c = build_container(settings, clock=SystemClock())
     try:
         async with c.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
         async with c.uow(SYSTEM) as uow:
-            agent = await partners.create_operator(
+            agent = await identity.create_operator(
                 uow, "agent.li", "Agent-pass-123", ["service_agent"], "李客服"
             )
             await uow.session.flush()

@@ -10,7 +10,7 @@ import pytest
 from pydantic.alias_generators import to_camel
 
 from openability.bootstrap import Container
-from openability.partners import passwords, service
+from openability.partners import identity, lifecycle, passwords
 from openability.partners.models import Partner, PartnerUser
 from openability.partners.rules import credit_code_check_char
 from openability.partners.schemas import CreateSi, RegisterAp
@@ -58,9 +58,9 @@ def ap_data() -> Callable[..., dict[str, Any]]:
 @pytest.fixture
 async def admin_token(container: Container) -> str:
     async with container.uow() as uow:
-        await service.create_operator(uow, "root", ADMIN_PASSWORD, ["admin"], "Root")
+        await identity.create_operator(uow, "root", ADMIN_PASSWORD, ["admin"], "Root")
     async with container.uow() as uow:
-        return await service.create_operator_token(uow, "root", "tests")
+        return await identity.create_operator_token(uow, "root", "tests")
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def admin_headers(admin_token: str) -> dict[str, str]:
 def make_ap(container: Container) -> Callable[..., Awaitable[tuple[Partner, PartnerUser]]]:
     async def make(n: int | str = 1, **over: Any) -> tuple[Partner, PartnerUser]:
         async with container.uow() as uow:
-            return await service.register_ap(uow, RegisterAp(**ap_payload(n, **over)))
+            return await lifecycle.register_ap(uow, RegisterAp(**ap_payload(n, **over)))
 
     return make
 
@@ -83,7 +83,7 @@ def make_si(container: Container) -> Callable[..., Awaitable[Partner]]:
         data: dict[str, Any] = {"name": name, "billingMode": "postpaid", "activate": True}
         data.update({to_camel(k): v for k, v in over.items()})
         async with container.uow() as uow:
-            return await service.create_si(uow, CreateSi(**data))
+            return await lifecycle.create_si(uow, CreateSi(**data))
 
     return make
 
@@ -92,7 +92,7 @@ def make_si(container: Container) -> Callable[..., Awaitable[Partner]]:
 def login_headers(container: Container) -> Callable[[str, str], Awaitable[dict[str, str]]]:
     async def do(username: str, password: str = USER_PASSWORD) -> dict[str, str]:
         async with container.uow() as uow:
-            token, _ = await service.login(uow, username, password)
+            token, _ = await identity.login(uow, username, password)
         return {"Authorization": f"Bearer {token}"}
 
     return do

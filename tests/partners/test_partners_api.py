@@ -147,9 +147,9 @@ async def test_create_si_bad_input_and_permissions(
         await app_client.post(url, json=ok, headers=await login_headers("ap1admin")), 403, "PERMISSION_DENIED"
     )
     async with container.uow() as uow:
-        from openability.partners import service
+        from openability.partners import identity
 
-        await service.create_operator(uow, "agent", "Passw0rd1", ["service_agent"])
+        await identity.create_operator(uow, "agent", "Passw0rd1", ["service_agent"])
     err(await app_client.post(url, json=ok, headers=await login_headers("agent", "Passw0rd1")), 403)
     err(await app_client.post(url, json={"name": "x集成"}, headers=admin_headers), 400, "INVALID_ARGUMENT")
     err(

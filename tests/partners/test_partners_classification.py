@@ -8,7 +8,7 @@ import pytest
 from openability.bootstrap import Container
 from openability.kernel.errors import InvalidArgument
 from openability.kernel.uow import Actor
-from openability.partners import service as partners
+from openability.partners import lifecycle
 from openability.partners.schemas import CreateSi
 from openability.partners.types import ProductKind, Scope
 
@@ -31,7 +31,7 @@ def si(name: str, **over: object) -> CreateSi:
 
 async def test_r_partner_03_industry_si_records_its_industry_and_scope(container: Container) -> None:
     async with container.uow(REVIEWER) as uow:
-        p = await partners.create_si(
+        p = await lifecycle.create_si(
             uow, si("蜀道物流信息有限公司", product_kind="industry", industry="logistics")
         )
     assert p.product_kind == ProductKind.INDUSTRY and p.industry == "logistics"
@@ -41,5 +41,5 @@ async def test_r_partner_03_industry_si_records_its_industry_and_scope(container
 async def test_r_partner_03_industry_si_without_industry_is_refused(container: Container) -> None:
     with pytest.raises(InvalidArgument) as exc:
         async with container.uow(REVIEWER) as uow:
-            await partners.create_si(uow, si("无行业集成有限公司", product_kind="industry"))
+            await lifecycle.create_si(uow, si("无行业集成有限公司", product_kind="industry"))
     assert exc.value.code == "INDUSTRY_REQUIRED"

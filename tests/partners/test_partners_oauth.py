@@ -13,7 +13,7 @@ from sqlalchemy import select
 from openability.bootstrap import Container
 from openability.kernel.audit import AuditEntry
 from openability.kernel.clock import FrozenClock
-from openability.partners import service
+from openability.partners import identity, lifecycle, oauth
 from openability.partners.models import AccessToken, Partner, PartnerUser
 from openability.partners.tokens import hash_token
 from openability.partners.types import PartnerStatus
@@ -27,8 +27,8 @@ async def new_client(
     container: Container, make_ap: MakeAp, scopes: list[str] | None = None
 ) -> tuple[str, str, str]:
     partner, user = await make_ap(1)
-    async with container.uow(service.partner_user_actor(user)) as uow:
-        c, secret = await service.create_api_client(uow, partner.id, "app", scopes or ["sms", "voice"])
+    async with container.uow(identity.partner_user_actor(user)) as uow:
+        c, secret = await oauth.create_api_client(uow, partner.id, "app", scopes or ["sms", "voice"])
     return partner.id, c.id, secret
 
 
@@ -156,11 +156,11 @@ async def test_suspended_partner_still_gets_tokens_exited_does_not(
     # Suspension is enforced by the gateway per call (R-BILL-09); exit revokes credentials (R-EXIT-01).
     partner_id, cid, secret = await new_client(container, make_ap)
     async with container.uow() as uow:
-        await service.set_partner_status(uow, partner_id, PartnerStatus.SUSPENDED, "unpaid")
+        await lifecycle.set_partner_status(uow, partner_id, PartnerStatus.SUSPENDED, "unpaid")
     r = await app_client.post(URL, data={"grant_type": "client_credentials"}, headers=basic(cid, secret))
     assert r.status_code == 200
     async with container.uow() as uow:
-        await service.set_partner_status(uow, partner_id, PartnerStatus.EXITED, "failed assessment")
+        await lifecycle.set_partner_status(uow, partner_id, PartnerStatus.EXITED, "failed assessment")
     oauth_err(
         await app_client.post(URL, data={"grant_type": "client_credentials"}, headers=basic(cid, secret)),
         401,

@@ -18,7 +18,7 @@ from openability.bootstrap import Container
 from openability.config import Settings
 from openability.kernel.db import make_engine
 from openability.kernel.migrate import upgrade
-from openability.partners import service as partners
+from openability.partners import identity
 
 ADMIN_PASSWORD = "Admin12345"
 
@@ -42,9 +42,9 @@ def settings(tmp_path: Path) -> Settings:
 
 async def _operator_token(container: Container, username: str, roles: list[str]) -> str:
     async with container.uow() as uow:
-        await partners.create_operator(uow, username, ADMIN_PASSWORD, roles, username.title())
+        await identity.create_operator(uow, username, ADMIN_PASSWORD, roles, username.title())
     async with container.uow() as uow:
-        return await partners.create_operator_token(uow, username, "tests")
+        return await identity.create_operator_token(uow, username, "tests")
 
 
 @pytest.fixture

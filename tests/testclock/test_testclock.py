@@ -25,7 +25,7 @@ from openability.kernel.clock import SHANGHAI, FrozenClock
 from openability.kernel.db import make_engine
 from openability.kernel.errors import Conflict
 from openability.kernel.testclock import PlatformClock, TestClock
-from openability.partners import service as partners
+from openability.partners import identity
 
 OperatorToken = Callable[[Container, str, list[str]], Awaitable[str]]
 
@@ -63,7 +63,7 @@ async def test_admin_moves_the_clock_and_every_part_of_the_platform_sees_it(
     assert container.clock.now() == DEC_10
     async with container.uow() as uow:
         assert uow.now == DEC_10
-        op = await partners.create_operator(uow, "later", "Later12345", ["service_agent"])
+        op = await identity.create_operator(uow, "later", "Later12345", ["service_agent"])
     assert op.created_at == DEC_10
     r = await app_client.get("/api/v1/test/clock", headers=admin_headers)
     assert r.json()["now"] == DEC_10.astimezone(UTC).isoformat()
@@ -84,7 +84,7 @@ async def test_every_set_is_audited_with_who_from_and_to(
     r = await app_client.post("/api/v1/test/clock", headers=admin_headers, json={"now": later.isoformat()})
     assert r.status_code == 200, r.text
     async with container.uow() as uow:
-        root = (await partners.list_operators(uow))[0][0]
+        root = (await identity.list_operators(uow))[0][0]
     rows = await clock_audit(container)
     assert [(a.actor_type, a.actor_id) for a in rows] == [("operator", root.id)] * 2
     assert [(a.before, a.after) for a in rows] == [

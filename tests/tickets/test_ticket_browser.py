@@ -52,7 +52,7 @@ def make_settings(tmp: Path) -> Settings:
 
 async def seed(settings: Settings) -> None:
     """Tables and people, through the partners service (argon2 passwords, real login later)."""
-    from openability.partners import service as partners
+    from openability.partners import identity
     from openability.partners.models import Partner
     from openability.partners.types import BillingMode, PartnerKind, PartnerStatus
 
@@ -61,7 +61,7 @@ async def seed(settings: Settings) -> None:
         async with c.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
         async with c.uow(SYSTEM) as uow:
-            agent = await partners.create_operator(
+            agent = await identity.create_operator(
                 uow, "agent.li", "Agent-pass-123", ["service_agent"], "李客服"
             )
             now = uow.now
@@ -77,7 +77,7 @@ async def seed(settings: Settings) -> None:
             )
             uow.session.add(p)
             await uow.session.flush()
-            await partners.create_partner_user(
+            await identity.create_partner_user(
                 uow, p.id, "partner.wang", "Partner-pass-123", "admin", "王经理"
             )
     finally:

@@ -68,14 +68,14 @@ async def home(request: Request, actor: PartnerPage) -> Response:
     lang = lang_of(request)
     try:
         async with container_of(request).uow(actor) as uow:
-            partner = await partners.get_partner(uow, partner_id_of(actor))
+            partner = await partners.partner_ref(uow, partner_id_of(actor))
             balance = await billing.get_balance(uow, partner.id)
             month = month_key(uow.now)
             summary = await usage.usage_summary(uow, month=month)
             names = await usage.product_names(uow)
             payments, _ = await billing.list_payments(uow, limit=5)
             _orders, orders_total = await catalog.list_orders(uow, active=True, limit=1)
-            clients, _ = await partners.list_api_clients(uow, partner.id, limit=200)
+            active_clients = await partners.active_client_count(uow, partner.id)
     except AppError as exc:
         return error_page(request, actor, exc, "/console/login")
     products = usage.by_product(summary, names)
@@ -91,7 +91,7 @@ async def home(request: Request, actor: PartnerPage) -> Response:
         chart=[(p.name_zh if lang == "zh" else p.name_en, p.amount) for p in products],
         payments=payments,
         active_orders=orders_total,
-        active_clients=sum(1 for c in clients if c.active),
+        active_clients=active_clients,
         has_deposit=balance.deposit != 0 or partner.billing_mode.value == "postpaid",
     )
 
@@ -103,7 +103,7 @@ async def home(request: Request, actor: PartnerPage) -> Response:
 async def topup_page(request: Request, actor: PartnerPage) -> Response:
     try:
         async with container_of(request).uow(actor) as uow:
-            partner = await partners.get_partner(uow, partner_id_of(actor))
+            partner = await partners.partner_ref(uow, partner_id_of(actor))
             balance = await billing.get_balance(uow, partner.id)
             payments, _ = await billing.list_payments(uow, limit=50)
             invoices, _ = await billing.list_invoices(uow, limit=50)
@@ -143,7 +143,7 @@ async def _pay(request: Request, actor: Actor, method: PaymentMethod) -> Respons
         reference = field(form, "bank_reference", max_len=80)
         if method == PaymentMethod.BANK_TRANSFER and not reference:
             raise FormError(tr(request, "请填写银行流水号", "The bank reference is required"))
-        partner = await partners.get_partner(uow, partner_id_of(actor))
+        partner = await partners.partner_ref(uow, partner_id_of(actor))
         purpose = PaymentPurpose(rules.allowed_purpose(partner.kind.value, partner.billing_mode.value))
         payment, created = await billing.create_payment(
             uow, partner.id, tx, amount, method, purpose=purpose, bank_reference=reference

@@ -23,7 +23,7 @@ from openability.kernel.web import (
     require_operator,
     uow_for,
 )
-from openability.partners import service
+from openability.partners import identity, lifecycle, oauth
 from openability.partners.auth import token_from_request
 from openability.partners.rules import LOGIN_TTL_SECONDS
 from openability.partners.schemas import (
@@ -73,14 +73,14 @@ async def register_ap(request: Request, cmd: RegisterAp) -> RegisteredOut:
     """Public AP self-registration (R-ADMIT-06): active at once, prepaid only (R-PARTNER-01),
     names checked for protected brand words (R-PARTNER-04)."""
     async with _anonymous_uow(request) as uow:
-        partner, user = await service.register_ap(uow, cmd)
+        partner, user = await lifecycle.register_ap(uow, cmd)
     return RegisteredOut(partner=PartnerOut.of(partner), user=PartnerUserOut.of(user))
 
 
 @router.post("/partners", status_code=201, response_model=PartnerOut)
 async def create_si(request: Request, cmd: CreateSi, actor: Reviewer) -> PartnerOut:
     async with uow_for(request, actor) as uow:
-        partner = await service.create_si(uow, cmd)
+        partner = await lifecycle.create_si(uow, cmd)
     return PartnerOut.of(partner)
 
 
@@ -94,14 +94,14 @@ async def list_partners(
     limit: Limit = 50,
 ) -> Page[PartnerOut]:
     async with uow_for(request, actor) as uow:
-        rows, total = await service.list_partners(uow, kind=kind, status=status, offset=offset, limit=limit)
+        rows, total = await lifecycle.list_partners(uow, kind=kind, status=status, offset=offset, limit=limit)
     return Page[PartnerOut](items=[PartnerOut.of(p) for p in rows], total=total, offset=offset, limit=limit)
 
 
 @router.get("/partners/{partner_id}", response_model=PartnerOut)
 async def get_partner(request: Request, partner_id: str, actor: CurrentActor) -> PartnerOut:
     async with uow_for(request, actor) as uow:
-        return PartnerOut.of(await service.get_partner(uow, partner_id))
+        return PartnerOut.of(await lifecycle.get_partner(uow, partner_id))
 
 
 @router.patch("/partners/{partner_id}", response_model=PartnerOut)
@@ -109,14 +109,14 @@ async def update_partner(
     request: Request, partner_id: str, cmd: UpdatePartner, actor: CurrentActor
 ) -> PartnerOut:
     async with uow_for(request, actor) as uow:
-        return PartnerOut.of(await service.update_partner(uow, partner_id, cmd))
+        return PartnerOut.of(await lifecycle.update_partner(uow, partner_id, cmd))
 
 
 async def _set_status(
     request: Request, actor: Actor, partner_id: str, status: PartnerStatus, reason: str
 ) -> PartnerOut:
     async with uow_for(request, actor) as uow:
-        return PartnerOut.of(await service.set_partner_status(uow, partner_id, status, reason))
+        return PartnerOut.of(await lifecycle.set_partner_status(uow, partner_id, status, reason))
 
 
 @router.post("/partners/{partner_id}/suspend", response_model=PartnerOut)
@@ -143,7 +143,7 @@ async def create_partner_user(
     request: Request, partner_id: str, cmd: CreatePartnerUser, actor: CurrentActor
 ) -> PartnerUserOut:
     async with uow_for(request, actor) as uow:
-        user = await service.create_partner_user(
+        user = await identity.create_partner_user(
             uow, partner_id, cmd.username, cmd.password, cmd.role, cmd.display_name, cmd.email
         )
     return PartnerUserOut.of(user)
@@ -154,7 +154,7 @@ async def list_partner_users(
     request: Request, partner_id: str, actor: CurrentActor, offset: Offset = 0, limit: Limit = 50
 ) -> Page[PartnerUserOut]:
     async with uow_for(request, actor) as uow:
-        rows, total = await service.list_partner_users(uow, partner_id, offset=offset, limit=limit)
+        rows, total = await identity.list_partner_users(uow, partner_id, offset=offset, limit=limit)
     return Page[PartnerUserOut](
         items=[PartnerUserOut.of(u) for u in rows], total=total, offset=offset, limit=limit
     )
@@ -169,7 +169,7 @@ async def create_client(
 ) -> ClientCreatedOut:
     """Creates an OAuth2 client; `clientSecret` is in this answer only and cannot be read again."""
     async with uow_for(request, actor) as uow:
-        client, secret = await service.create_api_client(uow, partner_id, cmd.name, list(cmd.scopes))
+        client, secret = await oauth.create_api_client(uow, partner_id, cmd.name, list(cmd.scopes))
     return ClientCreatedOut(**ClientOut.of(client).model_dump(by_alias=False), client_secret=secret)
 
 
@@ -178,14 +178,14 @@ async def list_clients(
     request: Request, partner_id: str, actor: CurrentActor, offset: Offset = 0, limit: Limit = 50
 ) -> Page[ClientOut]:
     async with uow_for(request, actor) as uow:
-        rows, total = await service.list_api_clients(uow, partner_id, offset=offset, limit=limit)
+        rows, total = await oauth.list_api_clients(uow, partner_id, offset=offset, limit=limit)
     return Page[ClientOut](items=[ClientOut.of(c) for c in rows], total=total, offset=offset, limit=limit)
 
 
 @router.delete("/partners/{partner_id}/clients/{client_id}", response_model=ClientOut)
 async def revoke_client(request: Request, partner_id: str, client_id: str, actor: CurrentActor) -> ClientOut:
     async with uow_for(request, actor) as uow:
-        return ClientOut.of(await service.revoke_api_client(uow, partner_id, client_id))
+        return ClientOut.of(await oauth.revoke_api_client(uow, partner_id, client_id))
 
 
 # ---- login sessions ----------------------------------------------------------------------------
@@ -194,7 +194,7 @@ async def revoke_client(request: Request, partner_id: str, client_id: str, actor
 @auth_router.post("/auth/login", response_model=LoginOut)
 async def login(request: Request, body: LoginRequest) -> LoginOut:
     async with _anonymous_uow(request) as uow:
-        token, actor = await service.login(uow, body.username, body.password)
+        token, actor = await identity.login(uow, body.username, body.password)
     return LoginOut(access_token=token, expires_in=LOGIN_TTL_SECONDS, actor=ActorOut.of(actor))
 
 
@@ -203,7 +203,7 @@ async def logout(request: Request, actor: CurrentActor) -> Response:
     token = token_from_request(request)
     if token:
         async with uow_for(request, actor) as uow:
-            await service.logout(uow, token)
+            await identity.logout(uow, token)
     return Response(status_code=204)
 
 
@@ -212,7 +212,7 @@ async def me(request: Request, actor: CurrentActor) -> MeOut:
     partner = None
     if actor.partner_id:
         async with uow_for(request, actor) as uow:
-            partner = PartnerOut.of(await service.get_partner(uow, actor.partner_id))
+            partner = PartnerOut.of(await lifecycle.get_partner(uow, actor.partner_id))
     return MeOut(actor=ActorOut.of(actor), partner=partner)
 
 
@@ -224,14 +224,14 @@ async def list_operators(
     request: Request, actor: Admin, offset: Offset = 0, limit: Limit = 50
 ) -> Page[OperatorOut]:
     async with uow_for(request, actor) as uow:
-        rows, total = await service.list_operators(uow, offset=offset, limit=limit)
+        rows, total = await identity.list_operators(uow, offset=offset, limit=limit)
     return Page[OperatorOut](items=[OperatorOut.of(o) for o in rows], total=total, offset=offset, limit=limit)
 
 
 @operators_router.post("", status_code=201, response_model=OperatorOut)
 async def create_operator(request: Request, cmd: CreateOperator, actor: Admin) -> OperatorOut:
     async with uow_for(request, actor) as uow:
-        op = await service.create_operator(
+        op = await identity.create_operator(
             uow, cmd.username, cmd.password, list(cmd.roles), cmd.display_name, cmd.lead_id, cmd.email
         )
     return OperatorOut.of(op)
@@ -329,7 +329,7 @@ async def oauth_token(request: Request) -> Response:
     scopes = scope_param.split() if scope_param is not None else None
     try:
         async with _anonymous_uow(request) as uow:
-            token, expires_in, granted = await service.issue_client_token(uow, client_id, secret, scopes)
+            token, expires_in, granted = await oauth.issue_client_token(uow, client_id, secret, scopes)
     except AppError as exc:
         if exc.code == "INVALID_SCOPE":
             return _oauth_error(400, "invalid_scope", exc.message)

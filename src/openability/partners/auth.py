@@ -17,7 +17,7 @@ from starlette.requests import Request
 from openability.console.web import SESSION_COOKIE
 from openability.kernel import events
 from openability.kernel.uow import Actor
-from openability.partners.service import TOKEN_REVOKED, actor_for_token_hash
+from openability.partners.identity import TOKEN_REVOKED, actor_for_token_hash
 from openability.partners.tokens import hash_token
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from openability.kernel.commands import run_async
 from openability.kernel.tables import id_column
-from openability.partners import service
+from openability.partners import identity, lifecycle
 from openability.partners.schemas import CreateSi
 from openability.partners.types import PartnerKind, PartnerStatus, ProductKind, Scope, Tier
 
@@ -35,7 +35,7 @@ def list_cmd(
 
     async def go(c: Platform) -> None:
         async with c.uow() as uow:
-            rows, total = await service.list_partners(
+            rows, total = await lifecycle.list_partners(
                 uow, kind=kind, status=status, offset=offset, limit=limit
             )
         table = Table(
@@ -100,7 +100,7 @@ def create_si_cmd(
 
     async def go(c: Platform) -> None:
         async with c.uow() as uow:
-            p = await service.create_si(uow, cmd)
+            p = await lifecycle.create_si(uow, cmd)
         console.print(f"created SI [bold]{p.id}[/bold] {p.name} ({p.billing_mode.value}, {p.status.value})")
 
     run_async(go)
@@ -119,7 +119,7 @@ def create_operator_cmd(
 
     async def go(c: Platform) -> None:
         async with c.uow() as uow:
-            op = await service.create_operator(uow, username, password, role, display_name, lead, email)
+            op = await identity.create_operator(uow, username, password, role, display_name, lead, email)
         console.print(f"created operator [bold]{op.username}[/bold] ({op.id}) roles: {', '.join(op.roles)}")
 
     run_async(go)
@@ -135,7 +135,7 @@ def operator_token_cmd(
 
     async def go(c: Platform) -> str:
         async with c.uow() as uow:
-            return await service.create_operator_token(uow, username, name, ttl_days)
+            return await identity.create_operator_token(uow, username, name, ttl_days)
 
     token = run_async(go)
     console.print("[yellow]Store this token now; it cannot be shown again.[/yellow]", highlight=False)
@@ -148,7 +148,7 @@ def operators_cmd(offset: int = 0, limit: Annotated[int, typer.Option(min=1, max
 
     async def go(c: Platform) -> None:
         async with c.uow() as uow:
-            rows, total = await service.list_operators(uow, offset=offset, limit=limit)
+            rows, total = await identity.list_operators(uow, offset=offset, limit=limit)
         table = Table(
             id_column("id", (o.id for o in rows)),
             id_column("username", (o.username for o in rows)),

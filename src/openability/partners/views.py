@@ -41,7 +41,7 @@ from openability.console.web import SESSION_COOKIE, login_redirect, redirect, re
 from openability.kernel.errors import AppError
 from openability.kernel.uow import Actor, UnitOfWork
 from openability.kernel.web import container_of, current_actor_optional
-from openability.partners import service
+from openability.partners import identity, lifecycle, oauth
 from openability.partners.rules import LOGIN_TTL_SECONDS, SCOPES
 from openability.partners.schemas import CreateSi, RegisterAp
 from openability.partners.types import PartnerKind, PartnerStatus, ProductKind, Scope, Tier
@@ -97,7 +97,7 @@ async def login_submit(
         )
     try:
         async with container_of(request).uow() as uow:
-            token, actor = await service.login(uow, username.strip(), password)
+            token, actor = await identity.login(uow, username.strip(), password)
     except AppError as exc:
         return _login_form(request, status=401, next=_safe_next(next), error=exc.message, username=username)
     target = _safe_next(next) or (OPS_HOME if actor.is_operator else PORTAL_HOME)
@@ -121,7 +121,7 @@ async def logout(request: Request) -> Response:
                 back="/console/",
             )
         async with container_of(request).uow() as uow:
-            await service.logout(uow, token)
+            await identity.logout(uow, token)
     resp = redirect("/console/login")
     resp.delete_cookie(SESSION_COOKIE)
     return resp
@@ -191,9 +191,9 @@ async def register_submit(
     container = container_of(request)
     try:
         async with container.uow(correlator=request.headers.get("x-correlator")) as uow:
-            await service.register_ap(uow, cmd)
+            await lifecycle.register_ap(uow, cmd)
         async with container.uow() as uow:
-            token, _ = await service.login(uow, cmd.username, password)
+            token, _ = await identity.login(uow, cmd.username, password)
     except AppError as exc:
         return again(exc.message, exc.status)
     resp = redirect(PORTAL_HOME, flash="注册成功 / registered")
@@ -209,7 +209,7 @@ async def _clients_page(
 ) -> Response:
     try:
         async with container_of(request).uow(actor) as uow:
-            clients, total = await service.list_api_clients(uow, partner_id_of(actor), limit=200)
+            clients, total = await oauth.list_api_clients(uow, partner_id_of(actor), limit=200)
     except AppError as exc:
         return error_page(request, actor, exc, PORTAL_HOME)
     return page(
@@ -243,7 +243,7 @@ async def create_client(request: Request, actor: PartnerPage) -> Response:
         if not scopes:
             raise FormError(tr(request, "请至少选择一个能力范围", "Choose at least one scope"))
         async with container_of(request).uow(actor) as uow:
-            client, secret = await service.create_api_client(uow, partner_id_of(actor), name, scopes)
+            client, secret = await oauth.create_api_client(uow, partner_id_of(actor), name, scopes)
     except (AppError, FormError) as exc:
         return redirect(CLIENTS, error=error_text(exc))
     # Rendered, not redirected: the secret must never travel in a URL, and is shown only this once.
@@ -253,7 +253,7 @@ async def create_client(request: Request, actor: PartnerPage) -> Response:
 @router.post("/portal/clients/{client_id}/revoke")
 async def revoke_client(request: Request, actor: PartnerPage, client_id: str) -> Response:
     async def fn(uow: UnitOfWork, _form: FormData) -> str | None:
-        await service.revoke_api_client(uow, partner_id_of(actor), client_id)
+        await oauth.revoke_api_client(uow, partner_id_of(actor), client_id)
         return None
 
     return await act(
@@ -278,7 +278,7 @@ async def partners_page(
     k: PartnerKind | None = _enum_or_none(PartnerKind, kind)
     s: PartnerStatus | None = _enum_or_none(PartnerStatus, status)
     async with container_of(request).uow(actor) as uow:
-        items, total = await service.list_partners(uow, kind=k, status=s, offset=off, limit=lim)
+        items, total = await lifecycle.list_partners(uow, kind=k, status=s, offset=off, limit=lim)
 
     def link(new_offset: int) -> str:
         q = {"kind": k.value if k else "", "status": s.value if s else "", "offset": new_offset, "limit": lim}
@@ -352,7 +352,7 @@ async def new_si_submit(request: Request, actor: OperatorPage) -> Response:
     try:
         cmd = CreateSi.model_validate(data)
         async with container_of(request).uow(actor) as uow:
-            si = await service.create_si(uow, cmd)
+            si = await lifecycle.create_si(uow, cmd)
     except (AppError, ValidationError, ValueError) as exc:
         return _si_form(request, actor, values, status=400, error=error_text(exc))
     return redirect(
@@ -368,7 +368,7 @@ async def partner_status(request: Request, actor: OperatorPage, partner_id: str)
         reason = field(form, "reason", max_len=300)
         if not reason:
             raise FormError(tr(request, "请填写原因", "A reason is required"))
-        p = await service.set_partner_status(uow, partner_id, PartnerStatus(raw), reason)
+        p = await lifecycle.set_partner_status(uow, partner_id, PartnerStatus(raw), reason)
         return tr(request, f"状态已更新：{p.status.value}", f"Status changed: {p.status.value}")
 
     return await act(request, actor, fn, ok_url=f"{PARTNERS}/{partner_id}")
@@ -382,9 +382,9 @@ def ops_router(panels: Sequence[Panel] = ()) -> APIRouter:
     async def partner_page(request: Request, actor: OperatorPage, partner_id: str) -> Response:
         try:
             async with container_of(request).uow(actor) as uow:
-                partner = await service.get_partner(uow, partner_id)
-                users, _ = await service.list_partner_users(uow, partner.id, limit=200)
-                clients, _ = await service.list_api_clients(uow, partner.id, limit=200)
+                partner = await lifecycle.get_partner(uow, partner_id)
+                users, _ = await identity.list_partner_users(uow, partner.id, limit=200)
+                clients, _ = await oauth.list_api_clients(uow, partner.id, limit=200)
                 loaded = await load_panels(uow, shown, partner.id)
         except AppError as exc:
             return error_page(request, actor, exc, PARTNERS)

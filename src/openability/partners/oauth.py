@@ -1,0 +1,222 @@
+"""Partners use cases, OAuth: API clients of a partner (create, revoke, list), OAuth2 client-credentials
+token issuance, and the client-token lookup the gateway's cache uses.
+
+Every function takes the caller's unit of work and never commits. Operators with the reviewer or
+service-agent role manage every partner's clients; a partner's admin or developer user manages its own
+(ids of other partners answer NOT_FOUND as if they did not exist)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+
+from openability.kernel import access, events
+from openability.kernel.errors import (
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+    Unauthenticated,
+)
+from openability.kernel.ids import new_id, new_secret
+from openability.kernel.uow import Actor, UnitOfWork
+from openability.partners import rules
+from openability.partners._common import audit_as, load_partner, partner_user_has
+from openability.partners.models import AccessToken, ApiClient, Partner
+from openability.partners.passwords import hash_secret_async, verify_secret_async
+from openability.partners.tokens import KIND_CLIENT, hash_token, new_token
+from openability.partners.types import ClientToken, PartnerStatus
+
+# ---- API clients (OAuth2 client credentials) ---------------------------------------------------
+
+
+def _can_manage_clients(actor: Actor, partner_id: str) -> None:
+    if access.is_staff(actor) and actor.has_role("reviewer", "service_agent"):
+        return
+    access.check_partner_visible(actor, partner_id)
+    if not partner_user_has(actor, "admin", "developer"):
+        raise PermissionDenied("needs an operator or the partner's admin/developer user")
+
+
+async def create_api_client(
+    uow: UnitOfWork, partner_id: str, name: str, scopes: list[str]
+) -> tuple[ApiClient, str]:
+    """Returns the client and its secret; the secret is shown this once and stored argon2-hashed."""
+    _can_manage_clients(uow.actor, partner_id)
+    cname = " ".join(name.split())
+    if not 1 <= len(cname) <= 100:
+        raise InvalidArgument("client name must be 1–100 characters")
+    granted = rules.validate_scopes(scopes)
+    partner = await load_partner(uow, partner_id)
+    if partner.status == PartnerStatus.EXITED:
+        raise RuleViolation(f"partner {partner_id} has exited", code="PARTNER_EXITED")
+    active = await uow.session.scalar(
+        select(func.count())
+        .select_from(ApiClient)
+        .where(ApiClient.partner_id == partner_id, ApiClient.active.is_(True))
+    )
+    if (active or 0) >= rules.MAX_ACTIVE_CLIENTS:
+        raise RuleViolation(
+            f"at most {rules.MAX_ACTIVE_CLIENTS} active API clients per partner; revoke one first",
+            code="TOO_MANY_CLIENTS",
+        )
+    secret = new_secret()
+    client = ApiClient(
+        id=new_id("cli"),
+        partner_id=partner_id,
+        name=cname,
+        secret_hash=await hash_secret_async(secret),
+        scopes=granted,
+        active=True,
+        created_at=uow.now,
+    )
+    uow.session.add(client)
+    await uow.session.flush()
+    uow.audit(
+        "client.created",
+        ("api_client", client.id),
+        partner_id=partner_id,
+        after={"name": cname, "scopes": granted},
+    )
+    uow.publish(events.CLIENT_CHANGED, client.id)
+    return client, secret
+
+
+async def _revoke_client(uow: UnitOfWork, client: ApiClient, note: str = "") -> None:
+    client.active = False
+    client.revoked_at = uow.now
+    await uow.session.execute(
+        update(AccessToken)
+        .where(
+            AccessToken.kind == KIND_CLIENT,
+            AccessToken.subject_id == client.id,
+            AccessToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=uow.now)
+    )
+    uow.audit(
+        "client.revoked",
+        ("api_client", client.id),
+        partner_id=client.partner_id,
+        before={"active": True},
+        after={"active": False},
+        note=note or None,
+    )
+    uow.publish(events.CLIENT_CHANGED, client.id)
+
+
+async def revoke_api_client(uow: UnitOfWork, partner_id: str, client_id: str) -> ApiClient:
+    """Revokes the client and every access token issued to it (effective at once: CLIENT_CHANGED)."""
+    _can_manage_clients(uow.actor, partner_id)
+    await load_partner(uow, partner_id)
+    client = await uow.session.scalar(
+        select(ApiClient)
+        .where(ApiClient.id == client_id, ApiClient.partner_id == partner_id)
+        .with_for_update()
+    )
+    if client is None:
+        raise NotFound(f"API client {client_id} not found")
+    if client.active:
+        await _revoke_client(uow, client)
+    return client
+
+
+async def revoke_partner_clients(uow: UnitOfWork, partner_id: str, note: str) -> None:
+    """Revoke every active client of the partner and their tokens (its exit, R-EXIT-01). The caller has
+    checked its authority and locked the partner."""
+    clients = (
+        await uow.session.scalars(
+            select(ApiClient).where(ApiClient.partner_id == partner_id, ApiClient.active.is_(True))
+        )
+    ).all()
+    for c in clients:
+        await _revoke_client(uow, c, note=note)
+
+
+async def list_api_clients(
+    uow: UnitOfWork, partner_id: str, *, offset: int = 0, limit: int = access.DEFAULT_LIMIT
+) -> tuple[list[ApiClient], int]:
+    offset, limit = access.page(offset, limit)
+    await load_partner(uow, partner_id)
+    cond = ApiClient.partner_id == partner_id
+    total = await uow.session.scalar(select(func.count()).select_from(ApiClient).where(cond)) or 0
+    rows = await uow.session.scalars(
+        select(ApiClient).where(cond).order_by(ApiClient.created_at, ApiClient.id).offset(offset).limit(limit)
+    )
+    return list(rows.all()), total
+
+
+async def active_client_count(uow: UnitOfWork, partner_id: str) -> int:
+    """How many active API clients the partner has (visibility checked)."""
+    await load_partner(uow, partner_id)
+    n = await uow.session.scalar(
+        select(func.count())
+        .select_from(ApiClient)
+        .where(ApiClient.partner_id == partner_id, ApiClient.active.is_(True))
+    )
+    return n or 0
+
+
+# ---- OAuth2 client credentials: tokens ---------------------------------------------------------
+
+
+def _invalid_client(message: str = "client authentication failed") -> Unauthenticated:
+    return Unauthenticated(message, code="INVALID_CLIENT")
+
+
+async def issue_client_token(
+    uow: UnitOfWork, client_id: str, secret: str, scopes: list[str] | None = None
+) -> tuple[str, int, list[str]]:
+    """OAuth2 client credentials: verify the secret (argon2, constant time), then issue a bearer
+    token (stored as SHA-256) valid settings.token_ttl_seconds. Returns (token, expires_in, scopes)."""
+    client = await uow.session.get(ApiClient, client_id) if 0 < len(client_id) <= 40 else None
+    ok = await verify_secret_async(secret, client.secret_hash if client is not None else None)
+    if client is None or not ok:
+        raise _invalid_client()
+    if not client.active:
+        raise _invalid_client("client has been revoked")
+    partner = await uow.session.get(Partner, client.partner_id)
+    if partner is None or partner.status == PartnerStatus.EXITED:
+        raise _invalid_client("the client's partner has exited")
+    granted = rules.narrow_scopes(list(client.scopes), scopes)
+    ttl = int(uow.settings.token_ttl_seconds)
+    token = new_token()
+    uow.session.add(
+        AccessToken(
+            token_hash=hash_token(token),
+            kind=KIND_CLIENT,
+            subject_id=client.id,
+            partner_id=client.partner_id,
+            scopes=granted,
+            name=client.name,
+            created_at=uow.now,
+            expires_at=uow.now + timedelta(seconds=ttl),
+        )
+    )
+    audit_as(
+        uow,
+        ("api_client", client.id),
+        "client.token_issued",
+        ("api_client", client.id),
+        partner_id=client.partner_id,
+        after={"scopes": granted, "expires_in": ttl},
+    )
+    return token, ttl, granted
+
+
+async def client_token(uow: UnitOfWork, token_hash: str) -> ClientToken | None:
+    """The API client token with this SHA-256, if it is live (not revoked, client active)."""
+    row = (
+        await uow.session.execute(
+            select(AccessToken, ApiClient.active)
+            .join(ApiClient, ApiClient.id == AccessToken.subject_id)
+            .where(AccessToken.token_hash == token_hash, AccessToken.kind == KIND_CLIENT)
+        )
+    ).first()
+    if row is None:
+        return None
+    tok, client_active = row
+    if tok.revoked_at is not None or not client_active or tok.partner_id is None:
+        return None
+    return ClientToken(tok.subject_id, tok.partner_id, frozenset(tok.scopes or ()), tok.expires_at)
