@@ -27,6 +27,7 @@ from openability.kernel.db import make_engine, make_sessionmaker
 from openability.kernel.platform import Platform
 from openability.kernel.testclock import TestClock
 from openability.partners.auth import install_authenticator
+from openability.partners.passwords import configure_hash_threads
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ async def start(container: Container) -> None:
     if clock is not None:
         await clock.start()  # the moved time first: everything below reads the clock
     install_authenticator(container)
+    configure_hash_threads(container.settings.password_hash_threads)
     gateway = container.gateway = GatewayRuntime(
         container, connector_for=container.connectors.get, capabilities=container.capabilities
     )

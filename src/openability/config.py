@@ -82,6 +82,17 @@ class Settings(BaseSettings):
     # Sandbox payments: top-ups paid with a simulated provider (no money moves).
     payments_sandbox: bool = False
 
+    # Login and client-secret throttling (per account or client, and per source address): after
+    # `login_max_failures` failures in a row the key is locked for login_lockout_base_seconds, doubling
+    # with each further failure up to login_lockout_max_seconds; a success clears the account's count.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_source_max_failures: int = Field(default=20, ge=1)
+    login_lockout_base_seconds: float = Field(default=30.0, gt=0)
+    login_lockout_max_seconds: float = Field(default=900.0, gt=0)
+    # Password and client-secret hashing runs in this many dedicated threads at most, off the event
+    # loop: a burst of logins waits its turn instead of taking the charging path's CPU.
+    password_hash_threads: int = Field(default=1, ge=1, le=16)
+
     # Gateway / charging.
     token_ttl_seconds: int = 3600
     grant_ttl_seconds: int = 30

@@ -57,6 +57,7 @@ class UnitOfWork:
         self.correlator = correlator
         self._session: AsyncSession | None = None
         self._after_commit: list[Callable[[], Awaitable[None] | None]] = []
+        self._commit_despite: tuple[type[BaseException], ...] = ()
         self.now: datetime = clock.now()
 
     @property
@@ -75,8 +76,9 @@ class UnitOfWork:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         assert self._session is not None
+        keep = exc is not None and isinstance(exc, self._commit_despite)
         try:
-            if exc_type is None:
+            if exc_type is None or keep:
                 await self._session.commit()
             else:
                 await self._session.rollback()
@@ -88,6 +90,11 @@ class UnitOfWork:
                 res = hook()
                 if res is not None:
                     await res
+
+    def commit_despite(self, *errors: type[BaseException]) -> None:
+        """Commit even when one of these errors ends the use case: for a refusal that must leave a
+        trace (a refused login's failure count and audit row). Anything else still rolls back."""
+        self._commit_despite += errors
 
     def after_commit(self, hook: Callable[[], Awaitable[None] | None]) -> None:
         """Side effects (cache invalidation, mail) run only once the transaction is durable."""

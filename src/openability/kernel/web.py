@@ -82,6 +82,12 @@ class RequestRefused(StarletteHTTPException):
         self.error = error
 
 
+def client_address(request: Request) -> str | None:
+    """The caller's address as the server saw it (behind a proxy: the proxy's; uvicorn's
+    --forwarded-allow-ips makes it the client's from X-Forwarded-For)."""
+    return request.client.host if request.client is not None else None
+
+
 def container_of(request: Request) -> Platform:
     c: Platform = request.app.state.container
     return c

@@ -12,13 +12,14 @@ from urllib.parse import unquote_plus
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from openability.kernel.errors import AppError
+from openability.kernel.errors import AppError, error_headers
 from openability.kernel.uow import Actor
 from openability.kernel.web import (
     CurrentActor,
     JSONResponse,
     Limit,
     Offset,
+    client_address,
     container_of,
     require_operator,
     uow_for,
@@ -194,7 +195,7 @@ async def revoke_client(request: Request, partner_id: str, client_id: str, actor
 @auth_router.post("/auth/login", response_model=LoginOut)
 async def login(request: Request, body: LoginRequest) -> LoginOut:
     async with _anonymous_uow(request) as uow:
-        token, actor = await identity.login(uow, body.username, body.password)
+        token, actor = await identity.login(uow, body.username, body.password, source=client_address(request))
     return LoginOut(access_token=token, expires_in=LOGIN_TTL_SECONDS, actor=ActorOut.of(actor))
 
 
@@ -242,9 +243,11 @@ async def create_operator(request: Request, cmd: CreateOperator, actor: Admin) -
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
+def _oauth_error(
+    status: int, error: str, description: str, extra_headers: dict[str, str] | None = None
+) -> JSONResponse:
     """RFC 6749 §5.2 body, plus the CAMARA-style status/code/message every other error carries."""
-    headers = dict(_NO_STORE)
+    headers = dict(_NO_STORE) | (extra_headers or {})
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="openability"'
     body = {
@@ -329,12 +332,16 @@ async def oauth_token(request: Request) -> Response:
     scopes = scope_param.split() if scope_param is not None else None
     try:
         async with _anonymous_uow(request) as uow:
-            token, expires_in, granted = await oauth.issue_client_token(uow, client_id, secret, scopes)
+            token, expires_in, granted = await oauth.issue_client_token(
+                uow, client_id, secret, scopes, source=client_address(request)
+            )
     except AppError as exc:
         if exc.code == "INVALID_SCOPE":
             return _oauth_error(400, "invalid_scope", exc.message)
         if exc.status == 401:
             return _oauth_error(401, "invalid_client", exc.message)
+        if exc.status == 429:  # throttled after repeated wrong secrets (partners/throttle.py)
+            return _oauth_error(429, "slow_down", exc.message, error_headers(exc))
         return _oauth_error(exc.status, "invalid_request", exc.message)
     body = {
         "access_token": token,

@@ -24,7 +24,7 @@ from openability.kernel.errors import (
 )
 from openability.kernel.ids import new_id
 from openability.kernel.uow import Actor, UnitOfWork
-from openability.partners import rules
+from openability.partners import rules, throttle
 from openability.partners._common import audit_as, ensure_unique, flush_unique, load_partner, partner_user_has
 from openability.partners.models import AccessToken, Operator, Partner, PartnerUser
 from openability.partners.passwords import hash_secret_async, verify_secret_async
@@ -142,10 +142,16 @@ def partner_user_actor(user: PartnerUser) -> Actor:
     )
 
 
-async def login(uow: UnitOfWork, username: str, password: str) -> tuple[str, Actor]:
+async def login(
+    uow: UnitOfWork, username: str, password: str, *, source: str | None = None
+) -> tuple[str, Actor]:
     """Operator or partner user by username; returns a 12-hour bearer token (also the console
-    session cookie). Raises Unauthenticated without telling which part was wrong."""
+    session cookie). Raises Unauthenticated without telling which part was wrong; failures are
+    counted and audited, and a guessing run is throttled (429) per account and per `source` address
+    (throttle.py)."""
     u = (username or "").strip().lower()
+    keys = throttle.keys_for(f"user:{u}", source)
+    await throttle.check(uow, keys, "auth.login")
     op = user = None
     if 0 < len(u) <= 80:
         op = await uow.session.scalar(select(Operator).where(Operator.username == u))
@@ -155,7 +161,10 @@ async def login(uow: UnitOfWork, username: str, password: str) -> tuple[str, Act
     ok = await verify_secret_async(password or "", stored)
     active = (op is not None and op.active) or (user is not None and user.active)
     if not ok or not active:
+        reason = "unknown user" if stored is None else "wrong password" if not ok else "inactive"
+        await throttle.failed(uow, keys, "auth.login", reason)
         raise Unauthenticated("wrong username or password")
+    await throttle.succeeded(uow, keys[0])
     actor = operator_actor(op) if op is not None else partner_user_actor(user)  # type: ignore[arg-type]
     token = new_token()
     uow.session.add(

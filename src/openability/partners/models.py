@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openability.kernel.db import Base, IdStr, Money, UTCDateTime, enum_column
@@ -110,3 +110,15 @@ class Operator(Base):
     lead_id: Mapped[str | None] = mapped_column(IdStr(), nullable=True)  # escalation target (R-CS-05)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LoginFailure(Base):
+    """Failed logins / client-secret checks in a row per key ("user:<name>", "client:<id>",
+    "source:<address>"), and until when the key is locked (throttle.py)."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -21,7 +21,7 @@ from openability.kernel.errors import (
 )
 from openability.kernel.ids import new_id, new_secret
 from openability.kernel.uow import Actor, UnitOfWork
-from openability.partners import rules
+from openability.partners import rules, throttle
 from openability.partners._common import audit_as, load_partner, partner_user_has
 from openability.partners.models import AccessToken, ApiClient, Partner
 from openability.partners.passwords import hash_secret_async, verify_secret_async
@@ -166,14 +166,27 @@ def _invalid_client(message: str = "client authentication failed") -> Unauthenti
 
 
 async def issue_client_token(
-    uow: UnitOfWork, client_id: str, secret: str, scopes: list[str] | None = None
+    uow: UnitOfWork,
+    client_id: str,
+    secret: str,
+    scopes: list[str] | None = None,
+    *,
+    source: str | None = None,
 ) -> tuple[str, int, list[str]]:
     """OAuth2 client credentials: verify the secret (argon2, constant time), then issue a bearer
-    token (stored as SHA-256) valid settings.token_ttl_seconds. Returns (token, expires_in, scopes)."""
+    token (stored as SHA-256) valid settings.token_ttl_seconds. Returns (token, expires_in, scopes).
+    Wrong secrets are counted and audited, and a guessing run is throttled (429) per client and per
+    `source` address (throttle.py)."""
+    keys = throttle.keys_for(f"client:{client_id[:60]}", source)
+    await throttle.check(uow, keys, "client.token")
     client = await uow.session.get(ApiClient, client_id) if 0 < len(client_id) <= 40 else None
     ok = await verify_secret_async(secret, client.secret_hash if client is not None else None)
     if client is None or not ok:
+        await throttle.failed(
+            uow, keys, "client.token", "unknown client" if client is None else "wrong secret"
+        )
         raise _invalid_client()
+    await throttle.succeeded(uow, keys[0])
     if not client.active:
         raise _invalid_client("client has been revoked")
     partner = await uow.session.get(Partner, client.partner_id)

@@ -246,3 +246,11 @@ def ap_needs_review() -> bool:
     """R-ADMIT-06: an AP registers and buys online; beyond the brand-word check and identity fields
     there is no operator review, so a registered AP is active at once."""
     return False
+
+
+def lockout_seconds(failures: int, threshold: int, base: float, cap: float) -> float:
+    """Seconds a key stays locked after `failures` failures in a row: none below `threshold`, then
+    `base`, doubling with each further failure, at most `cap` (exponential back-off)."""
+    if failures < threshold:
+        return 0.0
+    return float(min(cap, base * 2 ** (failures - threshold)))

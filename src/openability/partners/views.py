@@ -40,7 +40,7 @@ from openability.console.pagekit import (
 from openability.console.web import SESSION_COOKIE, login_redirect, redirect, render
 from openability.kernel.errors import AppError
 from openability.kernel.uow import Actor, UnitOfWork
-from openability.kernel.web import container_of, current_actor_optional
+from openability.kernel.web import client_address, container_of, current_actor_optional
 from openability.partners import identity, lifecycle, oauth
 from openability.partners.rules import LOGIN_TTL_SECONDS, SCOPES
 from openability.partners.schemas import CreateSi, RegisterAp
@@ -97,7 +97,9 @@ async def login_submit(
         )
     try:
         async with container_of(request).uow() as uow:
-            token, actor = await identity.login(uow, username.strip(), password)
+            token, actor = await identity.login(
+                uow, username.strip(), password, source=client_address(request)
+            )
     except AppError as exc:
         return _login_form(request, status=401, next=_safe_next(next), error=exc.message, username=username)
     target = _safe_next(next) or (OPS_HOME if actor.is_operator else PORTAL_HOME)
