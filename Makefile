@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench venv migrate clean chromium
+.PHONY: run test lint typecheck bench venv migrate clean chromium i18n
 
 # The virtual environment and its dependencies. The first install takes about two minutes, so it says
 # what it does and lets pip show its progress; later updates (pyproject.toml changed) stay quiet.
@@ -26,15 +26,36 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+## Console message catalogs (docs/i18n.md). The msgids are the zh-CN texts of the templates
+## (`_("…")`, `pgettext("context", "…")`) and of the Python code (`tr(request, "…")`, `N_("…")`);
+## locale/en/LC_MESSAGES/messages.po translates them. `make i18n`: extract, update the English
+## catalog (new texts appear untranslated, changed ones fuzzy: tests/console/test_i18n.py fails until
+## they are translated), compile the .mo. Both the .po and the .mo are committed, so a checkout, a
+## wheel and `pytest` work without this step; `make run` / `make test` recompile a .mo older than its .po.
+LOCALE := src/openability/locale
+PO := $(LOCALE)/en/LC_MESSAGES/messages.po
+MO := $(LOCALE)/en/LC_MESSAGES/messages.mo
+I18N_KEYWORDS := -k tr:2 -k N_
+
+i18n: $(STAMP)
+	@pot=$$(mktemp --suffix=.pot) && trap 'rm -f "$$pot"' EXIT && \
+	  $(BIN)/pybabel -q extract -F pyproject.toml $(I18N_KEYWORDS) --add-location=file --sort-output \
+	    --no-wrap --project=openability --version=0.1.0 -o "$$pot" . && \
+	  $(BIN)/pybabel -q update -i "$$pot" -d $(LOCALE) -D messages -l en --init-missing --ignore-obsolete --no-wrap
+	$(BIN)/pybabel compile -d $(LOCALE) -D messages -l en --statistics
+
+$(MO): $(PO) | $(STAMP)
+	$(BIN)/pybabel compile -d $(LOCALE) -D messages -l en
+
 ## Start the demo on the embedded default (SQLite in ./var, demo data, local test SMSC, test clock and
 ## sandbox payments on). A production start is `openability run` without --demo: no demo data.
-run: $(STAMP)
+run: $(STAMP) $(MO)
 	@echo "openability: starting the demo (migrate, demo data on first start, local test SMSC, test clock)"
 	$(BIN)/openability run --demo
 
 ## Lint, type-check and run the whole suite (SQLite; PostgreSQL too when OPENABILITY_TEST_DATABASE_URL is set).
 ## pytest's exit status is make's: a failure, or "no tests ran" (5), fails `make test`.
-test: $(STAMP) chromium lint typecheck
+test: $(STAMP) $(MO) chromium lint typecheck
 	OPENABILITY_CHROMIUM="$${OPENABILITY_CHROMIUM:-$$(command -v chromium)}" \
 	  $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 

@@ -142,27 +142,17 @@ async def _pay(request: Request, actor: Actor, method: PaymentMethod) -> Respons
         amount = _amount(form)
         reference = field(form, "bank_reference", max_len=80)
         if method == PaymentMethod.BANK_TRANSFER and not reference:
-            raise FormError(tr(request, "请填写银行流水号", "The bank reference is required"))
+            raise FormError(tr(request, "请填写银行流水号"))
         partner = await partners.partner_ref(uow, partner_id_of(actor))
         purpose = PaymentPurpose(rules.allowed_purpose(partner.kind.value, partner.billing_mode.value))
         payment, created = await billing.create_payment(
             uow, partner.id, tx, amount, method, purpose=purpose, bank_reference=reference
         )
         if not created:
-            return tr(
-                request,
-                "该笔支付已处理，未重复入账",
-                "This payment was already recorded; nothing was charged twice",
-            )
+            return tr(request, "该笔支付已处理，未重复入账")
         if payment.state == PaymentState.CONFIRMED:
-            return tr(
-                request, f"充值成功：¥{payment.amount:,.2f}", f"Top-up confirmed: ¥{payment.amount:,.2f}"
-            )
-        return tr(
-            request,
-            "转账通知已提交，待平台确认到账后入账",
-            "Transfer notice filed: it is credited once the operator confirms the funds",
-        )
+            return tr(request, "充值成功：¥%(amount)s", amount=f"{payment.amount:,.2f}")
+        return tr(request, "转账通知已提交，待平台确认到账后入账")
 
     return await act(request, actor, fn, ok_url=TOPUP)
 
@@ -209,7 +199,7 @@ async def payments_page(
 async def confirm_payment(request: Request, actor: OperatorPage, payment_id: str) -> Response:
     async def fn(uow: UnitOfWork, _form: FormData) -> str | None:
         p = await billing.confirm_payment(uow, payment_id)
-        return tr(request, f"已确认到账 ¥{p.amount:,.2f}", f"Confirmed ¥{p.amount:,.2f}")
+        return tr(request, "已确认到账 ¥%(amount)s", amount=f"{p.amount:,.2f}")
 
     return await act(request, actor, fn, ok_url=PAYMENTS)
 
@@ -219,9 +209,9 @@ async def reject_payment(request: Request, actor: OperatorPage, payment_id: str)
     async def fn(uow: UnitOfWork, form: FormData) -> str | None:
         reason = field(form, "reason", max_len=300)
         if not reason:
-            raise FormError(tr(request, "请填写拒绝原因", "A reason is required"))
+            raise FormError(tr(request, "请填写拒绝原因"))
         await billing.reject_payment(uow, payment_id, reason)
-        return tr(request, f"已拒绝 {payment_id}", f"Rejected {payment_id}")
+        return tr(request, "已拒绝 %(payment)s", payment=payment_id)
 
     return await act(request, actor, fn, ok_url=PAYMENTS)
 

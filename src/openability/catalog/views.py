@@ -93,9 +93,7 @@ async def create_product(request: Request, actor: OperatorPage) -> Response:
         )
         p = await catalog.create_product(uow, cmd)
         created["code"] = p.code
-        return tr(
-            request, f"已创建产品 {p.code}，请添加价格版本", f"Product {p.code} created; add a price version"
-        )
+        return tr(request, "已创建产品 %(code)s，请添加价格版本", code=p.code)
 
     return await act(request, actor, fn, ok_url=lambda: f"{CATALOG}/{created['code']}", err_url=CATALOG)
 
@@ -237,7 +235,7 @@ async def new_version(request: Request, actor: OperatorPage, product_ref: str) -
     url = f"{CATALOG}/{product_ref}"
     draft = {k: str(form.get(k, "") or "")[:20000] for k in ("start", "valid_from", "tiers", "note")}
     if not csrf_ok(request, form):
-        msg = tr(request, "表单已过期，请刷新页面后重试", "The form expired; reload and retry")
+        msg = tr(request, "表单已过期，请刷新页面后重试")
         return await _product_page(request, actor, product_ref, draft=draft, error=msg, status=403)
     try:
         valid_from = _parse_start(form)
@@ -249,9 +247,7 @@ async def new_version(request: Request, actor: OperatorPage, product_ref: str) -
         return await _product_page(
             request, actor, product_ref, draft=draft, error=error_text(exc), status=400
         )
-    return redirect(
-        url, flash=tr(request, f"已创建价格版本 v{plan.version}", f"Price version v{plan.version} created")
-    )
+    return redirect(url, flash=tr(request, "已创建价格版本 v%(version)s", version=plan.version))
 
 
 # ---- portal: orders ----------------------------------------------------------------------------
@@ -286,9 +282,9 @@ async def place_order(request: Request, actor: PartnerPage) -> Response:
     async def fn(uow: UnitOfWork, form: FormData) -> str | None:
         product = field(form, "product", max_len=40)
         if not product:
-            raise FormError(tr(request, "请选择产品", "Choose a product"))
+            raise FormError(tr(request, "请选择产品"))
         order = await catalog.place_order(uow, partner_id_of(actor), product)
-        return tr(request, f"订购成功：{order.id}", f"Ordered: {order.id}")
+        return tr(request, "订购成功：%(order)s", order=order.id)
 
     return await act(request, actor, fn, ok_url=ORDERS)
 
@@ -299,9 +295,7 @@ async def cancel_order(request: Request, actor: PartnerPage, order_id: str) -> R
         await catalog.cancel_order(uow, order_id, field(form, "reason", max_len=300))
         return None
 
-    return await act(
-        request, actor, fn, ok_url=ORDERS, flash=tr(request, f"已取消 {order_id}", f"Cancelled {order_id}")
-    )
+    return await act(request, actor, fn, ok_url=ORDERS, flash=tr(request, "已取消 %(order)s", order=order_id))
 
 
 # ---- the operator's partner page: orders section -----------------------------------------------

@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse, Response
 
 from openability.console.csrf import csrf_ok as csrf_ok
 from openability.console.csrf import csrf_token_for as csrf_token_for
+from openability.console.i18n import N_, gettext_for
 from openability.console.web import lang_of, login_redirect, redirect, render
 from openability.kernel.clock import SHANGHAI
 from openability.kernel.errors import AppError
@@ -33,57 +34,57 @@ PORTAL_HOME = "/console/portal"
 OPS_HOME = "/console/ops/partners"
 PAGE_SIZE = 50
 
-# State and enum labels, zh-CN first.
-LABELS: dict[str, tuple[str, str]] = {
-    "active": ("正常", "active"),
-    "suspended": ("已暂停", "suspended"),
-    "pending": ("待处理", "pending"),
-    "exited": ("已退出", "exited"),
-    "draft": ("草稿", "draft"),
-    "retired": ("已下线", "retired"),
-    "acknowledged": ("已受理", "acknowledged"),
-    "inProgress": ("处理中", "in progress"),
-    "completed": ("已生效", "completed"),
-    "cancelled": ("已取消", "cancelled"),
-    "confirmed": ("已确认", "confirmed"),
-    "rejected": ("已拒绝", "rejected"),
-    "sandbox": ("在线支付（沙箱）", "online (sandbox)"),
-    "bank_transfer": ("银行转账", "bank transfer"),
-    "top_up": ("预付充值", "top-up"),
-    "deposit": ("保证金", "deposit"),
-    "prepaid": ("预付费", "prepaid"),
-    "postpaid": ("后付费", "postpaid"),
-    "national": ("全国", "national"),
-    "local": ("本地", "local"),
-    "standard": ("标准类", "standard"),
-    "industry": ("行业类", "industry"),
-    "certified": ("认证型", "certified"),
-    "close": ("紧密型", "close"),
-    "strategic": ("战略型", "strategic"),
-    "list": ("目录价", "list price"),
-    "segment": ("条（分段）", "segment"),
-    "message": ("条", "message"),
-    "minute": ("分钟", "minute"),
-    "all": ("全部", "all"),
-    "AP": ("应用提供商（AP）", "application provider (AP)"),
-    "SI": ("系统集成商（SI）", "service integrator (SI)"),
-    "sms": ("短信", "SMS"),
-    "mms": ("彩信", "MMS"),
-    "voice": ("语音通知", "Voice notification"),
+# State and enum labels: the zh-CN text (a catalog id, translated where shown).
+LABELS: dict[str, str] = {
+    "active": N_("正常"),
+    "suspended": N_("已暂停"),
+    "pending": N_("待处理"),
+    "exited": N_("已退出"),
+    "draft": N_("草稿"),
+    "retired": N_("已下线"),
+    "acknowledged": N_("已受理"),
+    "inProgress": N_("处理中"),
+    "completed": N_("已生效"),
+    "cancelled": N_("已取消"),
+    "confirmed": N_("已确认"),
+    "rejected": N_("已拒绝"),
+    "sandbox": N_("在线支付（沙箱）"),
+    "bank_transfer": N_("银行转账"),
+    "top_up": N_("预付充值"),
+    "deposit": N_("保证金"),
+    "prepaid": N_("预付费"),
+    "postpaid": N_("后付费"),
+    "national": N_("全国"),
+    "local": N_("本地"),
+    "standard": N_("标准类"),
+    "industry": N_("行业类"),
+    "certified": N_("认证型"),
+    "close": N_("紧密型"),
+    "strategic": N_("战略型"),
+    "list": N_("目录价"),
+    "segment": N_("条（分段）"),
+    "message": N_("条"),
+    "minute": N_("分钟"),
+    "all": N_("全部"),
+    "AP": N_("应用提供商（AP）"),
+    "SI": N_("系统集成商（SI）"),
+    "sms": N_("短信"),
+    "mms": N_("彩信"),
+    "voice": N_("语音通知"),
 }
 
 
-def tr(request: Request, zh: str, en: str) -> str:
-    """The same zh-CN-first choice templates make, for flash messages built in handlers."""
-    return zh if lang_of(request) == "zh" else en
+def tr(request: Request, message: str, **values: object) -> str:
+    """A console text in the request's language, for flash messages and errors built in handlers:
+    `message` is the zh-CN text (the catalog id); `%(name)s` placeholders are filled from `values`."""
+    text = gettext_for(lang_of(request), message)
+    return text % values if values else text
 
 
 def label(value: object, lang: str) -> str:
     key = str(getattr(value, "value", value) or "")
-    pair = LABELS.get(key)
-    if pair is None:
-        return key
-    return pair[0] if lang == "zh" else pair[1]
+    text = LABELS.get(key)
+    return key if text is None else gettext_for(lang, text)
 
 
 def fmt_time(dt: datetime | None) -> str:
@@ -254,9 +255,7 @@ async def act(
     form = await read_form(request)
     back = err_url or (ok_url if isinstance(ok_url, str) else PORTAL_HOME)
     if not csrf_ok(request, form):
-        return redirect(
-            back, error=tr(request, "表单已过期，请刷新页面后重试", "The form expired; reload and retry")
-        )
+        return redirect(back, error=tr(request, "表单已过期，请刷新页面后重试"))
     try:
         async with container_of(request).uow(actor, correlator=request.headers.get("x-correlator")) as uow:
             msg = await fn(uow, form)

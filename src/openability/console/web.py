@@ -1,13 +1,14 @@
 """Console rendering shared by every domain's pages: Jinja2 over each domain's templates/ folder,
-zh-CN first with an English switch (`lang` cookie), login redirect, flash messages, an SVG bar chart."""
+zh-CN first with an English switch (`lang` cookie or `?lang=`; texts from the gettext catalogs of
+console/i18n.py through jinja2.ext.i18n), login redirect, flash messages, an SVG bar chart."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 from urllib.parse import quote
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
@@ -17,6 +18,17 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from openability.console.csrf import SESSION_COOKIE as SESSION_COOKIE
 from openability.console.csrf import csrf_token
+from openability.console.i18n import (
+    DEFAULT_LANG,
+    LANGS,
+    by_lang,
+    catalog,
+    jinja_gettext,
+    jinja_ngettext,
+    jinja_npgettext,
+    jinja_pgettext,
+    rendering_in,
+)
 from openability.kernel.money import format_fen
 from openability.kernel.uow import Actor
 
@@ -36,12 +48,41 @@ DOMAINS = (
 LANG_COOKIE = "lang"
 
 
+class _I18nEnvironment(Protocol):
+    """What jinja2.ext.i18n adds to the Environment it is installed on."""
+
+    def install_gettext_callables(
+        self,
+        gettext: Callable[..., str],
+        ngettext: Callable[..., str],
+        newstyle: bool | None = None,
+        pgettext: Callable[..., str] | None = None,
+        npgettext: Callable[..., str] | None = None,
+    ) -> None: ...
+
+
 @lru_cache(maxsize=1)
 def env() -> Environment:
     loaders = [
         FileSystemLoader(str(PKG / d / "templates")) for d in DOMAINS if (PKG / d / "templates").is_dir()
     ]
-    e = Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(["html"]), enable_async=False)
+    e = Environment(
+        loader=ChoiceLoader(loaders),
+        autoescape=select_autoescape(["html"]),
+        enable_async=False,
+        extensions=["jinja2.ext.i18n"],
+    )
+    # One set of callables for every request: they read the language `render` sets for its render.
+    cast(_I18nEnvironment, e).install_gettext_callables(
+        gettext=jinja_gettext,
+        ngettext=jinja_ngettext,
+        newstyle=True,
+        pgettext=jinja_pgettext,
+        npgettext=jinja_npgettext,
+    )
+    e.globals["by_lang"] = by_lang
+    for lang in LANGS:
+        catalog(lang)  # a missing compiled catalog fails the first page, not the first English one
     e.filters["money"] = lambda v: f"¥{Decimal(v):,.4f}" if v is not None else ""
     # 四舍五入 through the one money path (a format spec would round half-even: 0.125 -> 0.12).
     e.filters["fen"] = lambda v: format_fen(v) if v is not None else ""
@@ -50,31 +91,26 @@ def env() -> Environment:
 
 
 def lang_of(request: Request) -> str:
-    lang = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or "zh"
-    return "en" if lang.startswith("en") else "zh"
+    lang = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or DEFAULT_LANG
+    return "en" if lang.startswith("en") else DEFAULT_LANG
 
 
 def render(
     request: Request, template: str, actor: Actor | None, status: int = 200, **ctx: Any
 ) -> HTMLResponse:
     lang = lang_of(request)
-
-    def t(zh: str, en: str) -> str:
-        """Every console string is written zh-CN first, English second."""
-        return zh if lang == "zh" else en
-
     values: dict[str, Any] = {
         "request": request,
         "actor": actor,
         "lang": lang,
-        "t": t,
         "flash": request.query_params.get("flash", ""),
         "error": request.query_params.get("error", ""),
         # every page of a logged-in user carries its session's token (base.html's logout form)
         "csrf": csrf_token(request) if actor is not None else "",
     }
     values.update(ctx)
-    html = env().get_template(template).render(**values)
+    with rendering_in(lang):
+        html = env().get_template(template).render(**values)
     resp = HTMLResponse(html, status_code=status)
     if "lang" in request.query_params:
         resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")

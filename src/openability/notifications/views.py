@@ -55,7 +55,7 @@ async def badge(request: Request) -> Response:
     n = await unread_count_for(request, actor) if actor is not None else 0
     if not n:
         return HTMLResponse("")
-    text = tr(request, f"{n} 条未读", f"{n} unread")
+    text = tr(request, "%(n)s 条未读", n=n)
     return HTMLResponse(
         Markup('<span class="badge st-pending" id="unread-badge" title="{}">{}</span>').format(text, n)
     )
@@ -110,15 +110,13 @@ async def _read_one(request: Request, actor: Actor, base: str, notification_id: 
     async def fn(uow: UnitOfWork, _form: FormData) -> None:
         await service.mark_read(uow, notification_id)
 
-    return await act(
-        request, actor, fn, ok_url=_back(request, base), flash=tr(request, "已标为已读", "Marked read")
-    )
+    return await act(request, actor, fn, ok_url=_back(request, base), flash=tr(request, "已标为已读"))
 
 
 async def _read_all(request: Request, actor: Actor, base: str) -> Response:
     async def fn(uow: UnitOfWork, _form: FormData) -> str:
         n = await service.mark_all_read(uow)
-        return tr(request, f"{n} 条已标为已读", f"{n} marked read")
+        return tr(request, "%(n)s 条已标为已读", n=n)
 
     return await act(request, actor, fn, ok_url=base)
 

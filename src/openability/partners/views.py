@@ -93,7 +93,7 @@ async def login_submit(
             status=400,
             next=_safe_next(next),
             username=username,
-            error=tr(request, "表单已过期，请重新登录", "The form expired; please log in again"),
+            error=tr(request, "表单已过期，请重新登录"),
         )
     try:
         async with container_of(request).uow() as uow:
@@ -119,7 +119,7 @@ async def logout(request: Request) -> Response:
                 "console_error.html",
                 await current_actor_optional(request),
                 status=403,
-                message=tr(request, "表单已过期，请刷新页面后重试", "The form expired; reload and retry"),
+                message=tr(request, "表单已过期，请刷新页面后重试"),
                 back="/console/",
             )
         async with container_of(request).uow() as uow:
@@ -236,14 +236,12 @@ async def clients_page(request: Request, actor: PartnerPage) -> Response:
 async def create_client(request: Request, actor: PartnerPage) -> Response:
     form = await read_form(request)
     if not csrf_ok(request, form):
-        return redirect(
-            CLIENTS, error=tr(request, "表单已过期，请刷新页面后重试", "The form expired; reload and retry")
-        )
+        return redirect(CLIENTS, error=tr(request, "表单已过期，请刷新页面后重试"))
     try:
         name = field(form, "name", max_len=100)
         scopes = [s for s in form.getlist("scopes") if isinstance(s, str)]
         if not scopes:
-            raise FormError(tr(request, "请至少选择一个能力范围", "Choose at least one scope"))
+            raise FormError(tr(request, "请至少选择一个能力范围"))
         async with container_of(request).uow(actor) as uow:
             client, secret = await oauth.create_api_client(uow, partner_id_of(actor), name, scopes)
     except (AppError, FormError) as exc:
@@ -259,7 +257,7 @@ async def revoke_client(request: Request, actor: PartnerPage, client_id: str) ->
         return None
 
     return await act(
-        request, actor, fn, ok_url=CLIENTS, flash=tr(request, f"已吊销 {client_id}", f"Revoked {client_id}")
+        request, actor, fn, ok_url=CLIENTS, flash=tr(request, "已吊销 %(client)s", client=client_id)
     )
 
 
@@ -343,7 +341,7 @@ async def new_si_submit(request: Request, actor: OperatorPage) -> Response:
     form = await read_form(request)
     values = {f: str(form.get(f, "") or "").strip() for f in SI_FIELDS}
     if not csrf_ok(request, form):
-        msg = tr(request, "表单已过期，请刷新页面后重试", "The form expired; reload and retry")
+        msg = tr(request, "表单已过期，请刷新页面后重试")
         return _si_form(request, actor, values, status=403, error=msg)
     password = str(form.get("admin_password", "") or "")
     data: dict[str, Any] = {k: v for k, v in values.items() if v != "" and k != "admin_username"}
@@ -357,21 +355,19 @@ async def new_si_submit(request: Request, actor: OperatorPage) -> Response:
             si = await lifecycle.create_si(uow, cmd)
     except (AppError, ValidationError, ValueError) as exc:
         return _si_form(request, actor, values, status=400, error=error_text(exc))
-    return redirect(
-        f"{PARTNERS}/{si.id}", flash=tr(request, f"已创建 SI：{si.name}", f"SI created: {si.name}")
-    )
+    return redirect(f"{PARTNERS}/{si.id}", flash=tr(request, "已创建 SI：%(name)s", name=si.name))
 
 
 async def partner_status(request: Request, actor: OperatorPage, partner_id: str) -> Response:
     async def fn(uow: UnitOfWork, form: FormData) -> str | None:
         raw = field(form, "status", max_len=20)
         if raw not in (PartnerStatus.ACTIVE.value, PartnerStatus.SUSPENDED.value):
-            raise FormError(tr(request, "无效的状态", "Invalid status"))
+            raise FormError(tr(request, "无效的状态"))
         reason = field(form, "reason", max_len=300)
         if not reason:
-            raise FormError(tr(request, "请填写原因", "A reason is required"))
+            raise FormError(tr(request, "请填写原因"))
         p = await lifecycle.set_partner_status(uow, partner_id, PartnerStatus(raw), reason)
-        return tr(request, f"状态已更新：{p.status.value}", f"Status changed: {p.status.value}")
+        return tr(request, "状态已更新：%(status)s", status=p.status.value)
 
     return await act(request, actor, fn, ok_url=f"{PARTNERS}/{partner_id}")
 
