@@ -75,7 +75,12 @@ def fresh_database(backend: str, workdir: Path) -> Iterator[str]:
 
 def container_for(url: str, data_dir: Path) -> Container:
     settings = Settings(
-        database_url=url, data_dir=data_dir, smsc_enabled=False, run_test_smsc=False, _env_file=None
+        database_url=url,
+        data_dir=data_dir,
+        smsc_enabled=False,
+        run_test_smsc=False,
+        payments_sandbox=True,  # the benchmark account is funded by a sandbox top-up
+        _env_file=None,
     )
     return build_container(settings, engine=make_engine(url))
 

@@ -93,13 +93,15 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    # The scheduler stays off in tests: jobs are run explicitly on a moved clock.
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    # The scheduler stays off in tests: jobs are run explicitly on a moved clock. Sandbox payments are
+    # off, as in production, unless a test (or its module) is marked `payments_sandbox` (a demo start).
     return Settings(  # type: ignore[call-arg]
         data_dir=tmp_path / "data",
         smsc_enabled=False,
         run_test_smsc=False,
         run_scheduler=False,
+        payments_sandbox=request.node.get_closest_marker("payments_sandbox") is not None,
         _env_file=None,
     )
 

@@ -79,7 +79,9 @@ class Settings(BaseSettings):
     # production start leaves them off). The test clock: an admin moves the platform's time forward
     # (POST /api/v1/test/clock, `openability clock set`); off, those answer 404 / refuse.
     test_clock: bool = False
-    # Sandbox payments: top-ups paid with a simulated provider (no money moves).
+    # Sandbox payments: top-ups paid with a simulated provider (no money moves). Off, the sandbox
+    # method is refused (SANDBOX_DISABLED) and not offered; on, it credits a demo balance but never
+    # opens a pending SI's service (R-BILL-01: only confirmed real funds do).
     payments_sandbox: bool = False
 
     # Login and client-secret throttling (per account or client, and per source address): after
@@ -92,6 +94,28 @@ class Settings(BaseSettings):
     # Password and client-secret hashing runs in this many dedicated threads at most, off the event
     # loop: a burst of logins waits its turn instead of taking the charging path's CPU.
     password_hash_threads: int = Field(default=1, ge=1, le=16)
+
+    # Online payments (billing/providers/). The Alipay-protocol provider ("alipay": RSA2 signatures) is
+    # offered once its app id and both key paths are set: the platform's application private key
+    # signs the order requests, the provider's public key verifies its answers and its payment
+    # notifications (posted to {public_url}/api/v1/payments/notify/alipay, so public_url must be the
+    # address the provider reaches). alipay_seller_id, when set, must be the notifications' seller_id.
+    alipay_app_id: str = ""
+    alipay_seller_id: str = ""
+    alipay_gateway_url: str = "https://openapi.alipay.com/gateway.do"
+    alipay_private_key_path: Path | None = None
+    alipay_public_key_path: Path | None = None
+    alipay_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The WeChat-Pay-protocol provider ("wechatpay": merchant API v2, HMAC-SHA256 signatures with the
+    # merchant's API key) is offered once app id, merchant id and API key are set; notifications go to
+    # {public_url}/api/v1/payments/notify/wechatpay.
+    wechatpay_app_id: str = ""
+    wechatpay_mch_id: str = ""
+    wechatpay_api_key: SecretStr = SecretStr("")
+    wechatpay_gateway_url: str = "https://api.mch.weixin.qq.com/pay/unifiedorder"
+    wechatpay_timeout_seconds: float = Field(default=10.0, gt=0)
+    # An online order not paid within this many minutes is closed by the provider.
+    payment_order_timeout_minutes: int = Field(default=30, ge=1, le=1440)
 
     # Gateway / charging.
     token_ttl_seconds: int = 3600

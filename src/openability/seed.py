@@ -90,8 +90,13 @@ async def seed_demo(container: Platform) -> dict[str, Any]:
             for code in ("sms-standard", "mms-standard", "voice-notify"):
                 await catalog.place_order(uow, pid, code)
     async with container.uow() as uow:
-        await billing.create_payment(uow, ap_id, "demo-topup-1", Decimal("100.00"), PaymentMethod.SANDBOX)
-        await billing.create_payment(uow, si_id, "demo-topup-1", Decimal("500.00"), PaymentMethod.SANDBOX)
+        # Demo money as real money arrives: a bank transfer the platform confirms (works whether or not
+        # the sandbox is on; `openability seed` may run without --demo).
+        for pid, amount in ((ap_id, Decimal("100.00")), (si_id, Decimal("500.00"))):
+            pay, _ = await billing.create_payment(
+                uow, pid, "demo-topup-1", amount, PaymentMethod.BANK_TRANSFER, bank_reference="DEMO-0001"
+            )
+            await billing.confirm_payment(uow, pay.id)
     async with container.uow() as uow:
         ap_client, ap_secret = await oauth.create_api_client(uow, ap_id, "demo app", ["sms", "mms", "voice"])
         si_client, si_secret = await oauth.create_api_client(uow, si_id, "demo app", ["sms", "mms", "voice"])

@@ -11,6 +11,10 @@ from sqlalchemy import func, select
 
 from openability.billing.models import Payment
 
+# Most of these pay with the sandbox (a demo installation's method): the settings fixture turns it on.
+# With it off (production), see test_payments_sandbox.py.
+pytestmark = pytest.mark.payments_sandbox
+
 
 def err(r: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
     assert r.status_code == status, r.text

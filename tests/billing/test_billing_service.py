@@ -24,6 +24,10 @@ from openability.ledger.types import PLATFORM, AccountType, EntryKind
 from openability.partners.models import Partner
 from openability.partners.types import PartnerStatus
 
+# Sandbox payments (a demo installation's) fund most of these: the settings fixture turns them on.
+# With them off (production), see test_payments_sandbox.py; online payments, test_online_payments.py.
+pytestmark = pytest.mark.payments_sandbox
+
 D = Decimal
 CLERK = Actor(type="operator", id="op_clerk", roles=frozenset({"billing_clerk"}))
 REVIEWER = Actor(type="operator", id="op_rev", roles=frozenset({"reviewer"}))

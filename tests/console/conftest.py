@@ -1,5 +1,5 @@
 """Console page fixtures: a small world made with the real services (catalog seed, operators with
-different roles, an AP with an order and a 100.00 sandbox top-up) and a browser-like client that
+different roles, an AP with an order and a confirmed 100.00 bank-transfer top-up) and a browser-like client that
 logs in through POST /console/login, keeps the session cookie and adds the CSRF token to forms."""
 
 from __future__ import annotations
@@ -81,7 +81,16 @@ async def world(container: Container) -> World:
     async with container.uow() as uow:
         await catalog.place_order(uow, ids[0], "sms-standard")
     async with container.uow() as uow:
-        await billing.create_payment(uow, ids[0], "seed-topup-1", Decimal("100.00"), PaymentMethod.SANDBOX)
+        # Real funds: a bank transfer the platform confirmed (sandbox payments are off, as in production).
+        pay, _ = await billing.create_payment(
+            uow,
+            ids[0],
+            "seed-topup-1",
+            Decimal("100.00"),
+            PaymentMethod.BANK_TRANSFER,
+            bank_reference="ICBC-1",
+        )
+        await billing.confirm_payment(uow, pay.id)
     return World(ap_id=ids[0], ap2_id=ids[1], ops=ops)
 
 

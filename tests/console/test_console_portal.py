@@ -24,7 +24,7 @@ PORTAL_PAGES = [
     ("/console/portal", "账户余额", "Balance"),
     ("/console/portal/clients", "创建凭证", "Create a client"),
     ("/console/portal/orders", "我的订单", "My orders"),
-    ("/console/portal/topup", "在线充值", "Online top-up"),
+    ("/console/portal/topup", "银行转账通知", "Bank transfer notice"),
     ("/console/portal/usage", "导出 CSV", "Export CSV"),
 ]
 
@@ -232,6 +232,7 @@ async def test_order_and_cancel_products(browser: Any, world: Any, container: Co
         assert o is not None and o.state == OrderState.CANCELLED and o.note == "不再需要"
 
 
+@pytest.mark.payments_sandbox
 async def test_sandbox_topup_is_idempotent_per_form(
     browser: Any, world: Any, container: Container, assert_ledger_clean: Any
 ) -> None:
@@ -255,6 +256,7 @@ async def test_sandbox_topup_is_idempotent_per_form(
     await assert_ledger_clean()
 
 
+@pytest.mark.payments_sandbox
 @pytest.mark.parametrize("amount", ["abc", "1.234", "-5", "0", "", "1e3", "9999999.00"])
 async def test_bad_topup_amount_is_an_error_not_a_500(
     browser: Any, world: Any, container: Container, amount: str

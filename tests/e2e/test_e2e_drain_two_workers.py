@@ -89,7 +89,7 @@ async def _seed(url: str, data_dir: Path) -> tuple[str, str]:
     from openability.partners import identity, lifecycle, oauth
     from openability.partners.schemas import RegisterAp
 
-    settings = Settings(database_url=url, data_dir=data_dir, _env_file=None)
+    settings = Settings(database_url=url, data_dir=data_dir, payments_sandbox=True, _env_file=None)
     c = build_container(settings, engine=make_engine(url))
     try:
         async with c.uow(OPERATOR) as uow:

@@ -111,7 +111,7 @@ def test_make_run_prints_a_curl_that_sends_an_sms_and_charges_the_exact_price(tm
         assert "/console/" in banner and "admin/admin1234" in banner
         assert (tmp_path / "var" / "openability.db").exists()  # the embedded default: SQLite in ./var
         before = balance(run)
-        assert before == Decimal("100.0000")  # the demo AP's sandbox top-up
+        assert before == Decimal("100.0000")  # the demo AP's 100.00 top-up
         curl = run.line_with("/capabilities/sms/v1/messages")
         text = json.loads(re.search(r"-d '(\{.*\})'", curl).group(1))["text"]  # type: ignore[union-attr]
         answer = json.loads(sh(curl, run.cwd))

@@ -21,7 +21,7 @@ def _dead_url(backend: str, tmp_path: Path) -> str:
 async def test_every_route_answers_503_while_the_database_is_down(
     container: Any, client: httpx.AsyncClient, world: Any, kit: Any, backend: str, tmp_path: Path, clock: Any
 ) -> None:
-    from openability.partners import service as partners
+    from openability.partners import identity as partners
 
     async with container.uow() as uow:
         await partners.create_operator(uow, "ops1", "secret123abc", ["admin"])

@@ -6,17 +6,24 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from openability.billing import service
 from openability.billing.models import Payment
-from openability.billing.schemas import BalanceOut, InvoiceOut, PaymentCreate, PaymentOut, PaymentReject
-from openability.billing.types import PaymentState
+from openability.billing.schemas import (
+    BalanceOut,
+    InvoiceOut,
+    PaymentCreate,
+    PaymentOut,
+    PaymentReject,
+    ProvidersOut,
+)
+from openability.billing.types import PaymentMethod, PaymentState
 from openability.catalog.schemas import Page
 from openability.kernel.errors import InvalidArgument
 from openability.kernel.money import fmt
 from openability.kernel.uow import UnitOfWork
-from openability.kernel.web import CurrentActor, JSONResponse, Limit, Offset, uow_for
+from openability.kernel.web import CurrentActor, JSONResponse, Limit, Offset, container_of, uow_for
 
 if TYPE_CHECKING:
     pass
@@ -30,7 +37,46 @@ async def _views(uow: UnitOfWork, payments: Sequence[Payment]) -> list[PaymentOu
     invoices = await service.invoices_for_payments(uow, ids)
     rejected = [p.id for p in payments if p.state == PaymentState.REJECTED]
     rejections = await service.rejections_for_payments(uow, rejected)
-    return [PaymentOut.of(p, invoices.get(p.id), rejections.get(p.id)) for p in payments]
+    online = [p.id for p in payments if p.method == PaymentMethod.ONLINE]
+    orders = await service.orders_for_payments(uow, online)
+    return [PaymentOut.of(p, invoices.get(p.id), rejections.get(p.id), orders.get(p.id)) for p in payments]
+
+
+@router.post(
+    "/payments/notify/{provider}",
+    summary="An online payment provider's asynchronous notification (public, signed)",
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {"text/plain": {"example": "success"}}, "description": "handled (or a repeat)"},
+        400: {"description": "bad signature or unreadable notification; audited, nothing credited"},
+        403: {"description": "addressed to another app id or merchant; audited"},
+        404: {"description": "unknown order; audited"},
+        409: {"description": "another provider's order, or an order settled otherwise; audited"},
+        422: {"description": "amount differs from the order's; audited"},
+    },
+)
+async def payment_notification(request: Request, provider: str) -> Response:
+    """The provider posts what it posts (Alipay: a signed form) with no login; the signature is the
+    authentication. The answer is what the provider expects ("success" for Alipay)."""
+    body = await request.body()
+    actor = service.provider_actor(provider[:40])
+    async with container_of(request).uow(actor, correlator=request.headers.get("x-correlator")) as uow:
+        outcome = await service.handle_notification(
+            uow, provider, request.headers.get("content-type", ""), body
+        )
+    # The refusal's audit row is committed with the unit of work above; then the 4xx is answered.
+    if outcome.refusal is not None:
+        raise outcome.refusal
+    assert outcome.reply is not None
+    return PlainTextResponse(outcome.reply.body, media_type=outcome.reply.media_type)
+
+
+@router.get("/payments/providers")
+async def payment_providers(request: Request, actor: CurrentActor) -> ProvidersOut:
+    """The payment methods this installation offers and its online providers."""
+    async with uow_for(request, actor) as uow:
+        methods, names = service.offered_methods(uow)
+    return ProvidersOut(methods=methods, providers=names)
 
 
 @router.post(
@@ -52,6 +98,7 @@ async def create_payment(request: Request, actor: CurrentActor, body: PaymentCre
             body.method,
             body.purpose,
             body.bank_reference,
+            body.provider,
         )
         (out,) = await _views(uow, [payment])
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)

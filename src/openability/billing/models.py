@@ -54,3 +54,19 @@ class InvoiceCounter(Base):
 
     month: Mapped[str] = mapped_column(String(6), primary_key=True)  # YYYYMM, Asia/Shanghai
     last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ProviderOrder(Base):
+    """An online payment's order at its provider (billing/providers/): where the payer pays, and once
+    the provider's signed notification confirmed it, the provider's transaction id — unique per
+    provider, so one provider transaction credits one payment once."""
+
+    __tablename__ = "payment_provider_orders"
+    __table_args__ = (UniqueConstraint("provider", "provider_transaction_id"),)
+
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    pay_url: Mapped[str] = mapped_column(String(1000))  # a URL to open or a QR code's payload
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    provider_transaction_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -1,11 +1,12 @@
-"""Pure payment and invoice rules (R-BILL-01, R-PARTNER-01). No I/O."""
+"""Pure payment and invoice rules (R-BILL-01, R-PARTNER-01), and how a verified online payment
+notification is judged against the platform's order. No I/O."""
 
 from __future__ import annotations
 
 import re
 from decimal import Decimal
 
-from openability.kernel.errors import InvalidArgument, RuleViolation
+from openability.kernel.errors import Conflict, InvalidArgument, PermissionDenied, RuleViolation
 from openability.kernel.money import FEN
 
 MAX_PAYMENT = Decimal("1000000.00")
@@ -71,3 +72,70 @@ def invoice_number(month: str, seq: int) -> str:
     if len(m) != 6 or not m.isdigit() or seq < 1:
         raise ValueError("invoice number needs a YYYYMM month and a positive sequence")
     return f"INV-{m}-{seq:06d}"
+
+
+def check_provider_choice(method: str, provider: str | None) -> None:
+    """An online payment names its provider; no other payment does."""
+    if method == "online" and not provider:
+        raise InvalidArgument("provider: required for an online payment", code="PROVIDER_REQUIRED")
+    if method != "online" and provider is not None:
+        raise InvalidArgument("provider: only an online payment has one")
+
+
+def order_subject(purpose: str, transaction_id: str) -> str:
+    """What the payer sees at the provider."""
+    return f"{'预付充值 top-up' if purpose == 'top_up' else '保证金 deposit'} {transaction_id}"
+
+
+# What a verified notification does to its order.
+CONFIRM = "confirm"  # paid: confirm the payment (ledger entry, invoice, R-BILL-01)
+DUPLICATE = "duplicate"  # the same provider transaction again: answer success, change nothing
+CLOSE = "close"  # closed unpaid at the provider: the pending payment is rejected
+IGNORE = "ignore"  # nothing to do (still waiting; closed after it was settled)
+
+
+def check_merchant(expected_app_id: str, app_id: str, expected_merchant: str, merchant: str) -> None:
+    """A notification addressed to another application or merchant is not ours."""
+    if app_id != expected_app_id:
+        raise PermissionDenied(
+            f"the notification is for app {app_id!r}, not this platform's", code="APP_ID_MISMATCH"
+        )
+    if expected_merchant and merchant != expected_merchant:
+        raise PermissionDenied(
+            f"the notification is for merchant {merchant!r}, not this platform's", code="MERCHANT_MISMATCH"
+        )
+
+
+def judge_notification(
+    *,
+    provider: str,
+    order_provider: str,
+    payment_state: str,
+    order_amount: Decimal,
+    notified_amount: Decimal,
+    recorded_transaction: str | None,
+    transaction: str,
+    status: str,
+) -> str:
+    """CONFIRM, DUPLICATE, CLOSE or IGNORE; a notification that does not fit its order is refused
+    (the provider's order, the exact amount, an order not settled by another transaction)."""
+    if order_provider != provider:
+        raise Conflict(f"the order is not a {provider} order", code="ORDER_PROVIDER_MISMATCH")
+    if notified_amount != order_amount:
+        raise RuleViolation(
+            f"the notified amount {notified_amount.quantize(FEN)} is not the order's {order_amount.quantize(FEN)}",
+            code="AMOUNT_MISMATCH",
+        )
+    if status == "paid":
+        if payment_state == "confirmed":
+            if recorded_transaction == transaction:
+                return DUPLICATE
+            raise Conflict(
+                "the order was already settled by another transaction", code="ORDER_ALREADY_SETTLED"
+            )
+        if payment_state == "rejected":
+            raise Conflict("the order was closed before this payment", code="ORDER_CLOSED")
+        return CONFIRM
+    if status == "closed" and payment_state == "pending":
+        return CLOSE
+    return IGNORE

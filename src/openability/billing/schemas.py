@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field
 
-from openability.billing.models import Invoice, Payment
+from openability.billing.models import Invoice, Payment, ProviderOrder
 from openability.billing.types import PaymentMethod, PaymentPurpose, PaymentState
 from openability.catalog.schemas import ApiModel
 from openability.kernel.money import MoneyError, parse_money
@@ -35,6 +35,8 @@ class PaymentCreate(ApiModel):
     purpose: PaymentPurpose = PaymentPurpose.TOP_UP
     partner_id: Annotated[str, Field(min_length=1, max_length=40)] | None = None  # operators only
     bank_reference: Annotated[str, Field(max_length=80)] = ""
+    # Method online only: the provider (GET /api/v1/payments/providers lists those offered here).
+    provider: Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[a-z0-9_]+$")] | None = None
 
 
 class PaymentReject(ApiModel):
@@ -62,6 +64,9 @@ class PaymentOut(ApiModel):
     journal_entry_id: str | None
     invoice_id: str | None = None
     invoice_number: str | None = None
+    # Online payments: the provider, and where the payer pays (a URL to open or a QR code's payload).
+    provider: str | None = None
+    pay_url: str | None = None
 
     @classmethod
     def of(
@@ -69,6 +74,7 @@ class PaymentOut(ApiModel):
         p: Payment,
         invoice: Invoice | None = None,
         rejection: tuple[datetime, str] | None = None,
+        order: ProviderOrder | None = None,
     ) -> PaymentOut:
         # Payments rejected before confirmed_* meant "confirmed" only may still carry them: not shown.
         confirmed = p.state == PaymentState.CONFIRMED
@@ -91,7 +97,16 @@ class PaymentOut(ApiModel):
             journal_entry_id=p.journal_entry_id,
             invoice_id=invoice.id if invoice else None,
             invoice_number=invoice.number if invoice else None,
+            provider=order.provider if order else None,
+            pay_url=order.pay_url if order and p.state == PaymentState.PENDING else None,
         )
+
+
+class ProvidersOut(ApiModel):
+    """The payment methods offered here: sandbox only on demo installations."""
+
+    methods: list[PaymentMethod]
+    providers: list[str]
 
 
 class InvoiceOut(ApiModel):

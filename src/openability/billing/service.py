@@ -2,7 +2,10 @@
 
 A payment is idempotent by (partner, transaction id). Confirming it posts one balanced journal entry
 (Dr platform cash / Cr the partner's prepaid:available or deposit, R-BILL-10), issues its invoice
-and, for a pending SI, opens the service (R-BILL-01, R-ADMIT-05)."""
+and, for a pending SI, opens the service (R-BILL-01, R-ADMIT-05) — when the funds are real: a bank
+transfer a billing clerk confirmed, or an online payment its provider confirmed by a signed
+notification. Sandbox payments (a demo feature, settings.payments_sandbox) credit a demo balance and
+never open a service."""
 
 from __future__ import annotations
 
@@ -15,17 +18,18 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from openability.billing import rules
-from openability.billing.models import Invoice, InvoiceCounter, Payment
+from openability.billing import providers, rules
+from openability.billing.models import Invoice, InvoiceCounter, Payment, ProviderOrder
+from openability.billing.providers.base import NotifyReply, OrderRequest, ProviderUnavailable
 from openability.billing.types import PaymentMethod, PaymentPurpose, PaymentState
 from openability.kernel import access
 from openability.kernel.audit import AuditEntry
 from openability.kernel.clock import month_key
-from openability.kernel.errors import Conflict, NotFound
+from openability.kernel.errors import AppError, Conflict, NotFound, PermissionDenied
 from openability.kernel.events import BALANCE_CHANGED
 from openability.kernel.ids import new_id
 from openability.kernel.money import round_fen
-from openability.kernel.uow import UnitOfWork
+from openability.kernel.uow import Actor, UnitOfWork
 from openability.ledger import service as ledger
 from openability.ledger.types import PLATFORM, AccountType, EntryKind
 from openability.partners import service as partners
@@ -62,21 +66,29 @@ async def create_payment(
     method: PaymentMethod,
     purpose: PaymentPurpose = PaymentPurpose.TOP_UP,
     bank_reference: str = "",
+    provider: str | None = None,
 ) -> tuple[Payment, bool]:
     """Record a payment; returns (payment, created). A retry with the same transaction id and the
-    same amount, method and purpose returns the first payment (created=False); any difference is
-    a 409 TRANSACTION_ID_REUSED. Sandbox payments confirm at once; bank transfers wait for an
-    operator."""
+    same amount, method, purpose (and provider) returns the first payment (created=False); any
+    difference is a 409 TRANSACTION_ID_REUSED. Bank transfers wait for a billing clerk; online
+    payments open an order at their provider and wait for its signed notification; sandbox payments
+    (only when settings.payments_sandbox is on, else 403 SANDBOX_DISABLED) confirm at once."""
     if uow.actor.is_operator:
         access.require_staff(uow.actor, *BILLING_ROLES)
+    method, purpose = PaymentMethod(method), PaymentPurpose(purpose)
+    if method == PaymentMethod.SANDBOX and not uow.settings.payments_sandbox:
+        raise PermissionDenied(
+            "sandbox payments are a demo feature and are off here: pay online or by bank transfer",
+            code="SANDBOX_DISABLED",
+        )
+    rules.check_provider_choice(method.value, provider)
     rules.check_transaction_id(transaction_id)
     amount = rules.check_payment_amount(amount)
-    method, purpose = PaymentMethod(method), PaymentPurpose(purpose)
     partner = await _partner(uow, partner_id)
 
     existing = await _by_transaction(uow, partner_id, transaction_id)
     if existing is not None:
-        return _replay(existing, amount, method, purpose), False
+        return await _replay(uow, existing, amount, method, purpose, provider), False
     rules.check_payment_allowed(
         partner.kind.value, partner.billing_mode.value, partner.status.value, purpose.value
     )
@@ -94,21 +106,44 @@ async def create_payment(
         created_by=uow.actor.id,
         reject_reason="",
     )
+    order: ProviderOrder | None = None
+    if provider is not None:
+        # The order is opened at the provider before anything is written (this transaction has only
+        # read so far): a provider that refuses or does not answer leaves nothing behind (502).
+        adapter = providers.get(uow.settings, provider)
+        opened = await adapter.create_order(
+            OrderRequest(
+                order_id=payment.id,
+                amount=amount,
+                subject=rules.order_subject(purpose.value, transaction_id),
+                notify_url=providers.notify_url(uow.settings, adapter.name),
+                requested_at=uow.now,
+                timeout_minutes=uow.settings.payment_order_timeout_minutes,
+            )
+        )
+        order = ProviderOrder(
+            payment_id=payment.id, provider=adapter.name, pay_url=opened.pay_url, created_at=uow.now
+        )
     # A concurrent request with the same transaction id may win the insert; the savepoint lets us
     # read its row and answer as a retry instead of failing the whole unit of work.
     try:
         async with uow.session.begin_nested():
             uow.session.add(payment)
             await uow.session.flush()
+            if order is not None:
+                uow.session.add(order)
+                await uow.session.flush()
     except IntegrityError:
         existing = await _by_transaction(uow, partner_id, transaction_id)
         if existing is None:
             raise
-        return _replay(existing, amount, method, purpose), False
-    uow.audit("payment.created", ("payment", payment.id), partner_id=partner_id, after=_snapshot(payment))
+        return await _replay(uow, existing, amount, method, purpose, provider), False
+    after = _snapshot(payment) | ({"provider": order.provider, "pay_url": order.pay_url} if order else {})
+    uow.audit("payment.created", ("payment", payment.id), partner_id=partner_id, after=after)
     if method == PaymentMethod.SANDBOX:
-        # The online provider (simulated) answers synchronously: the funds are confirmed.
-        await _confirm(uow, payment, partner, confirmed_by=SANDBOX_CONFIRMER)
+        # The simulated provider answers synchronously: a demo balance is credited, but no real
+        # funds arrived, so a pending SI stays pending (R-BILL-01).
+        await _confirm(uow, payment, partner, confirmed_by=SANDBOX_CONFIRMER, real_funds=False)
     return payment, True
 
 
@@ -118,10 +153,21 @@ async def _by_transaction(uow: UnitOfWork, partner_id: str, transaction_id: str)
     )
 
 
-def _replay(existing: Payment, amount: Decimal, method: PaymentMethod, purpose: PaymentPurpose) -> Payment:
-    if not rules.same_payment(
-        (existing.amount, existing.method.value, existing.purpose.value),
-        (amount, method.value, purpose.value),
+async def _replay(
+    uow: UnitOfWork,
+    existing: Payment,
+    amount: Decimal,
+    method: PaymentMethod,
+    purpose: PaymentPurpose,
+    provider: str | None,
+) -> Payment:
+    order = await uow.session.get(ProviderOrder, existing.id)
+    if (
+        not rules.same_payment(
+            (existing.amount, existing.method.value, existing.purpose.value),
+            (amount, method.value, purpose.value),
+        )
+        or (order.provider if order else None) != provider
     ):
         raise Conflict(
             f"transaction id {existing.transaction_id} was already used for a different payment",
@@ -146,6 +192,11 @@ async def confirm_payment(uow: UnitOfWork, payment_id: str) -> Payment:
         return payment
     if payment.state == PaymentState.REJECTED:
         raise Conflict(f"payment {payment_id} was rejected", code="PAYMENT_REJECTED")
+    if payment.method == PaymentMethod.ONLINE:
+        raise Conflict(
+            f"payment {payment_id} is an online payment: its provider confirms it by notification",
+            code="CONFIRMED_BY_PROVIDER",
+        )
     partner = await _partner(uow, payment.partner_id, lock=True)
     await _confirm(uow, payment, partner, confirmed_by=uow.actor.id)
     return payment
@@ -176,7 +227,128 @@ async def reject_payment(uow: UnitOfWork, payment_id: str, reason: str) -> Payme
     return payment
 
 
-async def _confirm(uow: UnitOfWork, payment: Payment, partner: PartnerRef, *, confirmed_by: str) -> None:
+# ---- online payments: the provider's notification ----
+
+
+@dataclass(frozen=True)
+class NotifyOutcome:
+    """The answer to a provider's notification: `reply` (what the provider expects) when it was
+    handled, else `refusal` (a 4xx; the refusal is audited in the same, committed, unit of work)."""
+
+    reply: NotifyReply | None
+    refusal: AppError | None = None
+    payment_id: str | None = None
+
+
+def provider_actor(name: str) -> Actor:
+    """Who acts when a provider's notification confirms a payment (the audit's actor)."""
+    return Actor(type="system", id=f"provider:{name}", name=name)
+
+
+async def handle_notification(
+    uow: UnitOfWork, provider: str, content_type: str, body: bytes
+) -> NotifyOutcome:
+    """A provider's asynchronous notification: its signature verified with the provider's public key,
+    then its app id / merchant, order, provider and amount checked against the platform's records.
+    Paid: the payment is confirmed exactly as a clerk-confirmed bank transfer (ledger entry, invoice,
+    R-BILL-01 activation: the funds are real). Idempotent by the provider's transaction id: the same
+    notification again answers success and changes nothing. Anything that does not fit is refused,
+    audited, and nothing is credited."""
+    order: ProviderOrder | None = None
+    payment: Payment | None = None
+    fields: dict[str, str] = {}
+    try:
+        adapter = providers.get(uow.settings, provider)
+        fields = adapter.parse_notification(content_type, body)
+        note = adapter.verify_notification(fields)
+        rules.check_merchant(adapter.app_id, note.app_id, adapter.merchant_id, note.merchant_id)
+        order = await uow.session.get(ProviderOrder, note.order_id)
+        payment = await uow.session.scalar(
+            select(Payment).where(Payment.id == note.order_id).with_for_update()
+        )
+        if order is None or payment is None:
+            raise NotFound(f"no online payment order {note.order_id}", code="UNKNOWN_PAYMENT_ORDER")
+        decision = rules.judge_notification(
+            provider=adapter.name,
+            order_provider=order.provider,
+            payment_state=payment.state.value,
+            order_amount=payment.amount,
+            notified_amount=note.amount,
+            recorded_transaction=order.provider_transaction_id,
+            transaction=note.transaction_id,
+            status=note.status.value,
+        )
+        if decision == rules.CONFIRM:
+            taken = await uow.session.scalar(
+                select(ProviderOrder.payment_id).where(
+                    ProviderOrder.provider == adapter.name,
+                    ProviderOrder.provider_transaction_id == note.transaction_id,
+                )
+            )
+            if taken is not None:
+                raise Conflict(
+                    f"transaction {note.transaction_id} already paid order {taken}",
+                    code="TRANSACTION_ID_REUSED",
+                )
+    except AppError as exc:
+        if isinstance(exc, ProviderUnavailable):
+            raise  # a set-up error (502): the provider retries later; nothing to audit as refused
+        _audit_refusal(uow, provider, exc, fields, order, payment)
+        return NotifyOutcome(reply=None, refusal=exc, payment_id=payment.id if payment else None)
+
+    if decision == rules.CONFIRM:
+        order.provider_transaction_id = note.transaction_id
+        order.notified_at = uow.now
+        partner = await _partner(uow, payment.partner_id, lock=True)
+        await _confirm(uow, payment, partner, confirmed_by=uow.actor.id)
+    elif decision == rules.CLOSE:
+        before = _snapshot(payment)
+        payment.state = PaymentState.REJECTED
+        payment.reject_reason = f"closed unpaid at {adapter.name} ({note.raw_status})"
+        order.notified_at = uow.now
+        await uow.session.flush()
+        uow.audit(
+            "payment.rejected",
+            ("payment", payment.id),
+            partner_id=payment.partner_id,
+            before=before,
+            after=_snapshot(payment),
+            note=payment.reject_reason,
+        )
+    return NotifyOutcome(reply=adapter.success_reply(), payment_id=payment.id)
+
+
+def _audit_refusal(
+    uow: UnitOfWork,
+    provider: str,
+    exc: AppError,
+    fields: dict[str, str],
+    order: ProviderOrder | None,
+    payment: Payment | None,
+) -> None:
+    """What was refused and why; the claimed fields are recorded as claims (the signature may be bad)."""
+    entity = ("payment", payment.id) if payment is not None else ("payment_provider", provider[:40])
+    claimed = {
+        k: fields.get(k, "")[:80]
+        for k in ("app_id", "out_trade_no", "trade_no", "total_amount", "trade_status")
+    }
+    uow.audit(
+        "payment.notification_refused",
+        entity,
+        partner_id=payment.partner_id if payment is not None else None,
+        after={
+            "provider": provider[:40],
+            "code": exc.code,
+            "order_provider": order.provider if order is not None else None,
+            "claimed": claimed,
+        },
+        note=exc.message[:300],
+    )
+
+
+async def _confirm(
+    uow: UnitOfWork, payment: Payment, partner: PartnerRef, *, confirmed_by: str, real_funds: bool = True
+) -> None:
     session = uow.session
     await ledger.ensure_platform_accounts(session, uow.now)
     await ledger.ensure_partner_accounts(session, partner.id, uow.now)
@@ -207,11 +379,11 @@ async def _confirm(uow: UnitOfWork, payment: Payment, partner: PartnerRef, *, co
         before=before,
         after=_snapshot(payment) | {"journal_entry_id": entry.id, "invoice": invoice.number},
     )
-    if rules.activates_partner(
+    if real_funds and rules.activates_partner(
         partner.kind.value, partner.billing_mode.value, partner.status.value, payment.purpose.value
     ):
-        # The payer (a partner user or the sandbox provider) is not a reviewer, yet confirmed funds open
-        # the service by rule: the partners domain performs it as such.
+        # The confirmer (a billing clerk or the payment provider) is not a reviewer, yet confirmed real
+        # funds open the service by rule: the partners domain performs it as such.
         await partners.activate_on_funds(
             uow,
             partner.id,
@@ -310,6 +482,29 @@ async def invoices_for_payments(uow: UnitOfWork, payment_ids: Sequence[str]) -> 
         return {}
     rows = (await uow.session.scalars(select(Invoice).where(Invoice.payment_id.in_(list(payment_ids))))).all()
     return {i.payment_id: i for i in rows if i.payment_id is not None}
+
+
+async def orders_for_payments(uow: UnitOfWork, payment_ids: Sequence[str]) -> dict[str, ProviderOrder]:
+    """The provider orders of online payments."""
+    if not payment_ids:
+        return {}
+    rows = (
+        await uow.session.scalars(
+            select(ProviderOrder).where(ProviderOrder.payment_id.in_(list(payment_ids)))
+        )
+    ).all()
+    return {o.payment_id: o for o in rows}
+
+
+def offered_methods(uow: UnitOfWork) -> tuple[list[PaymentMethod], list[str]]:
+    """The payment methods and online providers this installation offers a payer."""
+    names = providers.configured(uow.settings)
+    methods = [PaymentMethod.BANK_TRANSFER]
+    if names:
+        methods.append(PaymentMethod.ONLINE)
+    if uow.settings.payments_sandbox:
+        methods.append(PaymentMethod.SANDBOX)
+    return methods, names
 
 
 async def rejections_for_payments(

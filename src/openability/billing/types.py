@@ -6,8 +6,9 @@ import enum
 
 
 class PaymentMethod(enum.StrEnum):
-    SANDBOX = "sandbox"  # online provider simulator: confirms at once
+    SANDBOX = "sandbox"  # demo/test provider simulator (settings.payments_sandbox): confirms at once
     BANK_TRANSFER = "bank_transfer"  # an operator confirms when the funds arrive
+    ONLINE = "online"  # an online provider (billing/providers/) confirms by a signed notification
 
 
 class PaymentState(enum.StrEnum):

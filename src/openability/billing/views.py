@@ -107,6 +107,11 @@ async def topup_page(request: Request, actor: PartnerPage) -> Response:
             balance = await billing.get_balance(uow, partner.id)
             payments, _ = await billing.list_payments(uow, limit=50)
             invoices, _ = await billing.list_invoices(uow, limit=50)
+            methods, providers = billing.offered_methods(uow)
+            pending = [p for p in payments if p.state == PaymentState.PENDING]
+            orders = await billing.orders_for_payments(
+                uow, [p.id for p in pending if p.method == PaymentMethod.ONLINE]
+            )
     except AppError as exc:
         return error_page(request, actor, exc, HOME)
     purpose = rules.allowed_purpose(partner.kind.value, partner.billing_mode.value)
@@ -119,9 +124,14 @@ async def topup_page(request: Request, actor: PartnerPage) -> Response:
         purpose=purpose,
         payments=payments,
         invoices=invoices,
+        # The sandbox is offered on demo installations only (settings.payments_sandbox).
+        sandbox=PaymentMethod.SANDBOX in methods,
+        providers=providers,
         sandbox_tx=_new_transaction_id(),
+        online_tx=_new_transaction_id(),
         bank_tx=_new_transaction_id(),
-        pending=[p for p in payments if p.state == PaymentState.PENDING],
+        pending=[p for p in pending if p.method == PaymentMethod.BANK_TRANSFER],
+        pending_online=[(p, orders[p.id]) for p in pending if p.id in orders],
     )
 
 
@@ -143,13 +153,22 @@ async def _pay(request: Request, actor: Actor, method: PaymentMethod) -> Respons
         reference = field(form, "bank_reference", max_len=80)
         if method == PaymentMethod.BANK_TRANSFER and not reference:
             raise FormError(tr(request, "请填写银行流水号"))
+        provider = field(form, "provider", max_len=20) if method == PaymentMethod.ONLINE else None
+        if method == PaymentMethod.ONLINE and not provider:
+            raise FormError(tr(request, "请选择支付方式"))
         partner = await partners.partner_ref(uow, partner_id_of(actor))
         purpose = PaymentPurpose(rules.allowed_purpose(partner.kind.value, partner.billing_mode.value))
         payment, created = await billing.create_payment(
-            uow, partner.id, tx, amount, method, purpose=purpose, bank_reference=reference
+            uow, partner.id, tx, amount, method, purpose=purpose, bank_reference=reference, provider=provider
         )
         if not created:
             return tr(request, "该笔支付已处理，未重复入账")
+        if method == PaymentMethod.ONLINE:
+            return tr(
+                request,
+                "支付订单已创建：¥%(amount)s，请在下方“待支付的在线订单”中扫码或打开链接完成支付，支付成功后自动入账",
+                amount=f"{payment.amount:,.2f}",
+            )
         if payment.state == PaymentState.CONFIRMED:
             return tr(request, "充值成功：¥%(amount)s", amount=f"{payment.amount:,.2f}")
         return tr(request, "转账通知已提交，待平台确认到账后入账")
@@ -160,6 +179,11 @@ async def _pay(request: Request, actor: Actor, method: PaymentMethod) -> Respons
 @router.post("/portal/topup")
 async def topup_submit(request: Request, actor: PartnerPage) -> Response:
     return await _pay(request, actor, PaymentMethod.SANDBOX)
+
+
+@router.post("/portal/pay-online")
+async def online_submit(request: Request, actor: PartnerPage) -> Response:
+    return await _pay(request, actor, PaymentMethod.ONLINE)
 
 
 @router.post("/portal/transfer")
