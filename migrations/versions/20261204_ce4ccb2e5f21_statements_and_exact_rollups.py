@@ -290,7 +290,9 @@ def _rebuild_rollups() -> None:
     each CDR (computed here, the same on every backend). Streamed: memory grows with the rollup rows."""
     bind = op.get_bind()
     agg: dict[tuple[str, str, date, str, str, str], list[Any]] = {}
-    result = bind.execution_options(stream_results=True, yield_per=5000).execute(
+    # Streamed through a server-side cursor (the statement's option: the connection's own options must
+    # stay as they are for the rest of the migration).
+    result = bind.execute(
         sa.select(
             _USAGE.c.partner_id,
             _USAGE.c.product_id,
@@ -301,7 +303,7 @@ def _rebuild_rollups() -> None:
             _USAGE.c.occurred_at,
             _USAGE.c.quantity,
             _USAGE.c.amount,
-        )
+        ).execution_options(stream_results=True, yield_per=5000)
     )
     for pid, prod, plan, band, scope, month, at, quantity, amount in result:
         key = (pid, prod, business_date(at), plan, band, scope)

@@ -20,10 +20,12 @@ money test) run it; each violation is one readable sentence.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Mapping
 from decimal import Decimal
 
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openability.billing.facts import StatementMoney, confirmed_topups, statement_money
@@ -45,6 +47,13 @@ ZERO = Decimal(0)
 
 
 async def run_audit(session: AsyncSession) -> list[str]:
+    """Every invariant, read from one snapshot. On PostgreSQL the audit's transaction is REPEATABLE READ
+    (when the audit is the first thing it does): at READ COMMITTED a grant released by a gateway worker
+    between two of its queries would look like reserved money without a grant."""
+    if session.get_bind().dialect.name == "postgresql":
+        # refused (and left as it is) when the transaction already has its connection
+        with contextlib.suppress(InvalidRequestError):
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     facts = await ledger_facts(session)
     out = await ledger_violations(session, facts)
     accounts, by_key = facts.accounts, facts.by_key

@@ -77,7 +77,7 @@ class Month:
 
     async def statement_of(self, world: Any) -> dict[str, Any]:
         r = await self.http.get(
-            "/api/v1/statements", params={"partnerId": world.partner_id}, headers=Auth.operator
+            "/api/v1/statements", params={"partner_id": world.partner_id}, headers=Auth.operator
         )
         assert r.status_code == 200, r.text
         (item,) = r.json()["items"]

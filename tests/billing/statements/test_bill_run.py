@@ -18,7 +18,6 @@ from openability.gateway.runtime import GatewayRuntime
 from openability.kernel.clock import business_date
 from openability.kernel.ids import new_id
 from openability.ledger.models import JournalEntry
-from openability.ledger.types import AccountType
 
 D = Decimal
 # The gateway world's SMS list price: 0.05 a segment, 0.04 from the 1000th of the month on.
@@ -56,7 +55,7 @@ async def test_r_charge_06_month_of_two_workers_is_re_rated_exactly_and_the_diff
         container.gateway = worker_a
         await worker_b.stop()
     provisional = sum((c.amount for c in await world.cdrs()), D(0))
-    before = await world.balances()
+    before = await world.prepaid_total()
 
     month.at(12, 1, 0, 0, 30)
     result = await month.run("bill-run")
@@ -74,8 +73,8 @@ async def test_r_charge_06_month_of_two_workers_is_re_rated_exactly_and_the_diff
     assert st["lines"][-1]["kind"] == "rounding"
     true_up = max(provisional - exact, D(0))
     assert D(st["trueUp"]) == true_up
-    after = await world.balances()
-    assert after[AccountType.PREPAID_AVAILABLE] - before[AccountType.PREPAID_AVAILABLE] == true_up
+    after = await world.prepaid_total()
+    assert after - before == true_up
     # what the partner paid for the month in the end: never more than the exact price
     assert provisional - D(st["trueUp"]) <= exact
     await assert_ledger_clean()
@@ -138,7 +137,7 @@ async def test_r_charge_06_provisional_prices_above_exact_are_credited_back_in_f
             await writer.write(await cdr(world, plan.plan_id, day, q, amount))
     finally:
         await writer.stop()
-    before = await world.balances()
+    before = await world.prepaid_total()
     month.at(12, 1, 0, 1)
     await month.run("bill-run")
     st = await month.statement_of(world)
@@ -148,8 +147,8 @@ async def test_r_charge_06_provisional_prices_above_exact_are_credited_back_in_f
         "10.0000",
         "90.04",
     )
-    after = await world.balances()
-    assert after[AccountType.PREPAID_AVAILABLE] - before[AccountType.PREPAID_AVAILABLE] == D("10.0000")
+    after = await world.prepaid_total()
+    assert after - before == D("10.0000")
     await assert_ledger_clean()
 
 
@@ -170,7 +169,7 @@ async def test_r_charge_06_provisional_below_exact_is_not_charged_afterwards(
         await writer.write(await cdr(world, plan_id, 3, 10, D("0.3000")))  # exact: 10 x 0.05 = 0.50
     finally:
         await writer.stop()
-    before = await world.balances()
+    before = await world.prepaid_total()
     month.at(12, 1, 0, 1)
     await month.run("bill-run")
     st = await month.statement_of(world)
@@ -181,7 +180,7 @@ async def test_r_charge_06_provisional_below_exact_is_not_charged_afterwards(
         "0.2000",
     )
     assert "not charged" in st["note"]
-    assert await world.balances() == before
+    assert await world.prepaid_total() == before
     await assert_ledger_clean()
 
 
