@@ -18,6 +18,7 @@ from openability.gateway.runtime import GatewayRuntime
 from openability.kernel.clock import business_date
 from openability.kernel.ids import new_id
 from openability.ledger.models import JournalEntry
+from openability.ledger.types import AccountType
 
 D = Decimal
 # The gateway world's SMS list price: 0.05 a segment, 0.04 from the 1000th of the month on.
@@ -80,7 +81,15 @@ async def test_r_charge_06_month_of_two_workers_is_re_rated_exactly_and_the_diff
     await assert_ledger_clean()
 
 
-async def cdr(world: Any, plan_id: str, day: int, quantity: int, amount: Decimal) -> CdrRecord:
+async def cdr(
+    world: Any,
+    plan_id: str,
+    day: int,
+    quantity: int,
+    amount: Decimal,
+    mode: str = "prepaid",
+    band: str = "list",
+) -> CdrRecord:
     from datetime import datetime
 
     from openability.kernel.clock import SHANGHAI
@@ -98,9 +107,9 @@ async def cdr(world: Any, plan_id: str, day: int, quantity: int, amount: Decimal
         quantity,
         "segment",
         amount,
-        "prepaid",
+        mode,
         plan_id,
-        "list",
+        band,
         "national",
         "2026-11",
         None,
@@ -237,4 +246,45 @@ async def test_r_bill_02_two_schedulers_at_once_bill_the_month_once(
             )
         ).all()
     assert sorted(n for _, n in per_partner) == [1, 1, 1]
+    await assert_ledger_clean()
+
+
+async def test_r_charge_06_a_postpaid_partners_receivable_comes_down_to_the_exact_price(
+    month: Any, container: Any, kit: Any, assert_ledger_clean: Any
+) -> None:
+    """Postpaid usage debited the receivable at the provisional price in real time; the statement states
+    the exact amount and the true-up brings the receivable down to it."""
+    from openability.partners.types import BillingMode, PartnerKind, Tier
+
+    world = await kit.make_world(
+        container,
+        kind=PartnerKind.SI,
+        billing_mode=BillingMode.POSTPAID,
+        tier=Tier.CERTIFIED,
+        balance=D(0),
+        caps=("sms",),
+    )
+    async with container.uow() as uow:
+        from openability.catalog import service as catalog
+
+        rating = await catalog.product_rating(uow, world.products["sms"])
+        assert rating is not None
+        plan_id = rating.plans[0].plan_id
+    writer = CdrWriter(container)
+    await writer.start()
+    try:  # the certified band: 0.045 a segment; real time charged 0.05
+        await writer.write(await cdr(world, plan_id, 8, 100, D("5.0000"), "postpaid", "certified"))
+    finally:
+        await writer.stop()
+    month.at(12, 1, 0, 1)
+    await month.run("bill-run")
+    st = await month.statement_of(world)
+    assert (st["billingMode"], st["provisional"], st["exact"], st["trueUp"], st["total"]) == (
+        "postpaid",
+        "5.0000",
+        "4.5000",
+        "0.5000",
+        "4.50",
+    )
+    assert (await world.balances())[AccountType.RECEIVABLE] == D("4.5000")
     await assert_ledger_clean()
