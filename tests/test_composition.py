@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from openability.billing.jobs import BILL_RUN, DEEMED_CONFIRMATION, STATEMENT_ISSUE, STATEMENT_LATE_ALERT
 from openability.charging.jobs import GRANT_REAPER
 from openability.connectors.base import Connectors
 from openability.jobs.registry import job_table
@@ -16,7 +17,16 @@ from openability.tickets.jobs import HOLIDAY_GREETINGS, SLA_BREACHES
 
 
 def test_every_job_is_listed_once_by_explicit_import() -> None:
-    jobs = (GRANT_REAPER, SLA_BREACHES, HOLIDAY_GREETINGS, NOTIFICATIONS_DELIVERY)
+    jobs = (
+        GRANT_REAPER,
+        SLA_BREACHES,
+        HOLIDAY_GREETINGS,
+        BILL_RUN,
+        STATEMENT_ISSUE,
+        STATEMENT_LATE_ALERT,
+        DEEMED_CONFIRMATION,
+        NOTIFICATIONS_DELIVERY,
+    )
     assert all_jobs() == {j.name: j for j in jobs}
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from openability.billing import cli as billing_cli
+from openability.billing import statement_cli
 from openability.bootstrap import Container, build_container
 from openability.catalog import cli as catalog_cli
 from openability.kernel.commands import CLI_ACTOR, run_async, use_platform
@@ -33,6 +34,9 @@ def _cli_platform() -> Container:
 use_platform(_cli_platform)
 
 app = typer.Typer(help="openability: telecom capability-exposure platform", no_args_is_help=True)
+# The bill run and statements belong to the billing group.
+billing_cli.app.command("run")(statement_cli.run_cmd)
+billing_cli.app.command("statements")(statement_cli.statements_cmd)
 for group in (partners_cli, catalog_cli, billing_cli, tickets_cli, notifications_cli):
     app.add_typer(group.app, name=group.NAME)
 
@@ -133,9 +137,16 @@ def jobs_list() -> None:
 
 @jobs_app.command("run")
 def jobs_run(
-    name: str, force: bool = typer.Option(False, help="run again even if this period already ran")
+    name: str,
+    force: bool = typer.Option(False, help="run again even if this period already ran"),
+    period: str | None = typer.Option(
+        None, help="the period to run, e.g. 2026-11 for a monthly billing job (default: the current one)"
+    ),
 ) -> None:
-    """Run one job for the current period."""
+    """Run one job for the current period, or for --period (the month jobs: bill-run, statement-issue,
+    statement-late-alert, deemed-confirmation)."""
+    import re
+
     from openability.jobs.scheduler import run_job
     from openability.jobs_catalog import all_jobs
 
@@ -143,12 +154,20 @@ def jobs_run(
     if name not in jobs:
         typer.secho(f"unknown job {name!r}; known: {', '.join(sorted(jobs))}", fg="red", err=True)
         raise typer.Exit(2)
+    job = jobs[name]
+    if period is not None:
+        if job.run_period is None:
+            typer.secho(f"job {name} takes no --period", fg="red", err=True)
+            raise typer.Exit(2)
+        if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
+            typer.secho(f"--period must be YYYY-MM, got {period!r}", fg="red", err=True)
+            raise typer.Exit(2)
 
     async def go(platform: Platform) -> str | None:
-        return await run_job(platform, jobs[name], force=force)
+        return await run_job(platform, job, force=force, period=period)
 
     res = run_async(go)
-    typer.echo(res if res is not None else "already ran for this period (use --force)")
+    typer.echo(res if res is not None else "already ran (or not yet due) for this period (use --force)")
 
 
 def _test_clock(platform: Platform) -> TestClock:

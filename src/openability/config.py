@@ -39,6 +39,15 @@ class Settings(BaseSettings):
     # Business settings (RULES.md "Interpretation" values are settings, not constants).
     brand_words: list[str] = Field(default_factory=lambda: ["天翼应用工厂", "电信公司"])
     dispute_threshold_percent: Decimal = Decimal("5")
+    # The month's statement calendar (billing/statements.py, days of the month after the billed one,
+    # Asia/Shanghai): the `statement-issue` job issues the drafts from 00:00 on statement_issue_day,
+    # they must be issued before statement_issue_by_day (R-BILL-03: the 10th); still unissued at 00:00
+    # on statement_late_alert_day, operators are alerted; the partner confirms or disputes by the end
+    # of statement_confirm_day (R-BILL-04/05: the 15th), after which the rest are deemed confirmed.
+    statement_issue_day: int = Field(default=3, ge=1, le=28)
+    statement_issue_by_day: int = Field(default=10, ge=2, le=28)
+    statement_late_alert_day: int = Field(default=9, ge=1, le=28)
+    statement_confirm_day: int = Field(default=15, ge=1, le=28)
     min_registered_capital: Decimal = Decimal("1000000")
     calendar_confirmed_years: list[int] = Field(default_factory=lambda: [2024, 2025, 2026])
     sla_pause_while_pending: bool = False

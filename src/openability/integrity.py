@@ -12,26 +12,48 @@ money test) run it; each violation is one readable sentence.
   5. per partner, prepaid:reserved == the open amount of its active grants (granted - consumed -
      released); closed grants are fully released; each grant's consumption equals its CDRs; the GRANT and
      GRANT_RELEASE entries equal the grants' granted and released totals.
+  7. statements (billing): each statement's total is the sum of its lines and a whole fen; its true-up
+     (R-CHARGE-06) and carried adjustments (R-BILL-06) are each exactly one ADJUSTMENT entry that moves
+     that amount between revenue and the partner (prepaid:available for a prepaid statement's credits,
+     receivable otherwise), and no such entry exists without its statement figure.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Mapping
 from decimal import Decimal
 
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from openability.billing.facts import confirmed_topups
+from openability.billing.facts import StatementMoney, confirmed_topups, statement_money
+from openability.billing.types import ADJUSTMENT_REF, TRUE_UP_REF
 from openability.charging.facts import cdr_totals_by_entry, consumed_by_grant, grant_facts, prepaid_cdr_totals
 from openability.charging.types import GrantState
-from openability.ledger.checks import PREPAID_TYPES, ledger_facts, ledger_violations
+from openability.kernel.money import round_fen
+from openability.ledger.checks import (
+    PREPAID_TYPES,
+    AccountState,
+    RefLine,
+    ledger_facts,
+    ledger_violations,
+    lines_by_ref,
+)
 from openability.ledger.types import PLATFORM, AccountType, EntryKind
 
 ZERO = Decimal(0)
 
 
 async def run_audit(session: AsyncSession) -> list[str]:
+    """Every invariant, read from one snapshot. On PostgreSQL the audit's transaction is REPEATABLE READ
+    (when the audit is the first thing it does): at READ COMMITTED a grant released by a gateway worker
+    between two of its queries would look like reserved money without a grant."""
+    if session.get_bind().dialect.name == "postgresql":
+        # refused (and left as it is) when the transaction already has its connection
+        with contextlib.suppress(InvalidRequestError):
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     facts = await ledger_facts(session)
     out = await ledger_violations(session, facts)
     accounts, by_key = facts.accounts, facts.by_key
@@ -165,5 +187,76 @@ async def run_audit(session: AsyncSession) -> list[str]:
         if -rk.get(EntryKind.GRANT_RELEASE, ZERO) != released_by_partner.get(pid, ZERO):
             out.append(
                 f"partner {pid}: GRANT_RELEASE entries return {-rk.get(EntryKind.GRANT_RELEASE, ZERO)} but its grants total {released_by_partner.get(pid, ZERO)} released"
+            )
+
+    # 7. statements <-> their lines and their true-up and adjustment entries
+    out += statement_violations(
+        await statement_money(session), await lines_by_ref(session, (TRUE_UP_REF, ADJUSTMENT_REF)), accounts
+    )
+    return out
+
+
+def statement_violations(
+    statements: list[StatementMoney], ref_lines: list[RefLine], accounts: Mapping[str, AccountState]
+) -> list[str]:
+    out: list[str] = []
+    entries: dict[tuple[str, str], set[str]] = defaultdict(set)  # (ref type, statement) -> entry ids
+    # What the entries move, in journal sign (debit > 0): (ref type, statement, owner, account type).
+    moved: dict[tuple[str, str, str, str], Decimal] = defaultdict(lambda: ZERO)
+    for ln in ref_lines:
+        entries[(ln.ref_type, ln.ref_id)].add(ln.entry_id)
+        if ln.kind != EntryKind.ADJUSTMENT:
+            out.append(
+                f"entry {ln.entry_id} ({ln.ref_type} of statement {ln.ref_id}) is {ln.kind.value}, not adjustment"
+            )
+        acc = accounts.get(ln.account_id)
+        if acc is not None:
+            moved[(ln.ref_type, ln.ref_id, acc.owner_id, acc.type.value)] += ln.amount
+    # What the statements say they moved.
+    expected: dict[tuple[str, str, str, str], Decimal] = defaultdict(lambda: ZERO)
+    known = {s.id for s in statements}
+    for s in statements:
+        credit_to = AccountType.PREPAID_AVAILABLE if s.billing_mode == "prepaid" else AccountType.RECEIVABLE
+        revenue = (PLATFORM, AccountType.REVENUE.value)
+        if s.true_up:  # Dr revenue / Cr the partner
+            expected[(TRUE_UP_REF, s.id, *revenue)] += s.true_up
+            expected[(TRUE_UP_REF, s.id, s.partner_id, credit_to.value)] -= s.true_up
+        if s.adjustments < 0:  # in the partner's favour: like a true-up
+            expected[(ADJUSTMENT_REF, s.id, *revenue)] -= s.adjustments
+            expected[(ADJUSTMENT_REF, s.id, s.partner_id, credit_to.value)] += s.adjustments
+        elif s.adjustments > 0:  # against it: Dr receivable / Cr revenue
+            expected[(ADJUSTMENT_REF, s.id, s.partner_id, AccountType.RECEIVABLE.value)] += s.adjustments
+            expected[(ADJUSTMENT_REF, s.id, *revenue)] -= s.adjustments
+        if s.lines_total != s.total:
+            out.append(f"statement {s.id}: total {s.total} but its lines sum to {s.lines_total}")
+        if round_fen(s.total) != s.total:
+            out.append(f"statement {s.id}: total {s.total} is not a whole fen")
+        if s.carried_total != s.adjustments:
+            out.append(
+                f"statement {s.id}: adjustments {s.adjustments} but the carried adjustments applied to it "
+                f"total {s.carried_total}"
+            )
+        for ref_type, entry_id in (
+            (TRUE_UP_REF, s.true_up_entry_id),
+            (ADJUSTMENT_REF, s.adjustment_entry_id),
+        ):
+            ids = entries.get((ref_type, s.id), set())
+            if len(ids) > 1:
+                out.append(f"statement {s.id}: {len(ids)} {ref_type} entries, expected one")
+            if ids and entry_id not in ids:
+                out.append(
+                    f"statement {s.id}: records {ref_type} entry {entry_id}, but its entry is {sorted(ids)}"
+                )
+    for ref_type, sid in sorted(entries):
+        if sid not in known:
+            out.append(
+                f"{ref_type} entries {sorted(entries[(ref_type, sid)])} refer to statement {sid}, which does not exist"
+            )
+    for key in sorted(set(moved) | set(expected)):
+        if key[1] in known and moved.get(key, ZERO) != expected.get(key, ZERO):
+            ref_type, sid, owner, acc_type = key
+            out.append(
+                f"statement {sid}: its {ref_type} entry moves {moved.get(key, ZERO)} on {acc_type} of {owner}, "
+                f"but the statement says {expected.get(key, ZERO)}"
             )
     return out

@@ -3,6 +3,7 @@ run, and a listed one that does not exist is an import error at start, never a s
 
 from __future__ import annotations
 
+from openability.billing.jobs import BILL_RUN, DEEMED_CONFIRMATION, STATEMENT_ISSUE, STATEMENT_LATE_ALERT
 from openability.charging.jobs import GRANT_REAPER
 from openability.jobs.registry import Job, job_table
 from openability.notifications.jobs import NOTIFICATIONS_DELIVERY
@@ -10,4 +11,15 @@ from openability.tickets.jobs import HOLIDAY_GREETINGS, SLA_BREACHES
 
 
 def all_jobs() -> dict[str, Job]:
-    return job_table(GRANT_REAPER, SLA_BREACHES, HOLIDAY_GREETINGS, NOTIFICATIONS_DELIVERY)
+    # The month's billing jobs in calendar order: one tick that enters several of their times (a start
+    # on the 12th) bills, then issues, then alerts.
+    return job_table(
+        GRANT_REAPER,
+        SLA_BREACHES,
+        HOLIDAY_GREETINGS,
+        BILL_RUN,
+        STATEMENT_ISSUE,
+        STATEMENT_LATE_ALERT,
+        DEEMED_CONFIRMATION,
+        NOTIFICATIONS_DELIVERY,
+    )

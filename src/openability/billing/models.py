@@ -1,14 +1,27 @@
-"""Payments (prepaid top-ups, bank transfers) and invoices. Statements etc. come with the billing issue."""
+"""Payments (prepaid top-ups, bank transfers) and invoices; bill runs, statements, their lines, disputes
+and carried adjustments."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from openability.billing.types import PaymentMethod, PaymentPurpose, PaymentState
+from openability.billing.types import (
+    BillRunState,
+    Confirmation,
+    DisputeBasis,
+    DisputeOutcome,
+    DisputeState,
+    LineKind,
+    PaymentMethod,
+    PaymentPurpose,
+    PaymentState,
+    StatementState,
+)
 from openability.kernel.db import Base, IdStr, Money, UTCDateTime, enum_column
 
 
@@ -70,3 +83,123 @@ class ProviderOrder(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     provider_transaction_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+# ---- statements (billing/statements.py) -------------------------------------------------------------
+
+
+class BillRun(Base):
+    """One bill run per month (R-BILL-02): the run's record, and the key that makes it idempotent."""
+
+    __tablename__ = "bill_runs"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM, Asia/Shanghai
+    state: Mapped[BillRunState] = mapped_column(enum_column(BillRunState))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_by: Mapped[str] = mapped_column(String(80))
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    statements: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+
+
+class Statement(Base):
+    """A partner's statement of one month: one per partner per month (unique), made by the bill run
+    from the daily rollups (never from the CDRs)."""
+
+    __tablename__ = "statements"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "month"),
+        Index("ix_statements_month_state", "month", "state"),
+    )
+
+    id: Mapped[str] = mapped_column(IdStr(), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
+    month: Mapped[str] = mapped_column(String(7))
+    state: Mapped[StatementState] = mapped_column(enum_column(StatementState))
+    billing_mode: Mapped[str] = mapped_column(String(10))  # prepaid | postpaid, at the bill run
+    calls: Mapped[int] = mapped_column(BigInteger, default=0)
+    quantity: Mapped[int] = mapped_column(BigInteger, default=0)
+    provisional: Mapped[Decimal] = mapped_column(Money())  # what the calls were charged in real time
+    exact: Mapped[Decimal] = mapped_column(Money())  # the month re-rated exactly (usage lines)
+    adjustments: Mapped[Decimal] = mapped_column(Money())  # carried adjustment lines
+    rounding: Mapped[Decimal] = mapped_column(Money())  # the rounding line
+    total: Mapped[Decimal] = mapped_column(Money())  # the sum of the lines, whole fen
+    true_up: Mapped[Decimal] = mapped_column(Money())  # credited back: provisional - exact, if > 0
+    undercharge: Mapped[Decimal] = mapped_column(Money())  # exact - provisional, if > 0: not charged
+    true_up_entry_id: Mapped[str | None] = mapped_column(IdStr(), nullable=True)
+    adjustment_entry_id: Mapped[str | None] = mapped_column(IdStr(), nullable=True)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    confirm_by: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    confirmed_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    confirmation: Mapped[Confirmation | None] = mapped_column(enum_column(Confirmation), nullable=True)
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class StatementLine(Base):
+    __tablename__ = "statement_lines"
+    __table_args__ = (UniqueConstraint("statement_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    statement_id: Mapped[str] = mapped_column(ForeignKey("statements.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[LineKind] = mapped_column(enum_column(LineKind))
+    product_id: Mapped[str | None] = mapped_column(IdStr(), nullable=True)
+    product_code: Mapped[str] = mapped_column(String(40), default="")
+    price_plan_id: Mapped[str | None] = mapped_column(IdStr(), nullable=True)
+    plan_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    band: Mapped[str] = mapped_column(String(20), default="")
+    scope: Mapped[str] = mapped_column(String(20), default="")
+    tier_from: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    tier_to: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # exclusive; None: open
+    units: Mapped[int] = mapped_column(BigInteger, default=0)
+    unit_price: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    amount: Mapped[Decimal] = mapped_column(Money())
+    description: Mapped[str] = mapped_column(String(300), default="")
+
+
+class Dispute(Base):
+    """A partner's dispute of a statement (R-BILL-05/06): its figures, the platform's matching report
+    and the outcome. One per statement."""
+
+    __tablename__ = "disputes"
+
+    id: Mapped[str] = mapped_column(IdStr(), primary_key=True)
+    statement_id: Mapped[str] = mapped_column(ForeignKey("statements.id"), unique=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
+    state: Mapped[DisputeState] = mapped_column(enum_column(DisputeState))
+    basis: Mapped[DisputeBasis] = mapped_column(enum_column(DisputeBasis))
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    statement_amount: Mapped[Decimal] = mapped_column(Money())
+    partner_amount: Mapped[Decimal] = mapped_column(Money())
+    discrepancy: Mapped[Decimal] = mapped_column(Money())  # partner_amount - statement_amount
+    threshold_percent: Mapped[str] = mapped_column(String(12))
+    outcome: Mapped[DisputeOutcome | None] = mapped_column(enum_column(DisputeOutcome), nullable=True)
+    adjustment: Mapped[Decimal] = mapped_column(Money())  # carried into next month (0: stands)
+    records_submitted: Mapped[int] = mapped_column(Integer, default=0)
+    records_matched: Mapped[int] = mapped_column(Integer, default=0)
+    platform_only: Mapped[int] = mapped_column(Integer, default=0)
+    partner_only: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    opened_by: Mapped[str] = mapped_column(String(80))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class CarriedAdjustment(Base):
+    """A dispute's difference carried into the partner's next statement (R-BILL-06): pending until a
+    bill run puts it on a statement (applied_statement_id) and books it."""
+
+    __tablename__ = "carried_adjustments"
+
+    id: Mapped[str] = mapped_column(IdStr(), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
+    dispute_id: Mapped[str] = mapped_column(ForeignKey("disputes.id"), unique=True)
+    from_month: Mapped[str] = mapped_column(String(7))
+    amount: Mapped[Decimal] = mapped_column(Money())  # signed: < 0 is in the partner's favour
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    applied_statement_id: Mapped[str | None] = mapped_column(
+        ForeignKey("statements.id"), nullable=True, index=True
+    )

@@ -20,3 +20,56 @@ class PaymentState(enum.StrEnum):
 class PaymentPurpose(enum.StrEnum):
     TOP_UP = "top_up"  # prepaid balance
     DEPOSIT = "deposit"  # postpaid SI security deposit
+
+
+# ---- statements (the monthly bill run, R-BILL-02..06) ----------------------------------------------
+
+
+# Ledger references of the bill run's entries, one each per statement (openability.integrity checks them).
+TRUE_UP_REF = "statement_true_up"
+ADJUSTMENT_REF = "statement_adjustment"
+
+
+class StatementState(enum.StrEnum):
+    """draft (the bill run made it) -> issued (sent to the partner, R-BILL-03) -> confirmed (by the
+    partner, or deemed at the end of the 15th, R-BILL-04) | disputed (R-BILL-05/06) -> settled (prepaid:
+    once the confirmation window has closed, the money having moved in real time and by the true-up;
+    postpaid: once collected). TM Forum's bill states new/validated/sent/settled, with confirmation and
+    dispute made explicit."""
+
+    DRAFT = "draft"
+    ISSUED = "issued"
+    CONFIRMED = "confirmed"
+    DISPUTED = "disputed"
+    SETTLED = "settled"
+
+
+class LineKind(enum.StrEnum):
+    USAGE = "usage"  # one product, price version, band/scope and tier: units x unit price
+    ADJUSTMENT = "adjustment"  # carried from an earlier month's dispute (R-BILL-06)
+    ROUNDING = "rounding"  # the fen rounding of the total (ROUND_HALF_UP), its own visible line
+
+
+class Confirmation(enum.StrEnum):
+    PARTNER = "partner"  # the partner confirmed (R-BILL-04)
+    DEEMED = "deemed"  # neither confirmed nor disputed by the end of the 15th (R-BILL-04)
+
+
+class BillRunState(enum.StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+
+
+class DisputeBasis(enum.StrEnum):
+    TOTAL = "total"  # the partner states its own total
+    RECORDS = "records"  # the partner sends its record list (request/message ids)
+
+
+class DisputeState(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class DisputeOutcome(enum.StrEnum):
+    STANDS = "stands"  # within the threshold: the statement stands as issued
+    ADJUSTED = "adjusted"  # above it: the difference is carried into next month's statement

@@ -70,6 +70,11 @@ class _GrantClosed(Exception):
 
 CdrItem = Pending[CdrRecord]
 
+# The daily rollup's key (charging/models.py UsageDaily): the price version, band and scope in force
+# for each use, so the bill run re-rates exactly from the rollups (R-CHARGE-06).
+ROLLUP_KEY = ("partner_id", "product_id", "day", "price_plan_id", "band", "scope")
+RollupKey = tuple[str, str, date, str, str, str]
+
 
 class CdrWriter:
     def __init__(self, container: Platform) -> None:
@@ -187,7 +192,7 @@ class CdrWriter:
             await self._account_ids(s, {PLATFORM} | {it.item.partner_id for it in batch})
             debits: dict[tuple[str, AccountType], Decimal] = defaultdict(lambda: ZERO)
             consumed: dict[str, Decimal] = defaultdict(lambda: ZERO)
-            rollup: dict[tuple[str, str, date], list[Any]] = {}
+            rollup: dict[RollupKey, list[Any]] = {}
             rows: list[dict[str, Any]] = []
             messages: list[dict[str, Any]] = []
             total = ZERO
@@ -219,7 +224,7 @@ class CdrWriter:
                             "created_at": r.occurred_at,
                         }
                     )
-                key = (r.partner_id, r.product_id, r.day)
+                key = (r.partner_id, r.product_id, r.day, r.price_plan_id, r.band, r.scope)
                 agg = rollup.get(key)
                 if agg is None:
                     agg = rollup[key] = [r.month, 0, 0, ZERO]
@@ -258,20 +263,21 @@ class CdrWriter:
                 if res.rowcount != 1:
                     raise _GrantClosed(gid)
 
-    async def _upsert_rollups(
-        self, conn: AsyncConnection, rollup: dict[tuple[str, str, date], list[Any]]
-    ) -> None:
+    async def _upsert_rollups(self, conn: AsyncConnection, rollup: dict[RollupKey, list[Any]]) -> None:
         values = [
             {
                 "partner_id": pid,
                 "product_id": prod,
                 "day": day,
+                "price_plan_id": plan,
+                "band": band,
+                "scope": scope,
                 "month": agg[0],
                 "calls": agg[1],
                 "quantity": agg[2],
                 "amount": agg[3],
             }
-            for (pid, prod, day), agg in sorted(rollup.items())
+            for (pid, prod, day, plan, band, scope), agg in sorted(rollup.items())
         ]
         if values:  # few rows per batch (partners x products), one executemany
             await conn.execute(_rollup_upsert(conn.dialect.name), values)
@@ -322,7 +328,7 @@ _CONSUME_GRANT = (
 def _rollup_upsert(dialect: str) -> Any:
     ins = pg_insert(_DAILY) if dialect == "postgresql" else sqlite_insert(_DAILY)
     return ins.on_conflict_do_update(
-        index_elements=["partner_id", "product_id", "day"],
+        index_elements=list(ROLLUP_KEY),
         set_={
             "calls": _DAILY.c.calls + ins.excluded.calls,
             "quantity": _DAILY.c.quantity + ins.excluded.quantity,

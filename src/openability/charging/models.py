@@ -66,15 +66,34 @@ class UsageRecord(Base):
 
 
 class UsageDaily(Base):
-    """Daily rollup maintained on write: bill runs and usage pages read this, not CDRs."""
+    """Daily rollup maintained on write: bill runs and usage pages read this, not CDRs.
+
+    Keyed by the price version, band and scope in force for each use as well as the day
+    (R-PRICE-03), so the bill run re-rates the month exactly from the rollups alone (R-CHARGE-06):
+    a day on which the price changed has one row per version."""
 
     __tablename__ = "usage_daily"
-    __table_args__ = (UniqueConstraint("partner_id", "product_id", "day"),)
+    __table_args__ = (
+        UniqueConstraint(
+            "partner_id",
+            "product_id",
+            "day",
+            "price_plan_id",
+            "band",
+            "scope",
+            name="uq_usage_daily_rollup_key",
+        ),
+        # the bill run's read: one partner's month
+        Index("ix_usage_daily_partner_month", "partner_id", "month"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
     product_id: Mapped[str] = mapped_column(ForeignKey("products.id"))
     day: Mapped[date] = mapped_column(Date)  # Asia/Shanghai
+    price_plan_id: Mapped[str] = mapped_column(IdStr())  # the version used (R-PRICE-03)
+    band: Mapped[str] = mapped_column(String(20))
+    scope: Mapped[str] = mapped_column(String(20))
     month: Mapped[str] = mapped_column(String(7), index=True)
     calls: Mapped[int] = mapped_column(BigInteger)
     quantity: Mapped[int] = mapped_column(BigInteger)

@@ -19,6 +19,7 @@ from openability.kernel.clock import month_key
 from openability.kernel.errors import InvalidArgument, NotFound
 from openability.kernel.money import fmt
 from openability.kernel.uow import UnitOfWork
+from openability.ledger.checks import sum_units, units
 from openability.partners import service as partners
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -90,30 +91,36 @@ async def usage_summary(
     m = parse_month(month, uow.now)
     pid = await _scope(uow, partner_id)
     product_id = await _product_id(uow, product)
-    stmt = select(UsageDaily).where(UsageDaily.month == m)
+    # A day may have several rollup rows (one per price version, band and scope in force that day):
+    # summed here to one row per day and product.
+    cols = (UsageDaily.day, UsageDaily.partner_id, UsageDaily.product_id)
+    stmt = select(
+        *cols,
+        func.sum(UsageDaily.calls),
+        func.sum(UsageDaily.quantity),
+        sum_units(UsageDaily.amount),
+    ).where(UsageDaily.month == m)
     if pid is not None:
         stmt = stmt.where(UsageDaily.partner_id == pid)
     if product_id is not None:
         stmt = stmt.where(UsageDaily.product_id == product_id)
-    rows = (
-        await uow.session.scalars(stmt.order_by(UsageDaily.day, UsageDaily.partner_id, UsageDaily.product_id))
-    ).all()
-    codes = await catalog.product_codes(uow.session, sorted({r.product_id for r in rows}))
+    rows = (await uow.session.execute(stmt.group_by(*cols).order_by(*cols))).all()
+    codes = await catalog.product_codes(uow.session, sorted({r[2] for r in rows}))
     return UsageSummary(
         month=m,
         partner_id=pid,
         product=product,
         rows=[
             UsageRow(
-                day=r.day,
-                partner_id=r.partner_id,
-                product_id=r.product_id,
-                product_code=codes.get(r.product_id, r.product_id),
-                calls=r.calls,
-                quantity=r.quantity,
-                amount=r.amount,
+                day=day,
+                partner_id=partner,
+                product_id=prod,
+                product_code=codes.get(prod, prod),
+                calls=int(calls or 0),
+                quantity=int(quantity or 0),
+                amount=units(amount),
             )
-            for r in rows
+            for day, partner, prod, calls, quantity, amount in rows
         ],
     )
 

@@ -40,6 +40,10 @@ class JobRun(Base):
 
 JobFn = Callable[["Platform"], Awaitable[str]]
 PeriodFn = Callable[[datetime], str]
+# A job about a period (a bill run settles a month): called with the period it was claimed for.
+PeriodJobFn = Callable[["Platform", str], Awaitable[str]]
+# When a period becomes due (a month's statements are issued from the 3rd of the next, a setting).
+DueFn = Callable[["Platform", str], datetime]
 
 
 def every_minute(now: datetime) -> str:
@@ -66,6 +70,12 @@ class Job:
     record: bool = True
     # How long a claim on a period holds without renewal (None: settings.job_lease_seconds).
     lease_seconds: float | None = None
+    # Set for a job about a period: run with the period claimed (`openability jobs run NAME --period
+    # 2026-11` runs a given one) instead of `fn`.
+    run_period: PeriodJobFn | None = None
+    # The instant the period named by `period(now)` becomes due (None: at once); the scheduler does not
+    # claim it before, so a job due on the 3rd whose period key is the month still runs that month.
+    due: DueFn | None = None
 
 
 def job_table(*jobs: Job) -> dict[str, Job]:

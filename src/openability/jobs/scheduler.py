@@ -176,20 +176,32 @@ async def _end(container: Platform, c: Claim, *, result: str, finished: bool) ->
 
 
 async def run_job(
-    container: Platform, job: Job, *, force: bool = False, owner: str | None = None
+    container: Platform,
+    job: Job,
+    *,
+    force: bool = False,
+    owner: str | None = None,
+    period: str | None = None,
 ) -> str | None:
-    """Run one job for the current period. Returns its result, or None when the period is done or
-    another scheduler holds it. `force` runs it again even then. `owner` defaults to this process."""
-    period = job.period(container.clock.now())
+    """Run one job for the current period, or for `period` (a job about a period only). Returns its
+    result, or None when the period is done, not yet due or another scheduler holds it. `force` runs
+    it again even then. `owner` defaults to this process."""
+    if period is not None and job.run_period is None:
+        raise ValueError(f"job {job.name} takes no period")
+    explicit = period is not None
+    now = container.clock.now()
+    period = period if period is not None else job.period(now)
     if not job.record:
         return await job.fn(container)
+    if job.due is not None and not (explicit or force) and now < job.due(container, period):
+        return None
     c = await claim(container, job, period, owner or OWNER, force=force)
     if c is None:
         return None
     stop = asyncio.Event()
     beat = asyncio.create_task(_heartbeat(container, c, stop), name=f"lease:{job.name}")
     try:
-        result = await job.fn(container)
+        result = await (job.run_period(container, period) if job.run_period else job.fn(container))
     except BaseException as exc:
         stop.set()
         await beat

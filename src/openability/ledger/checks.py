@@ -126,3 +126,39 @@ async def ledger_violations(session: AsyncSession, facts: LedgerFacts) -> list[s
         if acc.type in PREPAID_TYPES and acc.balance < 0:
             out.append(f"account {acc.type.value} of {acc.owner_id} is negative: {acc.balance}")
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class RefLine:
+    """The lines of one account in one entry with a given reference (e.g. a statement's true-up)."""
+
+    entry_id: str
+    kind: EntryKind
+    ref_type: str
+    ref_id: str
+    account_id: str
+    amount: Decimal  # signed as in the journal: debit > 0, credit < 0
+
+
+async def lines_by_ref(session: AsyncSession, ref_types: tuple[str, ...]) -> list[RefLine]:
+    """Every entry referring to one of `ref_types`, its lines summed per account."""
+    rows = await session.execute(
+        select(
+            JournalEntry.id,
+            JournalEntry.kind,
+            JournalEntry.ref_type,
+            JournalEntry.ref_id,
+            JournalLine.account_id,
+            sum_units(JournalLine.amount),
+        )
+        .join(JournalLine, JournalLine.entry_id == JournalEntry.id)
+        .where(JournalEntry.ref_type.in_(ref_types))
+        .group_by(
+            JournalEntry.id,
+            JournalEntry.kind,
+            JournalEntry.ref_type,
+            JournalEntry.ref_id,
+            JournalLine.account_id,
+        )
+    )
+    return [RefLine(e, k, rt, rid, acc, units(t)) for e, k, rt, rid, acc, t in rows.all()]

@@ -1,0 +1,225 @@
+"""Pure statement rules (R-BILL-02..06, R-CHARGE-06): exact re-rating of a month from its daily rollups,
+the statement's figures, the calendar of the month's deadlines and the dispute threshold. No I/O.
+
+Re-rating: per (partner, product) the month's rollup rows are walked in time order (day, then price
+version); each row's units are priced by its own version's graduated tiers for its band and scope
+(catalog.rules: tiers_for, graduated_amount), at the running month-to-date volume of the product. A
+rollup row is a day's usage at one version, band and scope, so the result depends only on how much was
+used under which version and band, each day: not on how the usage was split into calls, workers or CDR
+batches (the property tests hold this)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from openability.catalog.rules import graduated_amount, tiers_for
+from openability.catalog.types import PlanVersion
+from openability.kernel.clock import SHANGHAI, end_of_business_day
+from openability.kernel.money import round_fen
+
+ZERO = Decimal("0.0000")
+
+
+class UnknownPriceVersion(LookupError):
+    """A rollup row names a price version the catalog does not have (or one without the row's band)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What re-rating needs of one rollup row (charging.settlement.RollupRow has these fields)."""
+
+    product_id: str
+    day: date
+    price_plan_id: str
+    band: str
+    scope: str
+    quantity: int
+    amount: Decimal  # charged in real time
+
+
+@dataclass(frozen=True, slots=True)
+class UsageLine:
+    """Units of one product at one price version, band/scope and tier, at that tier's unit price."""
+
+    product_id: str
+    price_plan_id: str
+    plan_version: int
+    band: str
+    scope: str
+    tier_from: int
+    tier_to: int | None  # exclusive; None: the open top tier
+    unit_price: Decimal
+    units: int
+    amount: Decimal
+
+
+def _tier_segments(
+    tiers: Sequence[tuple[int, Decimal]], start: int, quantity: int
+) -> list[tuple[int, int | None, Decimal, int, Decimal]]:
+    """Split units [start, start + quantity) of the month across the tiers:
+    (tier_from, tier_to, unit_price, units, amount), each amount priced by graduated_amount."""
+    ordered = sorted(tiers, key=lambda t: t[0])
+    end = start + quantity
+    out = []
+    for i, (frm, price) in enumerate(ordered):
+        upper = ordered[i + 1][0] if i + 1 < len(ordered) else None
+        lo = max(start, frm)
+        hi = end if upper is None else min(end, upper)
+        if hi > lo:
+            out.append((frm, upper, price, hi - lo, graduated_amount(ordered, lo, hi - lo)))
+    return out
+
+
+@dataclass(slots=True)
+class _Acc:
+    version: int
+    tier_to: int | None
+    unit_price: Decimal
+    units: int = 0
+    amount: Decimal = ZERO
+
+
+def rerate(usage: Iterable[Usage], plans: Mapping[str, PlanVersion]) -> list[UsageLine]:
+    """Re-rate a partner's month exactly (R-CHARGE-06): one line per product, price version, band/scope
+    and tier, in product order then tier order. `plans`: every price version the rows name, by id."""
+    by_product: dict[str, list[Usage]] = {}
+    for u in usage:
+        if u.price_plan_id not in plans:
+            raise UnknownPriceVersion(f"price version {u.price_plan_id} is unknown")
+        by_product.setdefault(u.product_id, []).append(u)
+    lines: dict[tuple[str, str, str, str, int], _Acc] = {}
+    for product_id, rows in by_product.items():
+        mtd = 0  # the product's month-to-date volume, in time order
+        for u in sorted(rows, key=lambda u: (u.day, plans[u.price_plan_id].version, u.band, u.scope)):
+            if u.quantity <= 0:
+                continue
+            plan = plans[u.price_plan_id]
+            try:
+                tiers = tiers_for(plan.tiers, u.scope, u.band)
+            except KeyError:
+                raise UnknownPriceVersion(f"price version {plan.plan_id} has no {u.band} list") from None
+            for frm, upper, price, units, amount in _tier_segments(tiers, mtd, u.quantity):
+                acc = lines.setdefault(
+                    (product_id, plan.plan_id, u.band, u.scope, frm), _Acc(plan.version, upper, price)
+                )
+                acc.units += units
+                acc.amount += amount
+            mtd += u.quantity
+    out = [
+        UsageLine(prod, plan_id, a.version, band, scope, frm, a.tier_to, a.unit_price, a.units, a.amount)
+        for (prod, plan_id, band, scope, frm), a in lines.items()
+    ]
+    return sorted(out, key=lambda ln: (ln.product_id, ln.plan_version, ln.band, ln.scope, ln.tier_from))
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """A statement's figures. Lines: the usage lines (`exact`), the carried adjustments, the rounding
+    line; `total` is their sum and a whole fen."""
+
+    provisional: Decimal  # charged in real time: the sum of the rollup amounts
+    exact: Decimal  # the usage lines
+    adjustments: Decimal  # the carried adjustment lines
+    rounding: Decimal  # round_fen(exact + adjustments) - (exact + adjustments): its own line
+    total: Decimal
+    true_up: Decimal  # credited back: provisional - exact when positive
+    undercharge: Decimal  # exact - provisional when positive: NOT charged (R-CHARGE-06), only noted
+
+
+def figures(lines: Sequence[UsageLine], provisional: Decimal, adjustments: Sequence[Decimal]) -> Figures:
+    """R-CHARGE-06: the partner pays the exact price, never more: what real time took above it is
+    credited back (true-up); what real time took below it is not charged afterwards. The total rounds
+    to the fen once, ROUND_HALF_UP, and the rounding difference is a line of its own."""
+    exact = sum((ln.amount for ln in lines), ZERO)
+    adjusted = sum(adjustments, ZERO)
+    subtotal = exact + adjusted
+    total = round_fen(subtotal)
+    diff = provisional - exact
+    return Figures(
+        provisional=provisional,
+        exact=exact,
+        adjustments=adjusted,
+        rounding=total - subtotal,
+        total=total,
+        true_up=diff if diff > 0 else ZERO,
+        undercharge=-diff if diff < 0 else ZERO,
+    )
+
+
+# ---- the month's calendar (Asia/Shanghai, R-BILL-02) ------------------------------------------------
+
+
+def next_month(month: str) -> str:
+    year, mon = int(month[:4]), int(month[5:7])
+    return f"{year + mon // 12:04d}-{mon % 12 + 1:02d}"
+
+
+def previous_month(month: str) -> str:
+    year, mon = int(month[:4]), int(month[5:7])
+    return f"{year - 1:04d}-12" if mon == 1 else f"{year:04d}-{mon - 1:02d}"
+
+
+def _day_of_next_month(month: str, day: int) -> date:
+    nxt = next_month(month)
+    return date(int(nxt[:4]), int(nxt[5:7]), day)
+
+
+def start_of_day(month: str, day: int) -> datetime:
+    """00:00 Asia/Shanghai of `day` in the month after `month`, as an aware datetime."""
+    d = _day_of_next_month(month, day)
+    return datetime(d.year, d.month, d.day, tzinfo=SHANGHAI)
+
+
+def bill_run_due(month: str) -> datetime:
+    """R-BILL-02: a month is settled from 00:00 on the 1st of the next."""
+    return start_of_day(month, 1)
+
+
+def confirm_deadline(month: str, confirm_day: int) -> datetime:
+    """R-BILL-04/05: confirm or dispute by the end of the `confirm_day` (15th) of the next month."""
+    return end_of_business_day(_day_of_next_month(month, confirm_day))
+
+
+def issue_deadline(month: str, issue_by_day: int) -> datetime:
+    """R-BILL-03: issued before the `issue_by_day` (10th): 00:00 of that day."""
+    return start_of_day(month, issue_by_day)
+
+
+def dispute_carries(statement_amount: Decimal, partner_amount: Decimal, threshold_percent: Decimal) -> bool:
+    """R-BILL-06: the difference is carried when it exceeds `threshold_percent` of the statement amount
+    (strictly more than; a zero statement carries any difference)."""
+    return abs(partner_amount - statement_amount) * 100 > abs(statement_amount) * threshold_percent
+
+
+# ---- the partner's record list (R-BILL-05) ----------------------------------------------------------
+
+HEADER_WORDS = frozenset(
+    {"id", "requestid", "request_id", "messageid", "message_id", "cdr_id", "cdrid", "record"}
+)
+MAX_RECORD_IDS = 1_000_000
+MAX_ID_LENGTH = 120
+
+
+def parse_record_ids(text: str) -> list[str]:
+    """The ids of a partner's record list: the first cell of each CSV row (request, message or CDR
+    ids), blank rows and one header row skipped. Raises ValueError with the offending row."""
+    out: list[str] = []
+    for n, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        cell = next((c.strip() for c in row if c.strip()), "")
+        if not cell:
+            continue
+        if n == 1 and cell.lower().replace(" ", "") in HEADER_WORDS:
+            continue
+        if len(cell) > MAX_ID_LENGTH:
+            raise ValueError(f"row {n}: an id is at most {MAX_ID_LENGTH} characters")
+        out.append(cell)
+        if len(out) > MAX_RECORD_IDS:
+            raise ValueError(f"at most {MAX_RECORD_IDS} records per list")
+    if not out:
+        raise ValueError("the record list names no record")
+    return out

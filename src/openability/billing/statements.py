@@ -1,0 +1,633 @@
+"""The month's statements (R-BILL-02..04, R-CHARGE-06): the bill run, issuing, the late alert, partner
+confirmation, deemed confirmation and settlement of prepaid statements. Disputes and the raw usage log
+are in billing/reconciliation.py.
+
+States: draft (made by the bill run) -> issued (the partner is notified; before the 10th) -> confirmed
+(by the partner, or deemed when the 15th ends) | disputed -> settled. A prepaid partner's money moved
+in real time and by the true-up, so its statement settles once its confirmation window has closed; a
+postpaid statement is settled by collections.
+
+The bill run for month M (Asia/Shanghai) runs from 00:00 on the 1st of M+1 and reads the daily rollups
+only, never the CDRs. One statement per partner with usage in M (or a carried adjustment), unique by
+(partner, month): re-running the bill run, or two schedulers at once, changes nothing. Each partner's
+statement, its lines and its ledger entries are one transaction:
+
+  * true-up (R-CHARGE-06): the month re-rated exactly (graduated tiers over the month's volume, each
+    use at its price version, band and scope); what real time charged above the exact price is
+    credited back: Dr revenue / Cr prepaid:available (prepaid) or receivable (postpaid). What real time
+    charged below it is not charged afterwards: the statement notes it.
+  * carried adjustments (R-BILL-06): in the partner's favour Dr revenue / Cr prepaid:available or
+    receivable; against it Dr receivable / Cr revenue.
+
+Postpaid usage needs no entry here: each CDR batch already debited the partner's receivable (CHARGE
+entries, charging/cdr_writer.py); the statement states the amount, the true-up corrects it to exact."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from openability.billing import statement_rules as rules
+from openability.billing.models import BillRun, CarriedAdjustment, Dispute, Statement, StatementLine
+from openability.billing.types import (
+    ADJUSTMENT_REF,
+    TRUE_UP_REF,
+    BillRunState,
+    Confirmation,
+    LineKind,
+    StatementState,
+)
+from openability.catalog import service as catalog
+from openability.catalog.types import PlanVersion
+from openability.charging import settlement
+from openability.kernel import access
+from openability.kernel.clock import SHANGHAI, month_key
+from openability.kernel.errors import Conflict, InvalidArgument, NotFound, RuleViolation
+from openability.kernel.events import BALANCE_CHANGED
+from openability.kernel.ids import new_id
+from openability.kernel.money import fmt_fen
+from openability.kernel.notify import notify
+from openability.kernel.platform import Platform
+from openability.kernel.uow import SYSTEM, Actor, UnitOfWork
+from openability.ledger import service as ledger
+from openability.ledger.types import PLATFORM, AccountType, EntryKind
+from openability.partners import service as partners
+from openability.partners.types import BillingMode, PartnerKind, PartnerRef
+
+STATEMENT_ROLES = ("admin", "billing_clerk")
+MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+ZERO = Decimal("0.0000")
+
+Progress = Callable[[int, int], None]
+
+
+def parse_month(month: str) -> str:
+    if not isinstance(month, str) or not MONTH.match(month):
+        raise InvalidArgument(f"month must be YYYY-MM, got {month!r}", code="INVALID_MONTH")
+    return month
+
+
+def snapshot(s: Statement) -> dict[str, Any]:
+    return {
+        "state": s.state,
+        "month": s.month,
+        "total": s.total,
+        "exact": s.exact,
+        "provisional": s.provisional,
+        "true_up": s.true_up,
+        "confirmation": s.confirmation,
+    }
+
+
+# ---- the bill run ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BillRunResult:
+    month: str
+    created: int  # statements made by this run
+    statements: int  # statements of the month in all
+    total: Decimal  # their totals
+    already_done: bool  # the month was billed before: nothing changed
+
+
+async def bill_run(
+    platform: Platform, month: str, *, actor: Actor = SYSTEM, progress: Progress | None = None
+) -> BillRunResult:
+    """Bill `month` (R-BILL-02). Idempotent: a completed month answers its figures and changes nothing;
+    an interrupted one resumes (a partner's statement exists or not, with its entries, as a whole)."""
+    month = parse_month(month)
+    async with platform.uow(actor) as uow:
+        access.require_staff(uow.actor, *STATEMENT_ROLES)
+        if uow.now < rules.bill_run_due(month):
+            raise RuleViolation(
+                f"month {month} is not over: its bill run runs from 00:00 on the 1st of the next month "
+                "(Asia/Shanghai, R-BILL-02)",
+                code="MONTH_NOT_ENDED",
+            )
+        run = await uow.session.get(BillRun, month)
+        if run is not None and run.state == BillRunState.COMPLETED:
+            return BillRunResult(month, 0, run.statements, run.total, True)
+        pids = set(await settlement.partners_with_usage(uow.session, month))
+        pids |= set(
+            (
+                await uow.session.scalars(
+                    select(CarriedAdjustment.partner_id).where(
+                        CarriedAdjustment.applied_statement_id.is_(None), CarriedAdjustment.from_month < month
+                    )
+                )
+            ).all()
+        )
+    if run is None:
+        try:
+            async with platform.uow(actor) as uow:
+                uow.session.add(
+                    BillRun(
+                        month=month,
+                        state=BillRunState.RUNNING,
+                        started_at=uow.now,
+                        started_by=actor.id,
+                        statements=0,
+                        total=ZERO,
+                    )
+                )
+                uow.audit("bill_run.started", ("bill_run", month), after={"partners": len(pids)})
+        except IntegrityError:
+            pass  # another scheduler started it: the statements themselves are unique
+    created = 0
+    ordered = sorted(pids)
+    for i, pid in enumerate(ordered, start=1):
+        try:
+            async with platform.uow(actor) as uow:
+                created += await bill_partner(uow, month, pid)
+        except IntegrityError:
+            pass  # another run made this partner's statement first
+        if progress is not None:
+            progress(i, len(ordered))
+    async with platform.uow(actor) as uow:
+        count = (
+            await uow.session.scalar(
+                select(func.count()).select_from(Statement).where(Statement.month == month)
+            )
+            or 0
+        )
+        total = await _month_total(uow, month)
+        run = await uow.session.get(BillRun, month, with_for_update=True)
+        if run is not None and run.state != BillRunState.COMPLETED:
+            run.state = BillRunState.COMPLETED
+            run.finished_at = uow.now
+            run.statements = int(count)
+            run.total = total
+            uow.audit(
+                "bill_run.completed",
+                ("bill_run", month),
+                after={"statements": int(count), "created": created, "total": total},
+            )
+    return BillRunResult(month, created, int(count), total, False)
+
+
+async def _month_total(uow: UnitOfWork, month: str) -> Decimal:
+    totals = (await uow.session.scalars(select(Statement.total).where(Statement.month == month))).all()
+    return sum(totals, ZERO)
+
+
+async def _plans(
+    uow: UnitOfWork, product_ids: Sequence[str]
+) -> tuple[dict[str, PlanVersion], dict[str, str]]:
+    """Every price version of the products, by plan id; and product id -> code."""
+    plans: dict[str, PlanVersion] = {}
+    codes: dict[str, str] = {}
+    for pid in sorted(set(product_ids)):
+        rating = await catalog.product_rating(uow, pid)
+        if rating is None:
+            continue
+        codes[pid] = rating.code
+        plans.update({p.plan_id: p for p in rating.plans})
+    return plans, codes
+
+
+def _tier_words(line: rules.UsageLine) -> str:
+    upper = "∞" if line.tier_to is None else str(line.tier_to)
+    return f"阶梯 tier {line.tier_from}–{upper}"
+
+
+async def bill_partner(uow: UnitOfWork, month: str, partner_id: str) -> int:
+    """Make the partner's statement of the month (draft), its lines and its true-up and adjustment
+    entries. Returns 1, or 0 when it exists already or there is nothing to state."""
+    session = uow.session
+    exists = await session.scalar(
+        select(Statement.id).where(Statement.partner_id == partner_id, Statement.month == month)
+    )
+    if exists is not None:
+        return 0
+    partner = await partners.find_partner_ref(uow, partner_id)
+    if partner is None:
+        return 0
+    rollups = await settlement.month_rollups(session, partner_id, month)
+    carried = (
+        await session.scalars(
+            select(CarriedAdjustment)
+            .where(
+                CarriedAdjustment.partner_id == partner_id,
+                CarriedAdjustment.applied_statement_id.is_(None),
+                CarriedAdjustment.from_month < month,
+            )
+            .order_by(CarriedAdjustment.created_at, CarriedAdjustment.id)
+            .with_for_update()
+        )
+    ).all()
+    if not rollups and not carried:
+        return 0
+    plans, codes = await _plans(uow, [r.product_id for r in rollups])
+    usage = [
+        rules.Usage(r.product_id, r.day, r.price_plan_id, r.band, r.scope, r.quantity, r.amount)
+        for r in rollups
+    ]
+    lines = rules.rerate(usage, plans)
+    provisional = sum((r.amount for r in rollups), ZERO)
+    fig = rules.figures(lines, provisional, [a.amount for a in carried])
+    mode = BillingMode.PREPAID if partner.kind == PartnerKind.AP else partner.billing_mode  # R-PARTNER-01
+    stmt = Statement(
+        id=new_id("stm"),
+        partner_id=partner_id,
+        month=month,
+        state=StatementState.DRAFT,
+        billing_mode=mode.value,
+        calls=sum(r.calls for r in rollups),
+        quantity=sum(r.quantity for r in rollups),
+        provisional=fig.provisional,
+        exact=fig.exact,
+        adjustments=fig.adjustments,
+        rounding=fig.rounding,
+        total=fig.total,
+        true_up=fig.true_up,
+        undercharge=fig.undercharge,
+        note=(
+            f"实时计费低于精确价 {fig.undercharge}，不予补收 (R-CHARGE-06) / real-time charges were "
+            f"{fig.undercharge} below the exact price: not charged afterwards (R-CHARGE-06)"
+            if fig.undercharge
+            else ""
+        ),
+        created_at=uow.now,
+    )
+    session.add(stmt)
+    await session.flush()  # the unique (partner, month) answers here, before any money moves
+    seq = 0
+    for ln in lines:
+        seq += 1
+        code = codes.get(ln.product_id, ln.product_id)
+        session.add(
+            StatementLine(
+                statement_id=stmt.id,
+                seq=seq,
+                kind=LineKind.USAGE,
+                product_id=ln.product_id,
+                product_code=code,
+                price_plan_id=ln.price_plan_id,
+                plan_version=ln.plan_version,
+                band=ln.band,
+                scope=ln.scope,
+                tier_from=ln.tier_from,
+                tier_to=ln.tier_to,
+                units=ln.units,
+                unit_price=ln.unit_price,
+                amount=ln.amount,
+                description=f"{code} v{ln.plan_version} {ln.band}/{ln.scope} {_tier_words(ln)}",
+            )
+        )
+    for adj in carried:
+        seq += 1
+        session.add(
+            StatementLine(
+                statement_id=stmt.id,
+                seq=seq,
+                kind=LineKind.ADJUSTMENT,
+                amount=adj.amount,
+                description=f"争议调整 {adj.from_month} / adjustment from dispute {adj.dispute_id} ({adj.from_month})",
+            )
+        )
+        adj.applied_statement_id = stmt.id
+    seq += 1
+    session.add(
+        StatementLine(
+            statement_id=stmt.id,
+            seq=seq,
+            kind=LineKind.ROUNDING,
+            amount=fig.rounding,
+            description="四舍五入到分 / rounding to the fen (ROUND_HALF_UP)",
+        )
+    )
+    await session.flush()
+    await _book(uow, stmt, partner, fig)
+    uow.audit("statement.created", ("statement", stmt.id), partner_id=partner_id, after=snapshot(stmt))
+    return 1
+
+
+async def _book(uow: UnitOfWork, stmt: Statement, partner: PartnerRef, fig: rules.Figures) -> None:
+    """The statement's money movements, one balanced entry each (R-BILL-10)."""
+    if not fig.true_up and not fig.adjustments:
+        return
+    session = uow.session
+    await ledger.ensure_platform_accounts(session, uow.now)
+    await ledger.ensure_partner_accounts(session, partner.id, uow.now)
+    refs = await ledger.account_refs(session, {PLATFORM, partner.id})
+    revenue = refs[(PLATFORM, AccountType.REVENUE)]
+    receivable = refs[(partner.id, AccountType.RECEIVABLE)]
+    credit_to = (
+        refs[(partner.id, AccountType.PREPAID_AVAILABLE)]
+        if stmt.billing_mode == BillingMode.PREPAID.value
+        else receivable
+    )
+    if fig.true_up:
+        entry = await ledger.post(
+            session,
+            kind=EntryKind.ADJUSTMENT,
+            legs=sorted(
+                [ledger.debit(revenue, fig.true_up), ledger.credit(credit_to, fig.true_up)],
+                key=lambda leg: leg.account.id,
+            ),
+            now=uow.now,
+            ref=(TRUE_UP_REF, stmt.id),
+            memo=f"true-up {stmt.month}: provisional {fig.provisional} - exact {fig.exact} (R-CHARGE-06)",
+        )
+        stmt.true_up_entry_id = entry.id
+    if fig.adjustments:
+        amount = fig.adjustments
+        legs = (
+            [ledger.debit(revenue, -amount), ledger.credit(credit_to, -amount)]
+            if amount < 0
+            else [ledger.debit(receivable, amount), ledger.credit(revenue, amount)]
+        )
+        entry = await ledger.post(
+            session,
+            kind=EntryKind.ADJUSTMENT,
+            legs=sorted(legs, key=lambda leg: leg.account.id),
+            now=uow.now,
+            ref=(ADJUSTMENT_REF, stmt.id),
+            memo=f"carried dispute adjustment on the {stmt.month} statement (R-BILL-06)",
+        )
+        stmt.adjustment_entry_id = entry.id
+    await session.flush()
+    uow.publish(BALANCE_CHANGED, partner.id)
+
+
+# ---- issuing, the late alert, confirmation ----------------------------------------------------------
+
+
+def _issue_text(stmt: Statement, deadline: datetime) -> tuple[str, str]:
+    local = deadline.astimezone(SHANGHAI)
+    due = f"{local:%Y-%m-%d %H:%M}"
+    subject = f"{stmt.month} 月结算单已出 / Statement for {stmt.month}: {fmt_fen(stmt.total)} CNY"
+    body = (
+        f"您 {stmt.month} 的结算单已出具，合计 ¥{fmt_fen(stmt.total)}"
+        + (
+            f"，其中多收的 ¥{stmt.true_up} 已退回余额"
+            if stmt.true_up and stmt.billing_mode == "prepaid"
+            else ""
+        )
+        + f"。请于 {due}（北京时间）前确认或提出异议，逾期视为确认。\n"
+        f"Your statement for {stmt.month} is issued: total CNY {fmt_fen(stmt.total)}. Please confirm or "
+        f"dispute it before {due} (Asia/Shanghai); after that it is deemed confirmed. Statement {stmt.id}."
+    )
+    return subject, body
+
+
+async def issue_statements(uow: UnitOfWork, through_month: str) -> int:
+    """Issue every draft of `through_month` or earlier (R-BILL-03) and notify each partner. Returns the
+    number issued."""
+    access.require_staff(uow.actor, *STATEMENT_ROLES)
+    drafts = (
+        await uow.session.scalars(
+            select(Statement)
+            .where(Statement.state == StatementState.DRAFT, Statement.month <= through_month)
+            .order_by(Statement.month, Statement.partner_id)
+            .with_for_update()
+        )
+    ).all()
+    for stmt in drafts:
+        before = snapshot(stmt)
+        stmt.state = StatementState.ISSUED
+        stmt.issued_at = uow.now
+        stmt.confirm_by = rules.confirm_deadline(stmt.month, uow.settings.statement_confirm_day)
+        subject, body = _issue_text(stmt, stmt.confirm_by)
+        await notify(
+            uow,
+            recipient=("partner", stmt.partner_id),
+            kind="statement-issued",
+            subject=subject,
+            body=body,
+            dedup_key=f"statement-issued:{stmt.id}",
+        )
+        uow.audit(
+            "statement.issued",
+            ("statement", stmt.id),
+            partner_id=stmt.partner_id,
+            before=before,
+            after=snapshot(stmt) | {"confirm_by": stmt.confirm_by},
+        )
+    await uow.session.flush()
+    return len(drafts)
+
+
+async def late_statements(uow: UnitOfWork, month: str) -> tuple[int, bool]:
+    """(drafts of `month` or earlier, whether the bill run of `month` has completed)."""
+    drafts = await uow.session.scalar(
+        select(func.count())
+        .select_from(Statement)
+        .where(Statement.state == StatementState.DRAFT, Statement.month <= month)
+    )
+    run = await uow.session.get(BillRun, month)
+    return int(drafts or 0), run is not None and run.state == BillRunState.COMPLETED
+
+
+async def alert_late(uow: UnitOfWork, month: str) -> int:
+    """R-BILL-03: statements of `month` not issued by the late-alert day (the 9th): every active billing
+    operator is alerted once. Returns the number of operators alerted."""
+    drafts, billed = await late_statements(uow, month)
+    if not drafts and billed:
+        return 0
+    what = []
+    if not billed:
+        what.append(f"{month} 的出账尚未完成 / the bill run of {month} has not completed")
+    if drafts:
+        what.append(f"{drafts} 份结算单仍为草稿 / {drafts} statement(s) still in draft")
+    deadline = rules.issue_deadline(month, uow.settings.statement_issue_by_day).astimezone(SHANGHAI)
+    body = (
+        "；".join(what)
+        + f"。结算单须在 {deadline:%Y-%m-%d %H:%M} 前出具 (R-BILL-03) / statements must be issued before "
+        f"{deadline:%Y-%m-%d %H:%M} Asia/Shanghai."
+    )
+    sent = 0
+    for op in await partners.active_operators(uow):
+        if not ({"admin", "billing_clerk"} & set(op.roles)):
+            continue
+        n = await notify(
+            uow,
+            recipient=("operator", op.id),
+            kind="statement-late",
+            subject=f"{month} 结算单未按时出具 / statements of {month} not issued",
+            body=body,
+            dedup_key=f"statement-late:{month}:{op.id}",
+        )
+        sent += n is not None
+    if sent:
+        uow.audit("statement.late_alert", ("bill_run", month), after={"drafts": drafts, "billed": billed})
+    return sent
+
+
+async def statement_for_update(uow: UnitOfWork, statement_id: str) -> Statement:
+    stmt = await uow.session.scalar(select(Statement).where(Statement.id == statement_id).with_for_update())
+    if stmt is None or (stmt.state == StatementState.DRAFT and not access.is_staff(uow.actor)):
+        raise NotFound(f"statement {statement_id} not found")
+    access.check_partner_visible(uow.actor, stmt.partner_id)
+    return stmt
+
+
+def check_answerable(uow: UnitOfWork, stmt: Statement, verb: str) -> None:
+    """R-BILL-04/05: only an issued statement, and only until the end of the 15th."""
+    if uow.actor.is_operator:
+        access.require_staff(uow.actor, *STATEMENT_ROLES)
+    if stmt.state != StatementState.ISSUED:
+        raise Conflict(
+            f"statement {stmt.id} is {stmt.state.value}: it cannot be {verb}", code="STATEMENT_STATE"
+        )
+    if stmt.confirm_by is not None and uow.now >= stmt.confirm_by:
+        raise RuleViolation(
+            f"the window to confirm or dispute the {stmt.month} statement closed at "
+            f"{stmt.confirm_by.astimezone(SHANGHAI):%Y-%m-%d %H:%M} Asia/Shanghai (R-BILL-04)",
+            code="CONFIRMATION_CLOSED",
+        )
+
+
+async def confirm_statement(uow: UnitOfWork, statement_id: str) -> Statement:
+    """R-BILL-04: the partner confirms its issued statement."""
+    stmt = await statement_for_update(uow, statement_id)
+    check_answerable(uow, stmt, "confirmed")
+    before = snapshot(stmt)
+    stmt.state = StatementState.CONFIRMED
+    stmt.confirmation = Confirmation.PARTNER
+    stmt.confirmed_at = uow.now
+    stmt.confirmed_by = uow.actor.id
+    await uow.session.flush()
+    uow.audit(
+        "statement.confirmed",
+        ("statement", stmt.id),
+        partner_id=stmt.partner_id,
+        before=before,
+        after=snapshot(stmt),
+    )
+    return stmt
+
+
+async def deem_and_settle(uow: UnitOfWork) -> tuple[int, int]:
+    """R-BILL-04: every issued statement whose window has closed is deemed confirmed (audited as
+    "deemed"); then every prepaid statement confirmed or disputed whose window has closed is settled.
+    Returns (deemed, settled)."""
+    now = uow.now
+    open_ = (
+        await uow.session.scalars(
+            select(Statement)
+            .where(Statement.state == StatementState.ISSUED, Statement.confirm_by <= now)
+            .order_by(Statement.month, Statement.partner_id)
+            .with_for_update()
+        )
+    ).all()
+    for stmt in open_:
+        before = snapshot(stmt)
+        stmt.state = StatementState.CONFIRMED
+        stmt.confirmation = Confirmation.DEEMED
+        stmt.confirmed_at = now
+        stmt.confirmed_by = "system"
+        uow.audit(
+            "statement.deemed_confirmed",
+            ("statement", stmt.id),
+            partner_id=stmt.partner_id,
+            before=before,
+            after=snapshot(stmt),
+            note="neither confirmed nor disputed by the deadline: deemed confirmed (R-BILL-04)",
+        )
+    settle = (
+        await uow.session.scalars(
+            select(Statement)
+            .where(
+                Statement.state.in_((StatementState.CONFIRMED, StatementState.DISPUTED)),
+                Statement.billing_mode == BillingMode.PREPAID.value,
+                Statement.confirm_by <= now,
+            )
+            .order_by(Statement.month, Statement.partner_id)
+            .with_for_update()
+        )
+    ).all()
+    for stmt in settle:
+        before = snapshot(stmt)
+        stmt.state = StatementState.SETTLED
+        stmt.settled_at = now
+        uow.audit(
+            "statement.settled",
+            ("statement", stmt.id),
+            partner_id=stmt.partner_id,
+            before=before,
+            after=snapshot(stmt),
+            note="prepaid: charged in real time and trued up at the bill run",
+        )
+    await uow.session.flush()
+    return len(open_), len(settle)
+
+
+# ---- reads ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatementDetail:
+    statement: Statement
+    lines: list[StatementLine]
+    dispute: Dispute | None
+
+
+async def list_statements(
+    uow: UnitOfWork,
+    *,
+    month: str | None = None,
+    state: StatementState | None = None,
+    partner_id: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Statement], int]:
+    """A partner sees its own statements (issued or later); operators every partner's, drafts too."""
+    offset, limit = access.page(offset, limit)
+    partner_id = access.scope_partner(uow.actor, partner_id)
+    stmt = select(Statement)
+    if month is not None:
+        stmt = stmt.where(Statement.month == parse_month(month))
+    if state is not None:
+        stmt = stmt.where(Statement.state == state)
+    if partner_id is not None:
+        stmt = stmt.where(Statement.partner_id == partner_id)
+    if not access.is_staff(uow.actor):
+        stmt = stmt.where(Statement.state != StatementState.DRAFT)
+    total = await uow.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = (
+        await uow.session.scalars(
+            stmt.order_by(Statement.month.desc(), Statement.partner_id, Statement.id)
+            .offset(offset)
+            .limit(limit)
+        )
+    ).all()
+    return list(rows), int(total)
+
+
+async def get_statement(uow: UnitOfWork, statement_id: str) -> Statement:
+    stmt = await uow.session.get(Statement, statement_id)
+    hidden = stmt is not None and (
+        not access.is_staff(uow.actor)
+        and (stmt.partner_id != uow.actor.partner_id or stmt.state == StatementState.DRAFT)
+    )
+    if stmt is None or hidden:
+        raise NotFound(f"statement {statement_id} not found")
+    return stmt
+
+
+async def statement_detail(uow: UnitOfWork, statement_id: str) -> StatementDetail:
+    stmt = await get_statement(uow, statement_id)
+    lines = (
+        await uow.session.scalars(
+            select(StatementLine).where(StatementLine.statement_id == stmt.id).order_by(StatementLine.seq)
+        )
+    ).all()
+    dispute = await uow.session.scalar(select(Dispute).where(Dispute.statement_id == stmt.id))
+    return StatementDetail(stmt, list(lines), dispute)
+
+
+async def bill_run_of(uow: UnitOfWork, month: str) -> BillRun | None:
+    return await uow.session.get(BillRun, parse_month(month))
+
+
+def current_month(uow: UnitOfWork) -> str:
+    return month_key(uow.now)

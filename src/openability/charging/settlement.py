@@ -1,0 +1,173 @@
+"""Charging's face for settlement (billing): the month's daily rollups for the bill run, the CDRs of a
+partner's month streamed for the raw usage log, and the matching of a partner's record list against
+them (R-BILL-05/06). Typed read models only; no ORM object leaves charging.
+
+The bill run reads rollups only (`month_rollups`, `partners_with_usage`): its cost grows with
+partners x products x days x price versions, never with calls. The CDR scans here serve a dispute,
+which asks for every record by definition."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openability.charging.models import Message, UsageDaily, UsageRecord
+from openability.kernel.clock import month_bounds
+
+# How many ids of each side a matching report lists (the counts are always complete).
+REPORT_IDS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RollupRow:
+    """One daily rollup row: a day's usage of one product at one price version, band and scope."""
+
+    product_id: str
+    day: date
+    price_plan_id: str
+    band: str
+    scope: str
+    calls: int
+    quantity: int
+    amount: Decimal  # as charged in real time (provisional, R-CHARGE-06)
+
+
+async def partners_with_usage(session: AsyncSession, month: str) -> list[str]:
+    """The partners with any rollup row in the month (YYYY-MM), by id."""
+    rows = await session.scalars(
+        select(UsageDaily.partner_id)
+        .distinct()
+        .where(UsageDaily.month == month)
+        .order_by(UsageDaily.partner_id)
+    )
+    return list(rows.all())
+
+
+async def rollup_months(session: AsyncSession, before: str) -> list[str]:
+    """The months before `before` (YYYY-MM) that have rollup rows, oldest first (bill run catch-up)."""
+    rows = await session.scalars(
+        select(UsageDaily.month).distinct().where(UsageDaily.month < before).order_by(UsageDaily.month)
+    )
+    return list(rows.all())
+
+
+async def month_rollups(session: AsyncSession, partner_id: str, month: str) -> list[RollupRow]:
+    """The partner's rollup rows of the month, by product and day."""
+    rows = await session.scalars(
+        select(UsageDaily)
+        .where(UsageDaily.partner_id == partner_id, UsageDaily.month == month)
+        .order_by(
+            UsageDaily.product_id, UsageDaily.day, UsageDaily.price_plan_id, UsageDaily.band, UsageDaily.scope
+        )
+    )
+    return [
+        RollupRow(r.product_id, r.day, r.price_plan_id, r.band, r.scope, r.calls, r.quantity, r.amount)
+        for r in rows.all()
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class CdrLine:
+    """One CDR as the raw usage log shows it."""
+
+    id: str
+    request_key: str
+    occurred_at: datetime
+    product_id: str
+    capability: str
+    quantity: int
+    unit: str
+    price_plan_id: str
+    band: str
+    scope: str
+    amount: Decimal
+
+
+async def stream_cdrs(
+    session: AsyncSession, partner_id: str, month: str, *, chunk: int = 1000
+) -> AsyncIterator[CdrLine]:
+    """Every CDR of the partner's month, oldest first, read through a server-side cursor in chunks
+    (never the whole month in memory)."""
+    result = await session.stream(
+        select(
+            UsageRecord.id,
+            UsageRecord.request_key,
+            UsageRecord.occurred_at,
+            UsageRecord.product_id,
+            UsageRecord.capability,
+            UsageRecord.quantity,
+            UsageRecord.unit,
+            UsageRecord.price_plan_id,
+            UsageRecord.band,
+            UsageRecord.scope,
+            UsageRecord.amount,
+        )
+        .where(UsageRecord.partner_id == partner_id, UsageRecord.month == month)
+        .order_by(UsageRecord.occurred_at, UsageRecord.id)
+        .execution_options(yield_per=chunk)
+    )
+    async for row in result:
+        yield CdrLine(*row)
+
+
+@dataclass
+class MatchReport:
+    """A partner's record list matched against the CDRs of its month (R-BILL-05)."""
+
+    submitted: int = 0
+    matched: int = 0  # CDRs the partner's list names (by CDR id, request id or message id)
+    platform_only: int = 0  # CDRs the list does not name
+    platform_only_amount: Decimal = Decimal("0.0000")  # their amount as charged
+    partner_only: int = 0  # ids on the list that name no CDR of the month
+    platform_only_ids: list[str] = field(default_factory=list)  # first REPORT_IDS
+    partner_only_ids: list[str] = field(default_factory=list)  # first REPORT_IDS
+
+
+async def match_records(
+    session: AsyncSession, partner_id: str, month: str, ids: Iterable[str]
+) -> MatchReport:
+    """Match the partner's ids against its CDRs of the month: an id names a CDR if it is the CDR's id,
+    its request id (Idempotency-Key / clientCorrelator / generated) or the id of one of its messages.
+    Streams the CDRs and the month's messages once each."""
+    wanted = {i for i in ids if i}
+    report = MatchReport(submitted=len(wanted))
+    used: set[str] = set()
+    start, end = month_bounds(month)
+    by_message: set[str] = set()
+    messages = await session.stream(
+        select(Message.id, Message.usage_record_id)
+        .where(Message.partner_id == partner_id, Message.created_at >= start, Message.created_at < end)
+        .execution_options(yield_per=5000)
+    )
+    async for msg_id, record_id in messages:
+        if msg_id in wanted:
+            used.add(msg_id)
+            by_message.add(record_id)
+    cdrs = await session.stream(
+        select(UsageRecord.id, UsageRecord.request_key, UsageRecord.amount)
+        .where(UsageRecord.partner_id == partner_id, UsageRecord.month == month)
+        .order_by(UsageRecord.occurred_at, UsageRecord.id)
+        .execution_options(yield_per=5000)
+    )
+    async for cdr_id, key, amount in cdrs:
+        hit = False
+        for candidate in (cdr_id, key):
+            if candidate in wanted:
+                used.add(candidate)
+                hit = True
+        if hit or cdr_id in by_message:
+            report.matched += 1
+            continue
+        report.platform_only += 1
+        report.platform_only_amount += amount
+        if len(report.platform_only_ids) < REPORT_IDS:
+            report.platform_only_ids.append(cdr_id)
+    rest = sorted(wanted - used)
+    report.partner_only = len(rest)
+    report.partner_only_ids = rest[:REPORT_IDS]
+    return report
