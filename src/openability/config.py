@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     # opens a pending SI's service (R-BILL-01: only confirmed real funds do).
     payments_sandbox: bool = False
 
+    # Mark the console's cookies Secure (sent over HTTPS only): set it when the platform is served over
+    # HTTPS (directly or behind a TLS-terminating proxy); the demo runs on plain http://127.0.0.1.
+    session_cookie_secure: bool = False
+
     # Login and client-secret throttling (per account or client, and per source address): after
     # `login_max_failures` failures in a row the key is locked for login_lockout_base_seconds, doubling
     # with each further failure up to login_lockout_max_seconds; a success clears the account's count.

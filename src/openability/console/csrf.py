@@ -58,9 +58,15 @@ def anon_token(request: Request) -> str:
     return current if _ANON_SHAPE.match(current) else new_secret(32)
 
 
-def set_anon_cookie(resp: Response, token: str) -> Response:
+def set_anon_cookie(resp: Response, token: str, *, secure: bool = False) -> Response:
     resp.set_cookie(
-        ANON_COOKIE, token, max_age=ANON_TTL_SECONDS, path="/console", httponly=True, samesite="lax"
+        ANON_COOKIE,
+        token,
+        max_age=ANON_TTL_SECONDS,
+        path="/console",
+        httponly=True,
+        samesite="lax",
+        secure=secure,
     )
     return resp
 

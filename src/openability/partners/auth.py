@@ -8,14 +8,17 @@ process, other processes catch up within the TTL."""
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
+from openability.console.csrf import csrf_token_for
 from openability.console.web import SESSION_COOKIE
 from openability.kernel import events
+from openability.kernel.errors import PermissionDenied
 from openability.kernel.uow import Actor
 from openability.partners.identity import TOKEN_REVOKED, actor_for_token_hash
 from openability.partners.tokens import hash_token
@@ -85,7 +88,30 @@ class TokenAuthenticator:
         token = token_from_request(request)
         if token is None:
             return None
+        if _cookie_needs_csrf(request, token):
+            # The browser sends the session cookie with any cross-site request: on the management API a
+            # state-changing call with the cookie must also prove it comes from our own pages.
+            expected = csrf_token_for(self.container.settings.secret_key, token)
+            if not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), expected):
+                raise PermissionDenied(
+                    f"a state-changing API call authenticated by the session cookie needs the "
+                    f"{CSRF_HEADER} header (or use 'Authorization: Bearer <token>')",
+                    code="CSRF_TOKEN_REQUIRED",
+                )
         return await self.resolve(token)
+
+
+CSRF_HEADER = "X-CSRF-Token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _cookie_needs_csrf(request: Request, token: str) -> bool:
+    return (
+        request.method not in _SAFE_METHODS
+        and request.url.path.startswith("/api/")
+        and not request.headers.get("authorization")
+        and request.cookies.get(SESSION_COOKIE) == token
+    )
 
 
 def install_authenticator(platform: Platform) -> TokenAuthenticator:

@@ -74,7 +74,7 @@ async def home(request: Request) -> Response:
 def _login_form(request: Request, status: int = 200, **ctx: Any) -> Response:
     token = anon_token(request)
     resp = render(request, "partners_login.html", None, status=status, anon_csrf=token, **ctx)
-    return set_anon_cookie(resp, token)
+    return set_anon_cookie(resp, token, secure=container_of(request).settings.session_cookie_secure)
 
 
 @router.get("/login")
@@ -104,7 +104,14 @@ async def login_submit(
         return _login_form(request, status=401, next=_safe_next(next), error=exc.message, username=username)
     target = _safe_next(next) or (OPS_HOME if actor.is_operator else PORTAL_HOME)
     resp = redirect(target)
-    resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", max_age=LOGIN_TTL_SECONDS)
+    resp.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        max_age=LOGIN_TTL_SECONDS,
+        secure=container_of(request).settings.session_cookie_secure,
+    )
     return clear_anon_cookie(resp)
 
 
@@ -136,7 +143,8 @@ async def logout(request: Request) -> Response:
 async def register_page(request: Request) -> Response:
     actor = await current_actor_optional(request)
     token = anon_token(request)
-    return set_anon_cookie(render(request, "partners_register.html", actor, form={}, anon_csrf=token), token)
+    page = render(request, "partners_register.html", actor, form={}, anon_csrf=token)
+    return set_anon_cookie(page, token, secure=container_of(request).settings.session_cookie_secure)
 
 
 @router.post("/register")
@@ -173,7 +181,7 @@ async def register_submit(
             error=message,
             anon_csrf=token,
         )
-        return set_anon_cookie(resp, token)
+        return set_anon_cookie(resp, token, secure=container_of(request).settings.session_cookie_secure)
 
     if not anon_ok(request, await request.form()):
         # a forged post from another site registers nothing (double-submit cookie, console/csrf.py)
@@ -199,7 +207,14 @@ async def register_submit(
     except AppError as exc:
         return again(exc.message, exc.status)
     resp = redirect(PORTAL_HOME, flash="注册成功 / registered")
-    resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", max_age=LOGIN_TTL_SECONDS)
+    resp.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        max_age=LOGIN_TTL_SECONDS,
+        secure=container_of(request).settings.session_cookie_secure,
+    )
     return clear_anon_cookie(resp)
 
 
