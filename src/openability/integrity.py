@@ -21,11 +21,12 @@ money test) run it; each violation is one readable sentence.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections import defaultdict
 from collections.abc import Mapping
 from decimal import Decimal
 
-from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.exc import InvalidRequestError, SAWarning
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openability.billing.facts import StatementMoney, confirmed_topups, statement_money
@@ -51,8 +52,10 @@ async def run_audit(session: AsyncSession) -> list[str]:
     (when the audit is the first thing it does): at READ COMMITTED a grant released by a gateway worker
     between two of its queries would look like reserved money without a grant."""
     if session.get_bind().dialect.name == "postgresql":
-        # refused (and left as it is) when the transaction already has its connection
-        with contextlib.suppress(InvalidRequestError):
+        # ignored (the transaction left as it is) when it already has its connection: SQLAlchemy then
+        # refuses or only warns, depending on how the connection was taken
+        with contextlib.suppress(InvalidRequestError), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Connection is already established", SAWarning)
             await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     facts = await ledger_facts(session)
     out = await ledger_violations(session, facts)
