@@ -139,6 +139,7 @@ PUBLIC_ROUTES = {
     "POST /api/v1/partners/register",  # AP self-registration (R-ADMIT-06)
     "POST /api/v1/auth/login",
     "POST /oauth/token",
+    "POST /api/v1/payments/notify/{provider}",  # signed by the provider: the signature authenticates
 }
 
 # Read off the code: route dependencies (require_operator), service checks (access.require_staff,
@@ -186,6 +187,8 @@ ALLOW: dict[str, Allow] = {
     "POST /api/v1/payments": staff("billing_clerk", partner=ALL_USERS),
     "GET /api/v1/payments": SIGNED_IN,
     "GET /api/v1/payments/{payment_id}": SIGNED_IN,
+    "GET /api/v1/payments/providers": SIGNED_IN,
+    "POST /api/v1/payments/notify/{provider}": PUBLIC,
     "POST /api/v1/payments/{payment_id}/confirm": staff("billing_clerk"),
     "POST /api/v1/payments/{payment_id}/reject": staff("billing_clerk"),
     "GET /api/v1/invoices": SIGNED_IN,
@@ -193,6 +196,13 @@ ALLOW: dict[str, Allow] = {
     "GET /api/v1/accounts/{partner_id}": SIGNED_IN,
     "GET /api/v1/usage": SIGNED_IN,
     "GET /api/v1/usage/records": SIGNED_IN,
+    # statements (billing.statements: partners their own issued ones, any user role; confirming and
+    # disputing: operators need STATEMENT_ROLES)
+    "GET /api/v1/statements": SIGNED_IN,
+    "GET /api/v1/statements/{statement_id}": SIGNED_IN,
+    "POST /api/v1/statements/{statement_id}/confirm": staff("billing_clerk", partner=ALL_USERS),
+    "POST /api/v1/statements/{statement_id}/disputes": staff("billing_clerk", partner=ALL_USERS),
+    "GET /api/v1/statements/{statement_id}/usage.csv": SIGNED_IN,
     # tickets
     "POST /api/v1/tickets": staff(*AGENTS, partner=ALL_USERS),
     "GET /api/v1/tickets": SIGNED_IN,
@@ -238,8 +248,14 @@ PARTNER_OWNED = {
     "ticket_id": "ticket_id",
     "attachment_id": "attachment_id",
     "notification_id": "notification_id",
+    "statement_id": "statement_id",
 }
-NOT_PARTNER_OWNED = {"product_ref": "sms-standard", "day": "2026-12-05", "year": "2027"}
+NOT_PARTNER_OWNED = {
+    "product_ref": "sms-standard",
+    "day": "2026-12-05",
+    "year": "2027",
+    "provider": "wechatpay",
+}
 # Required query parameters, by name.
 QUERY_VALUES = {"year": "2026", "month": "2026-10"}
 
@@ -254,6 +270,8 @@ class Req:
     json: Any = None
     data: dict[str, str] | None = None
     files: dict[str, tuple[str, bytes, str]] | None = None
+    content: bytes | None = None  # a raw body (with its Content-Type in headers)
+    headers: dict[str, str] = field(default_factory=dict)
     token: str | None = None  # instead of the caller's own
 
 
@@ -448,7 +466,7 @@ async def _cancel_order(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
 
 @builder("POST /api/v1/payments")
 async def _payment(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
-    body = {"transactionId": f"mx-pay-{w.n()}", "amount": "10.00", "method": "sandbox"}
+    body = {"transactionId": f"mx-pay-{w.n()}", "amount": "10.00", "method": "bank_transfer"}
     req.json = _on_behalf(who, home, body)
 
 
@@ -456,6 +474,30 @@ async def _payment(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
 async def _pending_payment(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
     if who.authenticated:
         req.path["payment_id"] = await w.fresh_pending_payment(home.partner_id)
+
+
+@builder("POST /api/v1/payments/notify/{provider}")
+async def _provider_notification(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    req.content = await w.fresh_provider_notification(home.partner_id)
+    req.headers = {"Content-Type": "text/xml"}
+
+
+@builder("POST /api/v1/statements/{statement_id}/confirm")
+async def _confirm_statement(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    if who.authenticated:
+        req.path["statement_id"] = await w.fresh_statement(home.partner_id)
+
+
+@builder("POST /api/v1/statements/{statement_id}/disputes")
+async def _dispute_statement(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    if who.authenticated:
+        req.path["statement_id"] = await w.fresh_statement(home.partner_id)
+    # A partner user disputes with its record list (a CSV of ids), an operator with a total.
+    if who.kind == "partner":
+        req.data = {"reason": "access matrix"}
+        req.files = {"records": ("records.csv", b"request_id\nmx-unknown-1\n", "text/csv")}
+    else:
+        req.data = {"partnerTotal": "12.34", "reason": "access matrix"}
 
 
 @builder("POST /api/v1/tickets")
@@ -540,5 +582,6 @@ async def send(w: SecWorld, row: Row, who: Who, req: Req) -> httpx.Response:
         json=req.json,
         data=req.data,
         files=req.files,
-        headers=headers,
+        content=req.content,
+        headers={**req.headers, **headers},
     )

@@ -13,7 +13,7 @@ import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +30,10 @@ from openability.partners.tokens import KIND_OPERATOR, KIND_PARTNER_USER, hash_t
 
 PASSWORD = "matrix12345"
 PDF = b"%PDF-1.4\n% access matrix\n"
+# The WeChat-Pay-like provider the world's installation offers (its notifications are HMAC-signed).
+WECHAT_APP_ID = "wx0000000000000001"
+WECHAT_MCH_ID = "1900000001"
+WECHAT_KEY = "k" * 32
 
 
 class _Network:
@@ -77,6 +81,7 @@ class Objects:
     ticket_id: str
     attachment_id: str
     notification_id: str
+    statement_id: str  # an issued statement
     username: str
     password: str
 
@@ -100,7 +105,7 @@ class SecWorld:
     # ---- fresh objects (as the system actor) ------------------------------------------------
 
     async def fresh_partner(self, *, suspended: bool = False) -> str:
-        from openability.partners import service as partners
+        from openability.partners import lifecycle as partners
         from openability.partners.schemas import CreateSi
         from openability.partners.types import PartnerStatus
 
@@ -147,6 +152,58 @@ class SecWorld:
             )
             return p.id
 
+    async def fresh_statement(self, partner_id: str) -> str:
+        """An issued statement of the partner (of a month of its own: one statement per partner and month),
+        open to confirmation or dispute."""
+        n = self.n()
+        return await issued_statement(self.container, partner_id, f"{2000 + n // 12:04d}-{n % 12 + 1:02d}")
+
+    async def fresh_provider_notification(self, partner_id: str) -> bytes:
+        """A pending online payment of the partner at the WeChat-Pay-like provider, and the provider's
+        signed "paid" notification of it (an XML document)."""
+        from openability.billing.models import Payment, ProviderOrder
+        from openability.billing.providers.wechat_like import hmac_sign, to_xml
+        from openability.billing.types import PaymentMethod, PaymentState
+        from openability.kernel.ids import new_id
+
+        n = self.n()
+        async with self.container.uow() as uow:
+            payment = Payment(
+                id=new_id("pay"),
+                partner_id=partner_id,
+                transaction_id=f"mx-online-{n}",
+                method=PaymentMethod.ONLINE,
+                amount=Decimal("20.00"),
+                state=PaymentState.PENDING,
+                created_at=uow.now,
+                created_by="matrix",
+            )
+            uow.session.add(payment)
+            await uow.session.flush()
+            uow.session.add(
+                ProviderOrder(
+                    payment_id=payment.id,
+                    provider="wechatpay",
+                    pay_url=f"weixin://wxpay/bizpayurl?pr={payment.id}",
+                    created_at=uow.now,
+                )
+            )
+            payment_id = payment.id
+        fields = {
+            "return_code": "SUCCESS",
+            "result_code": "SUCCESS",
+            "appid": WECHAT_APP_ID,
+            "mch_id": WECHAT_MCH_ID,
+            "nonce_str": f"mx{n:08d}",
+            "trade_type": "NATIVE",
+            "total_fee": "2000",
+            "cash_fee": "2000",
+            "transaction_id": f"4200{n:016d}",
+            "out_trade_no": payment_id,
+            "time_end": "20261102100459",
+        }
+        return to_xml(fields | {"sign": hmac_sign(fields, WECHAT_KEY)}).encode()
+
     async def no_active_order(self, partner_id: str, product: str) -> None:
         from openability.catalog import service as catalog
         from openability.catalog.models import Product, ProductOrder
@@ -175,7 +232,7 @@ class SecWorld:
             return (await catalog.place_order(uow, partner_id, product)).id
 
     async def fresh_client(self, partner_id: str) -> str:
-        from openability.partners import service as partners
+        from openability.partners import oauth as partners
 
         async with self.container.uow() as uow:
             c, _ = await partners.create_api_client(uow, partner_id, f"matrix {self.n()}", ["sms"])
@@ -217,6 +274,50 @@ class SecWorld:
         return token
 
 
+async def issued_statement(container: Container, partner_id: str, month: str) -> str:
+    """An issued statement of the partner for the month (one usage line, CNY 12.34), its window to
+    confirm or dispute open until 2100."""
+    from openability.billing.models import Statement, StatementLine
+    from openability.billing.types import LineKind, StatementState
+    from openability.kernel.ids import new_id
+
+    total = Decimal("12.3400")
+    zero = Decimal("0.0000")
+    async with container.uow() as uow:
+        stmt = Statement(
+            id=new_id("stm"),
+            partner_id=partner_id,
+            month=month,
+            state=StatementState.ISSUED,
+            billing_mode="prepaid",
+            calls=1,
+            quantity=1,
+            provisional=total,
+            exact=total,
+            adjustments=zero,
+            rounding=zero,
+            total=total,
+            true_up=zero,
+            undercharge=zero,
+            created_at=uow.now,
+            issued_at=uow.now,
+            confirm_by=datetime(2100, 1, 1, tzinfo=UTC),
+        )
+        uow.session.add(stmt)
+        await uow.session.flush()
+        uow.session.add(
+            StatementLine(
+                statement_id=stmt.id,
+                seq=1,
+                kind=LineKind.USAGE,
+                description="矩阵短信 / access matrix",
+                units=1,
+                amount=total,
+            )
+        )
+        return stmt.id
+
+
 def _ok(resp: httpx.Response, what: str, status: int = 200) -> Any:
     assert resp.status_code == status, f"{what}: {resp.status_code} {resp.text}"
     return resp.json()
@@ -233,7 +334,7 @@ async def _partner_objects(
     container: Container, client: httpx.AsyncClient, creds: dict[str, Any], token: str
 ) -> Objects:
     """A's or B's long-lived objects: its seeded order, payment and invoice, an open ticket with an
-    attachment, a notification to the partner, one capability call (a usage record)."""
+    attachment, a notification to the partner, an issued statement, one capability call (a usage record)."""
     from openability.billing.models import Invoice, Payment
     from openability.catalog.models import ProductOrder
     from openability.kernel.notify import notify
@@ -295,6 +396,7 @@ async def _partner_objects(
         ticket_id=ticket["id"],
         attachment_id=attachment["id"],
         notification_id=notification_id,
+        statement_id=await issued_statement(container, pid, "1999-12"),
         username=creds["username"],
         password=creds["password"],
     )
@@ -303,7 +405,7 @@ async def _partner_objects(
 @asynccontextmanager
 async def build_world(container: Container) -> AsyncIterator[SecWorld]:
     from openability.app import create_app
-    from openability.partners import service as partners
+    from openability.partners import identity as partners
     from openability.seed import seed_demo
 
     container.connectors.sms = container.connectors.mms = container.connectors.voice = _Network()  # type: ignore[assignment]
