@@ -79,15 +79,18 @@ def check_key(v: Any, where: str) -> str:
 
 
 def correlator(body: dict[str, Any]) -> str | None:
-    v = body.get("clientCorrelator")
-    return None if v is None else check_key(v, "clientCorrelator")
+    """The optional `clientCorrelator`: absent, or a key (null is not a key: the schema says string)."""
+    if "clientCorrelator" not in body:
+        return None
+    return check_key(body["clientCorrelator"], "clientCorrelator")
 
 
 def product_ref(body: dict[str, Any]) -> str | None:
-    """The optional `productId`: a product id or code (which order is rated is decided by the gateway)."""
-    v = body.get("productId")
-    if v is None:
+    """The optional `productId`: a product id or code (which order is rated is decided by the gateway);
+    absent means the default order, null is refused like any other non-string."""
+    if "productId" not in body:
         return None
+    v = body["productId"]
     if not isinstance(v, str) or not PRODUCT_REF_RE.fullmatch(v):
         raise bad(
             "productId: the id (or code) of a product the partner has an active order for, 1-40 letters,"

@@ -4,6 +4,7 @@ limits and media types, correlator."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -153,6 +154,15 @@ async def unhandled_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(error.body(), status_code=error.status, headers=headers or None)
 
 
+def _documented_methods(app: FastAPI, path: str) -> set[str]:
+    """The methods the OpenAPI document gives the routes whose template matches `path`."""
+    out: set[str] = set()
+    for template, ops in app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)), path):
+            out |= {m.upper() for m in ops}
+    return out
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def app_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, AppError)
@@ -171,10 +181,17 @@ def install_error_handlers(app: FastAPI) -> None:
         msg = f"{first['field']}: {first['problem']}" if first["field"] else str(first["problem"])
         return error_response(400, "INVALID_ARGUMENT", msg, details)
 
-    async def http_error(_: Request, exc: Exception) -> Response:
+    async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         if isinstance(exc, RequestRefused):
             return app_error_response(exc.error)
+        headers = exc.headers
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route that matched the path; the resource's
+            # methods are those of every route at that path (RFC 9110: Allow lists all of them).
+            headers = dict(headers or {})
+            listed = {m.strip() for m in headers.get("Allow", "").split(",") if m.strip()}
+            headers["Allow"] = ", ".join(sorted(listed | _documented_methods(app, request.url.path)))
         codes = {
             404: "NOT_FOUND",
             405: "METHOD_NOT_ALLOWED",
@@ -184,7 +201,7 @@ def install_error_handlers(app: FastAPI) -> None:
             415: UnsupportedMediaType.code,
         }
         return error_response(
-            exc.status_code, codes.get(exc.status_code, "ERROR"), str(exc.detail), headers=exc.headers
+            exc.status_code, codes.get(exc.status_code, "ERROR"), str(exc.detail), headers=headers
         )
 
     app.add_exception_handler(AppError, app_error)
