@@ -100,7 +100,7 @@ async def test_r_scope_01_end_user_numbers_only_in_usage_records_and_messages(
     assert r.status_code == 402, r.text
 
     # Delivery receipts and status reads touch the messages and delivery_receipts tables.
-    sink = container.parts["receipt_sink"]
+    sink = container.connectors.receipt_sink
     async with container.uow() as uow:
         msgs = (await uow.session.scalars(select(Message))).all()
     for m in msgs:
