@@ -53,7 +53,7 @@ async def _seed(url: str, data_dir: Path) -> tuple[str, str]:
     from openability.billing.types import PaymentMethod
     from openability.catalog import service as catalog
     from openability.catalog.seed import seed_catalog
-    from openability.partners import service as partners
+    from openability.partners import identity, lifecycle, oauth
     from openability.partners.schemas import RegisterAp
 
     settings = Settings(database_url=url, data_dir=data_dir, payments_sandbox=True, _env_file=None)
@@ -65,7 +65,7 @@ async def _seed(url: str, data_dir: Path) -> tuple[str, str]:
             tiers = {("national", band): list(TIERS) for band in ("list", "certified", "close", "strategic")}
             await catalog.create_price_plan(uow, "sms-standard", None, tiers, note="R-CHARGE-06 e2e")
         async with c.uow(SYSTEM) as uow:
-            partner, user = await partners.register_ap(
+            partner, user = await lifecycle.register_ap(
                 uow,
                 RegisterAp(
                     name="Volume Test Apps",
@@ -76,7 +76,7 @@ async def _seed(url: str, data_dir: Path) -> tuple[str, str]:
                     contact_phone="+8613800138000",
                 ),
             )
-        me = partners.partner_user_actor(user)
+        me = identity.partner_user_actor(user)
         async with c.uow(me) as uow:
             await catalog.place_order(uow, partner.id, "sms-standard")
         async with c.uow(me) as uow:
@@ -85,9 +85,9 @@ async def _seed(url: str, data_dir: Path) -> tuple[str, str]:
             )
             assert created
         async with c.uow(me) as uow:
-            client, secret = await partners.create_api_client(uow, partner.id, "volume", ["sms"])
+            client, secret = await oauth.create_api_client(uow, partner.id, "volume", ["sms"])
         async with c.uow(SYSTEM) as uow:
-            token, _, _ = await partners.issue_client_token(uow, client.id, secret)
+            token, _, _ = await oauth.issue_client_token(uow, client.id, secret)
         return partner.id, token
     finally:
         await c.dispose()

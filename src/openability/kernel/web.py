@@ -434,12 +434,13 @@ class CorrelatorMiddleware:
 
 
 # Every page and API answer (not the data plane's: machine clients, and the hot path stays lean).
-# script-src is not restricted yet: the console still has inline scripts and handlers (moved to static
-# files with nonces in a later step); framing, plugins, foreign form targets and <base> are refused.
+# Scripts only from the platform's own origin (the console's are static files: no inline script or
+# handler, no eval); framing, plugins, foreign form targets and <base> are refused. Styles are not
+# restricted (a few style attributes remain).
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (
         b"content-security-policy",
-        b"frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'",
+        b"script-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'",
     ),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
