@@ -3,7 +3,13 @@ run, and a listed one that does not exist is an import error at start, never a s
 
 from __future__ import annotations
 
-from openability.billing.jobs import BILL_RUN, DEEMED_CONFIRMATION, STATEMENT_ISSUE, STATEMENT_LATE_ALERT
+from openability.billing.jobs import (
+    BILL_RUN,
+    DEEMED_CONFIRMATION,
+    LOW_BALANCE_ALERTS,
+    STATEMENT_ISSUE,
+    STATEMENT_LATE_ALERT,
+)
 from openability.charging.jobs import GRANT_REAPER
 from openability.jobs.registry import Job, job_table
 from openability.notifications.jobs import NOTIFICATIONS_DELIVERY
@@ -22,4 +28,5 @@ def all_jobs() -> dict[str, Job]:
         STATEMENT_LATE_ALERT,
         DEEMED_CONFIRMATION,
         NOTIFICATIONS_DELIVERY,
+        LOW_BALANCE_ALERTS,
     )

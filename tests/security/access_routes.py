@@ -194,6 +194,14 @@ ALLOW: dict[str, Allow] = {
     "GET /api/v1/invoices": SIGNED_IN,
     "GET /api/v1/invoices/{invoice_ref}": SIGNED_IN,
     "GET /api/v1/accounts/{partner_id}": SIGNED_IN,
+    # billing.alerts: operators with billing_clerk, partner admin or finance users of their own partner
+    "GET /api/v1/accounts/{partner_id}/low-balance-alert": SIGNED_IN,
+    "PUT /api/v1/accounts/{partner_id}/low-balance-alert": staff(
+        "billing_clerk", partner={"admin", "finance"}
+    ),
+    "DELETE /api/v1/accounts/{partner_id}/low-balance-alert": staff(
+        "billing_clerk", partner={"admin", "finance"}
+    ),
     "GET /api/v1/usage": SIGNED_IN,
     "GET /api/v1/usage/records": SIGNED_IN,
     # statements (billing.statements: partners their own issued ones, any user role; confirming and
@@ -462,6 +470,28 @@ async def _order(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
 async def _cancel_order(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
     if who.authenticated:
         req.path["order_id"] = await w.fresh_order(home.partner_id)
+
+
+async def _ensure_alert(w: SecWorld, partner_id: str) -> None:
+    from decimal import Decimal
+
+    from openability.billing import alerts
+
+    async with w.container.uow() as uow:
+        await alerts.set_alert(uow, partner_id, Decimal("5.00"))
+
+
+@builder(
+    "GET /api/v1/accounts/{partner_id}/low-balance-alert",
+    "DELETE /api/v1/accounts/{partner_id}/low-balance-alert",
+)
+async def _existing_alert(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    await _ensure_alert(w, req.path.get("partner_id", home.partner_id))
+
+
+@builder("PUT /api/v1/accounts/{partner_id}/low-balance-alert")
+async def _alert(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    req.json = {"threshold": "5.00"}
 
 
 @builder("POST /api/v1/payments")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from starlette.responses import PlainTextResponse, Response
 
-from openability.billing import service
+from openability.billing import alerts, service
 from openability.billing.models import Payment
 from openability.billing.schemas import (
     BalanceOut,
@@ -20,8 +21,9 @@ from openability.billing.schemas import (
 )
 from openability.billing.types import PaymentMethod, PaymentState
 from openability.catalog.schemas import Page
-from openability.kernel.errors import InvalidArgument
-from openability.kernel.money import fmt
+from openability.kernel.errors import InvalidArgument, NotFound
+from openability.kernel.money import MoneyError, fmt, parse_money
+from openability.kernel.schemas import ApiModel
 from openability.kernel.uow import UnitOfWork
 from openability.kernel.web import CurrentActor, JSONResponse, Limit, Offset, container_of, uow_for
 
@@ -178,3 +180,50 @@ async def get_account(request: Request, actor: CurrentActor, partner_id: str) ->
         deposit=fmt(b.deposit),
         receivable=fmt(b.receivable),
     )
+
+
+class LowBalanceAlertIn(ApiModel):
+    threshold: str  # money string, e.g. "20.00"
+
+
+class LowBalanceAlertOut(ApiModel):
+    partner_id: str
+    threshold: str
+    armed: bool  # false once notified, until the balance is back at or above the threshold
+    notified_at: datetime | None = None
+
+
+def _alert_out(a: alerts.AlertSetting) -> LowBalanceAlertOut:
+    return LowBalanceAlertOut(
+        partner_id=a.partner_id, threshold=fmt(a.threshold), armed=a.armed, notified_at=a.notified_at
+    )
+
+
+@router.get("/accounts/{partner_id}/low-balance-alert")
+async def get_low_balance_alert(request: Request, actor: CurrentActor, partner_id: str) -> LowBalanceAlertOut:
+    """The partner's low-balance alert (404 when none is set)."""
+    async with uow_for(request, actor) as uow:
+        a = await alerts.get_alert(uow, partner_id)
+    if a is None:
+        raise NotFound(f"no low-balance alert for partner {partner_id}")
+    return _alert_out(a)
+
+
+@router.put("/accounts/{partner_id}/low-balance-alert")
+async def put_low_balance_alert(
+    request: Request, actor: CurrentActor, partner_id: str, body: LowBalanceAlertIn
+) -> LowBalanceAlertOut:
+    """Set (or change) the threshold below which the partner gets one notice per crossing."""
+    try:
+        threshold = parse_money(body.threshold, field="threshold", places=2)
+    except MoneyError as exc:
+        raise InvalidArgument(str(exc), code="INVALID_AMOUNT") from None
+    async with uow_for(request, actor) as uow:
+        return _alert_out(await alerts.set_alert(uow, partner_id, threshold))
+
+
+@router.delete("/accounts/{partner_id}/low-balance-alert", status_code=204)
+async def delete_low_balance_alert(request: Request, actor: CurrentActor, partner_id: str) -> Response:
+    async with uow_for(request, actor) as uow:
+        await alerts.clear_alert(uow, partner_id)
+    return Response(status_code=204)

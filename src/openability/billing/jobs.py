@@ -16,10 +16,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from openability.billing import alerts, statements
 from openability.billing import statement_rules as rules
-from openability.billing import statements
 from openability.charging import settlement
-from openability.jobs.registry import DueFn, Job, PeriodJobFn
+from openability.jobs.registry import DueFn, Job, PeriodJobFn, every_minute
 from openability.kernel.clock import month_key
 from openability.kernel.money import fmt_fen
 
@@ -104,4 +104,18 @@ DEEMED_CONFIRMATION = monthly(
     run_deemed,
     "statements neither confirmed nor disputed by the end of the 15th are deemed confirmed (R-BILL-04)",
     lambda p, m: rules.confirm_deadline(m, p.settings.statement_confirm_day),
+)
+
+
+async def low_balance_alerts(platform: Platform) -> str:
+    async with platform.uow() as uow:
+        notified, rearmed = await alerts.scan(uow)
+    return f"{notified} low-balance notice(s), {rearmed} re-armed"
+
+
+LOW_BALANCE_ALERTS = Job(
+    "low-balance-alerts",
+    low_balance_alerts,
+    every_minute,
+    "notify prepaid partners whose balance fell below their alert threshold, once per crossing",
 )

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openability.billing.types import (
@@ -203,3 +203,16 @@ class CarriedAdjustment(Base):
     applied_statement_id: Mapped[str | None] = mapped_column(
         ForeignKey("statements.id"), nullable=True, index=True
     )
+
+
+class LowBalanceAlert(Base):
+    """A prepaid partner's low-balance threshold (issue 7 item 9): one notice when the balance falls
+    below it, then none until it has been back at or above it (`armed`)."""
+
+    __tablename__ = "low_balance_alerts"
+
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    threshold: Mapped[Decimal] = mapped_column(Money())
+    armed: Mapped[bool] = mapped_column(Boolean, default=True)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
