@@ -7,7 +7,13 @@ from typing import Any
 import httpx
 import pytest
 
-from openability.billing.jobs import BILL_RUN, DEEMED_CONFIRMATION, STATEMENT_ISSUE, STATEMENT_LATE_ALERT
+from openability.billing.jobs import (
+    BILL_RUN,
+    DEEMED_CONFIRMATION,
+    LOW_BALANCE_ALERTS,
+    STATEMENT_ISSUE,
+    STATEMENT_LATE_ALERT,
+)
 from openability.charging.jobs import GRANT_REAPER
 from openability.connectors.base import Connectors
 from openability.jobs.registry import job_table
@@ -26,6 +32,7 @@ def test_every_job_is_listed_once_by_explicit_import() -> None:
         STATEMENT_LATE_ALERT,
         DEEMED_CONFIRMATION,
         NOTIFICATIONS_DELIVERY,
+        LOW_BALANCE_ALERTS,
     )
     assert all_jobs() == {j.name: j for j in jobs}
 

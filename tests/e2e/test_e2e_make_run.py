@@ -76,7 +76,9 @@ def openability_run(tmp_path: Path, *, test_smsc: bool) -> Iterator[Running]:
     running = Running(tmp_path, out, log, proc)
     try:
         deadline = time.monotonic() + START_TIMEOUT
-        while "Application startup complete" not in running.logs():
+        # uvicorn logs "Application startup complete" after the lifespan and before it binds the socket;
+        # "Uvicorn running on" comes once it listens
+        while "Uvicorn running on" not in running.logs():
             assert proc.poll() is None, running.banner() + running.logs()
             assert time.monotonic() < deadline, running.banner() + running.logs()
             time.sleep(0.2)
