@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -105,6 +106,49 @@ def _audit_command() -> None:
         table.add_row(str(i), v)
     console.print(table)
     raise typer.Exit(1)
+
+
+@app.command()
+def backup(
+    target: Path = typer.Argument(..., help="file to write the copy to (must not exist)"),
+) -> None:
+    """Copy the embedded SQLite database while the platform runs (SQLite's online backup: a consistent
+    snapshot, page by page). On PostgreSQL use pg_dump (docs/operations.md)."""
+    import sqlite3
+
+    from openability.config import Settings
+    from openability.kernel.migrate import sqlite_path
+
+    settings = Settings()
+    url = settings.effective_database_url()
+    source = sqlite_path(url)
+    if source is None:
+        typer.secho(
+            "the database is not SQLite: back it up with pg_dump, e.g. "
+            '`pg_dump --format=custom --file openability.dump "$DATABASE_URL"` (docs/operations.md)',
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if not source.exists():
+        typer.secho(f"no database at {source}", fg="red", err=True)
+        raise typer.Exit(2)
+    if target.exists():
+        typer.secho(f"{target} exists: choose a new file", fg="red", err=True)
+        raise typer.Exit(2)
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    dst = sqlite3.connect(target)
+    try:
+        with dst:
+            src.backup(dst)
+        ok = dst.execute("PRAGMA integrity_check").fetchone()
+    finally:
+        dst.close()
+        src.close()
+    if ok is None or ok[0] != "ok":
+        typer.secho(f"the copy failed its integrity check: {ok}", fg="red", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"backed up {source} to {target} (integrity check ok)")
 
 
 @app.command()
