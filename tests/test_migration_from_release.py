@@ -182,7 +182,8 @@ async def test_release_database_upgrades_with_its_data(migrated: Migrated, tmp_p
         version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
         counts = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one() for t in KEPT}
         balances = {
-            (o, t, b) for o, t, b in (await conn.execute(text("SELECT owner_id, type, balance FROM accounts")))
+            (o, t, b)
+            for o, t, b in (await conn.execute(text("SELECT owner_id, type, balance FROM accounts")))
         }
         daily = (
             await conn.execute(
@@ -220,25 +221,25 @@ async def test_release_database_upgrades_with_its_data(migrated: Migrated, tmp_p
 
     ap = CREDENTIALS["ap"]
     app = create_app(container, manage_container=False)
-    async with app.lifespan():
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-            token = await client.post(
-                "/oauth/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": ap["client_id"],
-                    "client_secret": ap["client_secret"],
-                },
-            )
-            assert token.status_code == 200, token.text
-            bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
-            sent = await client.post(
-                "/capabilities/sms/v1/messages",
-                json={"to": ["+8613900139000"], "text": "升级后的第一条短信"},
-                headers={**bearer, "Idempotency-Key": "after-upgrade-1"},
-            )
-            assert sent.status_code == 201, sent.text
-            assert Decimal(sent.json()["amountCharged"]) == Decimal("0.0500")
+    transport = httpx.ASGITransport(app=app)
+    async with app.lifespan(), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        token = await client.post(
+            "/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": ap["client_id"],
+                "client_secret": ap["client_secret"],
+            },
+        )
+        assert token.status_code == 200, token.text
+        bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        sent = await client.post(
+            "/capabilities/sms/v1/messages",
+            json={"to": ["+8613900139000"], "text": "升级后的第一条短信"},
+            headers={**bearer, "Idempotency-Key": "after-upgrade-1"},
+        )
+        assert sent.status_code == 201, sent.text
+        assert Decimal(sent.json()["amountCharged"]) == Decimal("0.0500")
     assert len(sms.submits) == 1
     async with container.uow() as uow:
         n = (
