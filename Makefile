@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench venv migrate clean chromium i18n
+.PHONY: run test lint typecheck bench venv migrate clean chromium i18n audit
 
 # The virtual environment and its dependencies. The first install takes about two minutes, so it says
 # what it does and lets pip show its progress; later updates (pyproject.toml changed) stay quiet.
@@ -94,3 +94,10 @@ migrate: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .import_linter_cache
+
+## Known vulnerabilities in the installed dependencies (pip-audit against PyPI's advisory data). Needs
+## pypi.org's per-version JSON API; on a machine that only reaches a package mirror it cannot audit
+## (docs/reliability.md says what it prints there), so it is not part of `make test`.
+audit: $(STAMP)
+	$(BIN)/pip install -q pip-audit
+	$(BIN)/pip-audit -s pypi --skip-editable --strict --progress-spinner off

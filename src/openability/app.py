@@ -31,6 +31,7 @@ from openability.gateway.dataplane import DataPlane
 from openability.jobs.api import jobs_router
 from openability.jobs_catalog import all_jobs
 from openability.kernel import testclock_api
+from openability.kernel.apidoc import document_errors
 from openability.kernel.outage import RETRY_AFTER_SECONDS, database_ready
 from openability.kernel.web import (
     CorrelatorMiddleware,
@@ -139,6 +140,7 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
     data_plane = DataPlane()
     api.router.routes[0:0] = capability_routes(lambda: container.gateway, data_plane, container.capabilities)
     describe_in_openapi(api, container.capabilities)
+    document_errors(api)
 
     for router in (
         partners_api.router,

@@ -155,12 +155,24 @@ async def unhandled_error(request: Request, exc: Exception) -> Response:
 
 
 def _documented_methods(app: FastAPI, path: str) -> set[str]:
-    """The methods the OpenAPI document gives the routes whose template matches `path`."""
-    out: set[str] = set()
+    """The methods of the resource at `path`: those the OpenAPI document gives the most specific
+    templates that match it (fewest parameters: `/partners/register` before `/partners/{id}`, as a
+    client reads the document)."""
+    best: tuple[int, set[str]] = (1 << 30, set())
     for template, ops in app.openapi().get("paths", {}).items():
         if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)), path):
-            out |= {m.upper() for m in ops}
-    return out
+            params = template.count("{")
+            if params < best[0]:
+                best = (params, set())
+            if params == best[0]:
+                best[1].update(m.upper() for m in ops)
+    return best[1]
+
+
+def _method_not_allowed(allowed: set[str]) -> Response:
+    return error_response(
+        405, "METHOD_NOT_ALLOWED", "Method Not Allowed", headers={"Allow": ", ".join(sorted(allowed))}
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -168,9 +180,15 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, AppError)
         return app_error_response(exc)
 
-    async def validation_error(_: Request, exc: Exception) -> Response:
+    async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         errors = exc.errors()
+        if any(e.get("loc", ("",))[0] == "path" for e in errors):
+            # a path that only a parameterised route took (POST /tickets/{id}/history reaching
+            # /tickets/{id}/{action}): the resource there does not take this method
+            allowed = _documented_methods(app, request.url.path)
+            if allowed and request.method not in allowed:
+                return _method_not_allowed(allowed)
         if errors and errors[0].get("type") == "json_invalid":
             return _json_invalid(errors[0], exc.body)
         details = [
@@ -191,7 +209,7 @@ def install_error_handlers(app: FastAPI) -> None:
             # methods are those of every route at that path (RFC 9110: Allow lists all of them).
             headers = dict(headers or {})
             listed = {m.strip() for m in headers.get("Allow", "").split(",") if m.strip()}
-            headers["Allow"] = ", ".join(sorted(listed | _documented_methods(app, request.url.path)))
+            headers["Allow"] = ", ".join(sorted(_documented_methods(app, request.url.path) or listed))
         codes = {
             404: "NOT_FOUND",
             405: "METHOD_NOT_ALLOWED",

@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    StrictBool,
     StringConstraints,
     field_serializer,
     field_validator,
@@ -86,7 +87,7 @@ class CreateSi(Command):
     credit_code: Annotated[str, StringConstraints(max_length=40)] | None = None
     registered_capital: Decimal | None = None
     branches: list[Name] = Field(default_factory=list, max_length=50)
-    activate: bool = False
+    activate: StrictBool = False
     # Optional first partner user (admin) created together with the SI.
     admin_username: Username | None = None
     admin_password: Password | None = None

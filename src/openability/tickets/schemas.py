@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, StrictBool, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from openability.kernel.audit import AuditEntry
@@ -82,7 +82,7 @@ class CreateTicket(_Cmd):
 
 class CommentIn(_Cmd):
     body: str = Field(min_length=1, max_length=10_000)
-    internal: bool = False
+    internal: StrictBool = False
 
 
 class TransitionIn(_Cmd):
@@ -118,12 +118,12 @@ class PolicySetIn(_Cmd):
 
 
 class OverrideIn(_Cmd):
-    is_working: bool
+    is_working: StrictBool
     note: str = Field(default="", max_length=200)
 
 
 class YearConfirmIn(_Cmd):
-    confirmed: bool
+    confirmed: StrictBool
     note: str = Field(default="", max_length=200)
 
 
