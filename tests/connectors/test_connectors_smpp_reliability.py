@@ -10,6 +10,7 @@ library's server and client) both ways."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 from collections.abc import AsyncIterator
 
@@ -291,3 +292,38 @@ async def test_independent_esme_against_the_test_smsc(quick_smsc: TestSmsc, smsc
         assert msg.text == "hello"
     finally:
         await client.stop()
+
+
+async def test_silent_smsc_is_detected_by_enquire_link_and_the_connector_rebinds(
+    smpp_settings: Settings, smsc_port: int
+) -> None:
+    """An SMSC that stops answering (a half-dead link: the socket stays open) is noticed by the
+    connector's enquire_link, the link is closed and a new bind made."""
+    binds = 0
+
+    async def silent_after_bind(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal binds
+        head = await reader.readexactly(16)
+        length, command_id, _, seq = struct.unpack(">IIII", head)
+        await reader.readexactly(length - 16)
+        writer.write(Pdu(command_id | RESPONSE_BIT, ESME_ROK, seq, bind_resp_body("MUTE")).encode())
+        binds += 1
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while await reader.read(1024):  # reads everything, answers nothing
+                pass
+        writer.close()
+
+    server = await asyncio.start_server(silent_after_bind, "127.0.0.1", smsc_port)
+    settings = smpp_settings.model_copy(
+        update={"smsc_enquire_link_seconds": 0.2, "smsc_timeout_seconds": 0.3}
+    )
+    conn = SmppSmsConnector(settings, Connectors(), backoff_min=0.05)
+    await conn.start()
+    try:
+        assert await conn.wait_bound(5)
+        assert await conn.wait_unbound(5)  # the unanswered enquire_link closed the link
+        assert await conn.wait_bound(5)
+        assert conn.binds >= 2 and binds >= 2
+    finally:
+        await conn.stop()
+        server.close()
