@@ -34,6 +34,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from openability.charging.models import DeliveryReceipt, Message
 from openability.kernel.batching import BatchWriter, Pending
 from openability.kernel.errors import NotFound
+from openability.kernel.outage import is_outage
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -204,14 +205,21 @@ class ReceiptWriter:
 
     async def replay(self) -> int:
         """Store the spooled receipts, removing each file once its rows are committed. Returns the number
-        of receipts stored; raises (leaving the rest spooled) when the database still fails."""
+        of receipts stored; raises (leaving the rest spooled) when the database is still unreachable. A
+        file the database refuses for another reason stays spooled (logged) and the others go on."""
         async with self._replay_lock:
             stored = 0
             for path in await asyncio.to_thread(self.spool.files):
                 rows = await asyncio.to_thread(self.spool.read, path)
                 if rows:
-                    async with self.container.uow() as uow:
-                        await _upsert(uow.session, rows)
+                    try:
+                        async with self.container.uow() as uow:
+                            await _upsert(uow.session, rows)
+                    except Exception as exc:
+                        if is_outage(exc):
+                            raise
+                        log.exception("receipt spool %s not replayed; kept for the next attempt", path.name)
+                        continue
                 await asyncio.to_thread(self.spool.remove, path)
                 stored += len(rows)
             if stored:
