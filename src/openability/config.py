@@ -159,6 +159,19 @@ class Settings(BaseSettings):
     smsc_enabled: bool = True
     smsc_timeout_seconds: float = 5.0
     run_test_smsc: bool = True
+    # The ESME's enquire_link period (0: none); an unanswered one closes the link, which then re-binds.
+    smsc_enquire_link_seconds: float = Field(default=30.0, ge=0)
+    # An SMSC's ESME_RTHROTTLED answer: the call is 503 NETWORK_THROTTLED with Retry-After of this many
+    # seconds (rounded up, at least 1), nothing charged, and the connector holds its submissions back
+    # that long, doubling while the SMSC keeps throttling, up to smsc_throttle_max_seconds.
+    smsc_throttle_retry_after_seconds: float = Field(default=1.0, gt=0)
+    smsc_throttle_max_seconds: float = Field(default=8.0, gt=0)
+    # How long a delivery receipt may wait for its batch to be stored before the SMSC is told to resend
+    # it (deliver_sm_resp ESME_RX_T_APPN); SMSCs wait 30-60 s for the answer.
+    smsc_receipt_store_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Receipts the database could not take are appended (fsynced) to data_dir/receipts-spool and
+    # replayed into the database at start-up and every this many seconds (charging/receipts.py).
+    receipt_spool_replay_seconds: float = Field(default=5.0, gt=0)
 
     @model_validator(mode="after")
     def _one_tls_mode(self) -> Settings:

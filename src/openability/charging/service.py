@@ -47,9 +47,9 @@ from openability.charging.types import (
     Subject,
 )
 from openability.charging.volume import UNPLACED, Segments, VolumeBlocks, rate_segments, split_segments
-from openability.connectors.base import NetworkUnavailable, Submitted
+from openability.connectors.base import NetworkThrottled, NetworkUnavailable, Submitted
 from openability.kernel.clock import business_date
-from openability.kernel.errors import AppError, Busy, Conflict, InvalidArgument, RuleViolation
+from openability.kernel.errors import AppError, Busy, Conflict, InvalidArgument, NetworkBusy, RuleViolation
 from openability.kernel.ids import new_id
 from openability.kernel.money import fmt
 
@@ -371,9 +371,7 @@ class ChargingEngine:
         served = [r for r in results if isinstance(r, Submitted)]
         if not served:
             self.cancel(auth)
-            raise Busy(
-                f"the {plan.capability} network element did not accept the request; nothing was charged"
-            )
+            raise _unserved(plan, results)
         try:
             rating = self.settle(auth, sum(plan.quantity_of(r) for r in served))
         except BaseException:
@@ -421,6 +419,19 @@ class ChargingEngine:
         except CdrFailed:
             raise Busy("the call could not be recorded; nothing was charged, please retry") from None
         return ChargeOutcome(201, body, amount=rating.amount)
+
+
+def _unserved(plan: ChargePlan, results: list[Submitted | BaseException]) -> Busy:
+    """The 503 of a call the network element served nobody of: NETWORK_THROTTLED with the element's
+    Retry-After when it throttled (any recipient), else SERVICE_UNAVAILABLE."""
+    waits = [r.retry_after for r in results if isinstance(r, NetworkThrottled)]
+    if waits:
+        return NetworkBusy(
+            f"the {plan.capability} network element is throttling requests; nothing was charged, "
+            "retry after the Retry-After seconds",
+            retry_after=max(waits),
+        )
+    return Busy(f"the {plan.capability} network element did not accept the request; nothing was charged")
 
 
 async def _send_all(plan: ChargePlan) -> list[Submitted | BaseException]:

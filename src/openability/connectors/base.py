@@ -12,6 +12,16 @@ class NetworkUnavailable(Exception):
     not charged."""
 
 
+class NetworkThrottled(NetworkUnavailable):
+    """The network element asks the platform to slow down (SMPP ESME_RTHROTTLED): the call is answered
+    503 NETWORK_THROTTLED with Retry-After, not charged, and the connector holds further submissions
+    back for `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True)
 class SmsSubmission:
     recipient: str  # E.164, e.g. +8613800138000

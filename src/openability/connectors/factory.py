@@ -19,8 +19,6 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-import smpp34
-
 from openability.connectors.base import Connectors, NetworkUnavailable, SmsSubmission, Submitted
 from openability.connectors.mms_sim import MmsSimulator
 from openability.connectors.smpp import SmppSmsConnector
@@ -70,7 +68,7 @@ async def _start_test_smsc(smsc: TestSmsc, host: str, port: int) -> bool:
         try:
             await smsc.start()
             return True
-        except smpp34.SmppError as exc:
+        except OSError as exc:
             if await _listening(host, port) or time.monotonic() > deadline:
                 log.warning(
                     "test SMSC not started on %s:%s (%s); using the SMSC listening there", host, port, exc

@@ -1,10 +1,27 @@
 """SMS over SMPP 3.4: the platform binds to an SMSC as an ESME (transceiver by default).
 
-One long-lived bind carries every submission (smpp34 windows concurrent submit_sm over it). A
-supervisor task binds, reads inbound deliver_sm (delivery receipts) until the link drops, then binds
-again with capped exponential back-off, for as long as the connector runs. While not bound,
+One long-lived bind carries every submission (a window of concurrent submit_sm over one session,
+connectors/smpp_session.py). A supervisor task binds, reads inbound PDUs until the link ends, then
+binds again with capped exponential back-off, for as long as the connector runs. While not bound,
 ``available`` is False and ``submit`` raises NetworkUnavailable at once, so the gateway answers 503
 and charges nothing.
+
+The SMPP session is the platform's own (connectors/smpp_session.py, smpp_pdu.py) rather than a
+library's, for three answers the platform must control (issue 8):
+
+- **deliver_sm_resp after the receipt is durable.** A delivery receipt is handed to the receipt sink
+  (charging/receipts.ReceiptWriter), which returns only once the receipt is committed to the database
+  or appended and fsynced to the local spool; only then is deliver_sm_resp ESME_ROK sent. When the
+  receipt cannot be made durable (sink missing, failing or slower than
+  `smsc_receipt_store_timeout_seconds`), the answer is ESME_RX_T_APPN, a temporary error, and the SMSC
+  delivers the receipt again later. (The smpp34 library used before acknowledged every deliver_sm in its
+  native core before the application saw it.)
+- **unbind_resp before closing.** An unbind from the SMSC is answered with unbind_resp, flushed, and
+  only then is the socket closed (SMPP 3.4 §4.2); the connector re-binds per its back-off policy.
+- **ESME_RTHROTTLED.** A submit_sm answered with ESME_RTHROTTLED raises NetworkThrottled: the call is
+  503 NETWORK_THROTTLED with Retry-After, not charged, and the connector holds further submissions
+  back (`smsc_throttle_retry_after_seconds`, doubling while the SMSC keeps throttling, up to
+  `smsc_throttle_max_seconds`). Every other refusal keeps its mapping (NetworkUnavailable, 503).
 
 Addressing (documented choice): the destination is the E.164 number without '+', TON 1
 (international) / NPI 1 (ISDN E.164). The source is the platform's service code (a digit string such as
@@ -22,15 +39,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import smpp34
-from smpp34._smpp34 import TLV_MESSAGE_STATE, TLV_RECEIPTED_MESSAGE_ID
-
 from openability.config import Settings
-from openability.connectors.base import Connectors, NetworkUnavailable, SmsSubmission, Submitted
+from openability.connectors.base import (
+    Connectors,
+    NetworkThrottled,
+    NetworkUnavailable,
+    SmsSubmission,
+    Submitted,
+)
+from openability.connectors.smpp_pdu import (
+    BIND_COMMANDS,
+    DELIVER_SM,
+    ESME_RINVCMDID,
+    ESME_ROK,
+    ESME_RTHROTTLED,
+    ESME_RX_P_APPN,
+    ESME_RX_T_APPN,
+    RESPONSE_BIT,
+    SUBMIT_SM,
+    TLV_MESSAGE_STATE,
+    TLV_RECEIPTED_MESSAGE_ID,
+    Bind,
+    Pdu,
+    PduError,
+    ShortMessage,
+    decode_message_id,
+    message_id_body,
+    status_name,
+)
+from openability.connectors.smpp_session import SessionClosed, SmppSession
 from openability.connectors.sms_codec import encode_sms
 from openability.kernel.errors import InvalidArgument
 
@@ -92,6 +134,16 @@ def smpp_destination(recipient: str) -> str:
     return r
 
 
+class BindRefused(Exception):
+    """The SMSC answered the bind with an error status."""
+
+
+def _connect_error(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno:
+        return f"{os.strerror(exc.errno)} ({exc})"
+    return str(exc) or type(exc).__name__
+
+
 class SmppSmsConnector:
     """connectors.base.SmsConnector over one SMPP bind that re-binds itself."""
 
@@ -104,29 +156,39 @@ class SmppSmsConnector:
         backoff_min: float = 0.2,
         backoff_max: float = 5.0,
         connect_timeout: float = 2.0,
+        window: int = 10,
     ) -> None:
         self.settings = settings
         # Read when a receipt arrives: the gateway sets its sink whenever it starts.
         self._receipts = receipts if receipts is not None else Connectors()
+        if bind_type not in BIND_COMMANDS:
+            raise ValueError(f"bind_type must be one of {sorted(BIND_COMMANDS)}")
         self.bind_type = bind_type
         self.backoff_min = backoff_min
         self.backoff_max = backoff_max
         self.connect_timeout = connect_timeout
-        self._smsc: smpp34.Smsc | None = None
-        self._client: smpp34.Client | None = None
+        self.window = window
+        self._session: SmppSession | None = None
         self._bound = asyncio.Event()
         self._down = asyncio.Event()
         self._down.set()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.binds = 0  # successful binds so far (tests and metrics watch re-binding)
-        self.receipts = 0
+        self._throttled_until = 0.0  # loop time until which submissions are held back
+        self._throttle_backoff = 0.0
+        # Counters (tests and metrics watch them).
+        self.binds = 0  # successful binds so far
+        self.receipts = 0  # receipts made durable and acknowledged (deliver_sm_resp ESME_ROK)
+        self.receipts_refused = 0  # receipts answered ESME_RX_T_APPN (the SMSC will resend them)
+        self.unbinds_by_smsc = 0  # unbinds from the SMSC
+        self.unbinds_answered = 0  # … answered with unbind_resp before the socket was closed
+        self.throttled = 0  # submit_sm answered ESME_RTHROTTLED
         self.last_error = ""
 
     # -- lifecycle -------------------------------------------------------------------------------
     @property
     def available(self) -> bool:
-        return self._smsc is not None
+        return self._session is not None
 
     @property
     def target(self) -> str:
@@ -139,13 +201,13 @@ class SmppSmsConnector:
 
     async def wait_bound(self, wait_seconds: float) -> bool:
         """Wait up to `wait_seconds` seconds for the bind; True when bound."""
-        if self._smsc is not None:
+        if self._session is not None:
             return True
         try:
             await asyncio.wait_for(self._bound.wait(), wait_seconds)
         except TimeoutError:
             return False
-        return self._smsc is not None
+        return self._session is not None
 
     async def wait_unbound(self, wait_seconds: float) -> bool:
         """Wait up to `wait_seconds` seconds for the link to be down; True when it is."""
@@ -153,26 +215,25 @@ class SmppSmsConnector:
             await asyncio.wait_for(self._down.wait(), wait_seconds)
         except TimeoutError:
             return False
-        return self._smsc is None
+        return self._session is None
 
     async def stop(self) -> None:
+        """Unbind (waiting briefly for unbind_resp) and stop re-binding."""
         self._stopping.set()
-        smsc, client = self._smsc, self._client
+        session = self._session
         self._mark_down()
-        if smsc is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(smsc.unbind(), 2.0)
+        if session is not None:
+            # Receipts being stored get a moment to send their answers before the unbind.
+            await session.wait_inflight(2.0)
+            await session.unbind(2.0)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if client is not None:
-            with contextlib.suppress(Exception):
-                await client.stop()
 
     def _mark_down(self) -> None:
-        self._smsc = None
+        self._session = None
         self._bound.clear()
         self._down.set()
 
@@ -184,37 +245,51 @@ class SmppSmsConnector:
             return False
         return True
 
+    async def _bind(self) -> tuple[SmppSession, asyncio.Task[None]]:
+        s = self.settings
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(s.smsc_host, s.smsc_port), self.connect_timeout
+        )
+        session = SmppSession(
+            reader,
+            writer,
+            self._on_request,
+            name=f"SMSC {self.target}",
+            response_timeout=s.smsc_timeout_seconds,
+            enquire_link_seconds=s.smsc_enquire_link_seconds,
+            window=self.window,
+        )
+        reading = asyncio.create_task(session.run(), name="smpp-reader")
+        command = BIND_COMMANDS[self.bind_type]
+        try:
+            resp = await session.request(
+                command, Bind(s.smsc_system_id, s.smsc_password).encode(), wait_seconds=self.connect_timeout
+            )
+            if resp.command_id != command | RESPONSE_BIT or resp.command_status != ESME_ROK:
+                raise BindRefused(f"bind refused: {status_name(resp.command_status)}")
+        except BaseException:
+            await session.close("bind failed")
+            with contextlib.suppress(Exception):
+                await reading
+            raise
+        return session, reading
+
     async def _supervise(self) -> None:
         s = self.settings
         backoff = self.backoff_min
         while not self._stopping.is_set():
-            client = smpp34.Client(
-                s.smsc_host,
-                s.smsc_port,
-                s.smsc_system_id,
-                s.smsc_password,
-                bind_type=self.bind_type,
-                connect_timeout_ms=int(self.connect_timeout * 1000),
-            )
             try:
-                smsc = await client.connect()
-            except asyncio.CancelledError:
-                with contextlib.suppress(Exception):
-                    await client.stop()
-                raise
-            except (smpp34.SmppError, OSError, RuntimeError) as exc:
-                # A failed Client must still be stopped: the native core crashes at interpreter exit
-                # otherwise (seen with bind time-outs).
-                with contextlib.suppress(Exception):
-                    await client.stop()
-                if self.last_error != str(exc):
-                    log.warning("SMSC %s: bind failed: %s (retrying)", self.target, exc)
-                self.last_error = str(exc)
+                session, reading = await self._bind()
+            except (OSError, TimeoutError, SessionClosed, BindRefused) as exc:
+                error = "bind timed out" if isinstance(exc, TimeoutError) else _connect_error(exc)
+                if self.last_error != error:
+                    log.warning("SMSC %s: bind failed: %s (retrying)", self.target, error)
+                self.last_error = error
                 if await self._pause(backoff):
                     return
                 backoff = min(backoff * 2, self.backoff_max)
                 continue
-            self._client, self._smsc = client, smsc
+            self._session = session
             self.binds += 1
             self.last_error = ""
             backoff = self.backoff_min
@@ -222,47 +297,91 @@ class SmppSmsConnector:
             self._bound.set()
             log.info("SMSC %s: bound as %s (%s)", self.target, s.smsc_system_id, self.bind_type)
             try:
-                await self._read(smsc)
+                await reading
             finally:
-                if self._smsc is smsc:
+                if self._session is session:
                     self._mark_down()
-                with contextlib.suppress(Exception):
-                    await client.stop()
-                if self._client is client:
-                    self._client = None
-            if not self._stopping.is_set():
-                log.warning("SMSC %s: link lost, re-binding", self.target)
-                if await self._pause(self.backoff_min):
-                    return
-
-    async def _read(self, smsc: smpp34.Smsc) -> None:
-        while True:
-            ev = await smsc.next()
-            if isinstance(ev, smpp34.Disconnected):
-                self._mark_down()
+                await session.close("link ended")
+            if session.unbound_by_peer:
+                self.unbinds_by_smsc += 1
+                self.unbinds_answered += int(session.unbind_answered)
+                log.warning("SMSC %s: the SMSC unbound (unbind_resp sent); re-binding", self.target)
+            elif not self._stopping.is_set():
+                log.warning("SMSC %s: link lost (%s), re-binding", self.target, session.close_reason)
+            if self._stopping.is_set() or await self._pause(self.backoff_min):
                 return
-            if ev.esm_class & ESM_CLASS_RECEIPT:
-                await self._on_receipt(ev)
-            else:
-                log.info("SMSC %s: ignoring mobile-originated message from %s", self.target, ev.source_addr)
 
-    async def _on_receipt(self, ev: smpp34.DeliverSmEvent) -> None:
-        tlvs = {t.tag: t.value for t in ev.tlvs}
-        receipt = parse_receipt(ev.short_message.decode("latin-1"), tlvs)
-        if receipt is None:
-            log.warning("SMSC %s: unreadable delivery receipt %r", self.target, ev.short_message)
+    # -- inbound: delivery receipts ----------------------------------------------------------------
+    async def _on_request(self, session: SmppSession, pdu: Pdu) -> None:
+        if pdu.command_id != DELIVER_SM:
+            await session.nack(pdu.sequence_number, ESME_RINVCMDID)
             return
-        self.receipts += 1
+        status = await self._on_deliver_sm(pdu)
+        await session.respond(pdu, status, message_id_body(""))
+
+    async def _on_deliver_sm(self, pdu: Pdu) -> int:
+        """The deliver_sm_resp status: ESME_ROK only once the receipt is durable."""
+        try:
+            sm = ShortMessage.decode(pdu.body)
+        except PduError as exc:
+            log.warning("SMSC %s: undecodable deliver_sm (%s)", self.target, exc)
+            return ESME_RX_P_APPN  # permanent: resending the same bytes cannot help
+        if not sm.esm_class & ESM_CLASS_RECEIPT:
+            log.info("SMSC %s: ignoring mobile-originated message from %s", self.target, sm.source_addr)
+            return ESME_ROK
+        receipt = parse_receipt(sm.short_message.decode("latin-1"), sm.tlvs)
+        if receipt is None:
+            log.warning("SMSC %s: unreadable delivery receipt %r", self.target, sm.short_message)
+            return ESME_ROK  # nothing to store, now or later
         sink = self._receipts.receipt_sink
         if sink is None:
-            log.debug("no receipt_sink registered; dropping receipt for %s", receipt.network_id)
-            return
+            log.warning(
+                "SMSC %s: no receipt store yet; the SMSC will resend %s", self.target, receipt.network_id
+            )
+            self.receipts_refused += 1
+            return ESME_RX_T_APPN
         try:
-            await sink(receipt.network_id, receipt.status, receipt.error)
-        except Exception:  # a failing sink must not kill the bind
-            log.exception("receipt_sink failed for %s", receipt.network_id)
+            await asyncio.wait_for(
+                sink(receipt.network_id, receipt.status, receipt.error),
+                self.settings.smsc_receipt_store_timeout_seconds,
+            )
+        except Exception as exc:  # the store failed: a temporary error makes the SMSC resend it
+            log.warning(
+                "SMSC %s: receipt for %s not stored (%s: %s); answered ESME_RX_T_APPN",
+                self.target,
+                receipt.network_id,
+                type(exc).__name__,
+                exc,
+            )
+            self.receipts_refused += 1
+            return ESME_RX_T_APPN
+        self.receipts += 1
+        return ESME_ROK
 
     # -- submission ------------------------------------------------------------------------------
+    def _throttle_remaining(self) -> float:
+        return self._throttled_until - asyncio.get_running_loop().time()
+
+    def _on_throttled(self) -> float:
+        """An ESME_RTHROTTLED answer: hold submissions back; returns the seconds until they resume."""
+        s = self.settings
+        self.throttled += 1
+        now = asyncio.get_running_loop().time()
+        if now >= self._throttled_until:  # a new throttle, not one of a burst already held back
+            base = s.smsc_throttle_retry_after_seconds
+            self._throttle_backoff = (
+                base
+                if self._throttle_backoff == 0
+                else min(self._throttle_backoff * 2, s.smsc_throttle_max_seconds)
+            )
+            self._throttled_until = now + self._throttle_backoff
+            log.warning(
+                "SMSC %s: ESME_RTHROTTLED; holding submissions back %.1fs",
+                self.target,
+                self._throttle_backoff,
+            )
+        return self._throttled_until - now
+
     async def submit(self, msg: SmsSubmission) -> Submitted:
         s = self.settings
         dest = smpp_destination(msg.recipient)
@@ -274,40 +393,48 @@ class SmppSmsConnector:
         enc = encode_sms(msg.text)
         ids: list[str] = []
         for i, payload in enumerate(enc.parts, start=1):
-            smsc = self._smsc
-            if smsc is None:
+            session = self._session
+            if session is None:
                 raise NetworkUnavailable(
                     f"SMSC {self.target} is not bound" + (f" ({self.last_error})" if self.last_error else "")
                 )
+            wait = self._throttle_remaining()
+            if wait > 0:
+                raise NetworkThrottled(f"SMSC {self.target} is throttling submissions", retry_after=wait)
+            body = ShortMessage(
+                source_addr=source,
+                destination_addr=dest,
+                short_message=payload,
+                source_addr_ton=src_ton,
+                source_addr_npi=src_npi,
+                dest_addr_ton=TON_INTERNATIONAL,
+                dest_addr_npi=NPI_ISDN,
+                esm_class=enc.esm_class,
+                data_coding=enc.data_coding,
+                registered_delivery=1,
+            ).encode()
             try:
-                resp = await asyncio.wait_for(
-                    smsc.submit_sm(
-                        dest,
-                        payload,
-                        source_addr=source,
-                        source_addr_ton=src_ton,
-                        source_addr_npi=src_npi,
-                        dest_addr_ton=TON_INTERNATIONAL,
-                        dest_addr_npi=NPI_ISDN,
-                        esm_class=enc.esm_class,
-                        data_coding=enc.data_coding,
-                        registered_delivery=1,
-                    ),
-                    s.smsc_timeout_seconds,
-                )
+                resp = await session.request(SUBMIT_SM, body)
             except TimeoutError:
                 raise NetworkUnavailable(
                     f"SMSC {self.target} did not answer submit_sm (part {i}/{enc.segments}) "
                     f"within {s.smsc_timeout_seconds:g}s"
                 ) from None
-            except (smpp34.SmppError, RuntimeError, OSError) as exc:
+            except SessionClosed as exc:
                 raise NetworkUnavailable(
                     f"SMSC {self.target} submit_sm failed (part {i}/{enc.segments}): {exc}"
                 ) from exc
-            if not resp.is_success or not resp.message_id:
+            if resp.command_status == ESME_RTHROTTLED:
+                raise NetworkThrottled(
+                    f"SMSC {self.target} throttled part {i}/{enc.segments} (ESME_RTHROTTLED)",
+                    retry_after=self._on_throttled(),
+                )
+            message_id = decode_message_id(resp.body) if resp.command_id == SUBMIT_SM | RESPONSE_BIT else ""
+            if resp.command_status != ESME_ROK or not message_id:
                 raise NetworkUnavailable(
                     f"SMSC {self.target} rejected part {i}/{enc.segments}: "
                     f"command_status 0x{resp.command_status:08X}"
                 )
-            ids.append(resp.message_id)
+            self._throttle_backoff = 0.0
+            ids.append(message_id)
         return Submitted(network_ids=ids, parts=enc.segments, extra={"encoding": enc.encoding})

@@ -92,12 +92,28 @@ def _errors(*codes: int) -> dict[str, Any]:
         413: "PAYLOAD_TOO_LARGE",
         415: "UNSUPPORTED_MEDIA_TYPE",
         429: "TOO_MANY_REQUESTS (Retry-After)",
-        503: "SERVICE_UNAVAILABLE (network element; nothing charged)",
+        503: (
+            "SERVICE_UNAVAILABLE (the network element or the database is unavailable) / NETWORK_THROTTLED "
+            "(the network element, e.g. the SMSC with ESME_RTHROTTLED, asks for fewer requests); nothing "
+            "charged either way, retry after Retry-After seconds"
+        ),
     }
-    return {
-        str(c): {"description": text[c], "content": {"application/json": {"schema": _ref("CapabilityError")}}}
-        for c in codes
+    retry_after = {
+        "Retry-After": {
+            "description": "seconds to wait before retrying (an integer, at least 1)",
+            "schema": {"type": "integer", "minimum": 1},
+        }
     }
+    out: dict[str, Any] = {}
+    for c in codes:
+        resp: dict[str, Any] = {
+            "description": text[c],
+            "content": {"application/json": {"schema": _ref("CapabilityError")}},
+        }
+        if c in (429, 503):
+            resp["headers"] = retry_after
+        out[str(c)] = resp
+    return out
 
 
 def capability_paths(

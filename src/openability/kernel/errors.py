@@ -139,6 +139,16 @@ class Busy(AppError):
     code = "SERVICE_UNAVAILABLE"
 
 
+class NetworkBusy(Busy):
+    """The network element throttles the platform (SMPP ESME_RTHROTTLED): 503 with Retry-After
+    (`details["retryAfter"]`, seconds), nothing charged; the caller should come back after that."""
+
+    code = "NETWORK_THROTTLED"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message, details={"retryAfter": _retry_after_seconds(retry_after)})
+
+
 class Internal(AppError):
     """An unexpected failure: the body says no more than this (the traceback goes to the log)."""
 
