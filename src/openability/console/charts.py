@@ -22,7 +22,8 @@ def column_chart(
     height: int = 220,
 ) -> Markup:
     """`items`: (label under the column, value, text above it); the columns whose index is in `light`
-    are drawn lighter. Negative values draw no column (the text still says the figure)."""
+    are drawn lighter. Negative values draw no column (the text still says the figure); zero draws
+    neither."""
     if not items:
         return Markup("")
     peak = max((Decimal(v) for _, v, _ in items), default=Decimal(0))
@@ -43,8 +44,11 @@ def column_chart(
                 f'<rect x="{x:.1f}" y="{top + plot - h}" width="{bar:.1f}" height="{h}" fill="{fill}" rx="2">'
                 f"<title>{escape(label)}: {escape(text)}</title></rect>"
             )
+        if v:  # a zero says nothing above an empty slot
+            parts.append(
+                f'<text x="{cx:.1f}" y="{top + plot - h - 4}" font-size="10" text-anchor="middle">{escape(text)}</text>'
+            )
         parts.append(
-            f'<text x="{cx:.1f}" y="{top + plot - h - 4}" font-size="10" text-anchor="middle">{escape(text)}</text>'
             f'<text x="{cx:.1f}" y="{height - 6}" font-size="11" text-anchor="middle">{escape(label)}</text>'
         )
     return Markup(

@@ -76,7 +76,10 @@ async def test_the_dashboards_figures_are_the_ledgers_and_the_rollups(
     assert html.count('<svg class="chart"') >= 5  # server-drawn charts, no script
     async with container.uow() as uow:
         billed = sum(
-            (s.total for s in (await uow.session.scalars(select(Statement).where(Statement.month == "2026-11")))),
+            (
+                s.total
+                for s in (await uow.session.scalars(select(Statement).where(Statement.month == "2026-11")))
+            ),
             D(0),
         )
     # November: billed (the statements); December: what real time charged (the CDRs behind the rollups)
@@ -103,7 +106,7 @@ async def test_the_dashboards_figures_are_the_ledgers_and_the_rollups(
 async def test_r_bill_07_an_unpaid_postpaid_statement_ages_from_its_due_date(
     month: Any, container: Any, kit: Any, login: Any
 ) -> None:
-    ap, si = await a_month_of_two_partners(month, container, kit)
+    _ap, si = await a_month_of_two_partners(month, container, kit)
     st = await month.statement_of(si)
     month.at(1, 10, 9, year=2027)  # November's statement was due by the end of 26 December
     clerk = await login("root")
@@ -119,7 +122,14 @@ async def test_r_bill_07_an_unpaid_postpaid_statement_ages_from_its_due_date(
     r = await clerk.get("/console/ops/billing/dashboard/receivables-ageing.csv")
     header, *lines = rows_of(r.content)
     assert header[:4] == ["截至", "合作伙伴编号", "合作伙伴", "应收余额"]
-    assert header[4:] == ["未出账", "未到期", "逾期 1–30 天", "逾期 31–60 天", "逾期 61–90 天", "逾期 90 天以上"]
+    assert header[4:] == [
+        "未出账",
+        "未到期",
+        "逾期 1–30 天",
+        "逾期 31–60 天",
+        "逾期 61–90 天",
+        "逾期 90 天以上",
+    ]
     (line,) = lines
     assert line[:2] == ["2027-01-10", si.partner_id]
     assert D(line[3]) == receivable and D(line[6]) == D(st["total"])
@@ -136,7 +146,15 @@ async def test_the_csv_exports_carry_a_bom_the_header_and_the_rows(
     header, *lines = rows_of(r.content)
     assert header == ["月份", "合作伙伴编号", "合作伙伴", "调用次数", "计费量", "金额", "口径"]
     by_id = {ln[1]: ln for ln in lines}
-    assert by_id[ap.partner_id] == ["2026-11", ap.partner_id, "星河软件有限公司", "1", "100", "5.0000", "已出账"]
+    assert by_id[ap.partner_id] == [
+        "2026-11",
+        ap.partner_id,
+        "星河软件有限公司",
+        "1",
+        "100",
+        "5.0000",
+        "已出账",
+    ]
     assert set(by_id) == {ap.partner_id, si.partner_id}
     r = await clerk.get("/console/ops/billing/dashboard/revenue-by-month.csv?month=2026-12&lang=en")
     header, *lines = rows_of(r.content)

@@ -77,7 +77,7 @@ async def test_r_bill_02_the_clerk_watches_the_bill_run_progress_and_reads_its_r
     assert "¥6.00" in row(r.text, "run-2026-11")
     r = await clerk.get("/console/ops/billing/runs/2026-11")
     assert r.status_code == 200
-    assert 'every 2s' not in r.text  # done: no more polling
+    assert "every 2s" not in r.text  # done: no more polling
     assert re.search(r'id="run-statements">2<', r.text) and 'id="run-total">¥6.00<' in r.text
     for w in worlds:
         assert w.partner_id in r.text
