@@ -157,6 +157,7 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
                 billing_views.PARTNER_BALANCE,
                 catalog_views.PARTNER_ORDERS,
                 billing_views.PARTNER_PAYMENTS,
+                statement_views.PARTNER_STATEMENTS,
             )
         ),
         catalog_views.router,

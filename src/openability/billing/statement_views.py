@@ -30,6 +30,7 @@ from openability.console.i18n import N_, gettext_for
 from openability.console.pagekit import (
     FormError,
     OperatorPage,
+    Panel,
     PartnerPage,
     act,
     error_page,
@@ -75,7 +76,7 @@ LABELS: dict[str, str] = {
     "stands": N_("维持原结算单"),
     "adjusted": N_("差额计入下月"),
     "billed": N_("已出账"),
-    "charged": N_("未出账（实时计费，暂估）"),
+    "charged": N_("暂估（未出账）"),
     "unbilled": N_("未出账"),
     "current": N_("未到期"),
     "1-30": N_("逾期 1–30 天"),
@@ -451,3 +452,14 @@ async def portal_dispute(
     request: Request, actor: PartnerPage, statement_id: str, records: UploadFile | None = File(default=None)
 ) -> Response:
     return await _dispute(request, actor, statement_id, f"{PORTAL}/{statement_id}")
+
+
+# ---- the operator's partner page: its latest statements --------------------------------------------
+
+
+async def _partner_statements(uow: UnitOfWork, partner_id: str) -> Mapping[str, Any]:
+    rows, total = await statements.list_statements(uow, partner_id=partner_id, limit=6)
+    return {"statements": rows, "total": total, "partner_id": partner_id, "labels": LABELS}
+
+
+PARTNER_STATEMENTS = Panel("billing_partner_statements.html", _partner_statements)

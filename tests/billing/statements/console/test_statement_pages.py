@@ -276,6 +276,9 @@ async def test_r_bill_04_the_clerk_lists_and_filters_statements_and_confirms_for
     assert f'id="statement-{sa["id"]}"' in r.text and f'id="statement-{sb["id"]}"' in r.text
     r = await clerk.get(f"/console/ops/billing/statements?partner_id={a.partner_id}")
     assert f'id="statement-{sa["id"]}"' in r.text and f'id="statement-{sb["id"]}"' not in r.text
+    r = await clerk.get(f"/console/ops/partners/{a.partner_id}")  # the partner page's statements section
+    section = r.text.split('id="partner-statements"', 1)[1].split("</table>", 1)[0]
+    assert f'href="/console/ops/billing/statements/{sa["id"]}"' in section and "已出具" in section
     r = await clerk.get("/console/ops/billing/statements?limit=1")
     assert 'id="next-page"' in r.text and len(re.findall(r'<tr id="statement-', r.text)) == 1
     r = await clerk.get("/console/ops/billing/statements?month=2026-13")
