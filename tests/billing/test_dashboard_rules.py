@@ -1,4 +1,4 @@
-"""The operator dashboard's pure rules: the months it shows, top N, and the ageing of a receivable by
+"""The operator dashboard's pure rules: the months it shows and the ageing of a receivable by
 the due dates of the open statements (R-BILL-07: month M is due by the end of the 26th of M+1)."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from openability.billing.dashboard_rules import (
     bucket_of,
     due_date,
     months_back,
-    top_n,
 )
 
 D = Decimal
@@ -25,11 +24,6 @@ def test_the_last_twelve_months_cross_the_year() -> None:
         "2026-09", "2026-10", "2026-11", "2026-12", "2027-01", "2027-02",
     ]  # fmt: skip
     assert months_back("2026-11", 1) == ["2026-11"]
-
-
-def test_top_n_keeps_the_largest_and_returns_the_rest() -> None:
-    top, rest = top_n([("a", D(1)), ("b", D(5)), ("c", D(3))], 2, key=lambda x: x[1])
-    assert [x[0] for x in top] == ["b", "c"] and [x[0] for x in rest] == ["a"]
 
 
 def test_r_bill_07_a_statement_is_due_by_the_end_of_the_26th_of_the_next_month() -> None:

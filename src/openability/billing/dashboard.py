@@ -99,29 +99,28 @@ class PartnerRevenue:
 class PartnerBreakdown:
     month: str
     basis: Basis
-    rows: list[PartnerRevenue]  # every partner, the largest amount first
-    top: int
-
-    @property
-    def shown(self) -> list[PartnerRevenue]:
-        return self.rows[: self.top]
+    rows: list[PartnerRevenue]  # the top N (every partner when asked for all), the largest first
+    partners: int  # partners in all
+    calls: int  # of every partner
+    quantity: int
+    total: Decimal
 
     @property
     def others(self) -> PartnerRevenue | None:
-        rest = self.rows[self.top :]
-        if not rest:
+        """The partners beyond `rows`, summed."""
+        if self.partners <= len(self.rows):
             return None
         return PartnerRevenue(
             "",
             "",
-            sum(r.calls for r in rest),
-            sum(r.quantity for r in rest),
-            sum((r.amount for r in rest), ZERO),
+            self.calls - sum(r.calls for r in self.rows),
+            self.quantity - sum(r.quantity for r in self.rows),
+            self.total - sum((r.amount for r in self.rows), ZERO),
         )
 
     @property
-    def total(self) -> Decimal:
-        return sum((r.amount for r in self.rows), ZERO)
+    def others_count(self) -> int:
+        return max(0, self.partners - len(self.rows))
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +145,9 @@ class AgeingRow:
 class Ageing:
     as_of: date  # Asia/Shanghai
     last_billed: str | None  # the latest month whose bill run completed
-    rows: list[AgeingRow]  # every partner owing, the largest balance first
-    totals: dict[rules.AgeBucket, Decimal] = field(default_factory=dict)
+    rows: list[AgeingRow]  # the partners owing most (all of them when asked), the largest first
+    partners: int  # every partner owing
+    totals: dict[rules.AgeBucket, Decimal] = field(default_factory=dict)  # of every partner
 
     @property
     def total(self) -> Decimal:
@@ -170,7 +170,7 @@ class FloatRow:
 class PrepaidFloat:
     available: Decimal  # every partner's prepaid:available
     reserved: Decimal  # held in grants by the gateway workers (prepaid:reserved)
-    rows: list[FloatRow]  # every partner holding prepaid money, the largest first
+    rows: list[FloatRow]  # the partners holding most (all of them when asked), the largest first
 
     @property
     def total(self) -> Decimal:
@@ -280,24 +280,40 @@ async def revenue_by_product(uow: UnitOfWork, month: str) -> ProductBreakdown:
     )
 
 
-async def revenue_by_partner(uow: UnitOfWork, month: str, top: int = 10) -> PartnerBreakdown:
+async def revenue_by_partner(uow: UnitOfWork, month: str, top: int | None = 10) -> PartnerBreakdown:
+    """The `top` partners of the month by revenue (every partner with None) and the month's sums."""
     check_access(uow)
     billed = month in await _billed_months(uow, [month])
     found: list[tuple[str, int, int, Decimal]]
     if billed:
-        rows = await uow.session.execute(
-            select(Statement.partner_id, Statement.calls, Statement.quantity, Statement.total).where(
-                Statement.month == month
+        where = Statement.month == month
+        count, calls, qty, total = (
+            await uow.session.execute(
+                select(
+                    func.count(),
+                    func.sum(Statement.calls),
+                    func.sum(Statement.quantity),
+                    sum_units(Statement.total),
+                ).where(where)
             )
+        ).one()
+        sums = (int(count or 0), int(calls or 0), int(qty or 0), units(total))
+        q = (
+            select(Statement.partner_id, Statement.calls, Statement.quantity, Statement.total)
+            .where(where)
+            .order_by(Statement.total.desc(), Statement.partner_id)
         )
-        found = [(p, int(c), int(q), t) for p, c, q, t in rows.all()]
+        rows = await uow.session.execute(q.limit(top) if top is not None else q)
+        found = [(p, int(c), int(n), t) for p, c, n, t in rows.all()]
     else:
-        sums = await settlement.partner_sums(uow.session, month=month)
-        found = [(p, s.calls, s.quantity, s.amount) for p, s in sums.items()]
+        u = (await settlement.month_sums(uow.session, [month])).get(month, settlement.UsageSums(0, 0, ZERO))
+        sums = (await settlement.partner_count(uow.session, month), u.calls, u.quantity, u.amount)
+        by_partner = await settlement.partner_sums(uow.session, month=month, top=top)
+        found = [(p, x.calls, x.quantity, x.amount) for p, x in by_partner.items()]
     names = await _names(uow, (f[0] for f in found))
     out = [PartnerRevenue(p, names.get(p, p), c, q, a) for p, c, q, a in found]
-    out.sort(key=lambda r: (-r.amount, r.name, r.partner_id))
-    return PartnerBreakdown(month, Basis.BILLED if billed else Basis.CHARGED, out, max(1, top))
+    out.sort(key=lambda r: (-r.amount, r.partner_id))
+    return PartnerBreakdown(month, Basis.BILLED if billed else Basis.CHARGED, out, *sums)
 
 
 async def traffic_by_capability(uow: UnitOfWork, month: str) -> list[CapabilityTraffic]:
@@ -317,8 +333,9 @@ async def traffic_by_capability(uow: UnitOfWork, month: str) -> list[CapabilityT
     return sorted(out, key=lambda t: (-t.calls, t.capability))
 
 
-async def receivables_ageing(uow: UnitOfWork) -> Ageing:
-    """Every partner's receivable (ledger) aged by its open postpaid statements (dashboard_rules)."""
+async def receivables_ageing(uow: UnitOfWork, top: int | None = None) -> Ageing:
+    """Every partner's receivable (ledger) aged by its open postpaid statements (dashboard_rules); the
+    totals are every partner's, the rows named are the `top` largest (all with None)."""
     check_access(uow)
     today = business_date(uow.now)
     owed = {
@@ -343,28 +360,34 @@ async def receivables_ageing(uow: UnitOfWork) -> Ageing:
         for pid, m, total in rows.all():
             if pid in owed:
                 open_.setdefault(pid, []).append(rules.OpenStatement(m, total))
-    names = await _names(uow, owed)
     totals = dict.fromkeys(rules.BUCKETS, ZERO)
-    out = []
-    for pid, balance in owed.items():
+    aged = []
+    for pid, balance in sorted(owed.items(), key=lambda kv: (-kv[1], kv[0])):
         u = unbilled.get(pid)
         buckets = rules.age_receivable(balance, u.amount if u else ZERO, open_.get(pid, []), today)
         for b, v in buckets.items():
             totals[b] += v
-        out.append(AgeingRow(pid, names.get(pid, pid), balance, buckets))
-    out.sort(key=lambda r: (-r.balance, r.name, r.partner_id))
-    return Ageing(today, last_billed, out, totals)
+        aged.append((pid, balance, buckets))
+    shown = aged if top is None else aged[:top]
+    names = await _names(uow, (a[0] for a in shown))
+    out = [AgeingRow(pid, names.get(pid, pid), balance, buckets) for pid, balance, buckets in shown]
+    return Ageing(today, last_billed, out, len(aged), totals)
 
 
-async def prepaid_float(uow: UnitOfWork) -> PrepaidFloat:
+async def prepaid_float(uow: UnitOfWork, top: int | None = None) -> PrepaidFloat:
+    """Every partner's prepaid money (the sums) and the `top` holders (all with None)."""
     check_access(uow)
-    sums = await ledger.totals_by_type(
-        uow.session, (AccountType.PREPAID_AVAILABLE, AccountType.PREPAID_RESERVED)
-    )
-    available = await ledger.balances_of_type(uow.session, AccountType.PREPAID_AVAILABLE)
-    reserved = await ledger.balances_of_type(uow.session, AccountType.PREPAID_RESERVED)
-    holders = set(available) | set(reserved)
-    names = await _names(uow, holders)
-    rows = [FloatRow(p, names.get(p, p), available.get(p, ZERO), reserved.get(p, ZERO)) for p in holders]
-    rows.sort(key=lambda r: (-r.total, r.name, r.partner_id))
+    types = (AccountType.PREPAID_AVAILABLE, AccountType.PREPAID_RESERVED)
+    sums = await ledger.totals_by_type(uow.session, types)
+    held = await ledger.holdings(uow.session, types, limit=top)
+    names = await _names(uow, (p for p, _ in held))
+    rows = [
+        FloatRow(
+            p,
+            names.get(p, p),
+            b.get(AccountType.PREPAID_AVAILABLE, ZERO),
+            b.get(AccountType.PREPAID_RESERVED, ZERO),
+        )
+        for p, b in held
+    ]
     return PrepaidFloat(sums[AccountType.PREPAID_AVAILABLE], sums[AccountType.PREPAID_RESERVED], rows)

@@ -1,6 +1,5 @@
-"""Pure rules of the operator dashboard (billing/dashboard.py): the months it shows, a top-N list with
-the rest summed, and the ageing of a partner's receivable by the due dates of its open statements.
-No I/O.
+"""Pure rules of the operator dashboard (billing/dashboard.py): the months it shows and the ageing of
+a partner's receivable by the due dates of its open statements. No I/O.
 
 Ageing: a postpaid statement of month M is due by the end of the 26th of M+1 (Asia/Shanghai, R-BILL-07);
 from the 27th it is past due, and its days past due put it in a bucket: current (not yet due), 1–30,
@@ -13,17 +12,14 @@ open statement); a balance below them leaves the oldest statements paid."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import TypeVar
 
 ZERO = Decimal("0.0000")
 # R-BILL-07: the payment window of month M's statement ends with the 26th of M+1.
 PAYMENT_DAY = 26
-
-T = TypeVar("T")
 
 
 class AgeBucket(enum.StrEnum):
@@ -43,12 +39,6 @@ def months_back(month: str, n: int) -> list[str]:
     year, mon = int(month[:4]), int(month[5:7])
     index = year * 12 + mon - 1
     return [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index - n + 1, index + 1)]
-
-
-def top_n(items: Iterable[T], n: int, key: Callable[[T], Decimal]) -> tuple[list[T], list[T]]:
-    """(the n largest by `key`, the rest), the largest first; ties keep the input order."""
-    ordered = sorted(items, key=lambda x: -key(x))
-    return ordered[:n], ordered[n:]
 
 
 def due_date(month: str, payment_day: int = PAYMENT_DAY) -> date:

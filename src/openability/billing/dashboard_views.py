@@ -52,8 +52,8 @@ async def dashboard_page(request: Request, actor: OperatorPage, month: str = "",
             products = await dashboard.revenue_by_product(uow, m)
             partners = await dashboard.revenue_by_partner(uow, m, n)
             traffic = await dashboard.traffic_by_capability(uow, m)
-            ageing = await dashboard.receivables_ageing(uow)
-            float_ = await dashboard.prepaid_float(uow)
+            ageing = await dashboard.receivables_ageing(uow, n)
+            float_ = await dashboard.prepaid_float(uow, n)
     except AppError as exc:
         if month:
             return redirect(DASHBOARD, error=exc.message)
@@ -78,7 +78,7 @@ async def dashboard_page(request: Request, actor: OperatorPage, month: str = "",
         month_chart=[(r.month, r.revenue, format_fen(r.revenue)) for r in months],
         month_chart_light={i for i, r in enumerate(months) if r.billed is None},
         product_chart=[(name(p.name_zh, p.name_en), round_fen(p.amount)) for p in products.rows],
-        partner_chart=[(p.name, round_fen(p.amount)) for p in partners.shown],
+        partner_chart=[(p.name, round_fen(p.amount)) for p in partners.rows],
         traffic_chart=[(label(t.capability, lang), t.calls) for t in traffic],
         ageing_chart=[(billing_label(b, lang), round_fen(ageing.totals[b])) for b in dashboard_rules.BUCKETS],
         csv=lambda section: f"{DASHBOARD}/{section}.csv?month={m}",
@@ -171,7 +171,7 @@ async def _revenue_by_product(request: Request, uow: UnitOfWork, month: str) -> 
 
 
 async def _revenue_by_partner(request: Request, uow: UnitOfWork, month: str) -> Table:
-    b = await dashboard.revenue_by_partner(uow, month)
+    b = await dashboard.revenue_by_partner(uow, month, None)
     header = [
         tr(request, "月份"),
         tr(request, "合作伙伴编号"),

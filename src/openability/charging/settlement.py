@@ -220,18 +220,26 @@ async def product_sums(session: AsyncSession, month: str) -> dict[str, UsageSums
 
 
 async def partner_sums(
-    session: AsyncSession, *, month: str | None = None, after: str | None = None
+    session: AsyncSession, *, month: str | None = None, after: str | None = None, top: int | None = None
 ) -> dict[str, UsageSums]:
-    """Usage per partner id: of one month, or of every month after `after` (YYYY-MM)."""
-    stmt = select(
-        UsageDaily.partner_id,
-        func.sum(UsageDaily.calls),
-        func.sum(UsageDaily.quantity),
-        sum_units(UsageDaily.amount),
-    )
+    """Usage per partner id: of one month, or of every month after `after` (YYYY-MM); with `top`, only
+    the partners charged most, the largest first."""
+    amount = sum_units(UsageDaily.amount)
+    stmt = select(UsageDaily.partner_id, func.sum(UsageDaily.calls), func.sum(UsageDaily.quantity), amount)
     if month is not None:
         stmt = stmt.where(UsageDaily.month == month)
     if after is not None:
         stmt = stmt.where(UsageDaily.month > after)
-    rows = await session.execute(stmt.group_by(UsageDaily.partner_id))
+    stmt = stmt.group_by(UsageDaily.partner_id)
+    if top is not None:
+        stmt = stmt.order_by(amount.desc(), UsageDaily.partner_id).limit(top)
+    rows = await session.execute(stmt)
     return {p: _sums(c, q, a) for p, c, q, a in rows.all()}
+
+
+async def partner_count(session: AsyncSession, month: str) -> int:
+    """How many partners used anything in the month."""
+    n = await session.scalar(
+        select(func.count(func.distinct(UsageDaily.partner_id))).where(UsageDaily.month == month)
+    )
+    return int(n or 0)

@@ -265,3 +265,33 @@ async def balances_of_type(session: AsyncSession, type_: AccountType) -> dict[st
         )
     ).all()
     return {owner: balance for owner, balance in rows}
+
+
+async def holdings(
+    session: AsyncSession, types: Iterable[AccountType], *, limit: int | None = None
+) -> list[tuple[str, dict[AccountType, Decimal]]]:
+    """The partners whose balances of `types` sum to something else than zero, the largest sum first
+    (the first `limit` of them), each with its balance per type."""
+    wanted = list(types)
+    total = sum_units(Account.balance)
+    ranked = (
+        select(Account.owner_id)
+        .where(Account.type.in_(wanted), Account.owner_id != PLATFORM)
+        .group_by(Account.owner_id)
+        .having(total != 0)
+        .order_by(total.desc(), Account.owner_id)
+    )
+    if limit is not None:
+        ranked = ranked.limit(limit)
+    owners = list((await session.scalars(ranked)).all())
+    if not owners:
+        return []
+    rows = select(Account.owner_id, Account.type, Account.balance).where(
+        Account.type.in_(wanted), Account.owner_id != PLATFORM
+    )
+    if limit is not None:
+        rows = rows.where(Account.owner_id.in_(owners))
+    found: dict[str, dict[AccountType, Decimal]] = {}
+    for owner, type_, balance in (await session.execute(rows)).all():
+        found.setdefault(owner, {})[type_] = balance
+    return [(o, found.get(o, {})) for o in owners]

@@ -100,6 +100,11 @@ async def test_the_dashboards_figures_are_the_ledgers_and_the_rollups(
     reserved = sum((b[AccountType.PREPAID_RESERVED] for b in balances), D(0))
     assert money(cell(html, "float-available")) == available
     assert money(cell(html, "float-total")) == available + reserved
+    # top 1: one partner named, the other summed; the totals are still every partner's
+    html = (await clerk.get("/console/ops/billing/dashboard?month=2026-12&top=1")).text
+    assert len(re.findall(r'<tr id="partner-prt_', html)) == 1 and "其他 1 家" in html
+    assert money(cell(html, "partner-total")) == charged
+    assert money(cell(html, "float-available")) == available
     await assert_ledger_clean()
 
 
