@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from openability import __version__, bootstrap
 from openability.billing import api as billing_api
-from openability.billing import statement_api
+from openability.billing import dashboard_views, statement_api, statement_views
 from openability.billing import views as billing_views
 from openability.bootstrap import Container, build_container
 from openability.catalog import api as catalog_api
@@ -159,10 +159,13 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
                 billing_views.PARTNER_BALANCE,
                 catalog_views.PARTNER_ORDERS,
                 billing_views.PARTNER_PAYMENTS,
+                statement_views.PARTNER_STATEMENTS,
             )
         ),
         catalog_views.router,
         billing_views.router,
+        statement_views.router,
+        dashboard_views.router,
         charging_views.router,
         tickets_views.router,
         notifications_api.router,

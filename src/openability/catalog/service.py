@@ -22,6 +22,7 @@ from openability.catalog.types import (
     OrderRef,
     OrderState,
     PlanVersion,
+    ProductLabel,
     ProductRating,
     ProductStatus,
 )
@@ -515,6 +516,26 @@ async def product_codes(session: AsyncSession, product_ids: Sequence[str]) -> di
         await session.execute(select(Product.id, Product.code).where(Product.id.in_(list(product_ids))))
     ).all()
     return {r[0]: r[1] for r in rows}
+
+
+async def product_labels(session: AsyncSession, product_ids: Sequence[str]) -> dict[str, ProductLabel]:
+    """id -> code, names, capability and unit, for reports of other domains (no visibility check:
+    product names are not secret)."""
+    if not product_ids:
+        return {}
+    rows = (
+        await session.execute(
+            select(
+                Product.id,
+                Product.code,
+                Product.name_zh,
+                Product.name_en,
+                Product.capability_code,
+                Product.unit,
+            ).where(Product.id.in_(list(product_ids)))
+        )
+    ).all()
+    return {r[0]: ProductLabel(*r) for r in rows}
 
 
 async def order_of_partner(uow: UnitOfWork, partner_id: str, order_id: str) -> OrderRef | None:

@@ -74,3 +74,15 @@ class CurrentPrice:
     version: int
     valid_from: datetime
     list_price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProductLabel:
+    """How a product is named in another domain's report (e.g. the operator dashboard)."""
+
+    id: str
+    code: str
+    name_zh: str
+    name_en: str
+    capability: str
+    unit: str

@@ -8,16 +8,18 @@ which asks for every record by definition."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openability.charging.models import Message, UsageDaily, UsageRecord
 from openability.kernel.clock import month_bounds
+from openability.ledger.checks import sum_units, units
 
 # How many ids of each side a matching report lists (the counts are always complete).
 REPORT_IDS = 1000
@@ -171,3 +173,73 @@ async def match_records(
     report.partner_only = len(rest)
     report.partner_only_ids = rest[:REPORT_IDS]
     return report
+
+
+# ---- sums for the operator dashboard (billing/dashboard.py): from the rollups, never the CDRs ---------
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSums:
+    calls: int
+    quantity: int
+    amount: Decimal  # as charged in real time
+
+
+def _sums(calls: Any, quantity: Any, amount: Any) -> UsageSums:
+    return UsageSums(int(calls or 0), int(quantity or 0), units(amount))
+
+
+async def month_sums(session: AsyncSession, months: Sequence[str]) -> dict[str, UsageSums]:
+    """Every partner's usage per month (YYYY-MM), for the months asked (a month without usage is absent)."""
+    rows = await session.execute(
+        select(
+            UsageDaily.month,
+            func.sum(UsageDaily.calls),
+            func.sum(UsageDaily.quantity),
+            sum_units(UsageDaily.amount),
+        )
+        .where(UsageDaily.month.in_(list(months)))
+        .group_by(UsageDaily.month)
+    )
+    return {m: _sums(c, q, a) for m, c, q, a in rows.all()}
+
+
+async def product_sums(session: AsyncSession, month: str) -> dict[str, UsageSums]:
+    """Every partner's usage of the month per product id."""
+    rows = await session.execute(
+        select(
+            UsageDaily.product_id,
+            func.sum(UsageDaily.calls),
+            func.sum(UsageDaily.quantity),
+            sum_units(UsageDaily.amount),
+        )
+        .where(UsageDaily.month == month)
+        .group_by(UsageDaily.product_id)
+    )
+    return {p: _sums(c, q, a) for p, c, q, a in rows.all()}
+
+
+async def partner_sums(
+    session: AsyncSession, *, month: str | None = None, after: str | None = None, top: int | None = None
+) -> dict[str, UsageSums]:
+    """Usage per partner id: of one month, or of every month after `after` (YYYY-MM); with `top`, only
+    the partners charged most, the largest first."""
+    amount = sum_units(UsageDaily.amount)
+    stmt = select(UsageDaily.partner_id, func.sum(UsageDaily.calls), func.sum(UsageDaily.quantity), amount)
+    if month is not None:
+        stmt = stmt.where(UsageDaily.month == month)
+    if after is not None:
+        stmt = stmt.where(UsageDaily.month > after)
+    stmt = stmt.group_by(UsageDaily.partner_id)
+    if top is not None:
+        stmt = stmt.order_by(amount.desc(), UsageDaily.partner_id).limit(top)
+    rows = await session.execute(stmt)
+    return {p: _sums(c, q, a) for p, c, q, a in rows.all()}
+
+
+async def partner_count(session: AsyncSession, month: str) -> int:
+    """How many partners used anything in the month."""
+    n = await session.scalar(
+        select(func.count(func.distinct(UsageDaily.partner_id))).where(UsageDaily.month == month)
+    )
+    return int(n or 0)

@@ -16,6 +16,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from openability.console.charts import column_chart
 from openability.console.csrf import SESSION_COOKIE as SESSION_COOKIE
 from openability.console.csrf import csrf_token
 from openability.console.i18n import (
@@ -87,6 +88,7 @@ def env() -> Environment:
     # 四舍五入 through the one money path (a format spec would round half-even: 0.125 -> 0.12).
     e.filters["fen"] = lambda v: format_fen(v) if v is not None else ""
     e.globals["bar_chart"] = bar_chart
+    e.globals["column_chart"] = column_chart
     return e
 
 

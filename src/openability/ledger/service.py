@@ -18,6 +18,7 @@ from sqlalchemy.orm.util import identity_key
 from openability.kernel.db import Money
 from openability.kernel.errors import InsufficientBalance, NotFound
 from openability.kernel.ids import new_id
+from openability.ledger.checks import sum_units, units
 from openability.ledger.models import Account, JournalEntry, JournalLine
 from openability.ledger.types import (
     NORMAL_SIDE,
@@ -237,3 +238,60 @@ async def balances(session: AsyncSession, owner_id: str) -> dict[AccountType, De
         await session.execute(select(Account.type, Account.balance).where(Account.owner_id == owner_id))
     ).all()
     return {r[0]: r[1] for r in rows}
+
+
+async def totals_by_type(session: AsyncSession, types: Iterable[AccountType]) -> dict[AccountType, Decimal]:
+    """The sum of every partner's balance of each type (the platform's own accounts excluded): e.g. the
+    prepaid float, all partners' available money."""
+    wanted = list(types)
+    rows = (
+        await session.execute(
+            select(Account.type, sum_units(Account.balance))
+            .where(Account.type.in_(wanted), Account.owner_id != PLATFORM)
+            .group_by(Account.type)
+        )
+    ).all()
+    found = {t: units(v) for t, v in rows}
+    return {t: found.get(t, Decimal("0.0000")) for t in wanted}
+
+
+async def balances_of_type(session: AsyncSession, type_: AccountType) -> dict[str, Decimal]:
+    """Owner id -> balance of every partner account of one type whose balance is not zero."""
+    rows = (
+        await session.execute(
+            select(Account.owner_id, Account.balance).where(
+                Account.type == type_, Account.owner_id != PLATFORM, Account.balance != Decimal(0)
+            )
+        )
+    ).all()
+    return {owner: balance for owner, balance in rows}
+
+
+async def holdings(
+    session: AsyncSession, types: Iterable[AccountType], *, limit: int | None = None
+) -> list[tuple[str, dict[AccountType, Decimal]]]:
+    """The partners whose balances of `types` sum to something else than zero, the largest sum first
+    (the first `limit` of them), each with its balance per type."""
+    wanted = list(types)
+    total = sum_units(Account.balance)
+    ranked = (
+        select(Account.owner_id)
+        .where(Account.type.in_(wanted), Account.owner_id != PLATFORM)
+        .group_by(Account.owner_id)
+        .having(total != 0)
+        .order_by(total.desc(), Account.owner_id)
+    )
+    if limit is not None:
+        ranked = ranked.limit(limit)
+    owners = list((await session.scalars(ranked)).all())
+    if not owners:
+        return []
+    rows = select(Account.owner_id, Account.type, Account.balance).where(
+        Account.type.in_(wanted), Account.owner_id != PLATFORM
+    )
+    if limit is not None:
+        rows = rows.where(Account.owner_id.in_(owners))
+    found: dict[str, dict[AccountType, Decimal]] = {}
+    for owner, type_, balance in (await session.execute(rows)).all():
+        found.setdefault(owner, {})[type_] = balance
+    return [(o, found.get(o, {})) for o in owners]
