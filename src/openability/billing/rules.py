@@ -44,9 +44,8 @@ def allowed_purpose(partner_kind: str, billing_mode: str) -> str:
 
 def check_payment_allowed(partner_kind: str, billing_mode: str, partner_status: str, purpose: str) -> None:
     if purpose == "statement":
-        # A postpaid statement's bank transfer (R-BILL-07): owed whatever the partner's status, exited too.
-        if partner_kind == "AP" or billing_mode != "postpaid":
-            raise RuleViolation("only a postpaid SI pays statements", code="PURPOSE_NOT_ALLOWED")
+        # A postpaid statement's bank transfer (R-BILL-07): owed whatever the partner's status or billing
+        # mode today (exited, or prepaid since); the statement itself must be a due postpaid one.
         return
     if partner_status == "exited":
         raise RuleViolation("the partner has exited (R-EXIT-01): payments are closed", code="PARTNER_EXITED")
