@@ -68,7 +68,7 @@ async def postpaid_si_with_a_due_statement(container: Container) -> tuple[str, s
 async def test_r_bill_07_the_partner_files_a_notice_and_the_clerk_confirms_it_on_the_board(
     browser: Any, world: Any, container: Container
 ) -> None:
-    pid, sid = await postpaid_si_with_a_due_statement(container)
+    _pid, sid = await postpaid_si_with_a_due_statement(container)
     await browser.login("si1admin")
     page = await browser.get("/console/portal/dues")
     assert page.status_code == 200 and "应付账款" in page.text

@@ -351,17 +351,18 @@ async def collect(uow: UnitOfWork, statement_id: str) -> Collected | None:
         assert stmt is not None
         _settle(uow, stmt, "postpaid: collected from the deposit (R-BILL-08)")
     required = await required_deposit(uow, partner_id)
-    subject, body = rules.deduction_notice(
-        due.month, statement_id, taken, shortfall, deposit.balance, required
-    )
-    await notify(
-        uow,
-        recipient=("partner", partner_id),
-        kind="deposit-deducted",
-        subject=subject,
-        body=body,
-        dedup_key=f"deposit-deducted:{statement_id}",
-    )
+    if taken > 0:  # an empty deposit gives nothing: the suspension notice says what is owed
+        subject, body = rules.deduction_notice(
+            due.month, statement_id, taken, shortfall, deposit.balance, required
+        )
+        await notify(
+            uow,
+            recipient=("partner", partner_id),
+            kind="deposit-deducted",
+            subject=subject,
+            body=body,
+            dedup_key=f"deposit-deducted:{statement_id}",
+        )
     suspended = False
     if shortfall > 0:
         suspended = await _suspend(uow, partner, due, shortfall, required)
