@@ -189,7 +189,7 @@ def jobs_run(
     ),
 ) -> None:
     """Run one job for the current period, or for --period (the month jobs: bill-run, statement-issue,
-    statement-late-alert, deemed-confirmation)."""
+    statement-late-alert, deemed-confirmation, collections, collections-deferred)."""
     import re
 
     from openability.jobs.scheduler import run_job
