@@ -9,6 +9,8 @@ import pytest
 
 from openability.billing.jobs import (
     BILL_RUN,
+    COLLECTIONS,
+    COLLECTIONS_DEFERRED,
     DEEMED_CONFIRMATION,
     LOW_BALANCE_ALERTS,
     STATEMENT_ISSUE,
@@ -31,6 +33,8 @@ def test_every_job_is_listed_once_by_explicit_import() -> None:
         STATEMENT_ISSUE,
         STATEMENT_LATE_ALERT,
         DEEMED_CONFIRMATION,
+        COLLECTIONS_DEFERRED,
+        COLLECTIONS,
         NOTIFICATIONS_DELIVERY,
         LOW_BALANCE_ALERTS,
     )

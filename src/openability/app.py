@@ -18,7 +18,13 @@ from starlette.types import Receive, Scope, Send
 
 from openability import __version__, bootstrap
 from openability.billing import api as billing_api
-from openability.billing import dashboard_views, statement_api, statement_views
+from openability.billing import (
+    collection_api,
+    collection_views,
+    dashboard_views,
+    statement_api,
+    statement_views,
+)
 from openability.billing import views as billing_views
 from openability.bootstrap import Container, build_container
 from openability.catalog import api as catalog_api
@@ -150,6 +156,7 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
         catalog_api.router,
         billing_api.router,
         statement_api.router,
+        collection_api.router,
         usage_api.router,
         tickets_api.router,
         partners_views.router,
@@ -166,6 +173,7 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
         billing_views.router,
         statement_views.router,
         dashboard_views.router,
+        collection_views.router,
         charging_views.router,
         tickets_views.router,
         notifications_api.router,

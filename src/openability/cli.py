@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from openability.billing import cli as billing_cli
-from openability.billing import statement_cli
+from openability.billing import collection_cli, statement_cli
 from openability.bootstrap import Container, build_container
 from openability.catalog import cli as catalog_cli
 from openability.kernel.commands import CLI_ACTOR, run_async, use_platform
@@ -38,6 +38,7 @@ app = typer.Typer(help="openability: telecom capability-exposure platform", no_a
 # The bill run and statements belong to the billing group.
 billing_cli.app.command("run")(statement_cli.run_cmd)
 billing_cli.app.command("statements")(statement_cli.statements_cmd)
+billing_cli.app.add_typer(collection_cli.app, name="collections")
 for group in (partners_cli, catalog_cli, billing_cli, tickets_cli, notifications_cli):
     app.add_typer(group.app, name=group.NAME)
 
@@ -188,7 +189,7 @@ def jobs_run(
     ),
 ) -> None:
     """Run one job for the current period, or for --period (the month jobs: bill-run, statement-issue,
-    statement-late-alert, deemed-confirmation)."""
+    statement-late-alert, deemed-confirmation, collections, collections-deferred)."""
     import re
 
     from openability.jobs.scheduler import run_job

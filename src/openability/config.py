@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     statement_issue_by_day: int = Field(default=10, ge=2, le=28)
     statement_late_alert_day: int = Field(default=9, ge=1, le=28)
     statement_confirm_day: int = Field(default=15, ge=1, le=28)
+    # R-BILL-07 (billing/collections.py): a postpaid statement is paid by the end of this day of the next
+    # month (the 26th); a payment notice filed by then defers collection to 00:00 on the 1st, otherwise
+    # the unpaid amount is taken from the deposit at its end (00:00 on the 27th).
+    statement_payment_day: int = Field(default=26, ge=2, le=28)
     min_registered_capital: Decimal = Decimal("1000000")
     calendar_confirmed_years: list[int] = Field(default_factory=lambda: [2024, 2025, 2026])
     sla_pause_while_pending: bool = False

@@ -16,6 +16,9 @@ money test) run it; each violation is one readable sentence.
      (R-CHARGE-06) and carried adjustments (R-BILL-06) are each exactly one ADJUSTMENT entry that moves
      that amount between revenue and the partner (prepaid:available for a prepaid statement's credits,
      receivable otherwise), and no such entry exists without its statement figure.
+  8. collections (billing/collection_audit.py): each postpaid statement's due against its payments
+     (PAYMENT entries: Dr cash / Cr receivable) and its deposit deduction (one DEPOSIT_DEDUCTION entry:
+     Dr deposit / Cr receivable); DEPOSIT entries == confirmed deposit payments.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from decimal import Decimal
 from sqlalchemy.exc import InvalidRequestError, SAWarning
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from openability.billing.collection_audit import collection_violations
 from openability.billing.facts import StatementMoney, confirmed_topups, statement_money
 from openability.billing.types import ADJUSTMENT_REF, TRUE_UP_REF
 from openability.charging.facts import cdr_totals_by_entry, consumed_by_grant, grant_facts, prepaid_cdr_totals
@@ -196,6 +200,8 @@ async def run_audit(session: AsyncSession) -> list[str]:
     out += statement_violations(
         await statement_money(session), await lines_by_ref(session, (TRUE_UP_REF, ADJUSTMENT_REF)), accounts
     )
+    # 8. collections <-> their payments and deposit deductions
+    out += await collection_violations(session, accounts)
     return out
 
 

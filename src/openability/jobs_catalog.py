@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from openability.billing.jobs import (
     BILL_RUN,
+    COLLECTIONS,
+    COLLECTIONS_DEFERRED,
     DEEMED_CONFIRMATION,
     LOW_BALANCE_ALERTS,
     STATEMENT_ISSUE,
@@ -27,6 +29,8 @@ def all_jobs() -> dict[str, Job]:
         STATEMENT_ISSUE,
         STATEMENT_LATE_ALERT,
         DEEMED_CONFIRMATION,
+        COLLECTIONS_DEFERRED,
+        COLLECTIONS,
         NOTIFICATIONS_DELIVERY,
         LOW_BALANCE_ALERTS,
     )

@@ -606,7 +606,7 @@ async def test_openapi_request_schemas_list_allowed_values(app_client: Client) -
     assert "billing_clerk" in enum("CreateOperator", "roles") and "admin" in enum("CreateOperator", "roles")
     assert enum("CreateClient", "scopes") == ["mms", "sms", "voice"]
     assert enum("PaymentCreate", "method") == ["bank_transfer", "online", "sandbox"]
-    assert enum("PaymentCreate", "purpose") == ["deposit", "top_up"]
+    assert enum("PaymentCreate", "purpose") == ["deposit", "statement", "top_up"]
     assert enum("ProductCreate", "unit") == ["message", "minute", "segment"]
     assert enum("ProductCreate", "audience") == ["AP", "SI", "all"]
     assert enum("ProductCreate", "status") == ["active", "draft", "retired"]

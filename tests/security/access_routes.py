@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
-from access_world import PASSWORD, PDF, Objects, SecWorld, Who
+from access_world import PASSWORD, PDF, Objects, SecWorld, Who, due_statement
 from fastapi.routing import APIRoute
 
 from openability.partners.rules import OPERATOR_ROLES, PARTNER_USER_ROLES
@@ -211,6 +211,15 @@ ALLOW: dict[str, Allow] = {
     "POST /api/v1/statements/{statement_id}/confirm": staff("billing_clerk", partner=ALL_USERS),
     "POST /api/v1/statements/{statement_id}/disputes": staff("billing_clerk", partner=ALL_USERS),
     "GET /api/v1/statements/{statement_id}/usage.csv": SIGNED_IN,
+    # collections (billing.collections: notices by partner admin/finance users or billing clerks)
+    "GET /api/v1/collections": SIGNED_IN,
+    "POST /api/v1/statements/{statement_id}/payment-notices": staff(
+        "billing_clerk", partner={"admin", "finance"}
+    ),
+    "POST /api/v1/statements/{statement_id}/payments": staff("billing_clerk"),
+    "GET /api/v1/statements/{statement_id}/payments": SIGNED_IN,
+    "GET /api/v1/partners/{partner_id}/deposit": SIGNED_IN,
+    "PUT /api/v1/partners/{partner_id}/required-deposit": staff("billing_clerk"),
     # tickets
     "POST /api/v1/tickets": staff(*AGENTS, partner=ALL_USERS),
     "GET /api/v1/tickets": SIGNED_IN,
@@ -528,6 +537,34 @@ async def _dispute_statement(w: SecWorld, who: Who, home: Objects, req: Req) -> 
         req.files = {"records": ("records.csv", b"request_id\nmx-unknown-1\n", "text/csv")}
     else:
         req.data = {"partnerTotal": "12.34", "reason": "access matrix"}
+
+
+@builder(
+    "POST /api/v1/statements/{statement_id}/payment-notices",
+    "POST /api/v1/statements/{statement_id}/payments",
+)
+async def _statement_payment(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    if who.authenticated:
+        n = w.n()
+        req.path["statement_id"] = await due_statement(
+            w.container, home.partner_id, f"{1900 + n // 12:04d}-{n % 12 + 1:02d}"
+        )
+    req.json = {"transactionId": f"mx-stm-{w.n()}", "amount": "1.00", "bankReference": "矩阵转账"}
+
+
+@builder("PUT /api/v1/partners/{partner_id}/required-deposit")
+async def _required_deposit(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    # Operators set it on a postpaid SI of their own making (the world's partners are prepaid).
+    if who.kind == "operator":
+        from openability.partners import lifecycle
+        from openability.partners.schemas import CreateSi
+
+        async with w.container.uow() as uow:
+            p = await lifecycle.create_si(
+                uow, CreateSi(name=f"矩阵后付费伙伴{w.n()}", billing_mode="postpaid", activate=True)
+            )
+            req.path["partner_id"] = p.id
+    req.json = {"amount": "100.00"}
 
 
 @builder("POST /api/v1/tickets")

@@ -82,6 +82,7 @@ class Objects:
     attachment_id: str
     notification_id: str
     statement_id: str  # an issued statement
+    due_statement_id: str  # a confirmed postpaid statement, due (collections)
     username: str
     password: str
 
@@ -318,6 +319,43 @@ async def issued_statement(container: Container, partner_id: str, month: str) ->
         return stmt.id
 
 
+async def due_statement(container: Container, partner_id: str, month: str) -> str:
+    """A confirmed postpaid statement of the partner for the month (CNY 12.34), due (billing.dues)."""
+    from openability.billing import dues
+    from openability.billing.models import Statement, StatementLine
+    from openability.billing.types import LineKind, StatementState
+    from openability.kernel.ids import new_id
+
+    total, zero = Decimal("12.3400"), Decimal("0.0000")
+    async with container.uow() as uow:
+        stmt = Statement(
+            id=new_id("stm"),
+            partner_id=partner_id,
+            month=month,
+            state=StatementState.CONFIRMED,
+            billing_mode="postpaid",
+            provisional=total,
+            exact=total,
+            adjustments=zero,
+            rounding=zero,
+            total=total,
+            true_up=zero,
+            undercharge=zero,
+            created_at=uow.now,
+            issued_at=uow.now,
+            confirm_by=datetime(2100, 1, 1, tzinfo=UTC),
+        )
+        uow.session.add(stmt)
+        await uow.session.flush()
+        uow.session.add(
+            StatementLine(
+                statement_id=stmt.id, seq=1, kind=LineKind.USAGE, units=1, amount=total, description="矩阵"
+            )
+        )
+        await dues.open_due(uow, stmt)
+        return stmt.id
+
+
 def _ok(resp: httpx.Response, what: str, status: int = 200) -> Any:
     assert resp.status_code == status, f"{what}: {resp.status_code} {resp.text}"
     return resp.json()
@@ -397,6 +435,7 @@ async def _partner_objects(
         attachment_id=attachment["id"],
         notification_id=notification_id,
         statement_id=await issued_statement(container, pid, "1999-12"),
+        due_statement_id=await due_statement(container, pid, "1999-11"),
         username=creds["username"],
         password=creds["password"],
     )

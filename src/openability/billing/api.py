@@ -101,6 +101,7 @@ async def create_payment(request: Request, actor: CurrentActor, body: PaymentCre
             body.purpose,
             body.bank_reference,
             body.provider,
+            body.statement_id,
         )
         (out,) = await _views(uow, [payment])
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)

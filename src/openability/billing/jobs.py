@@ -6,9 +6,14 @@ runs it for M, and each also catches up what earlier months left undone:
   statement-issue       00:00 on the 3rd        issue the drafts of M and earlier, notify the partners
   statement-late-alert  00:00 on the 9th        drafts of M or earlier still unissued -> alert operators
   deemed-confirmation   24:00 on the 15th       issued statements past their window -> deemed confirmed;
-                                                prepaid statements past their window -> settled
+                                                prepaid statements past their window -> settled;
+                                                postpaid ones due (billing/collections.py)
+  collections           24:00 on the 26th       unpaid postpaid statements without a timely payment
+                                                notice -> taken from the deposit; short -> suspended
+  collections-deferred  00:00 on the 1st of M+2 the same for those a notice deferred (R-BILL-07)
 
-The days are settings (statement_issue_day, statement_late_alert_day, statement_confirm_day).
+The days are settings (statement_issue_day, statement_late_alert_day, statement_confirm_day,
+statement_payment_day).
 `openability jobs run NAME --period YYYY-MM` runs one for a given month."""
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from openability.billing import alerts, statements
+from openability.billing import alerts, collection_rules, collections, statements
 from openability.billing import statement_rules as rules
 from openability.charging import settlement
 from openability.jobs.registry import DueFn, Job, PeriodJobFn, every_minute
-from openability.kernel.clock import month_key
+from openability.kernel.clock import SHANGHAI, month_key
+from openability.kernel.errors import RuleViolation
 from openability.kernel.money import fmt_fen
 
 if TYPE_CHECKING:
@@ -118,4 +124,65 @@ LOW_BALANCE_ALERTS = Job(
     low_balance_alerts,
     every_minute,
     "notify prepaid partners whose balance fell below their alert threshold, once per crossing",
+)
+
+
+# ---- collections (R-BILL-07..09): two passes over month M's postpaid statements ----------------------
+
+
+def collection_due(p: Platform, month: str) -> datetime:
+    """00:00 on the 27th of M+1: the end of the payment day (statement_payment_day, the 26th)."""
+    return rules.confirm_deadline(month, p.settings.statement_payment_day)
+
+
+def deferred_due(p: Platform, month: str) -> datetime:
+    """00:00 on the 1st of M+2: collection of the statements a timely payment notice deferred."""
+    return collection_rules.deferred_until(collection_due(p, month))
+
+
+def deferred_month(now: datetime) -> str:
+    """The period key of `collections-deferred`: the month two before the current one."""
+    return rules.previous_month(settled_month(now))
+
+
+async def _collect(platform: Platform, month: str, due: datetime) -> str:
+    if platform.clock.now() < due:
+        # A run before its time would mark the month done and skip its collection (an explicit --period).
+        raise RuleViolation(
+            f"collection of {month} starts at {due.astimezone(SHANGHAI):%Y-%m-%d %H:%M} Asia/Shanghai "
+            "(R-BILL-07)",
+            code="NOT_YET_DUE",
+        )
+    return (await collections.run_collections(platform, month)).summary()
+
+
+async def run_collections(platform: Platform, month: str) -> str:
+    return await _collect(platform, month, collection_due(platform, month))
+
+
+async def run_deferred_collections(platform: Platform, month: str) -> str:
+    return await _collect(platform, month, deferred_due(platform, month))
+
+
+COLLECTIONS = monthly(
+    "collections",
+    run_collections,
+    "unpaid postpaid statements without a payment notice by the 26th: taken from the deposit at 00:00 on "
+    "the 27th, the partner suspended when it falls short (R-BILL-07..09)",
+    collection_due,
+)
+
+
+async def _deferred_current(platform: Platform) -> str:
+    return await run_deferred_collections(platform, deferred_month(platform.clock.now()))
+
+
+COLLECTIONS_DEFERRED = Job(
+    "collections-deferred",
+    _deferred_current,
+    deferred_month,
+    "postpaid statements a payment notice deferred: what is still unpaid at 00:00 on the 1st is taken "
+    "from the deposit, the partner suspended when it falls short (R-BILL-07..09)",
+    run_period=run_deferred_collections,
+    due=deferred_due,
 )

@@ -16,6 +16,7 @@ from openability.billing.types import (
     DisputeBasis,
     DisputeOutcome,
     DisputeState,
+    DueState,
     LineKind,
     PaymentMethod,
     PaymentPurpose,
@@ -45,6 +46,8 @@ class Payment(Base):
     confirmed_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
     journal_entry_id: Mapped[str | None] = mapped_column(IdStr(), nullable=True)
     reject_reason: Mapped[str] = mapped_column(String(300), default="")
+    # Purpose `statement` only: the postpaid statement it pays (billing/collections.py).
+    statement_id: Mapped[str | None] = mapped_column(ForeignKey("statements.id"), nullable=True, index=True)
 
 
 class Invoice(Base):
@@ -216,3 +219,60 @@ class LowBalanceAlert(Base):
     armed: Mapped[bool] = mapped_column(Boolean, default=True)
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# ---- collections (billing/collections.py, billing/dues.py) ------------------------------------------
+
+
+class StatementDue(Base):
+    """A postpaid statement's collection (R-BILL-07..09), one per statement: opened when the statement is
+    confirmed (or deemed confirmed); `collected_at` is the record of the collection action (the deposit
+    deduction, and the suspension when the deposit fell short), which happens once."""
+
+    __tablename__ = "statement_dues"
+    __table_args__ = (Index("ix_statement_dues_state", "state", "month"),)
+
+    statement_id: Mapped[str] = mapped_column(ForeignKey("statements.id"), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
+    month: Mapped[str] = mapped_column(String(7))
+    amount: Mapped[Decimal] = mapped_column(Money())  # the statement total
+    paid: Mapped[Decimal] = mapped_column(Money())  # confirmed bank transfers
+    deducted: Mapped[Decimal] = mapped_column(Money())  # taken from the deposit
+    state: Mapped[DueState] = mapped_column(enum_column(DueState))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    notice_by: Mapped[datetime] = mapped_column(UTCDateTime())  # end of the payment window (the 26th)
+    collected_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    deferred: Mapped[bool] = mapped_column(Boolean, default=False)  # a notice in time: collected on the 1st
+    deduction_entry_id: Mapped[str | None] = mapped_column(IdStr(), nullable=True)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ArrearsSuspension(Base):
+    """A suspension for arrears (R-BILL-09): open (resumed_at null) until the arrears are paid and the
+    deposit restored, then lifted automatically; closed without a resumption when an operator changed
+    the partner's status in the meantime. One open per partner."""
+
+    __tablename__ = "arrears_suspensions"
+
+    id: Mapped[str] = mapped_column(IdStr(), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
+    statement_id: Mapped[str] = mapped_column(ForeignKey("statements.id"))
+    shortfall: Mapped[Decimal] = mapped_column(Money())  # what the deposit could not cover
+    suspended_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(20), default="")  # resumed | superseded
+    # The partner's status changes (audit rows) counted right after this suspension: a different count
+    # later means an operator changed the status since, and the suspension is no longer ours to lift.
+    status_changes: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RequiredDeposit(Base):
+    """The deposit a postpaid partner must hold (its contract's), set by a billing clerk; without a row
+    it is the partner's first confirmed deposit payment."""
+
+    __tablename__ = "required_deposits"
+
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    amount: Mapped[Decimal] = mapped_column(Money())
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    set_by: Mapped[str] = mapped_column(String(80))

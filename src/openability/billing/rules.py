@@ -43,6 +43,10 @@ def allowed_purpose(partner_kind: str, billing_mode: str) -> str:
 
 
 def check_payment_allowed(partner_kind: str, billing_mode: str, partner_status: str, purpose: str) -> None:
+    if purpose == "statement":
+        # A postpaid statement's bank transfer (R-BILL-07): owed whatever the partner's status or billing
+        # mode today (exited, or prepaid since); the statement itself must be a due postpaid one.
+        return
     if partner_status == "exited":
         raise RuleViolation("the partner has exited (R-EXIT-01): payments are closed", code="PARTNER_EXITED")
     expected = allowed_purpose(partner_kind, billing_mode)
@@ -72,6 +76,15 @@ def invoice_number(month: str, seq: int) -> str:
     if len(m) != 6 or not m.isdigit() or seq < 1:
         raise ValueError("invoice number needs a YYYYMM month and a positive sequence")
     return f"INV-{m}-{seq:06d}"
+
+
+def check_statement_method(method: str) -> None:
+    """A statement is paid by bank transfer, confirmed by a billing clerk when the funds arrive."""
+    if method != "bank_transfer":
+        raise RuleViolation(
+            "a statement is paid by bank transfer (a payment notice with its bank reference)",
+            code="METHOD_NOT_ALLOWED",
+        )
 
 
 def check_provider_choice(method: str, provider: str | None) -> None:

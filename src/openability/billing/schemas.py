@@ -37,6 +37,8 @@ class PaymentCreate(ApiModel):
     bank_reference: Annotated[str, Field(max_length=80)] = ""
     # Method online only: the provider (GET /api/v1/payments/providers lists those offered here).
     provider: Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[a-z0-9_]+$")] | None = None
+    # Purpose statement only: the postpaid statement paid (billing/collections.py).
+    statement_id: Annotated[str, Field(min_length=1, max_length=40)] | None = None
 
 
 class PaymentReject(ApiModel):
@@ -67,6 +69,7 @@ class PaymentOut(ApiModel):
     # Online payments: the provider, and where the payer pays (a URL to open or a QR code's payload).
     provider: str | None = None
     pay_url: str | None = None
+    statement_id: str | None = None  # purpose statement: the statement it pays
 
     @classmethod
     def of(
@@ -99,6 +102,7 @@ class PaymentOut(ApiModel):
             invoice_number=invoice.number if invoice else None,
             provider=order.provider if order else None,
             pay_url=order.pay_url if order and p.state == PaymentState.PENDING else None,
+            statement_id=p.statement_id,
         )
 
 

@@ -18,14 +18,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from openability.billing import providers, rules
+from openability.billing import collection_rules, dues, providers, rules
 from openability.billing.models import Invoice, InvoiceCounter, Payment, ProviderOrder
 from openability.billing.providers.base import NotifyReply, OrderRequest, ProviderUnavailable
 from openability.billing.types import PaymentMethod, PaymentPurpose, PaymentState
 from openability.kernel import access
 from openability.kernel.audit import AuditEntry
 from openability.kernel.clock import month_key
-from openability.kernel.errors import AppError, Conflict, NotFound, PermissionDenied
+from openability.kernel.errors import AppError, Conflict, InvalidArgument, NotFound, PermissionDenied
 from openability.kernel.events import BALANCE_CHANGED
 from openability.kernel.ids import new_id
 from openability.kernel.money import round_fen
@@ -33,9 +33,17 @@ from openability.kernel.uow import Actor, UnitOfWork
 from openability.ledger import service as ledger
 from openability.ledger.types import PLATFORM, AccountType, EntryKind
 from openability.partners import service as partners
+from openability.partners.rules import PARTNER_ROLE_PREFIX
 from openability.partners.types import PartnerRef
 
 BILLING_ROLES = ("admin", "billing_clerk")
+# Where a confirmed payment goes (Dr platform cash / Cr this account of the partner), and its entry kind.
+PURPOSE_POSTING = {
+    PaymentPurpose.TOP_UP: (AccountType.PREPAID_AVAILABLE, EntryKind.TOP_UP),
+    PaymentPurpose.DEPOSIT: (AccountType.DEPOSIT, EntryKind.DEPOSIT),
+    PaymentPurpose.STATEMENT: (AccountType.RECEIVABLE, EntryKind.PAYMENT),  # R-BILL-07
+}
+STATEMENT_PAYER_ROLES = ("admin", "finance")  # partner users who file a statement's payment notice
 SANDBOX_CONFIRMER = "sandbox"
 
 
@@ -47,7 +55,7 @@ def _snapshot(p: Payment) -> dict[str, Any]:
         "amount": p.amount,
         "state": p.state,
         "bank_reference": p.bank_reference,
-    }
+    } | ({"statement_id": p.statement_id} if p.statement_id else {})
 
 
 async def _partner(uow: UnitOfWork, partner_id: str, *, lock: bool = False) -> PartnerRef:
@@ -67,15 +75,29 @@ async def create_payment(
     purpose: PaymentPurpose = PaymentPurpose.TOP_UP,
     bank_reference: str = "",
     provider: str | None = None,
+    statement_id: str | None = None,
 ) -> tuple[Payment, bool]:
     """Record a payment; returns (payment, created). A retry with the same transaction id and the
     same amount, method, purpose (and provider) returns the first payment (created=False); any
     difference is a 409 TRANSACTION_ID_REUSED. Bank transfers wait for a billing clerk; online
     payments open an order at their provider and wait for its signed notification; sandbox payments
-    (only when settings.payments_sandbox is on, else 403 SANDBOX_DISABLED) confirm at once."""
+    (only when settings.payments_sandbox is on, else 403 SANDBOX_DISABLED) confirm at once.
+
+    Purpose `statement` (with `statement_id`) is a postpaid statement's payment notice (R-BILL-07): a
+    bank transfer with its reference, for at most what is unpaid (billing/collections.py)."""
     if uow.actor.is_operator:
         access.require_staff(uow.actor, *BILLING_ROLES)
     method, purpose = PaymentMethod(method), PaymentPurpose(purpose)
+    if purpose == PaymentPurpose.STATEMENT:
+        _may_pay_statements(uow)
+        rules.check_statement_method(method.value)
+        bank_reference = collection_rules.check_bank_reference(bank_reference)
+        if not statement_id:
+            raise InvalidArgument(
+                "statementId: a statement payment names its statement", code="STATEMENT_REQUIRED"
+            )
+    elif statement_id is not None:
+        raise InvalidArgument("statementId: only a payment of purpose statement names one")
     if method == PaymentMethod.SANDBOX and not uow.settings.payments_sandbox:
         raise PermissionDenied(
             "sandbox payments are a demo feature and are off here: pay online or by bank transfer",
@@ -88,10 +110,14 @@ async def create_payment(
 
     existing = await _by_transaction(uow, partner_id, transaction_id)
     if existing is not None:
-        return await _replay(uow, existing, amount, method, purpose, provider), False
+        return await _replay(uow, existing, amount, method, purpose, provider, statement_id), False
     rules.check_payment_allowed(
         partner.kind.value, partner.billing_mode.value, partner.status.value, purpose.value
     )
+    if statement_id is not None:
+        due = await dues.check_payment(uow, statement_id, amount)
+        if due.partner_id != partner_id:
+            raise NotFound(f"statement {statement_id} not found")
 
     payment = Payment(
         id=new_id("pay"),
@@ -105,6 +131,7 @@ async def create_payment(
         created_at=uow.now,
         created_by=uow.actor.id,
         reject_reason="",
+        statement_id=statement_id,
     )
     order: ProviderOrder | None = None
     if provider is not None:
@@ -137,7 +164,7 @@ async def create_payment(
         existing = await _by_transaction(uow, partner_id, transaction_id)
         if existing is None:
             raise
-        return await _replay(uow, existing, amount, method, purpose, provider), False
+        return await _replay(uow, existing, amount, method, purpose, provider, statement_id), False
     after = _snapshot(payment) | ({"provider": order.provider, "pay_url": order.pay_url} if order else {})
     uow.audit("payment.created", ("payment", payment.id), partner_id=partner_id, after=after)
     if method == PaymentMethod.SANDBOX:
@@ -145,6 +172,14 @@ async def create_payment(
         # funds arrived, so a pending SI stays pending (R-BILL-01).
         await _confirm(uow, payment, partner, confirmed_by=SANDBOX_CONFIRMER, real_funds=False)
     return payment, True
+
+
+def _may_pay_statements(uow: UnitOfWork) -> None:
+    """A statement's payment notice: a billing clerk, or the partner's admin or finance user."""
+    a = uow.actor
+    if access.is_staff(a) or any(PARTNER_ROLE_PREFIX + r in a.roles for r in STATEMENT_PAYER_ROLES):
+        return
+    raise PermissionDenied(f"needs one of the partner roles: {', '.join(STATEMENT_PAYER_ROLES)}")
 
 
 async def _by_transaction(uow: UnitOfWork, partner_id: str, transaction_id: str) -> Payment | None:
@@ -160,6 +195,7 @@ async def _replay(
     method: PaymentMethod,
     purpose: PaymentPurpose,
     provider: str | None,
+    statement_id: str | None = None,
 ) -> Payment:
     order = await uow.session.get(ProviderOrder, existing.id)
     if (
@@ -168,6 +204,7 @@ async def _replay(
             (amount, method.value, purpose.value),
         )
         or (order.provider if order else None) != provider
+        or existing.statement_id != statement_id
     ):
         raise Conflict(
             f"transaction id {existing.transaction_id} was already used for a different payment",
@@ -352,14 +389,15 @@ async def _confirm(
     session = uow.session
     await ledger.ensure_platform_accounts(session, uow.now)
     await ledger.ensure_partner_accounts(session, partner.id, uow.now)
-    target = (
-        AccountType.PREPAID_AVAILABLE if payment.purpose == PaymentPurpose.TOP_UP else AccountType.DEPOSIT
-    )
+    target, kind = PURPOSE_POSTING[payment.purpose]
+    if payment.purpose == PaymentPurpose.STATEMENT:
+        # R-BILL-07: the statement's paid amount rises (an over-payment is refused before any posting).
+        await dues.apply_payment(uow, payment)
     cash = await ledger.get_account(session, PLATFORM, AccountType.CASH)
     account = await ledger.get_account(session, partner.id, target)
     entry = await ledger.post(
         session,
-        kind=EntryKind.TOP_UP if payment.purpose == PaymentPurpose.TOP_UP else EntryKind.DEPOSIT,
+        kind=kind,
         legs=[ledger.debit(cash, payment.amount), ledger.credit(account, payment.amount)],
         now=uow.now,
         ref=("payment", payment.id),
@@ -370,17 +408,28 @@ async def _confirm(
     payment.confirmed_at = uow.now
     payment.confirmed_by = confirmed_by
     payment.journal_entry_id = entry.id
-    invoice = await _issue_invoice(uow, payment, partner)
+    # A statement's payment is not invoiced here: the statement is (billing/invoices, issue 7 item 7).
+    invoice = (
+        await _issue_invoice(uow, payment, partner) if payment.purpose != PaymentPurpose.STATEMENT else None
+    )
     await session.flush()
     uow.audit(
         "payment.confirmed",
         ("payment", payment.id),
         partner_id=partner.id,
         before=before,
-        after=_snapshot(payment) | {"journal_entry_id": entry.id, "invoice": invoice.number},
+        after=_snapshot(payment)
+        | {"journal_entry_id": entry.id, "invoice": invoice.number if invoice else None},
     )
-    if real_funds and rules.activates_partner(
-        partner.kind.value, partner.billing_mode.value, partner.status.value, payment.purpose.value
+    if real_funds and payment.purpose in (PaymentPurpose.DEPOSIT, PaymentPurpose.STATEMENT):
+        # R-BILL-09: arrears paid and the deposit restored resume a partner suspended for arrears.
+        await dues.maybe_resume(uow, partner.id)
+    if (
+        invoice is not None
+        and real_funds
+        and rules.activates_partner(
+            partner.kind.value, partner.billing_mode.value, partner.status.value, payment.purpose.value
+        )
     ):
         # The confirmer (a billing clerk or the payment provider) is not a reviewer, yet confirmed real
         # funds open the service by rule: the partners domain performs it as such.

@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from openability.billing import dues
 from openability.billing import statement_rules as rules
 from openability.billing.models import BillRun, CarriedAdjustment, Dispute, Statement, StatementLine
 from openability.billing.types import (
@@ -503,6 +504,7 @@ async def confirm_statement(uow: UnitOfWork, statement_id: str) -> Statement:
         before=before,
         after=snapshot(stmt),
     )
+    await dues.open_due(uow, stmt)  # postpaid: due now (R-BILL-07)
     return stmt
 
 
@@ -557,6 +559,8 @@ async def deem_and_settle(uow: UnitOfWork) -> tuple[int, int]:
             after=snapshot(stmt),
             note="prepaid: charged in real time and trued up at the bill run",
         )
+    # Postpaid statements confirmed, deemed confirmed or disputed are due now (R-BILL-07).
+    await dues.ensure_dues(uow, month_key(now))
     await uow.session.flush()
     return len(open_), len(settle)
 

@@ -20,6 +20,7 @@ class PaymentState(enum.StrEnum):
 class PaymentPurpose(enum.StrEnum):
     TOP_UP = "top_up"  # prepaid balance
     DEPOSIT = "deposit"  # postpaid SI security deposit
+    STATEMENT = "statement"  # a postpaid statement's payment (billing/collections.py, R-BILL-07)
 
 
 # ---- statements (the monthly bill run, R-BILL-02..06) ----------------------------------------------
@@ -73,3 +74,21 @@ class DisputeState(enum.StrEnum):
 class DisputeOutcome(enum.StrEnum):
     STANDS = "stands"  # within the threshold: the statement stands as issued
     ADJUSTED = "adjusted"  # above it: the difference is carried into next month's statement
+
+
+# ---- collections (postpaid statements, R-BILL-07..09; billing/collections.py) ----------------------
+
+
+# Ledger reference of a statement's deposit deduction (one per statement; openability.integrity checks it).
+DEDUCTION_REF = "statement_deduction"
+
+
+class DueState(enum.StrEnum):
+    """A postpaid statement's collection: due (confirmed, nothing received) -> partially_paid -> paid
+    (transfers and any deposit deduction cover it: the statement is settled); overdue once collection
+    ran (the 27th, or the 1st after a timely notice) and the deposit could not cover the rest."""
+
+    DUE = "due"
+    PARTIALLY_PAID = "partially_paid"
+    OVERDUE = "overdue"
+    PAID = "paid"

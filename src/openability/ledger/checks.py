@@ -162,3 +162,27 @@ async def lines_by_ref(session: AsyncSession, ref_types: tuple[str, ...]) -> lis
         )
     )
     return [RefLine(e, k, rt, rid, acc, units(t)) for e, k, rt, rid, acc, t in rows.all()]
+
+
+async def lines_of_kinds(session: AsyncSession, kinds: tuple[EntryKind, ...]) -> list[RefLine]:
+    """Every entry of one of `kinds`, its lines summed per account (ref type and id '' when none)."""
+    rows = await session.execute(
+        select(
+            JournalEntry.id,
+            JournalEntry.kind,
+            JournalEntry.ref_type,
+            JournalEntry.ref_id,
+            JournalLine.account_id,
+            sum_units(JournalLine.amount),
+        )
+        .join(JournalLine, JournalLine.entry_id == JournalEntry.id)
+        .where(JournalEntry.kind.in_(kinds))
+        .group_by(
+            JournalEntry.id,
+            JournalEntry.kind,
+            JournalEntry.ref_type,
+            JournalEntry.ref_id,
+            JournalLine.account_id,
+        )
+    )
+    return [RefLine(e, k, rt or "", rid or "", acc, units(t)) for e, k, rt, rid, acc, t in rows.all()]
