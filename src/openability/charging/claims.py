@@ -2,7 +2,8 @@
 before the network is touched, so however many workers and nodes see copies of a call, one sends.
 
 One round trip for the winner: `INSERT … SELECT … WHERE NOT EXISTS (a CDR with that key) ON CONFLICT
-DO NOTHING RETURNING` in autocommit. A loser reads the claim:
+DO NOTHING RETURNING` in autocommit, group-committed: the concurrent claims of a worker go in one
+statement (PostgreSQL: `unnest` of arrays, one prepared statement). A loser reads the claim:
 
 * answered (its CDR exists): the CDR's answer is replayed (a different request body → 409);
 * claimed by another worker: a different body → 409 `IDEMPOTENCY_KEY_REUSED` at once; the same body
@@ -22,18 +23,16 @@ claims (the CDRs keep answering those keys: the insert does not claim a key that
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, and_, bindparam, delete, exists, literal, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, and_, bindparam, delete, select, update
 
 from openability.charging.models import RequestClaim, UsageRecord
 from openability.charging.types import ClaimState, JsonObject
+from openability.kernel.batching import BatchWriter, Pending
 from openability.kernel.errors import Conflict
 
 if TYPE_CHECKING:
@@ -46,6 +45,16 @@ _CLAIMS: Table = RequestClaim.__table__  # type: ignore[assignment]
 _USAGE: Table = UsageRecord.__table__  # type: ignore[assignment]
 FIRST_POLL_SECONDS = 0.005
 MAX_POLL_SECONDS = 0.1
+CLAIM_CONCURRENCY = 4
+CLAIM_BATCH_MAX = 256
+
+
+@dataclass(slots=True)
+class _ClaimRequest:
+    partner_id: str
+    key: str
+    req_hash: str
+    won: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,38 +89,74 @@ class ClaimStore:
         self._pg = engine.dialect.name == "postgresql"
         # PostgreSQL: one statement in autocommit is one round trip (no BEGIN/COMMIT around it).
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT") if self._pg else engine
+        # At most this many claim statements at once per worker: more would take the pool's overflow
+        # connections, which are closed on return and opened again (a new connection per call under
+        # load: several times the cost of the statement).
+        self._slots = asyncio.Semaphore(CLAIM_CONCURRENCY)
+        self._batcher: BatchWriter[_ClaimRequest] = BatchWriter(
+            "claims", self._commit_claims, batch_max=CLAIM_BATCH_MAX
+        )
 
-    @functools.cached_property
-    def _insert(self) -> Any:
-        p: Any = bindparam("p")
-        k: Any = bindparam("k")
-        cdr_exists = exists().where(_USAGE.c.partner_id == p, _USAGE.c.request_key == k)
-        values = select(
-            p,
-            k,
-            bindparam("h"),
-            literal(ClaimState.CLAIMED.value),
-            bindparam("o"),
-            bindparam("now", type_=_CLAIMS.c.claimed_at.type),
-            bindparam("now2", type_=_CLAIMS.c.updated_at.type),
-        ).where(~cdr_exists)
-        ins = pg_insert(_CLAIMS) if self._pg else sqlite_insert(_CLAIMS)
-        cols = ["partner_id", "request_key", "request_hash", "state", "owner", "claimed_at", "updated_at"]
-        return ins.from_select(cols, values).on_conflict_do_nothing().returning(_CLAIMS.c.partner_id)
+    # ---- the claim: one statement per batch of concurrent claims ----------------------------------
+
+    async def start(self) -> None:
+        await self._batcher.start()
+
+    async def stop(self) -> None:
+        await self._batcher.stop()
+
+    async def try_claim(self, partner_id: str, key: str, req_hash: str) -> bool:
+        """Claim the key (True) unless it is claimed already or has a CDR (False). Concurrent claims
+        of the worker go to the database together, in one statement (one round trip)."""
+        req = _ClaimRequest(partner_id, key, req_hash)
+        if self._batcher.running:
+            await self._batcher.put(req)
+        else:
+            await self._claim_batch([req])
+        return req.won
+
+    async def _commit_claims(self, batch: list[Pending[_ClaimRequest]]) -> None:
+        await self._claim_batch([it.item for it in batch])
+
+    async def _claim_batch(self, reqs: list[_ClaimRequest]) -> None:
+        now = self.container.clock.now()
+        async with self._slots:
+            if self._pg:
+                # The driver's own prepared statement on a pooled connection, outside any transaction
+                # (asyncpg autocommits it): one round trip for the whole batch, little Python.
+                async with self.container.engine.connect() as conn:
+                    raw = (await conn.get_raw_connection()).driver_connection
+                    assert raw is not None
+                    rows = await raw.fetch(
+                        _PG_CLAIMS,
+                        [r.partner_id for r in reqs],
+                        [r.key for r in reqs],
+                        [r.req_hash for r in reqs],
+                        self.owner,
+                        now,
+                    )
+            else:
+                # SQLite: the same statement over a VALUES list (a CTE: SQLite names no VALUES columns
+                # otherwise); timestamps in the form SQLAlchemy stores them (naive UTC).
+                at = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+                sql = _SQLITE_CLAIMS.format(rows=", ".join(["(?, ?, ?)"] * len(reqs)))
+                params: list[Any] = []
+                for r in reqs:
+                    params += (r.partner_id, r.key, r.req_hash)
+                params += (self.owner, at, at)
+                async with self.container.engine.begin() as conn:
+                    rows = list((await conn.exec_driver_sql(sql, tuple(params))).all())
+        won = {(str(r[0]), str(r[1])) for r in rows}
+        for r in reqs:
+            r.won = (r.partner_id, r.key) in won
 
     async def _exec(self, stmt: Any, params: dict[str, Any]) -> Any:
         """One statement in its own transaction: the RETURNING rows, or the rowcount."""
-        ctx = self._engine.connect() if self._pg else self._engine.begin()
-        async with ctx as conn:
-            res = await conn.execute(stmt, params)
-            return res.all() if _returns(stmt) else res.rowcount
-
-    async def try_claim(self, partner_id: str, key: str, req_hash: str) -> bool:
-        now = self.container.clock.now()
-        rows = await self._exec(
-            self._insert, {"p": partner_id, "k": key, "h": req_hash, "o": self.owner, "now": now, "now2": now}
-        )
-        return bool(rows)
+        async with self._slots:
+            ctx = self._engine.connect() if self._pg else self._engine.begin()
+            async with ctx as conn:
+                res = await conn.execute(stmt, params)
+                return res.all() if _returns(stmt) else res.rowcount
 
     async def acquire(self, partner_id: str, key: str, req_hash: str) -> StoredAnswer | None:
         """None: this worker owns the key now (send, then the CDR marks it answered, or call fail()).
@@ -211,6 +256,23 @@ class ClaimStore:
                 )
             ).first()
         return StoredAnswer(201, dict(row[0]), str(row[1])) if row is not None else None
+
+
+_PG_CLAIMS = f"""INSERT INTO request_claims
+  (partner_id, request_key, request_hash, state, owner, claimed_at, updated_at)
+SELECT v.p, v.k, v.h, '{ClaimState.CLAIMED.value}', $4::varchar, $5::timestamptz, $5::timestamptz
+FROM unnest($1::varchar[], $2::varchar[], $3::varchar[]) AS v(p, k, h)
+WHERE NOT EXISTS (SELECT 1 FROM usage_records u WHERE u.partner_id = v.p AND u.request_key = v.k)
+ON CONFLICT DO NOTHING RETURNING partner_id, request_key"""
+
+
+_SQLITE_CLAIMS = (
+    "WITH v(p, k, h) AS (VALUES {rows}) INSERT INTO request_claims"
+    " (partner_id, request_key, request_hash, state, owner, claimed_at, updated_at)"
+    f" SELECT v.p, v.k, v.h, '{ClaimState.CLAIMED.value}', ?, ?, ? FROM v"
+    " WHERE NOT EXISTS (SELECT 1 FROM usage_records u WHERE u.partner_id = v.p AND u.request_key = v.k)"
+    " ON CONFLICT DO NOTHING RETURNING partner_id, request_key"
+)
 
 
 def _returns(stmt: Any) -> bool:

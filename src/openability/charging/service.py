@@ -226,6 +226,7 @@ class ChargingEngine:
 
     async def start(self) -> None:
         await self.cdr.start()
+        await self.claims.start()
         try:
             self.spool.open()
         except OSError:
@@ -253,6 +254,7 @@ class ChargingEngine:
                 await self.cdr.stop()
         if self.spool.is_open:
             self.spool.close()
+        await self.claims.stop()
         await self.grants.release_idle(all_grants=True)
         await self.volumes.give_back()
 
