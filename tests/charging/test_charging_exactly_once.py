@@ -411,3 +411,36 @@ async def test_r_charge_04_stale_claims_become_in_doubt_and_old_ones_are_deleted
         await a.stop()
     assert len(sms.submits) == 1
     await assert_ledger_clean()
+
+
+def test_r_charge_02_spool_keeps_a_rotated_segment_until_its_cdrs_are_booked(tmp_path: Path) -> None:
+    from datetime import UTC, date, datetime
+
+    from openability.charging.types import CdrRecord
+
+    def rec(key: str) -> CdrRecord:
+        return CdrRecord(
+            f"cdr_{key}", "prt_1", "prd_1", "sms", "sendMessage", "cli_1", key, "", 1, "segment",
+            Decimal("0.0500"), "prepaid", "pp_1", "list", "national", "2026-11", None,
+            datetime(2026, 11, 2, 2, 0, tzinfo=UTC), date(2026, 11, 2), [TO], {}, [],
+        )  # fmt: skip
+
+    sp = SendSpool(tmp_path, "w")
+    sp.open()
+    first = sp.append(rec("a"))
+    done = sp.append(rec("b"))
+    sp.booked(done)
+    sp.rotate(force=True)  # "a" is not booked: its segment stays (and can still be fsync'ed)
+    assert first is not None and first.path.exists()
+    sp.sync(first)
+    later = sp.append(rec("c"))
+    assert later is not None and later.path != first.path
+    sp.booked(first)  # booked: the rotated segment goes
+    assert not first.path.exists()
+    sp.close()  # "c" is not booked: kept for the replay, with the lock file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.2.jsonl", "w.lock"]
+    replayer = SendSpool(tmp_path, "r")
+    orphan = next(replayer.orphans())
+    assert [r.request_key for r in orphan.records()] == ["c"]
+    orphan.finish()
+    assert list(tmp_path.iterdir()) == []

@@ -639,7 +639,7 @@ class ChargingEngine:
             self._unbooked.append(_Unbooked(cdr, segment, auth.reservation))
             if segment is not None:
                 try:
-                    await asyncio.to_thread(self.spool.sync)
+                    await asyncio.to_thread(self.spool.sync, segment)
                 except OSError:
                     log.exception("send spool: fsync failed")
             log.warning("CDR of %s/%s not committed; booked later", subject.partner_id, request_key)

@@ -8,8 +8,8 @@ once, whatever fails in between).
   so a killed worker (kill -9) does not lose it. When a CDR cannot be committed (the database is
   down or restarting) the worker `fsync`s the spool before it answers, so the record also survives a
   crash of the machine, and books it later from memory.
-* A segment is closed after `SEGMENT_SECONDS` and deleted once all of its CDRs are committed: the
-  files hold only the last seconds of traffic plus what is not booked yet.
+* A new segment is started every `SEGMENT_SECONDS`; an old one is deleted once all of its CDRs are
+  committed: the files hold only the last seconds of traffic plus what is not booked yet.
 * A worker that dies leaves its files with no lock held. The other workers of the node look for
   such orphans every few seconds and at start-up, take the dead worker's lock, and replay its
   segments into CDRs, idempotently by (partner, request key): a CDR already stored is skipped.
@@ -69,7 +69,8 @@ class Segment:
     opened: float
     entries: int = 0
     pending: int = 0  # entries whose CDR is not committed yet
-    closed: bool = False
+    closed: bool = False  # rotated: no more entries
+    dropped: bool = False  # deleted, its descriptor closed
 
 
 @dataclass(eq=False)
@@ -118,7 +119,6 @@ class SendSpool:
         self._seq = 0
         self._current: Segment | None = None
         self._closed: list[Segment] = []
-        self._dirty = False
 
     @property
     def is_open(self) -> bool:
@@ -152,7 +152,6 @@ class SendSpool:
             return None
         seg.entries += 1
         seg.pending += 1
-        self._dirty = True
         return seg
 
     def booked(self, seg: Segment | None) -> None:
@@ -163,31 +162,32 @@ class SendSpool:
         if seg.closed and seg.pending <= 0:
             self._drop(seg)
 
-    def sync(self) -> None:
-        """fsync the open segment (entries whose CDR could not be committed, before their answer)."""
-        seg = self._current
-        if seg is not None and self._dirty:
+    def sync(self, seg: Segment | None = None) -> None:
+        """fsync a segment (default: the open one): entries whose CDR could not be committed, before
+        their answer."""
+        seg = seg or self._current
+        if seg is not None and not seg.dropped:
             os.fsync(seg.fd)
-            self._dirty = False
 
     def rotate(self, *, force: bool = False) -> None:
-        """Close the open segment once it is old enough (and not empty); delete closed segments whose
-        CDRs are all committed."""
+        """Start a new segment once the open one is old enough (and not empty); delete the segments
+        whose CDRs are all committed. A rotated segment keeps its descriptor until it is deleted (an
+        entry in it may still need its fsync)."""
         seg = self._current
         if seg is not None and seg.entries and (force or time.monotonic() - seg.opened >= SEGMENT_SECONDS):
-            if seg.pending:
-                os.fsync(seg.fd)  # what is left in it is not booked yet
-            os.close(seg.fd)
             seg.closed = True
             self._closed.append(seg)
             self._new_segment()
-            self._dirty = False
         for old in [s for s in self._closed if s.pending <= 0]:
             self._drop(old)
 
     def _drop(self, seg: Segment) -> None:
         with contextlib.suppress(ValueError):
             self._closed.remove(seg)
+        if not seg.dropped:
+            seg.dropped = True
+            with contextlib.suppress(OSError):
+                os.close(seg.fd)
         with contextlib.suppress(FileNotFoundError):
             seg.path.unlink()
 
@@ -199,13 +199,9 @@ class SendSpool:
     def close(self) -> None:
         """Orderly stop: files whose CDRs are all committed are deleted; the others stay (fsync'ed)
         for the replay at the next start."""
-        seg = self._current
-        if seg is not None:
-            if seg.pending:
-                os.fsync(seg.fd)
-            os.close(seg.fd)
-            seg.closed = True
-            self._closed.append(seg)
+        if self._current is not None:
+            self._current.closed = True
+            self._closed.append(self._current)
             self._current = None
         keep = False
         for s in list(self._closed):
@@ -213,6 +209,10 @@ class SendSpool:
                 self._drop(s)
             else:
                 keep = True
+                os.fsync(s.fd)
+                s.dropped = True
+                os.close(s.fd)
+        self._closed = []
         if self._lock_fd is not None:
             if not keep:
                 with contextlib.suppress(FileNotFoundError):
