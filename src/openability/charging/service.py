@@ -7,9 +7,12 @@ CDR writer (charging/cdr_writer.py) and idempotency (R-CHARGE-04). The gateway m
 
     outcome = await engine.charge(subject, plan, key)
 
-which claims the idempotency key (or replays the first answer), rates and reserves the estimate (402 /
-422 before the network), sends to each recipient through the plan, settles what was really served (or
-cancels when nothing was), writes the durable CDR and returns the answer. Its steps are public for
+which claims the idempotency key across workers (charging/claims.py; or replays the first answer),
+rates and reserves the estimate (402 / 422 before the network), sends to each recipient through the
+plan, settles what was really served (or cancels when nothing was), journals the send in the worker's
+spool (charging/spool.py), writes the durable CDR and returns the answer. A sent call whose CDR the
+database refuses is answered all the same and booked by `maintain()`; a dead worker's spool is replayed
+by the others (`recover_spools()`): a call that reached the network is charged exactly once. Its steps are public for
 service-level tests:
 
     auth = await engine.authorize(subject, quantity)      # rate + reserve; 402 before the network
