@@ -39,3 +39,22 @@ async def test_r_charge_04_a_key_held_by_another_worker_is_not_sent_409_then_rep
     assert len(fakes.sms.submits) == 1
     assert await world.prepaid_total() == Decimal("10.0000") - Decimal("0.0500")
     await assert_ledger_clean()
+
+
+async def test_database_down_at_the_claim_is_503_and_nothing_is_sent(
+    client: httpx.AsyncClient, world: Any, fakes: Any, kit: Any, runtime: Any, monkeypatch: Any
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    async def down(self: Any, reqs: Any) -> None:
+        raise OperationalError("INSERT", {}, ConnectionRefusedError("the database is restarting"))
+
+    monkeypatch.setattr(ClaimStore, "_claim_batch", down)
+    r = await client.post(URL, json=kit.sms(), headers={**world.auth, "Idempotency-Key": "k-down"})
+    assert r.status_code == 503 and r.json()["code"] == "SERVICE_UNAVAILABLE", r.text
+    assert "retry-after" in r.headers
+    assert fakes.sms.submits == []
+    monkeypatch.undo()
+    r = await client.post(URL, json=kit.sms(), headers={**world.auth, "Idempotency-Key": "k-down"})
+    assert r.status_code == 201, r.text
+    assert len(fakes.sms.submits) == 1

@@ -116,7 +116,13 @@ class ClaimStore:
         return req.won
 
     async def _commit_claims(self, batch: list[Pending[_ClaimRequest]]) -> None:
-        await self._claim_batch([it.item for it in batch])
+        try:
+            await self._claim_batch([it.item for it in batch])
+        except Exception as exc:
+            # The database is down or overloaded (the callers answer 503): one line, no traceback.
+            log.warning("claiming %d idempotency key(s) failed: %s: %s", len(batch), type(exc).__name__, exc)
+            for it in batch:
+                it.fail(exc)
 
     async def _claim_batch(self, reqs: list[_ClaimRequest]) -> None:
         now = self.container.clock.now()

@@ -58,6 +58,7 @@ from openability.kernel.clock import business_date
 from openability.kernel.errors import AppError, Busy, InvalidArgument, RuleViolation
 from openability.kernel.ids import new_id
 from openability.kernel.money import fmt
+from openability.kernel.outage import is_outage, unavailable
 
 if TYPE_CHECKING:
     from openability.kernel.platform import Platform
@@ -537,6 +538,10 @@ class ChargingEngine:
             status, body = outcome.status, outcome.body
         except AppError as exc:
             status, body = exc.status, exc.body()
+            raise
+        except Exception as exc:
+            if is_outage(exc):  # the gateway answers 503: so do the copies that waited
+                status, body = 503, unavailable("the charging database").body()
             raise
         finally:
             if call.stage in (BEFORE_NETWORK, NONE_SERVED):
