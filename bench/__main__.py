@@ -20,7 +20,18 @@ FULL = {"seconds": 10, "connections": 64, "cdrs": 20_000}
 SMOKE = {"seconds": 1, "connections": 4, "cdrs": 300}
 
 
-def _http(backend: str, workdir: Path, seconds: int, connections: int, stack: str) -> None:
+def _http(
+    backend: str,
+    workdir: Path,
+    seconds: int,
+    connections: int,
+    stack: str,
+    pin: bool = False,
+    routes: list[str] | None = None,
+) -> None:
+    # --pin: the server on CPU 0, the load generator on CPU 1 (steadier figures on a shared machine).
+    server_cpu, client_cpu = ("0", "1") if pin else (None, None)
+    wanted = [r for r in http_bench.ROUTES if routes is None or r in routes]
     with fresh_database(backend, workdir) as url:
         data = workdir / f"http-{backend}"
 
@@ -32,19 +43,20 @@ def _http(backend: str, workdir: Path, seconds: int, connections: int, stack: st
                 await c.dispose()
 
         token = asyncio.run(seed())
-        with http_bench.BenchServer(url, data, stack=stack) as server:
+        with http_bench.BenchServer(url, data, stack=stack, cpu=server_cpu) as server:
             # Warm-up: caches filled, first grant taken, JIT-less Python paths imported.
-            http_bench.load(server.base, "charged_sms", token, 1, connections)
+            http_bench.load(server.base, "charged_sms", token, 1, connections, client_cpu=client_cpu)
             res = {
-                r: http_bench.load(server.base, r, token, seconds, connections, server)
-                for r in http_bench.ROUTES
+                r: http_bench.load(server.base, r, token, seconds, connections, server, client_cpu)
+                for r in wanted
             }
             sample = ""
-            if res["charged_sms"].ok < res["charged_sms"].requests:
+            if any(res[r].ok < res[r].requests for r in ("charged_sms", "charged_sms_key") if r in res):
                 sample = http_bench.sample_call(server.base, token)
         cdrs, violations = asyncio.run(_count_cdrs(url, data))
     tool = res["charged_sms"].tool
-    print(f"\n[http/{backend}] one uvicorn worker, load: {tool}, {seconds}s per route")
+    pinned = " (server pinned to CPU 0, load to CPU 1)" if pin else ""
+    print(f"\n[http/{backend}] one uvicorn worker, load: {tool}, {seconds}s per route{pinned}")
     for r in res.values():
         cpu = f", server CPU {r.cpu_ms_per_call:.3f} ms/call" if r.cpu_ms_per_call is not None else ""
         print(
@@ -56,12 +68,20 @@ def _http(backend: str, workdir: Path, seconds: int, connections: int, stack: st
         print(f"  WARNING: charged calls failed; one call now answers: {sample}")
     charged = res["charged_sms"].rps
     cpu_charged = res["charged_sms"].cpu_ms_per_call
-    for base in ("starlette_noop", "fastapi_noop"):
-        cpu_base = res[base].cpu_ms_per_call
+    for base in ("starlette_noop", "fastapi_noop", "charged_sms_key"):
+        cpu_base = res[base].cpu_ms_per_call if base in res else None
         if cpu_charged is not None and cpu_base:
             # Not a RATIO line: CPU per call is a diagnostic next to the req/s ratio (DESIGN.md).
             print(f"  server CPU per call, charged_sms / {base}: {cpu_charged / cpu_base:.2f}x")
+    if "charged_sms_key" in res:
+        keyed = res["charged_sms_key"].rps
+        print(
+            f"RATIO http/{backend} charged_sms_key/charged_sms = {keyed / max(charged, 1e-9):.3f}"
+            f"  ({keyed:.0f} vs {charged:.0f} req/s: the cost of claiming the key)"
+        )
     for base in ("starlette_noop", "fastapi_noop"):
+        if base not in res:
+            continue
         print(
             f"RATIO http/{backend} charged_sms/{base} = {charged / max(res[base].rps, 1e-9):.3f}"
             f"  ({charged:.0f} vs {res[base].rps:.0f} req/s)"
@@ -131,7 +151,14 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="uvicorn's HTTP parser and event loop: auto (httptools + uvloop when installed) or h11 + asyncio",
     )
+    ap.add_argument("--pin", action="store_true", help="taskset: the server on CPU 0, the load on CPU 1")
+    ap.add_argument(
+        "--routes", help=f"comma-separated routes to load (default all: {', '.join(http_bench.ROUTES)})"
+    )
     args = ap.parse_args(argv)
+    routes = [r for r in args.routes.split(",") if r] if args.routes else None
+    if routes is not None and ("charged_sms" not in routes or set(routes) - set(http_bench.ROUTES)):
+        ap.error(f"--routes must include charged_sms and name only {', '.join(http_bench.ROUTES)}")
     size = dict(SMOKE if args.smoke else FULL)
     for k in size:
         if getattr(args, k) is not None:
@@ -148,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         for backend in chosen:
             if args.only in (None, "http"):
-                _http(backend, workdir, size["seconds"], size["connections"], args.http_stack)
+                _http(
+                    backend, workdir, size["seconds"], size["connections"], args.http_stack, args.pin, routes
+                )
             if args.only in (None, "cdr"):
                 _cdr(backend, workdir, size["cdrs"])
     return 0

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -31,7 +33,11 @@ ROUTES = {
     "starlette_noop": "/bench/noop",
     "fastapi_noop": "/bench/noop-fastapi",
     "charged_sms": SMS_PATH,
+    # The same call with a new Idempotency-Key each time: the key is claimed across workers in the
+    # database before the network (charging/claims.py), the cost of exactly-once sends.
+    "charged_sms_key": SMS_PATH,
 }
+KEYED = {"charged_sms_key"}
 
 
 @dataclass
@@ -65,7 +71,10 @@ def free_port() -> int:
 class BenchServer:
     """`uvicorn bench.app_factory:create_bench_app` on its own port and database, one worker."""
 
-    def __init__(self, url: str, data_dir: Path, workers: int = 1, stack: str = "auto") -> None:
+    def __init__(
+        self, url: str, data_dir: Path, workers: int = 1, stack: str = "auto", cpu: str | None = None
+    ) -> None:
+        self.cpu = cpu  # taskset CPU list for the server (None: not pinned)
         self.url = url
         self.stack = stack  # "auto": uvicorn's choice (httptools/uvloop when installed); "h11": pure Python
         self.data_dir = data_dir
@@ -92,6 +101,8 @@ class BenchServer:
         ]  # fmt: skip
         if self.stack == "h11":
             cmd += ["--http", "h11", "--loop", "asyncio"]
+        if self.cpu is not None:
+            cmd = ["taskset", "-c", self.cpu, *cmd]
         with self.log.open("wb") as fh:
             self.proc = subprocess.Popen(
                 cmd, cwd=self.data_dir, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
@@ -159,16 +170,29 @@ wrk.body = '{body}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer {token}"
 """
+# A new Idempotency-Key for every request (one wrk thread: a plain counter is unique).
+_LUA_KEYED = """local n = 0
+request = function()
+  n = n + 1
+  wrk.headers["Idempotency-Key"] = "{prefix}-" .. n
+  return wrk.format(nil, nil, wrk.headers, nil)
+end
+"""
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 
 
-def run_wrk(base: str, route: str, token: str, seconds: int, connections: int) -> LoadResult:
+def run_wrk(
+    base: str, route: str, token: str, seconds: int, connections: int, cpu: str | None = None
+) -> LoadResult:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(_LUA.format(body=SMS_BODY.decode(), token=token))
+        if route in KEYED:
+            f.write(_LUA_KEYED.replace("{prefix}", secrets.token_hex(6)))
         script = f.name
+    pin = ["taskset", "-c", cpu] if cpu is not None else []
     try:
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", script, base + ROUTES[route]],
+            [*pin, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", script, base + ROUTES[route]],
             capture_output=True,
             text=True,
             timeout=seconds + 60,
@@ -193,12 +217,14 @@ async def _httpx_load(base: str, route: str, token: str, seconds: float, connect
     lat_total = 0.0
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     stop_at = time.perf_counter() + seconds
+    prefix, n = secrets.token_hex(6), itertools.count(1)
 
     async def worker(http: httpx.AsyncClient) -> None:
         nonlocal lat_total
         while time.perf_counter() < stop_at:
             t = time.perf_counter()
-            r = await http.post(ROUTES[route], content=SMS_BODY, headers=headers)
+            h = {**headers, "Idempotency-Key": f"{prefix}-{next(n)}"} if route in KEYED else headers
+            r = await http.post(ROUTES[route], content=SMS_BODY, headers=h)
             lat_total += time.perf_counter() - t
             statuses[r.status_code] += 1
 
@@ -215,11 +241,17 @@ async def _httpx_load(base: str, route: str, token: str, seconds: float, connect
 
 
 def load(
-    base: str, route: str, token: str, seconds: int, connections: int, server: BenchServer | None = None
+    base: str,
+    route: str,
+    token: str,
+    seconds: int,
+    connections: int,
+    server: BenchServer | None = None,
+    client_cpu: str | None = None,
 ) -> LoadResult:
     cpu0 = server.cpu_seconds() if server is not None else None
     if has_wrk():
-        res = run_wrk(base, route, token, seconds, connections)
+        res = run_wrk(base, route, token, seconds, connections, client_cpu)
     else:
         res = asyncio.run(_httpx_load(base, route, token, seconds, connections))
     cpu1 = server.cpu_seconds() if server is not None else None

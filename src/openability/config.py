@@ -149,6 +149,11 @@ class Settings(BaseSettings):
     volume_block_max_units: int = Field(default=100_000, ge=1)
     volume_block_window_seconds: float = Field(default=2.0, gt=0)
     cdr_batch_max: int = 300
+    # Exactly-once sends (charging/claims.py, charging/spool.py): a copy of a call whose key another
+    # worker holds waits this long for its answer (then 409 REQUEST_IN_PROGRESS); answered and failed
+    # claims are kept this long (their CDRs keep answering the keys after that).
+    idempotency_wait_seconds: float = Field(default=10.0, ge=0)
+    idempotency_claim_retention_hours: int = Field(default=24, ge=1)
     cdr_batch_wait_ms: int = 3
     cache_ttl_seconds: float = 2.0
     max_sms_chars: int = 1000

@@ -34,6 +34,7 @@ def test_bench_smoke_prints_ratios() -> None:
         for kind, ratio in (
             ("http", "charged_sms/starlette_noop"),
             ("http", "charged_sms/fastapi_noop"),
+            ("http", "charged_sms_key/charged_sms"),
             ("cdr", "writer/raw_copy" if b == "postgresql" else "writer/raw_executemany"),
         )
     }

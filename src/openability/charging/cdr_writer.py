@@ -4,7 +4,8 @@ journal entry per batch and the grant consumption, all in ONE transaction (DESIG
 Callers hand typed records (charging/types.py: `CdrRecord` with its `CdrMessage`s); the writer alone
 turns them into its insert rows. Callers await their record's future: a call is answered only once its CDR is durable, so an answered
 call always has exactly one CDR (R-CHARGE-02). A batch that fails (e.g. another worker stored the same
-idempotency key first) is retried record by record so one bad record does not fail the others.
+idempotency key first) is retried record by record so one bad record does not fail the others. A CDR
+of a claimed key (charging/claims.py) marks its claim answered in the same transaction.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
+from openability.charging.claims import ANSWER_CLAIM
 from openability.charging.models import Grant, Message, UsageDaily, UsageRecord
 from openability.charging.types import CdrRecord, GrantState
 from openability.kernel.batching import BatchWriter, Pending
@@ -195,6 +197,7 @@ class CdrWriter:
             rollup: dict[RollupKey, list[Any]] = {}
             rows: list[dict[str, Any]] = []
             messages: list[dict[str, Any]] = []
+            claims: list[dict[str, Any]] = []
             total = ZERO
             for it in batch:
                 r = it.item
@@ -211,6 +214,8 @@ class CdrWriter:
                     debits[(r.partner_id, AccountType.RECEIVABLE)] += amount
                 total += amount
                 rows.append(_usage_row(r, grant_id))
+                if r.claimed:
+                    claims.append({"p": r.partner_id, "k": r.request_key, "rid": r.id, "now": now})
                 for m in r.messages:
                     messages.append(
                         {
@@ -257,6 +262,8 @@ class CdrWriter:
             await conn.execute(_INSERT_USAGE, rows)
             if messages:
                 await conn.execute(_INSERT_MESSAGES, messages)
+            if claims:  # the keys' claims are answered in the CDRs' own transaction
+                await conn.execute(ANSWER_CLAIM, claims)
             await self._upsert_rollups(conn, rollup)
             for gid in sorted(consumed):
                 res = await conn.execute(_CONSUME_GRANT, {"gid": gid, "x": consumed[gid]})

@@ -1,4 +1,5 @@
-"""Charging jobs: the grant reaper (closes grants of dead gateway workers)."""
+"""Charging jobs: the grant reaper (closes grants of dead gateway workers) and the claims recovery
+(resolves idempotency claims left by dead workers, deletes old ones)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from openability.charging import service
+from openability.charging.claims import recover_claims
 from openability.jobs.registry import Job, every_minute
 from openability.kernel.money import fmt
 
@@ -40,5 +42,26 @@ GRANT_REAPER = Job(
     fn=reap_grants,
     period=every_minute,
     description="Return unused money of expired grants held by dead gateway workers",
+    record=False,
+)
+
+
+async def recover_request_claims(container: Platform) -> str:
+    async with container.uow() as uow:
+        res = await recover_claims(uow)
+    if res.in_doubt:
+        log.warning(
+            "%d call(s) in doubt (claimed, no record of the send; never sent again): %s",
+            len(res.in_doubt),
+            ", ".join(f"{p}/{k}" for p, k in res.in_doubt[:20]),
+        )
+    return f"{res.answered} claim(s) answered from CDRs, {len(res.in_doubt)} in doubt, {res.deleted} deleted"
+
+
+CLAIMS_RECOVERY = Job(
+    name="claims-recovery",
+    fn=recover_request_claims,
+    period=every_minute,
+    description="Resolve idempotency claims of dead gateway workers (answered or in doubt); delete old claims",
     record=False,
 )

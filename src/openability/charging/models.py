@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from openability.charging.types import GrantState
+from openability.charging.types import ClaimState, GrantState
 from openability.kernel.db import Base, IdStr, Money, UTCDateTime, enum_column
 
 
@@ -143,3 +143,24 @@ class VolumeCounter(Base):
     reserved: Mapped[int] = mapped_column(BigInteger)
     blocks: Mapped[int] = mapped_column(BigInteger)  # blocks handed out (diagnostics)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RequestClaim(Base):
+    """The cross-worker claim of a client's idempotency key, taken before the network is touched
+    (charging/claims.py, R-CHARGE-04): one row per (partner, key) however many workers and nodes see
+    the call. Answered claims point at their CDR, which holds the answer replayed on a retry."""
+
+    __tablename__ = "request_claims"
+    __table_args__ = (Index("ix_request_claims_state_claimed", "state", "claimed_at"),)
+
+    partner_id: Mapped[str] = mapped_column(IdStr(), primary_key=True)
+    request_key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[ClaimState] = mapped_column(enum_column(ClaimState))
+    owner: Mapped[str] = mapped_column(String(80))  # the worker that claimed it
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # failed: the answer the owner gave (replayed to the copies that waited for it)
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    usage_record_id: Mapped[str | None] = mapped_column(IdStr(), nullable=True)  # answered: its CDR

@@ -7,9 +7,12 @@ CDR writer (charging/cdr_writer.py) and idempotency (R-CHARGE-04). The gateway m
 
     outcome = await engine.charge(subject, plan, key)
 
-which claims the idempotency key (or replays the first answer), rates and reserves the estimate (402 /
-422 before the network), sends to each recipient through the plan, settles what was really served (or
-cancels when nothing was), writes the durable CDR and returns the answer. Its steps are public for
+which claims the idempotency key across workers (charging/claims.py; or replays the first answer),
+rates and reserves the estimate (402 / 422 before the network), sends to each recipient through the
+plan, settles what was really served (or cancels when nothing was), journals the send in the worker's
+spool (charging/spool.py), writes the durable CDR and returns the answer. A sent call whose CDR the
+database refuses is answered all the same and booked by `maintain()`; a dead worker's spool is replayed
+by the others (`recover_spools()`): a call that reached the network is charged exactly once. Its steps are public for
 service-level tests:
 
     auth = await engine.authorize(subject, quantity)      # rate + reserve; 402 before the network
@@ -25,6 +28,7 @@ import asyncio
 import hashlib
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -35,8 +39,10 @@ from sqlalchemy import select
 
 from openability.charging import rules
 from openability.charging.cdr_writer import CdrFailed, CdrWriter, DuplicateRequest
+from openability.charging.claims import ClaimStore, StoredAnswer, key_reused
 from openability.charging.grants import GrantManager, Reservation, release_grant
 from openability.charging.models import Grant, UsageRecord
+from openability.charging.spool import Segment, SendSpool
 from openability.charging.types import (
     CdrMessage,
     CdrRecord,
@@ -49,9 +55,10 @@ from openability.charging.types import (
 from openability.charging.volume import UNPLACED, Segments, VolumeBlocks, rate_segments, split_segments
 from openability.connectors.base import NetworkThrottled, NetworkUnavailable, Submitted
 from openability.kernel.clock import business_date
-from openability.kernel.errors import AppError, Busy, Conflict, InvalidArgument, NetworkBusy, RuleViolation
+from openability.kernel.errors import AppError, Busy, InvalidArgument, NetworkBusy, RuleViolation
 from openability.kernel.ids import new_id
 from openability.kernel.money import fmt
+from openability.kernel.outage import is_outage, unavailable
 
 if TYPE_CHECKING:
     from openability.kernel.platform import Platform
@@ -73,6 +80,7 @@ PREPAID = "prepaid"
 IDEMPOTENCY_LRU_SIZE = 20_000
 _INTERNAL: JsonObject = {"status": 500, "code": "INTERNAL", "message": "internal error"}
 _FAILED_REASON = "the network element refused it"
+ORPHAN_SCAN_SECONDS = 5.0
 
 
 @dataclass(slots=True)
@@ -91,13 +99,6 @@ class Authorization:
     def mtd_before(self) -> int:
         """The month-to-date volume the call was rated after (its first unit's position)."""
         return self.segments[0][0] if self.segments else 0
-
-
-@dataclass(frozen=True, slots=True)
-class StoredAnswer:
-    status: int
-    body: dict[str, Any]
-    request_hash: str
 
 
 def request_hash(parts: Any) -> str:
@@ -121,34 +122,48 @@ def idempotency_key(header: str | None, correlator: str | None) -> str | None:
 
 class IdempotencyStore:
     """R-CHARGE-04. Keys are per partner. In-flight duplicates in this worker wait for the first call;
-    completed calls are answered from an in-memory LRU, else from the stored CDR (the DB lookup happens
-    only when the client sent a key: generated request ids are new by construction)."""
+    completed calls are answered from an in-memory LRU; otherwise the first copy in this worker claims
+    the key across workers and nodes (charging/claims.py: one DB round trip, only when the client sent
+    a key: generated request ids are new by construction), or gets the answer of the worker that holds
+    it."""
 
-    def __init__(self, container: Platform) -> None:
+    def __init__(self, container: Platform, claims: ClaimStore) -> None:
         self.container = container
-        self._inflight: dict[tuple[str, str], asyncio.Future[StoredAnswer]] = {}
+        self.claims = claims
+        self._inflight: dict[tuple[str, str], tuple[asyncio.Future[StoredAnswer], str]] = {}
         self._done: OrderedDict[tuple[str, str], StoredAnswer] = OrderedDict()
 
     async def begin(self, partner_id: str, key: str, req_hash: str) -> StoredAnswer | None:
-        """None: the caller owns the key now and must call finish(). Otherwise the earlier answer."""
+        """None: the caller owns the key now (claimed in the database) and must call finish().
+        Otherwise the earlier answer. Raises 409 (key reused, in progress, in doubt) or 503."""
         k = (partner_id, key)
         while True:
             hit = self._done.get(k)
             if hit is not None:
                 self._done.move_to_end(k)
                 return _check_same(hit, req_hash)
-            fut = self._inflight.get(k)
-            if fut is None:
+            waiting = self._inflight.get(k)
+            if waiting is None:
                 break
-            ans = await asyncio.shield(fut)
+            fut, first_hash = waiting
+            try:
+                ans = await asyncio.shield(fut)
+            except AppError:
+                if first_hash != req_hash:
+                    continue  # the first copy was another request: this one asks for itself
+                raise
             return _check_same(ans, req_hash)
         fut = asyncio.get_running_loop().create_future()
-        self._inflight[k] = fut
+        self._inflight[k] = (fut, req_hash)
         try:
-            stored = await self._lookup(partner_id, key)
-        except BaseException:
+            stored = await self.claims.acquire(partner_id, key, req_hash)
+        except BaseException as exc:
             self._inflight.pop(k, None)
-            fut.set_exception(Busy("the idempotency store is unavailable, retry later"))
+            fut.set_exception(
+                exc
+                if isinstance(exc, AppError)
+                else Busy("the idempotency store is unavailable, retry later")
+            )
             fut.exception()  # retrieved: waiters re-raise it themselves
             raise
         if stored is not None:
@@ -159,34 +174,39 @@ class IdempotencyStore:
     def finish(self, partner_id: str, key: str, answer: StoredAnswer) -> None:
         """Publish the answer to waiting duplicates; successful (charged) answers are remembered."""
         k = (partner_id, key)
-        fut = self._inflight.pop(k, None)
-        if fut is not None and not fut.done():
-            fut.set_result(answer)
+        waiting = self._inflight.pop(k, None)
+        if waiting is not None and not waiting[0].done():
+            waiting[0].set_result(answer)
         if answer.status < 300:
             self._done[k] = answer
             if len(self._done) > IDEMPOTENCY_LRU_SIZE:
                 self._done.popitem(last=False)
 
-    async def _lookup(self, partner_id: str, key: str) -> StoredAnswer | None:
-        async with self.container.uow() as uow:
-            row = (
-                await uow.session.execute(
-                    select(UsageRecord.response, UsageRecord.request_hash).where(
-                        UsageRecord.partner_id == partner_id, UsageRecord.request_key == key
-                    )
-                )
-            ).first()
-        if row is None:
-            return None
-        return StoredAnswer(201, dict(row[0]), str(row[1]))
-
 
 def _check_same(ans: StoredAnswer, req_hash: str) -> StoredAnswer:
     if ans.request_hash and req_hash and ans.request_hash != req_hash and ans.status < 300:
-        raise Conflict(
-            "this Idempotency-Key was already used for a different request", code="IDEMPOTENCY_KEY_REUSED"
-        )
+        raise key_reused()
     return ans
+
+
+# Where a call stands with the network, for its claim: only a call that did not reach it (or that the
+# network served nobody for) marks its claim failed; any other end leaves the claim to its CDR, the
+# spool replay or the claims-recovery job (in doubt: never sent again).
+BEFORE_NETWORK, AT_NETWORK, NONE_SERVED, SENT = range(4)
+
+
+@dataclass(slots=True)
+class _Call:
+    stage: int = BEFORE_NETWORK
+
+
+@dataclass(slots=True)
+class _Unbooked:
+    """A sent call whose CDR is not committed yet (database down): booked by maintain()."""
+
+    cdr: CdrRecord
+    segment: Segment | None
+    reservation: Reservation
 
 
 class ChargingEngine:
@@ -195,18 +215,152 @@ class ChargingEngine:
         self.clock = container.clock
         self.grants = GrantManager(container, worker_id)
         self.cdr = CdrWriter(container)
-        self.idempotency = IdempotencyStore(container)
+        self.claims = ClaimStore(container, self.grants.worker_id)
+        self.idempotency = IdempotencyStore(container, self.claims)
         self.volumes = VolumeBlocks(container)
+        self.spool = SendSpool(container.settings.data_dir / "spool", self.grants.worker_id)
+        # Sent calls whose CDR could not be committed yet, and failed claims not marked yet (database
+        # down): both retried by maintain().
+        self._unbooked: list[_Unbooked] = []
+        self._unfailed: list[tuple[str, str, int, JsonObject]] = []
+        self._next_orphan_scan = 0.0
+        # Fault injection for tests: called after a sent call's CDR is journaled, before it is handed to
+        # the CDR writer ("a crash between the send and the CDR").
+        self.after_send: Callable[[CdrRecord], None] | None = None
 
     async def start(self) -> None:
         await self.cdr.start()
+        await self.claims.start()
+        try:
+            self.spool.open()
+        except OSError:
+            log.exception(
+                "send spool unavailable in %s: sends are recorded by the CDR writer only",
+                self.spool.directory,
+            )
+        try:
+            await self.recover_spools()
+        except Exception:
+            log.exception("replaying the spools of dead workers failed; retried by maintain()")
 
     async def stop(self) -> None:
-        """Flush the CDR writer, then give back this worker's unused grants and, where no other worker
-        reserved volume after it, its unused month-to-date positions."""
+        """Flush the CDR writer (and book what could not be booked before, if the database is back),
+        close the spool, then give back this worker's unused grants and, where no other worker reserved
+        volume after it, its unused month-to-date positions. Grants under unbooked CDRs stay open: the
+        spool replay at the next start books them."""
         await self.cdr.stop()
+        if self._unbooked:
+            await self.cdr.start()
+            try:
+                await self._rebook()
+                await self._mark_failed_again()
+            finally:
+                await self.cdr.stop()
+        if self.spool.is_open:
+            self.spool.close()
+        await self.claims.stop()
         await self.grants.release_idle(all_grants=True)
         await self.volumes.give_back()
+
+    async def maintain(self) -> None:
+        """Housekeeping (about every second): book the CDRs and mark the failed claims that the database
+        refused, rotate the spool, and every few seconds replay the spools of dead workers."""
+        await self._rebook()
+        await self._mark_failed_again()
+        if self.spool.is_open:
+            self.spool.rotate()
+        now = asyncio.get_running_loop().time()
+        if now >= self._next_orphan_scan:
+            self._next_orphan_scan = now + ORPHAN_SCAN_SECONDS
+            await self.recover_spools()
+
+    @property
+    def unbooked(self) -> int:
+        return len(self._unbooked)
+
+    async def _rebook(self) -> None:
+        if not self._unbooked or not self.cdr.running:
+            return
+        items, self._unbooked = self._unbooked, []
+        results = await asyncio.gather(*(self.cdr.write(u.cdr) for u in items), return_exceptions=True)
+        booked = 0
+        for u, res in zip(items, results, strict=True):
+            if res is None or isinstance(res, DuplicateRequest):
+                # Committed now (or before, by the write whose answer was lost).
+                self.spool.booked(u.segment)
+                self.grants.done(u.reservation)
+                booked += 1
+            else:
+                self._unbooked.append(u)
+        if booked:
+            log.warning("booked %d CDR(s) of calls sent while the database was unavailable", booked)
+
+    async def _mark_failed_again(self) -> None:
+        items, self._unfailed = self._unfailed, []
+        for i, (pid, key, status, body) in enumerate(items):
+            try:
+                await self.claims.fail(pid, key, status, body)
+            except Exception:
+                self._unfailed.extend(items[i:])
+                return
+
+    async def recover_spools(self) -> int:
+        """Replay the spools of this node's dead workers into CDRs (idempotently by request key: what is
+        stored already is skipped). Returns the number of CDRs written."""
+        if not self.cdr.running:
+            return 0
+        written = 0
+        for orphan in self.spool.orphans():
+            try:
+                records = await self._not_stored(list(orphan.records()))
+                results = await asyncio.gather(*(self.cdr.write(r) for r in records), return_exceptions=True)
+                failed = [r for r in results if r is not None and not isinstance(r, DuplicateRequest)]
+                if failed:
+                    log.warning(
+                        "replaying spool %s: %d of %d CDR(s) not written (%s); retried later",
+                        orphan.lock_path.name,
+                        len(failed),
+                        len(records),
+                        failed[0],
+                    )
+                    orphan.release()
+                    continue
+                written += sum(1 for r in results if r is None)
+                log.warning(
+                    "replayed spool %s of a dead worker: %d CDR(s) written", orphan.lock_path.name, written
+                )
+                orphan.finish()
+            except BaseException:
+                orphan.release()
+                raise
+        return written
+
+    async def _not_stored(self, records: list[CdrRecord]) -> list[CdrRecord]:
+        by_partner: dict[str, list[CdrRecord]] = {}
+        for r in records:
+            by_partner.setdefault(r.partner_id, []).append(r)
+        todo: list[CdrRecord] = []
+        async with self.container.uow() as uow:
+            for pid, recs in by_partner.items():
+                stored: set[str] = set()
+                keys = [r.request_key for r in recs]
+                for i in range(0, len(keys), 500):
+                    stored.update(
+                        (
+                            await uow.session.scalars(
+                                select(UsageRecord.request_key).where(
+                                    UsageRecord.partner_id == pid,
+                                    UsageRecord.request_key.in_(keys[i : i + 500]),
+                                )
+                            )
+                        ).all()
+                    )
+                seen: set[str] = set()
+                for r in recs:
+                    if r.request_key not in stored and r.request_key not in seen:
+                        seen.add(r.request_key)
+                        todo.append(r)
+        return todo
 
     async def authorize(self, subject: Subject, quantity: int) -> Authorization:
         """Rate `quantity` units and reserve the price (prepaid). Raises rules.NoPrice,
@@ -288,9 +442,51 @@ class ChargingEngine:
     ) -> None:
         """Write the CDR and wait until it is durable. On DuplicateRequest (another worker stored the
         key first) or CdrFailed the money goes back to the grant and the error propagates."""
+        cdr = self._cdr(
+            auth,
+            record_id=record_id,
+            request_key=request_key,
+            req_hash=req_hash,
+            capability=capability,
+            operation=operation,
+            recipients=recipients,
+            response=response,
+            messages=messages,
+        )
+        s = auth.subject
+        try:
+            await self.cdr.write(cdr)
+        except (DuplicateRequest, CdrFailed):
+            # The writer did not store this CDR: the money goes back to the grant.
+            self.volumes.release((s.partner_id, s.product_id, auth.month), auth.segments)
+            auth.segments = ()
+            self.grants.cancel(auth.reservation)
+            raise
+        except BaseException:
+            # Cancelled (client gone) or failed while waiting: the writer may still commit this CDR, so
+            # the money stays spent in this worker's memory and is never handed to another call. If the
+            # CDR was not stored after all, the grant's release returns the money to the balance.
+            self.grants.done(auth.reservation)
+            raise
+        self.grants.done(auth.reservation)
+
+    def _cdr(
+        self,
+        auth: Authorization,
+        *,
+        record_id: str,
+        request_key: str,
+        req_hash: str,
+        capability: str,
+        operation: str,
+        recipients: list[str],
+        response: JsonObject,
+        messages: list[CdrMessage],
+        claimed: bool = False,
+    ) -> CdrRecord:
         s, rating = auth.subject, auth.rating
         # Positional (in CdrRecord's field order): a 22-keyword call costs ~4x more on the hot path.
-        cdr = CdrRecord(
+        return CdrRecord(
             record_id,
             s.partner_id,
             s.product_id,
@@ -313,70 +509,81 @@ class ChargingEngine:
             recipients,
             response,
             messages,
+            claimed,
         )
-        try:
-            await self.cdr.write(cdr)
-        except (DuplicateRequest, CdrFailed):
-            # The writer did not store this CDR: the money goes back to the grant.
-            self.volumes.release((s.partner_id, s.product_id, auth.month), auth.segments)
-            auth.segments = ()
-            self.grants.cancel(auth.reservation)
-            raise
-        except BaseException:
-            # Cancelled (client gone) or failed while waiting: the writer may still commit this CDR, so
-            # the money stays spent in this worker's memory and is never handed to another call. If the
-            # CDR was not stored after all, the grant's release returns the money to the balance.
-            self.grants.done(auth.reservation)
-            raise
-        self.grants.done(auth.reservation)
 
     # ---- one capability call ----------------------------------------------------------------------
 
     async def charge(self, subject: Subject, plan: ChargePlan, key: str | None = None) -> ChargeOutcome:
         """Serve and charge one capability call (DESIGN.md hot path, steps 2-5).
 
-        `key` (see idempotency_key) is claimed before the network is touched: a copy in flight waits for
-        the first, a finished one gets the first answer back (`replayed`), neither charged nor sent again
-        (R-CHARGE-04). Without a key the call gets a generated request id. Raises AppError: 402
-        INSUFFICIENT_BALANCE and 422 NO_PRICE_PLAN before the network, 409 IDEMPOTENCY_KEY_REUSED, 503
-        when the network element served nobody or the CDR could not be made durable (nothing charged)."""
+        `key` (see idempotency_key) is claimed across workers and nodes before the network is touched
+        (charging/claims.py): a copy in flight waits for the first, a finished one gets the first answer
+        back (`replayed`), neither charged nor sent again (R-CHARGE-04). Without a key the call gets a
+        generated request id. A call that reached the network is journaled in the spool and answered
+        201 even when its CDR cannot be committed at once (booked later: R-CHARGE-02). Raises AppError:
+        402 INSUFFICIENT_BALANCE and 422 NO_PRICE_PLAN before the network, 409
+        IDEMPOTENCY_KEY_REUSED / REQUEST_IN_PROGRESS / REQUEST_IN_DOUBT, 503 when the network element
+        served nobody (nothing charged)."""
         req_hash = request_hash(plan.canonical())
         if key is None:
-            return await self._serve(subject, plan, new_request_id(), req_hash)
+            return await self._serve(subject, plan, new_request_id(), req_hash, _Call(), claimed=False)
         replay = await self.idempotency.begin(subject.partner_id, key, req_hash)
         if replay is not None:
             return ChargeOutcome(replay.status, replay.body, replayed=True)
         status, body = 500, _INTERNAL
+        call = _Call()
         try:
-            outcome = await self._serve(subject, plan, key, req_hash)
+            outcome = await self._serve(subject, plan, key, req_hash, call, claimed=True)
             status, body = outcome.status, outcome.body
         except AppError as exc:
             status, body = exc.status, exc.body()
             raise
+        except Exception as exc:
+            if is_outage(exc):  # the gateway answers 503: so do the copies that waited
+                status, body = 503, unavailable("the charging database").body()
+            raise
         finally:
-            # Copies waiting for this key get this answer too (an error included); only charged answers
-            # are remembered.
+            if call.stage in (BEFORE_NETWORK, NONE_SERVED):
+                # Not sent, not charged: other workers' copies get this answer, a retry may take over.
+                await self._mark_failed(subject.partner_id, key, status, body)
+            # Copies waiting in this worker get this answer too (an error included); only charged
+            # answers are remembered.
             self.idempotency.finish(subject.partner_id, key, StoredAnswer(status, body, req_hash))
         return outcome
 
+    async def _mark_failed(self, partner_id: str, key: str, status: int, body: JsonObject) -> None:
+        try:
+            await self.claims.fail(partner_id, key, status, body)
+        except Exception as exc:
+            log.warning("could not mark the claim of %s/%s failed (%s); retried", partner_id, key, exc)
+            self._unfailed.append((partner_id, key, status, body))
+
     async def _serve(
-        self, subject: Subject, plan: ChargePlan, request_key: str, req_hash: str
+        self,
+        subject: Subject,
+        plan: ChargePlan,
+        request_key: str,
+        req_hash: str,
+        call: _Call,
+        *,
+        claimed: bool,
     ) -> ChargeOutcome:
         try:
             auth = await self.authorize(subject, plan.estimate)
         except rules.NoPrice as exc:
             # 422 like ordering an unpriced product: one status per code across the API.
             raise RuleViolation(f"{exc}; the product cannot be used now", code="NO_PRICE_PLAN") from None
+        call.stage = AT_NETWORK
         results = await _send_all(plan)
         served = [r for r in results if isinstance(r, Submitted)]
         if not served:
+            call.stage = NONE_SERVED
             self.cancel(auth)
             raise _unserved(plan, results)
-        try:
-            rating = self.settle(auth, sum(plan.quantity_of(r) for r in served))
-        except BaseException:
-            self.cancel(auth)
-            raise
+        call.stage = SENT
+        # From here on the call was sent: it is answered 201 and charged exactly once.
+        rating = self.settle(auth, sum(plan.quantity_of(r) for r in served))
         id_field = plan.id_field
         items: list[JsonObject] = []
         messages: list[CdrMessage] = []
@@ -401,23 +608,55 @@ class ChargingEngine:
         body["unit"] = subject.unit
         body["amountCharged"] = fmt(rating.amount)
         body["currency"] = "CNY"
+        cdr = self._cdr(
+            auth,
+            record_id=new_id("cdr"),
+            request_key=request_key,
+            req_hash=req_hash,
+            capability=plan.capability,
+            operation=plan.operation,
+            recipients=to_served,
+            response=body,
+            messages=messages,
+            claimed=claimed,
+        )
+        segment = self.spool.append(cdr)  # the record of the send, before anything else can fail
+        if self.after_send is not None:
+            self.after_send(cdr)
         try:
-            await self.record(
-                auth,
-                record_id=new_id("cdr"),
-                request_key=request_key,
-                req_hash=req_hash,
-                capability=plan.capability,
-                operation=plan.operation,
-                recipients=to_served,
-                response=body,
-                messages=messages,
-            )
+            await self.cdr.write(cdr)
         except DuplicateRequest as dup:
-            # Another worker answered this key first: its answer stands, this call is not charged.
+            # Another worker stored this key first (a key claimed before this release): its answer
+            # stands, this call is not charged.
+            log.error(
+                "call %s/%s was sent twice: its key was stored by another worker",
+                subject.partner_id,
+                request_key,
+            )
+            self.spool.booked(segment)
+            self.volumes.release((subject.partner_id, subject.product_id, auth.month), auth.segments)
+            auth.segments = ()
+            self.grants.cancel(auth.reservation)
             return ChargeOutcome(201, dup.response)
         except CdrFailed:
-            raise Busy("the call could not be recorded; nothing was charged, please retry") from None
+            # Sent, not booked (the database is down or restarting): the money stays spent (the
+            # reservation stays in flight, so its grant is not released under it), the spool is made
+            # durable, maintain() books the CDR once the database is back.
+            self._unbooked.append(_Unbooked(cdr, segment, auth.reservation))
+            if segment is not None:
+                try:
+                    await asyncio.to_thread(self.spool.sync, segment)
+                except OSError:
+                    log.exception("send spool: fsync failed")
+            log.warning("CDR of %s/%s not committed; booked later", subject.partner_id, request_key)
+            return ChargeOutcome(201, body, amount=rating.amount)
+        except BaseException:
+            # Cancelled while waiting: the writer may still commit it; maintain() finds out (a second
+            # write of a stored CDR is a DuplicateRequest: booked once).
+            self._unbooked.append(_Unbooked(cdr, segment, auth.reservation))
+            raise
+        self.spool.booked(segment)
+        self.grants.done(auth.reservation)
         return ChargeOutcome(201, body, amount=rating.amount)
 
 

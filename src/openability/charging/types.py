@@ -26,6 +26,21 @@ class GrantState(enum.StrEnum):
     CLOSED = "closed"
 
 
+class ClaimState(enum.StrEnum):
+    """The cross-worker claim of an idempotency key (charging/claims.py, R-CHARGE-04).
+
+    claimed: a worker owns the call (before the network is touched); answered: its CDR is stored (the
+    same transaction set this); failed: it ended before the network was reached or with nothing
+    served (not charged; a retry may take the key over); in_doubt: claimed for longer than a grant
+    lives with no CDR (its worker died between the claim and the record of the send): never sent
+    again, a later spool replay still answers it."""
+
+    CLAIMED = "claimed"
+    ANSWERED = "answered"
+    FAILED = "failed"
+    IN_DOUBT = "in_doubt"
+
+
 # A JSON object (the answer of a call, stored with its CDR and replayed as is on a retry).
 JsonObject = dict[str, Any]
 
@@ -149,3 +164,5 @@ class CdrRecord:
     recipients: list[str]  # served recipients
     response: JsonObject  # the answer, replayed on a retry
     messages: list[CdrMessage]
+    # The key was claimed in request_claims (a client's key): the CDR's transaction marks it answered.
+    claimed: bool = False

@@ -124,6 +124,11 @@ class GatewayRuntime:
                 await self.engine.grants.release_idle()
             except Exception:
                 log.exception("gateway housekeeping failed")
+            try:
+                # Exactly-once: CDRs and claims the database refused, the spool, dead workers' spools.
+                await self.engine.maintain()
+            except Exception as exc:
+                log.warning("charging maintenance failed (%s: %s); retried", type(exc).__name__, exc)
 
     # ---- HTTP entry points -----------------------------------------------------------------------
 

@@ -44,13 +44,14 @@ class AppError(Exception):
 def error_headers(exc: AppError) -> dict[str, str]:
     """The response headers an error calls for: a Bearer challenge on 401 (RFC 6750: `error=
     "invalid_token"` only when a token was sent and refused, see `Unauthenticated`), and
-    Retry-After on 429 and 503 (whole seconds, at least 1: `details["retryAfter"]`, else 1)."""
+    Retry-After on 429 and 503 (whole seconds, at least 1: `details["retryAfter"]`, else 1), and on
+    any other error whose details carry `retryAfter` (409 REQUEST_IN_PROGRESS)."""
     if exc.status == 401:
         challenge = f'Bearer realm="{REALM}"'
         if isinstance(exc, Unauthenticated) and exc.bearer_error:
             challenge += f', error="{exc.bearer_error}"'
         return {"WWW-Authenticate": challenge}
-    if exc.status in (429, 503):
+    if exc.status in (429, 503) or "retryAfter" in exc.details:
         return {"Retry-After": str(_retry_after_seconds(exc.details.get("retryAfter")))}
     return {}
 
