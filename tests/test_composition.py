@@ -11,6 +11,7 @@ from openability.billing.jobs import (
     BILL_RUN,
     DEEMED_CONFIRMATION,
     LOW_BALANCE_ALERTS,
+    PREPAID_CONSUMPTION_INVOICES,
     STATEMENT_ISSUE,
     STATEMENT_LATE_ALERT,
 )
@@ -31,6 +32,7 @@ def test_every_job_is_listed_once_by_explicit_import() -> None:
         STATEMENT_ISSUE,
         STATEMENT_LATE_ALERT,
         DEEMED_CONFIRMATION,
+        PREPAID_CONSUMPTION_INVOICES,
         NOTIFICATIONS_DELIVERY,
         LOW_BALANCE_ALERTS,
     )

@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from openability import __version__, bootstrap
 from openability.billing import api as billing_api
-from openability.billing import statement_api
+from openability.billing import invoice_api, invoice_views, statement_api
 from openability.billing import views as billing_views
 from openability.bootstrap import Container, build_container
 from openability.catalog import api as catalog_api
@@ -148,6 +148,7 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
         catalog_api.router,
         billing_api.router,
         statement_api.router,
+        invoice_api.router,
         usage_api.router,
         tickets_api.router,
         partners_views.router,
@@ -161,6 +162,7 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
         ),
         catalog_views.router,
         billing_views.router,
+        invoice_views.router,
         charging_views.router,
         tickets_views.router,
         notifications_api.router,

@@ -7,6 +7,7 @@ from openability.billing.jobs import (
     BILL_RUN,
     DEEMED_CONFIRMATION,
     LOW_BALANCE_ALERTS,
+    PREPAID_CONSUMPTION_INVOICES,
     STATEMENT_ISSUE,
     STATEMENT_LATE_ALERT,
 )
@@ -27,6 +28,7 @@ def all_jobs() -> dict[str, Job]:
         STATEMENT_ISSUE,
         STATEMENT_LATE_ALERT,
         DEEMED_CONFIRMATION,
+        PREPAID_CONSUMPTION_INVOICES,
         NOTIFICATIONS_DELIVERY,
         LOW_BALANCE_ALERTS,
     )
