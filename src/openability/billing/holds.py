@@ -18,6 +18,7 @@ the booking, whose held credit the lift then releases."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -208,6 +209,16 @@ async def lift_hold(uow: UnitOfWork, partner_id: str, note: str = "") -> HoldVie
 async def hold_for_booking(uow: UnitOfWork, partner_id: str) -> SettlementHold | None:
     """The bill run's view: the active hold, locked while the statement's credits are booked."""
     return await active_hold(uow, partner_id, lock=True)
+
+
+async def held_statements(uow: UnitOfWork, statement_ids: Sequence[str]) -> set[str]:
+    """Which of these statements have credits held (released or not)."""
+    if not statement_ids:
+        return set()
+    rows = await uow.session.scalars(
+        select(HeldCredit.statement_id).where(HeldCredit.statement_id.in_(list(statement_ids)))
+    )
+    return set(rows.all())
 
 
 async def record_held(uow: UnitOfWork, stmt: Statement, hold: SettlementHold, amount: Decimal) -> None:

@@ -76,7 +76,7 @@ async def put_invoice_profile(
 ) -> InvoiceProfileOut:
     """Set the invoice profile (the partner's admin or finance users, or a billing clerk). A special
     (专用) invoice needs the credit code, bank name and account, address and phone; every problem is
-    named in one 422 INVALID_INVOICE_PROFILE."""
+    named in one 400 INVALID_INVOICE_PROFILE."""
     given = ProfileInput(
         body.buyer_name,
         body.credit_code,

@@ -119,7 +119,7 @@ LIMITS = {"buyer_name": 200, "bank_name": 100, "address": 200}
 def check_profile(p: ProfileInput) -> ProfileInput:
     """Normalise and validate an invoice profile. A special (专用) invoice needs the buyer's credit
     code, bank name and account, address and phone; a general (普通) one the buyer's name, and checks
-    whatever else is given. Every problem is named at once (422 INVALID_INVOICE_PROFILE)."""
+    whatever else is given. Every problem is named at once (400 INVALID_INVOICE_PROFILE)."""
     name = " ".join(p.buyer_name.split())
     code = p.credit_code.strip().upper()
     bank = " ".join(p.bank_name.split())

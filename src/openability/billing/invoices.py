@@ -442,7 +442,7 @@ class ImportResult:
 
 async def import_fapiao(uow: UnitOfWork, csv_text: str) -> ImportResult:
     """The tax system's export (invoice number, fapiao number, date per row): all rows or none. Any bad
-    row, unknown invoice or conflicting number is reported (422 INVALID_FAPIAO_IMPORT, every problem by
+    row, unknown invoice or conflicting number is reported (400 INVALID_FAPIAO_IMPORT, every problem by
     line) and nothing is recorded; rows already recorded as given are unchanged."""
     access.require_staff(uow.actor, *BILLING_ROLES)
     rows, problems = rules.parse_fapiao_csv(csv_text, _today(uow))

@@ -378,14 +378,16 @@ async def _book(uow: UnitOfWork, stmt: Statement, partner: PartnerRef, fig: rule
 # ---- issuing, the late alert, confirmation ----------------------------------------------------------
 
 
-def _issue_text(stmt: Statement, deadline: datetime) -> tuple[str, str]:
+def _issue_text(stmt: Statement, deadline: datetime, held: bool = False) -> tuple[str, str]:
     local = deadline.astimezone(SHANGHAI)
     due = f"{local:%Y-%m-%d %H:%M}"
     subject = f"{stmt.month} 月结算单已出 / Statement for {stmt.month}: {fmt_fen(stmt.total)} CNY"
     body = (
         f"您 {stmt.month} 的结算单已出具，合计 ¥{fmt_fen(stmt.total)}"
         + (
-            f"，其中多收的 ¥{stmt.true_up} 已退回余额"
+            f"，其中多收的 ¥{stmt.true_up} 因结算暂停暂存，待暂停解除后退回 (R-TIER-03)"
+            if stmt.true_up and held
+            else f"，其中多收的 ¥{stmt.true_up} 已退回余额"
             if stmt.true_up and stmt.billing_mode == "prepaid"
             else ""
         )
@@ -408,12 +410,13 @@ async def issue_statements(uow: UnitOfWork, through_month: str) -> int:
             .with_for_update()
         )
     ).all()
+    held = await holds.held_statements(uow, [s.id for s in drafts])
     for stmt in drafts:
         before = snapshot(stmt)
         stmt.state = StatementState.ISSUED
         stmt.issued_at = uow.now
         stmt.confirm_by = rules.confirm_deadline(stmt.month, uow.settings.statement_confirm_day)
-        subject, body = _issue_text(stmt, stmt.confirm_by)
+        subject, body = _issue_text(stmt, stmt.confirm_by, stmt.id in held)
         await notify(
             uow,
             recipient=("partner", stmt.partner_id),
