@@ -66,13 +66,14 @@ def _font() -> str:
     return FONT
 
 
-def _styles() -> tuple[ParagraphStyle, ParagraphStyle, ParagraphStyle, ParagraphStyle]:
+def _styles() -> tuple[ParagraphStyle, ParagraphStyle, ParagraphStyle, ParagraphStyle, ParagraphStyle]:
     font = _font()
     body = ParagraphStyle("body", fontName=font, fontSize=9, leading=12, wordWrap="CJK")
     title = ParagraphStyle("title", parent=body, fontSize=16, leading=22, alignment=1)
+    subtitle = ParagraphStyle("subtitle", parent=body, fontSize=11, leading=16, alignment=1)
     small = ParagraphStyle("small", parent=body, fontSize=8, leading=10, textColor=colors.grey)
     right = ParagraphStyle("right", parent=body, alignment=TA_RIGHT)
-    return body, title, small, right
+    return body, title, subtitle, small, right
 
 
 def _yuan(v: Decimal) -> str:
@@ -89,7 +90,7 @@ def _party(label: str, p: Party, body: ParagraphStyle) -> list[list[Flowable | s
 
 
 def render(doc: InvoiceDoc) -> bytes:
-    body, title, small, right = _styles()
+    body, title, subtitle, small, right = _styles()
     buf = io.BytesIO()
     pdf = SimpleDocTemplate(
         buf,
@@ -111,7 +112,8 @@ def render(doc: InvoiceDoc) -> bytes:
         ]
     )
     story: list[Flowable] = [
-        Paragraph(f"发票 Invoice · {doc.type_label}", title),
+        Paragraph("发票 Invoice", title),
+        Paragraph(doc.type_label, subtitle),
         Spacer(1, 4 * mm),
         Table(
             [
