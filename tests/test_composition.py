@@ -13,6 +13,7 @@ from openability.billing.jobs import (
     COLLECTIONS_DEFERRED,
     DEEMED_CONFIRMATION,
     LOW_BALANCE_ALERTS,
+    PREPAID_CONSUMPTION_INVOICES,
     STATEMENT_ISSUE,
     STATEMENT_LATE_ALERT,
 )
@@ -36,6 +37,7 @@ def test_every_job_is_listed_once_by_explicit_import() -> None:
         DEEMED_CONFIRMATION,
         COLLECTIONS_DEFERRED,
         COLLECTIONS,
+        PREPAID_CONSUMPTION_INVOICES,
         NOTIFICATIONS_DELIVERY,
         LOW_BALANCE_ALERTS,
     )

@@ -52,6 +52,17 @@ class Settings(BaseSettings):
     # month (the 26th); a payment notice filed by then defers collection to 00:00 on the 1st, otherwise
     # the unpaid amount is taken from the deposit at its end (00:00 on the 27th).
     statement_payment_day: int = Field(default=26, ge=2, le=28)
+    # Invoices (billing/invoices.py, docs/billing.md "Invoices"). Catalog prices are tax-inclusive; an
+    # invoice and a statement split them with vat_rate (0.06: value-added telecom services). Prepaid money
+    # is invoiced at each confirmed top-up ("top_up") or monthly on the month's consumption ("monthly",
+    # the `prepaid-consumption-invoices` job); either way the top-up that opens a pending prepaid SI is
+    # invoiced at once (R-BILL-01). The seller's particulars are printed on every invoice.
+    vat_rate: Decimal = Field(default=Decimal("0.06"), ge=0, le=Decimal("0.5"), decimal_places=4)
+    invoice_prepaid_mode: Literal["top_up", "monthly"] = "top_up"
+    invoice_seller_name: str = "能力开放平台运营方"
+    invoice_seller_credit_code: str = ""
+    invoice_seller_address_phone: str = ""
+    invoice_seller_bank_account: str = ""
     min_registered_capital: Decimal = Decimal("1000000")
     calendar_confirmed_years: list[int] = Field(default_factory=lambda: [2024, 2025, 2026])
     sla_pause_while_pending: bool = False

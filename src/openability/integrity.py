@@ -15,7 +15,10 @@ money test) run it; each violation is one readable sentence.
   7. statements (billing): each statement's total is the sum of its lines and a whole fen; its true-up
      (R-CHARGE-06) and carried adjustments (R-BILL-06) are each exactly one ADJUSTMENT entry that moves
      that amount between revenue and the partner (prepaid:available for a prepaid statement's credits,
-     receivable otherwise), and no such entry exists without its statement figure.
+     receivable otherwise), and no such entry exists without its statement figure. A held statement's
+     credits (R-TIER-03) go to settlement:held instead, and its release entry (one, once the hold
+     lifts) moves exactly them on to prepaid:available or receivable; each partner's settlement:held
+     balance equals its held credits not yet released.
   8. collections (billing/collection_audit.py): each postpaid statement's due against its payments
      (PAYMENT entries: Dr cash / Cr receivable) and its deposit deduction (one DEPOSIT_DEDUCTION entry:
      Dr deposit / Cr receivable); DEPOSIT entries == confirmed deposit payments.
@@ -33,8 +36,8 @@ from sqlalchemy.exc import InvalidRequestError, SAWarning
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openability.billing.collection_audit import collection_violations
-from openability.billing.facts import StatementMoney, confirmed_topups, statement_money
-from openability.billing.types import ADJUSTMENT_REF, TRUE_UP_REF
+from openability.billing.facts import StatementMoney, confirmed_topups, held_by_partner, statement_money
+from openability.billing.types import ADJUSTMENT_REF, HOLD_RELEASE_REF, TRUE_UP_REF
 from openability.charging.facts import cdr_totals_by_entry, consumed_by_grant, grant_facts, prepaid_cdr_totals
 from openability.charging.types import GrantState
 from openability.kernel.money import round_fen
@@ -198,8 +201,19 @@ async def run_audit(session: AsyncSession) -> list[str]:
 
     # 7. statements <-> their lines and their true-up and adjustment entries
     out += statement_violations(
-        await statement_money(session), await lines_by_ref(session, (TRUE_UP_REF, ADJUSTMENT_REF)), accounts
+        await statement_money(session),
+        await lines_by_ref(session, (TRUE_UP_REF, ADJUSTMENT_REF, HOLD_RELEASE_REF)),
+        accounts,
     )
+    waiting = await held_by_partner(session)
+    owners = {o for (o, t) in by_key if t == AccountType.SETTLEMENT_HELD} | set(waiting)
+    for pid in sorted(owners):
+        acc = by_key.get((pid, AccountType.SETTLEMENT_HELD))
+        if (acc.balance if acc else ZERO) != waiting.get(pid, ZERO):
+            out.append(
+                f"partner {pid}: settlement:held is {acc.balance if acc else ZERO} but its unreleased held "
+                f"credits total {waiting.get(pid, ZERO)}"
+            )
     # 8. collections <-> their payments and deposit deductions
     out += await collection_violations(session, accounts)
     return out
@@ -225,8 +239,17 @@ def statement_violations(
     expected: dict[tuple[str, str, str, str], Decimal] = defaultdict(lambda: ZERO)
     known = {s.id for s in statements}
     for s in statements:
-        credit_to = AccountType.PREPAID_AVAILABLE if s.billing_mode == "prepaid" else AccountType.RECEIVABLE
+        final = AccountType.PREPAID_AVAILABLE if s.billing_mode == "prepaid" else AccountType.RECEIVABLE
+        credit_to = AccountType.SETTLEMENT_HELD if s.held is not None else final
         revenue = (PLATFORM, AccountType.REVENUE.value)
+        if s.held is not None:
+            if s.held != s.true_up + max(-s.adjustments, ZERO):
+                out.append(
+                    f"statement {s.id}: {s.held} held, but its credits are {s.true_up + max(-s.adjustments, ZERO)}"
+                )
+            if s.release_entry_id is not None:  # Dr settlement:held / Cr the partner's account
+                expected[(HOLD_RELEASE_REF, s.id, s.partner_id, AccountType.SETTLEMENT_HELD.value)] += s.held
+                expected[(HOLD_RELEASE_REF, s.id, s.partner_id, final.value)] -= s.held
         if s.true_up:  # Dr revenue / Cr the partner
             expected[(TRUE_UP_REF, s.id, *revenue)] += s.true_up
             expected[(TRUE_UP_REF, s.id, s.partner_id, credit_to.value)] -= s.true_up
@@ -248,6 +271,7 @@ def statement_violations(
         for ref_type, entry_id in (
             (TRUE_UP_REF, s.true_up_entry_id),
             (ADJUSTMENT_REF, s.adjustment_entry_id),
+            (HOLD_RELEASE_REF, s.release_entry_id),
         ):
             ids = entries.get((ref_type, s.id), set())
             if len(ids) > 1:

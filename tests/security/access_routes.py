@@ -193,6 +193,15 @@ ALLOW: dict[str, Allow] = {
     "POST /api/v1/payments/{payment_id}/reject": staff("billing_clerk"),
     "GET /api/v1/invoices": SIGNED_IN,
     "GET /api/v1/invoices/{invoice_ref}": SIGNED_IN,
+    # billing.invoices / billing.holds: profile by the partner's admin or finance users or a billing
+    # clerk; fapiao numbers and settlement holds by billing clerks
+    "GET /api/v1/invoices/{invoice_ref}/pdf": SIGNED_IN,
+    "POST /api/v1/invoices/{invoice_ref}/fapiao": staff("billing_clerk"),
+    "GET /api/v1/partners/{partner_id}/invoice-profile": SIGNED_IN,
+    "PUT /api/v1/partners/{partner_id}/invoice-profile": staff("billing_clerk", partner={"admin", "finance"}),
+    "GET /api/v1/partners/{partner_id}/settlement-hold": SIGNED_IN,
+    "POST /api/v1/partners/{partner_id}/settlement-hold": staff("billing_clerk"),
+    "DELETE /api/v1/partners/{partner_id}/settlement-hold": staff("billing_clerk"),
     "GET /api/v1/accounts/{partner_id}": SIGNED_IN,
     # billing.alerts: operators with billing_clerk, partner admin or finance users of their own partner
     "GET /api/v1/accounts/{partner_id}/low-balance-alert": SIGNED_IN,
@@ -501,6 +510,43 @@ async def _existing_alert(w: SecWorld, who: Who, home: Objects, req: Req) -> Non
 @builder("PUT /api/v1/accounts/{partner_id}/low-balance-alert")
 async def _alert(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
     req.json = {"threshold": "5.00"}
+
+
+@builder("PUT /api/v1/partners/{partner_id}/invoice-profile")
+async def _invoice_profile(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    req.json = {"buyerName": "访问矩阵有限公司", "invoiceType": "general"}
+
+
+@builder("POST /api/v1/invoices/{invoice_ref}/fapiao")
+async def _fapiao(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    # one number per invoice, so that a repeat is the same record (200), never a second one (409)
+    invoice = req.path.get("invoice_ref", home.invoice_id)
+    number = str(int.from_bytes(invoice.encode()[-8:], "big"))[-20:].rjust(20, "0")
+    req.json = {"fapiaoNumber": number, "fapiaoDate": "2026-01-05"}
+
+
+async def _set_hold(w: SecWorld, partner_id: str, held: bool) -> None:
+    from openability.billing import holds
+
+    async with w.container.uow() as uow:
+        if held and not await holds.is_held(uow, partner_id):
+            await holds.place_hold(uow, partner_id, "access matrix")
+        elif not held and await holds.is_held(uow, partner_id):
+            await holds.lift_hold(uow, partner_id)
+
+
+@builder(
+    "GET /api/v1/partners/{partner_id}/settlement-hold",
+    "DELETE /api/v1/partners/{partner_id}/settlement-hold",
+)
+async def _held(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    await _set_hold(w, req.path.get("partner_id", home.partner_id), True)
+
+
+@builder("POST /api/v1/partners/{partner_id}/settlement-hold")
+async def _not_held(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    await _set_hold(w, req.path.get("partner_id", home.partner_id), False)
+    req.json = {"reason": "R-TIER-03 bottom 10%"}
 
 
 @builder("POST /api/v1/payments")

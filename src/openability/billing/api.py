@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import PlainTextResponse, Response
 
-from openability.billing import alerts, service
+from openability.billing import alerts, invoices, service
 from openability.billing.models import Payment
 from openability.billing.schemas import (
     BalanceOut,
@@ -19,7 +19,7 @@ from openability.billing.schemas import (
     PaymentReject,
     ProvidersOut,
 )
-from openability.billing.types import PaymentMethod, PaymentState
+from openability.billing.types import InvoiceKind, InvoiceState, PaymentMethod, PaymentState
 from openability.catalog.schemas import Page
 from openability.kernel.errors import InvalidArgument, NotFound
 from openability.kernel.money import MoneyError, fmt, parse_money
@@ -155,11 +155,18 @@ async def list_invoices(
     request: Request,
     actor: CurrentActor,
     partner_id: str | None = None,
+    kind: InvoiceKind | None = None,
+    state: InvoiceState | None = None,
+    month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> Page[InvoiceOut]:
+    """A partner's own invoices (operators: every partner's), newest first; `month` is the month of
+    the number (YYYY-MM)."""
     async with uow_for(request, actor) as uow:
-        rows, total = await service.list_invoices(uow, partner_id=partner_id, offset=offset, limit=limit)
+        rows, total = await invoices.list_invoices(
+            uow, partner_id=partner_id, kind=kind, state=state, month=month, offset=offset, limit=limit
+        )
     return Page(items=[InvoiceOut.of(i) for i in rows], total=total, offset=offset, limit=limit)
 
 

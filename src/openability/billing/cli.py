@@ -79,3 +79,24 @@ def payments_cmd(
     for r in rows:
         table.add_row(*r)
     console.print(table)
+
+
+@app.command("fapiao-import")
+def fapiao_import_cmd(
+    file: Annotated[
+        typer.FileText, typer.Argument(help="CSV: invoice number, fapiao number, date (YYYY-MM-DD)")
+    ],
+) -> None:
+    """Record the official fapiao numbers the tax system issued, from its export: all rows or none
+    (every bad row is named by its line); rows already recorded as given are left as they are."""
+    text = file.read()
+
+    async def go(c: Platform) -> tuple[int, int]:
+        from openability.billing import invoices
+
+        async with c.uow(CLI_ACTOR) as uow:
+            r = await invoices.import_fapiao(uow, text)
+            return r.recorded, r.unchanged
+
+    recorded, unchanged = run_async(go)
+    console.print(f"{recorded} fapiao number(s) recorded, {unchanged} already recorded")

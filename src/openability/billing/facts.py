@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from openability.billing.models import CarriedAdjustment, Payment, Statement, StatementLine
+from openability.billing.models import CarriedAdjustment, HeldCredit, Payment, Statement, StatementLine
 from openability.billing.types import PaymentPurpose, PaymentState
 from openability.ledger.checks import sum_units, units
 
@@ -37,6 +37,9 @@ class StatementMoney:
     adjustment_entry_id: str | None
     lines_total: Decimal  # the sum of its lines
     carried_total: Decimal  # the carried adjustments applied to it
+    # R-TIER-03: its credits were held (booked to settlement:held), and released by this entry, if any
+    held: Decimal | None = None
+    release_entry_id: str | None = None
 
 
 async def statement_money(session: AsyncSession) -> list[StatementMoney]:
@@ -70,7 +73,31 @@ async def statement_money(session: AsyncSession) -> list[StatementMoney]:
             Statement.adjustment_entry_id,
         )
     )
+    held = {
+        sid: (amount, entry)
+        for sid, amount, entry in (
+            await session.execute(
+                select(HeldCredit.statement_id, HeldCredit.amount, HeldCredit.release_entry_id)
+            )
+        ).all()
+    }
     return [
-        StatementMoney(*r, lines_total=units(lines.get(r[0])), carried_total=units(carried.get(r[0])))
+        StatementMoney(
+            *r,
+            lines_total=units(lines.get(r[0])),
+            carried_total=units(carried.get(r[0])),
+            held=held[r[0]][0] if r[0] in held else None,
+            release_entry_id=held[r[0]][1] if r[0] in held else None,
+        )
         for r in rows.all()
     ]
+
+
+async def held_by_partner(session: AsyncSession) -> dict[str, Decimal]:
+    """Per partner: its held credits not yet released (what its settlement:held account must hold)."""
+    rows = await session.execute(
+        select(HeldCredit.partner_id, sum_units(HeldCredit.amount))
+        .where(HeldCredit.released_at.is_(None))
+        .group_by(HeldCredit.partner_id)
+    )
+    return {pid: units(total) for pid, total in rows.all()}

@@ -11,6 +11,8 @@ runs it for M, and each also catches up what earlier months left undone:
   collections           24:00 on the 26th       unpaid postpaid statements without a timely payment
                                                 notice -> taken from the deposit; short -> suspended
   collections-deferred  00:00 on the 1st of M+2 the same for those a notice deferred (R-BILL-07)
+  prepaid-consumption-invoices                  invoice_prepaid_mode=monthly: the prepaid statements
+                        24:00 on the 15th       past their window -> their consumption invoiced
 
 The days are settings (statement_issue_day, statement_late_alert_day, statement_confirm_day,
 statement_payment_day).
@@ -21,7 +23,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from openability.billing import alerts, collection_rules, collections, statements
+from openability.billing import alerts, collection_rules, collections, invoices, statements
 from openability.billing import statement_rules as rules
 from openability.charging import settlement
 from openability.jobs.registry import DueFn, Job, PeriodJobFn, every_minute
@@ -109,6 +111,23 @@ DEEMED_CONFIRMATION = monthly(
     "deemed-confirmation",
     run_deemed,
     "statements neither confirmed nor disputed by the end of the 15th are deemed confirmed (R-BILL-04)",
+    lambda p, m: rules.confirm_deadline(m, p.settings.statement_confirm_day),
+)
+
+
+async def run_consumption_invoices(platform: Platform, month: str) -> str:
+    if platform.settings.invoice_prepaid_mode != "monthly":
+        return "invoice_prepaid_mode is top_up: prepaid money is invoiced at top-up"
+    async with platform.uow() as uow:
+        issued, dealt = await invoices.invoice_consumption(uow, month)
+    return f"{dealt} prepaid statement(s) of {month} or earlier invoiced on consumption: {issued} invoice(s)"
+
+
+PREPAID_CONSUMPTION_INVOICES = monthly(
+    "prepaid-consumption-invoices",
+    run_consumption_invoices,
+    "invoice_prepaid_mode=monthly: invoice each prepaid partner's consumption of the month once its "
+    "statement's window has closed (less what was invoiced in advance)",
     lambda p, m: rules.confirm_deadline(m, p.settings.statement_confirm_day),
 )
 

@@ -3,11 +3,11 @@ and carried adjustments."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openability.billing.types import (
@@ -17,6 +17,9 @@ from openability.billing.types import (
     DisputeOutcome,
     DisputeState,
     DueState,
+    InvoiceKind,
+    InvoiceState,
+    InvoiceType,
     LineKind,
     PaymentMethod,
     PaymentPurpose,
@@ -57,9 +60,29 @@ class Invoice(Base):
     number: Mapped[str] = mapped_column(String(40), unique=True)
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
     payment_id: Mapped[str | None] = mapped_column(ForeignKey("payments.id"), nullable=True, unique=True)
-    amount: Mapped[Decimal] = mapped_column(Money())  # rounded to the fen
-    title: Mapped[str] = mapped_column(String(200))
+    amount: Mapped[Decimal] = mapped_column(Money())  # 价税合计: the gross, tax included, whole fen
+    title: Mapped[str] = mapped_column(String(200))  # the buyer's name (购买方名称)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Issue 7 item 7 (billing/invoices.py): what it is for, the VAT split, the buyer as it was, the fapiao.
+    month: Mapped[str] = mapped_column(String(7), index=True)  # YYYY-MM of its number (Asia/Shanghai)
+    kind: Mapped[InvoiceKind] = mapped_column(enum_column(InvoiceKind))
+    period: Mapped[str | None] = mapped_column(String(7), nullable=True)  # the billed month
+    statement_id: Mapped[str | None] = mapped_column(ForeignKey("statements.id"), nullable=True, unique=True)
+    net: Mapped[Decimal] = mapped_column(Money())  # before tax
+    tax: Mapped[Decimal] = mapped_column(Money())
+    vat_rate: Mapped[str] = mapped_column(String(12))  # "0.06"
+    covered: Mapped[Decimal] = mapped_column(Money())  # consumption invoiced before, in advance
+    invoice_type: Mapped[InvoiceType] = mapped_column(enum_column(InvoiceType))
+    buyer_credit_code: Mapped[str] = mapped_column(String(18))
+    buyer_bank_name: Mapped[str] = mapped_column(String(100))
+    buyer_bank_account: Mapped[str] = mapped_column(String(40))
+    buyer_address: Mapped[str] = mapped_column(String(200))
+    buyer_phone: Mapped[str] = mapped_column(String(40))
+    state: Mapped[InvoiceState] = mapped_column(enum_column(InvoiceState), index=True)
+    fapiao_number: Mapped[str | None] = mapped_column(String(20), nullable=True, unique=True)
+    fapiao_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    fapiao_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    fapiao_recorded_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
 
 
 class InvoiceCounter(Base):
@@ -276,3 +299,71 @@ class RequiredDeposit(Base):
     amount: Mapped[Decimal] = mapped_column(Money())
     set_at: Mapped[datetime] = mapped_column(UTCDateTime())
     set_by: Mapped[str] = mapped_column(String(80))
+
+
+# ---- invoices and the settlement hold (billing/invoices.py, billing/holds.py) -----------------------
+
+
+class InvoiceProfile(Base):
+    """What a partner's invoices are made out to (购买方信息) and the fapiao type it asks for."""
+
+    __tablename__ = "invoice_profiles"
+
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    buyer_name: Mapped[str] = mapped_column(String(200))
+    credit_code: Mapped[str] = mapped_column(String(18))  # 统一社会信用代码 ("" when not given)
+    bank_name: Mapped[str] = mapped_column(String(100))
+    bank_account: Mapped[str] = mapped_column(String(40))
+    address: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(40))
+    invoice_type: Mapped[InvoiceType] = mapped_column(enum_column(InvoiceType))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_by: Mapped[str] = mapped_column(String(80))
+
+
+class ConsumptionInvoicing(Base):
+    """invoice_prepaid_mode=monthly: one row per prepaid statement the monthly job has dealt with (its
+    idempotency key), with the part already invoiced in advance (covered) and the invoice, if any was
+    left to issue."""
+
+    __tablename__ = "consumption_invoicings"
+
+    statement_id: Mapped[str] = mapped_column(ForeignKey("statements.id"), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
+    month: Mapped[str] = mapped_column(String(7))
+    consumed: Mapped[Decimal] = mapped_column(Money())
+    covered: Mapped[Decimal] = mapped_column(Money())
+    invoice_id: Mapped[str | None] = mapped_column(ForeignKey("invoices.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SettlementHold(Base):
+    """R-TIER-03 "stop settlement": while a partner's hold is active (lifted_at is None) its statements
+    are still produced, but its true-up credits and favourable adjustments wait in settlement:held
+    (HeldCredit) and payouts and refunds to it wait, until the hold is lifted."""
+
+    __tablename__ = "settlement_holds"
+
+    id: Mapped[str] = mapped_column(IdStr(), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    set_by: Mapped[str] = mapped_column(String(80))
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    lifted_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    lift_note: Mapped[str] = mapped_column(String(500), default="")
+
+
+class HeldCredit(Base):
+    """A held statement's credits (true-up + favourable carried adjustments), booked to the partner's
+    settlement:held account by the bill run and released to its account when the hold lifts."""
+
+    __tablename__ = "held_credits"
+
+    statement_id: Mapped[str] = mapped_column(ForeignKey("statements.id"), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
+    hold_id: Mapped[str] = mapped_column(ForeignKey("settlement_holds.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    release_entry_id: Mapped[str | None] = mapped_column(IdStr(), nullable=True)

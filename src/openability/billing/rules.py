@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from openability.billing.invoice_rules import invoice_number as invoice_number
 from openability.kernel.errors import Conflict, InvalidArgument, PermissionDenied, RuleViolation
 from openability.kernel.money import FEN
 
@@ -68,14 +69,6 @@ def activates_partner(partner_kind: str, billing_mode: str, partner_status: str,
 def same_payment(a: tuple[Decimal, str, str], b: tuple[Decimal, str, str]) -> bool:
     """A retried payment (same transaction id) must repeat amount, method and purpose exactly."""
     return a[0] == b[0] and a[1] == b[1] and a[2] == b[2]
-
-
-def invoice_number(month: str, seq: int) -> str:
-    """month 'YYYY-MM' or 'YYYYMM' -> 'INV-YYYYMM-000123'."""
-    m = month.replace("-", "")
-    if len(m) != 6 or not m.isdigit() or seq < 1:
-        raise ValueError("invoice number needs a YYYYMM month and a positive sequence")
-    return f"INV-{m}-{seq:06d}"
 
 
 def check_statement_method(method: str) -> None:

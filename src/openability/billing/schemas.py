@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BeforeValidator, Field
 
 from openability.billing.models import Invoice, Payment, ProviderOrder
-from openability.billing.types import PaymentMethod, PaymentPurpose, PaymentState
+from openability.billing.types import (
+    InvoiceKind,
+    InvoiceState,
+    InvoiceType,
+    PaymentMethod,
+    PaymentPurpose,
+    PaymentState,
+)
 from openability.catalog.schemas import ApiModel
 from openability.kernel.money import MoneyError, parse_money
 from openability.kernel.money import fmt_fen as fmt_fen  # re-exported: billing.cli formats with it
@@ -118,10 +125,28 @@ class InvoiceOut(ApiModel):
     number: str
     partner_id: str
     payment_id: str | None
-    amount: str
+    amount: str  # 价税合计: the gross, tax included
     currency: str = "CNY"
-    title: str
+    title: str  # the buyer's name
     issued_at: datetime
+    month: str = ""  # of its number
+    kind: InvoiceKind = InvoiceKind.TOP_UP
+    period: str | None = None  # the billed month (statement, monthly consumption)
+    statement_id: str | None = None
+    net: str = "0.00"  # before tax
+    tax: str = "0.00"
+    vat_rate: str = "0.06"
+    covered: str = "0.00"  # consumption already invoiced in advance (monthly mode)
+    invoice_type: InvoiceType = InvoiceType.GENERAL
+    buyer_credit_code: str = ""
+    buyer_bank_name: str = ""
+    buyer_bank_account: str = ""
+    buyer_address: str = ""
+    buyer_phone: str = ""
+    state: InvoiceState = InvoiceState.ISSUED
+    fapiao_number: str | None = None
+    fapiao_date: date | None = None
+    pdf_url: str = ""
 
     @classmethod
     def of(cls, i: Invoice) -> InvoiceOut:
@@ -133,6 +158,24 @@ class InvoiceOut(ApiModel):
             amount=fmt_fen(i.amount),
             title=i.title,
             issued_at=i.issued_at,
+            month=i.month,
+            kind=i.kind,
+            period=i.period,
+            statement_id=i.statement_id,
+            net=fmt_fen(i.net),
+            tax=fmt_fen(i.tax),
+            vat_rate=i.vat_rate,
+            covered=fmt_fen(i.covered),
+            invoice_type=i.invoice_type,
+            buyer_credit_code=i.buyer_credit_code,
+            buyer_bank_name=i.buyer_bank_name,
+            buyer_bank_account=i.buyer_bank_account,
+            buyer_address=i.buyer_address,
+            buyer_phone=i.buyer_phone,
+            state=i.state,
+            fapiao_number=i.fapiao_number,
+            fapiao_date=i.fapiao_date,
+            pdf_url=f"/api/v1/invoices/{i.id}/pdf",
         )
 
 

@@ -1,8 +1,8 @@
 """Payments (prepaid top-ups, deposits), invoices and the balance read model.
 
 A payment is idempotent by (partner, transaction id). Confirming it posts one balanced journal entry
-(Dr platform cash / Cr the partner's prepaid:available or deposit, R-BILL-10), issues its invoice
-and, for a pending SI, opens the service (R-BILL-01, R-ADMIT-05) — when the funds are real: a bank
+(Dr platform cash / Cr the partner's prepaid:available or deposit, R-BILL-10), issues a top-up's invoice
+(billing/invoices.py, by invoice_prepaid_mode) and, for a pending SI, opens the service (R-BILL-01, R-ADMIT-05) — when the funds are real: a bank
 transfer a billing clerk confirmed, or an online payment its provider confirmed by a signed
 notification. Sandbox payments (a demo feature, settings.payments_sandbox) credit a demo balance and
 never open a service."""
@@ -18,17 +18,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from openability.billing import collection_rules, dues, providers, rules
-from openability.billing.models import Invoice, InvoiceCounter, Payment, ProviderOrder
+from openability.billing import collection_rules, dues, invoices, providers, rules
+from openability.billing.models import Invoice, Payment, ProviderOrder
 from openability.billing.providers.base import NotifyReply, OrderRequest, ProviderUnavailable
 from openability.billing.types import PaymentMethod, PaymentPurpose, PaymentState
 from openability.kernel import access
 from openability.kernel.audit import AuditEntry
-from openability.kernel.clock import month_key
 from openability.kernel.errors import AppError, Conflict, InvalidArgument, NotFound, PermissionDenied
 from openability.kernel.events import BALANCE_CHANGED
 from openability.kernel.ids import new_id
-from openability.kernel.money import round_fen
 from openability.kernel.uow import Actor, UnitOfWork
 from openability.ledger import service as ledger
 from openability.ledger.types import PLATFORM, AccountType, EntryKind
@@ -408,10 +406,12 @@ async def _confirm(
     payment.confirmed_at = uow.now
     payment.confirmed_by = confirmed_by
     payment.journal_entry_id = entry.id
-    # A statement's payment is not invoiced here: the statement is (billing/invoices, issue 7 item 7).
-    invoice = (
-        await _issue_invoice(uow, payment, partner) if payment.purpose != PaymentPurpose.STATEMENT else None
+    activates = real_funds and rules.activates_partner(
+        partner.kind.value, partner.billing_mode.value, partner.status.value, payment.purpose.value
     )
+    # R-BILL-01: the invoice is issued before the service opens (in either invoice_prepaid_mode). A
+    # statement's payment is not invoiced here: the statement is (billing/invoices.py).
+    invoice = await invoices.issue_for_payment(uow, payment, partner, activates=activates)
     await session.flush()
     uow.audit(
         "payment.confirmed",
@@ -424,72 +424,17 @@ async def _confirm(
     if real_funds and payment.purpose in (PaymentPurpose.DEPOSIT, PaymentPurpose.STATEMENT):
         # R-BILL-09: arrears paid and the deposit restored resume a partner suspended for arrears.
         await dues.maybe_resume(uow, partner.id)
-    if (
-        invoice is not None
-        and real_funds
-        and rules.activates_partner(
-            partner.kind.value, partner.billing_mode.value, partner.status.value, payment.purpose.value
-        )
-    ):
+    if activates:
         # The confirmer (a billing clerk or the payment provider) is not a reviewer, yet confirmed real
         # funds open the service by rule: the partners domain performs it as such.
+        issued = f", invoice {invoice.number}" if invoice else ""
         await partners.activate_on_funds(
             uow,
             partner.id,
             f"funds confirmed: payment {payment.id} (R-BILL-01)",
-            note=f"R-BILL-01: funds confirmed by payment {payment.id}, invoice {invoice.number}",
+            note=f"R-BILL-01: funds confirmed by payment {payment.id}{issued}",
         )
     uow.publish(BALANCE_CHANGED, partner.id)
-
-
-async def _issue_invoice(uow: UnitOfWork, payment: Payment, partner: PartnerRef) -> Invoice:
-    month = month_key(uow.now).replace("-", "")
-    seq = await _next_invoice_seq(uow, month)
-    invoice = Invoice(
-        id=new_id("inv"),
-        number=rules.invoice_number(month, seq),
-        partner_id=partner.id,
-        payment_id=payment.id,
-        amount=round_fen(payment.amount),
-        title=partner.name,
-        issued_at=uow.now,
-    )
-    uow.session.add(invoice)
-    await uow.session.flush()
-    uow.audit(
-        "invoice.issued",
-        ("invoice", invoice.id),
-        partner_id=partner.id,
-        after={
-            "number": invoice.number,
-            "amount": invoice.amount,
-            "payment_id": payment.id,
-            "title": invoice.title,
-        },
-    )
-    return invoice
-
-
-async def _next_invoice_seq(uow: UnitOfWork, month: str) -> int:
-    session = uow.session
-    counter = await session.scalar(
-        select(InvoiceCounter).where(InvoiceCounter.month == month).with_for_update()
-    )
-    if counter is None:
-        try:
-            async with session.begin_nested():
-                counter = InvoiceCounter(month=month, last=0)
-                session.add(counter)
-                await session.flush()
-        except IntegrityError:
-            # Another transaction created this month's counter first: lock and use it.
-            counter = await session.scalar(
-                select(InvoiceCounter).where(InvoiceCounter.month == month).with_for_update()
-            )
-            assert counter is not None
-    counter.last += 1
-    await session.flush()
-    return counter.last
 
 
 # ---- reads ----
@@ -579,28 +524,12 @@ async def rejections_for_payments(
 async def list_invoices(
     uow: UnitOfWork, *, partner_id: str | None = None, offset: int = 0, limit: int = 50
 ) -> tuple[list[Invoice], int]:
-    offset, limit = access.page(offset, limit)
-    partner_id = access.scope_partner(uow.actor, partner_id)
-    stmt = select(Invoice)
-    if partner_id is not None:
-        stmt = stmt.where(Invoice.partner_id == partner_id)
-    total = await uow.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = (
-        await uow.session.scalars(
-            stmt.order_by(Invoice.issued_at.desc(), Invoice.number.desc()).offset(offset).limit(limit)
-        )
-    ).all()
-    return list(rows), int(total)
+    return await invoices.list_invoices(uow, partner_id=partner_id, offset=offset, limit=limit)
 
 
 async def get_invoice(uow: UnitOfWork, invoice_ref: str) -> Invoice:
     """An invoice by id or number."""
-    inv = await uow.session.scalar(
-        select(Invoice).where((Invoice.id == invoice_ref) | (Invoice.number == invoice_ref))
-    )
-    if inv is None or ((not access.is_staff(uow.actor)) and inv.partner_id != uow.actor.partner_id):
-        raise NotFound(f"invoice {invoice_ref} not found")
-    return inv
+    return await invoices.get_invoice(uow, invoice_ref)
 
 
 @dataclass(frozen=True)

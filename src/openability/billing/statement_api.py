@@ -9,8 +9,9 @@ from typing import Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.responses import StreamingResponse
 
-from openability.billing import reconciliation, statement_rules, statements
-from openability.billing.models import Dispute, Statement, StatementLine
+from openability.billing import invoices, reconciliation, statement_rules, statements
+from openability.billing.invoice_rules import VatSplit
+from openability.billing.models import Dispute, Invoice, Statement, StatementLine
 from openability.billing.types import (
     Confirmation,
     DisputeBasis,
@@ -55,10 +56,24 @@ class StatementOut(ApiModel):
     confirmed_by: str | None
     confirmation: Confirmation | None
     settled_at: datetime | None
+    # The total split as its invoice splits it (prices are tax-inclusive): before tax, VAT, the rate.
+    net: str = "0.00"
+    tax: str = "0.00"
+    vat_rate: str = "0.06"
+    invoice_id: str | None = None
+    invoice_number: str | None = None
 
     @classmethod
-    def of(cls, s: Statement) -> StatementOut:
+    def of(cls, s: Statement, split: VatSplit | None = None, invoice: Invoice | None = None) -> StatementOut:
+        vat = (
+            {"net": fmt_fen(split.net), "tax": fmt_fen(split.tax), "vat_rate": str(split.rate)}
+            if split
+            else {}
+        )
         return cls(
+            **vat,
+            invoice_id=invoice.id if invoice else None,
+            invoice_number=invoice.number if invoice else None,
             id=s.id,
             partner_id=s.partner_id,
             month=s.month,
@@ -187,13 +202,19 @@ async def list_statements(
         rows, total = await statements.list_statements(
             uow, month=month, state=state, partner_id=partner_id, offset=offset, limit=limit
         )
-    return Page(items=[StatementOut.of(s) for s in rows], total=total, offset=offset, limit=limit)
+        invs = await invoices.invoices_for_statements(uow, [s.id for s in rows])
+        items = [
+            StatementOut.of(s, invoices.statement_split(uow.settings, s.total), invs.get(s.id)) for s in rows
+        ]
+    return Page(items=items, total=total, offset=offset, limit=limit)
 
 
 async def _detail(request: Request, actor: Any, statement_id: str) -> StatementDetailOut:
     async with uow_for(request, actor) as uow:
         d = await statements.statement_detail(uow, statement_id)
-    base = StatementOut.of(d.statement).model_dump()
+        split = invoices.statement_split(uow.settings, d.statement.total)
+        inv = (await invoices.invoices_for_statements(uow, [d.statement.id])).get(d.statement.id)
+    base = StatementOut.of(d.statement, split, inv).model_dump()
     return StatementDetailOut(
         **base,
         lines=[LineOut.of(ln) for ln in d.lines],

@@ -34,9 +34,16 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from openability.billing import dues
+from openability.billing import dues, holds, invoices
 from openability.billing import statement_rules as rules
-from openability.billing.models import BillRun, CarriedAdjustment, Dispute, Statement, StatementLine
+from openability.billing.models import (
+    BillRun,
+    CarriedAdjustment,
+    Dispute,
+    Invoice,
+    Statement,
+    StatementLine,
+)
 from openability.billing.types import (
     ADJUSTMENT_REF,
     TRUE_UP_REF,
@@ -318,11 +325,18 @@ async def _book(uow: UnitOfWork, stmt: Statement, partner: PartnerRef, fig: rule
     session = uow.session
     await ledger.ensure_platform_accounts(session, uow.now)
     await ledger.ensure_partner_accounts(session, partner.id, uow.now)
+    # R-TIER-03: a held partner's credits wait in settlement:held until the hold lifts (billing/holds.py)
+    credits = fig.true_up + max(-fig.adjustments, ZERO)
+    hold = await holds.hold_for_booking(uow, partner.id) if credits else None
+    if hold is not None:
+        await ledger.ensure_accounts(session, partner.id, [AccountType.SETTLEMENT_HELD], uow.now)
     refs = await ledger.account_refs(session, {PLATFORM, partner.id})
     revenue = refs[(PLATFORM, AccountType.REVENUE)]
     receivable = refs[(partner.id, AccountType.RECEIVABLE)]
     credit_to = (
-        refs[(partner.id, AccountType.PREPAID_AVAILABLE)]
+        refs[(partner.id, AccountType.SETTLEMENT_HELD)]
+        if hold is not None
+        else refs[(partner.id, AccountType.PREPAID_AVAILABLE)]
         if stmt.billing_mode == BillingMode.PREPAID.value
         else receivable
     )
@@ -356,20 +370,24 @@ async def _book(uow: UnitOfWork, stmt: Statement, partner: PartnerRef, fig: rule
         )
         stmt.adjustment_entry_id = entry.id
     await session.flush()
+    if hold is not None:
+        await holds.record_held(uow, stmt, hold, credits)
     uow.publish(BALANCE_CHANGED, partner.id)
 
 
 # ---- issuing, the late alert, confirmation ----------------------------------------------------------
 
 
-def _issue_text(stmt: Statement, deadline: datetime) -> tuple[str, str]:
+def _issue_text(stmt: Statement, deadline: datetime, held: bool = False) -> tuple[str, str]:
     local = deadline.astimezone(SHANGHAI)
     due = f"{local:%Y-%m-%d %H:%M}"
     subject = f"{stmt.month} 月结算单已出 / Statement for {stmt.month}: {fmt_fen(stmt.total)} CNY"
     body = (
         f"您 {stmt.month} 的结算单已出具，合计 ¥{fmt_fen(stmt.total)}"
         + (
-            f"，其中多收的 ¥{stmt.true_up} 已退回余额"
+            f"，其中多收的 ¥{stmt.true_up} 因结算暂停暂存，待暂停解除后退回 (R-TIER-03)"
+            if stmt.true_up and held
+            else f"，其中多收的 ¥{stmt.true_up} 已退回余额"
             if stmt.true_up and stmt.billing_mode == "prepaid"
             else ""
         )
@@ -392,12 +410,13 @@ async def issue_statements(uow: UnitOfWork, through_month: str) -> int:
             .with_for_update()
         )
     ).all()
+    held = await holds.held_statements(uow, [s.id for s in drafts])
     for stmt in drafts:
         before = snapshot(stmt)
         stmt.state = StatementState.ISSUED
         stmt.issued_at = uow.now
         stmt.confirm_by = rules.confirm_deadline(stmt.month, uow.settings.statement_confirm_day)
-        subject, body = _issue_text(stmt, stmt.confirm_by)
+        subject, body = _issue_text(stmt, stmt.confirm_by, stmt.id in held)
         await notify(
             uow,
             recipient=("partner", stmt.partner_id),
@@ -505,6 +524,7 @@ async def confirm_statement(uow: UnitOfWork, statement_id: str) -> Statement:
         after=snapshot(stmt),
     )
     await dues.open_due(uow, stmt)  # postpaid: due now (R-BILL-07)
+    await invoices.issue_for_statement(uow, stmt)  # postpaid: its invoice, now that the total is final
     return stmt
 
 
@@ -535,6 +555,22 @@ async def deem_and_settle(uow: UnitOfWork) -> tuple[int, int]:
             after=snapshot(stmt),
             note="neither confirmed nor disputed by the deadline: deemed confirmed (R-BILL-04)",
         )
+        await invoices.issue_for_statement(uow, stmt)
+    # A disputed postpaid statement stands as issued (the dispute was decided at once, R-BILL-06): its
+    # invoice once the window has closed.
+    for stmt in (
+        await uow.session.scalars(
+            select(Statement)
+            .where(
+                Statement.state == StatementState.DISPUTED,
+                Statement.billing_mode == BillingMode.POSTPAID.value,
+                Statement.confirm_by <= now,
+                Statement.id.not_in(select(Invoice.statement_id).where(Invoice.statement_id.is_not(None))),
+            )
+            .order_by(Statement.month, Statement.partner_id)
+        )
+    ).all():
+        await invoices.issue_for_statement(uow, stmt)
     settle = (
         await uow.session.scalars(
             select(Statement)

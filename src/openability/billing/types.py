@@ -92,3 +92,31 @@ class DueState(enum.StrEnum):
     PARTIALLY_PAID = "partially_paid"
     OVERDUE = "overdue"
     PAID = "paid"
+
+
+# ---- invoices and the settlement hold (billing/invoices.py, billing/holds.py) -----------------------
+
+
+class InvoiceKind(enum.StrEnum):
+    STATEMENT = "statement"  # a postpaid statement, once confirmed (or deemed confirmed)
+    TOP_UP = "top_up"  # prepaid money at its confirmed top-up (invoice_prepaid_mode=top_up; R-BILL-01)
+    CONSUMPTION = "monthly_consumption"  # a prepaid month's consumption (invoice_prepaid_mode=monthly)
+
+
+class InvoiceType(enum.StrEnum):
+    """The fapiao type the buyer asks for: 增值税普通发票 or 增值税专用发票 (the special one lets the buyer
+    deduct the input VAT, so it needs the buyer's credit code, bank account, address and phone)."""
+
+    GENERAL = "general"  # 普通发票
+    SPECIAL = "special"  # 专用发票
+
+
+class InvoiceState(enum.StrEnum):
+    ISSUED = "issued"  # the platform issued it; the tax system's fapiao is still to come
+    FAPIAO_RECORDED = "fapiao_recorded"  # the official fapiao number (and date) are recorded
+
+
+# Ledger references of the settlement hold's entries (openability.integrity checks them): a held
+# statement's true-up and favourable adjustments keep TRUE_UP_REF / ADJUSTMENT_REF but credit the
+# partner's settlement:held account; the release moves them on, one entry per statement.
+HOLD_RELEASE_REF = "statement_hold_release"

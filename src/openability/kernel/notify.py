@@ -11,9 +11,11 @@ the last attempt) or `skipped` (no address: nothing to retry). A claim whose sen
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text, select
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openability.kernel.db import Base, IdStr, UTCDateTime, enum_column
@@ -62,6 +64,28 @@ class Notification(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
+class NotificationAttachment(Base):
+    """A file the notice's email carries (an invoice's PDF), written with the notice."""
+
+    __tablename__ = "notification_attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    notification_id: Mapped[str] = mapped_column(ForeignKey("notifications.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    filename: str
+    content_type: str  # "application/pdf"
+    content: bytes
+
+
+MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024  # a notice is no file transfer: invoices are a few kB
+
+
 async def notify(
     uow: UnitOfWork,
     *,
@@ -70,8 +94,10 @@ async def notify(
     subject: str,
     body: str,
     dedup_key: str | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> Notification | None:
-    """Queue a notification; returns None when one with the same dedup key already exists."""
+    """Queue a notification (with files its email carries); returns None when one with the same dedup
+    key already exists."""
     if dedup_key is not None:
         existing = await uow.session.scalar(select(Notification).where(Notification.dedup_key == dedup_key))
         if existing is not None:
@@ -91,4 +117,16 @@ async def notify(
         last_error="",
     )
     uow.session.add(n)
+    if attachments:
+        await uow.session.flush()  # the notice's row before its attachments' (foreign key)
+        for a in attachments:
+            if len(a.content) > MAX_ATTACHMENT_BYTES or "/" not in a.content_type:
+                raise ValueError(
+                    f"attachment {a.filename!r}: at most {MAX_ATTACHMENT_BYTES} bytes, a MIME type"
+                )
+            uow.session.add(
+                NotificationAttachment(
+                    notification_id=n.id, filename=a.filename, content_type=a.content_type, content=a.content
+                )
+            )
     return n

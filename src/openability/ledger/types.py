@@ -12,6 +12,9 @@ class AccountType(enum.StrEnum):
     PREPAID_RESERVED = "prepaid:reserved"
     DEPOSIT = "deposit"
     RECEIVABLE = "receivable"
+    # a partner's credits waiting while its settlement is held (R-TIER-03, billing/holds.py): a
+    # liability to the partner, created on demand (not in PARTNER_ACCOUNTS)
+    SETTLEMENT_HELD = "settlement:held"
     # platform accounts
     REVENUE = "revenue"
     CASH = "cash"
@@ -25,6 +28,7 @@ NORMAL_SIDE: dict[AccountType, int] = {
     AccountType.PREPAID_RESERVED: -1,
     AccountType.DEPOSIT: -1,
     AccountType.RECEIVABLE: 1,
+    AccountType.SETTLEMENT_HELD: -1,
     AccountType.REVENUE: -1,
     AccountType.CASH: 1,
     AccountType.ADJUSTMENTS: 1,

@@ -134,6 +134,7 @@ async def _attempt(platform: Platform, mailer: Mailer, item: Outgoing) -> Attemp
         body=item.body,
         inbox_url=s.base_url + rules.inbox_path(item.recipient_type),
         now=now,
+        attachments=item.attachments,
     )
     try:
         await mailer.send(message)

@@ -7,7 +7,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
-from openability.notifications.types import Outcome, RecipientKind
+from openability.notifications.types import MailAttachment, Outcome, RecipientKind
 
 MAX_ERROR_CHARS = 500
 
@@ -68,6 +68,7 @@ def compose(
     body: str,
     inbox_url: str,
     now: datetime,
+    attachments: tuple[MailAttachment, ...] = (),
 ) -> EmailMessage:
     """The email of a notice: UTF-8 text (base64, so any server takes it), the subject as RFC 2047
     encoded words, and a Message-ID made of the notice id, the same on every attempt, so that a copy
@@ -82,6 +83,9 @@ def compose(
     msg["X-Openability-Notification"] = notification_id
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
     msg.set_content(email_text(body, inbox_url), charset="utf-8", cte="base64")
+    for a in attachments:  # the message becomes multipart/mixed: the text first, then each file
+        maintype, _, subtype = a.content_type.partition("/")
+        msg.add_attachment(a.content, maintype=maintype, subtype=subtype, filename=a.filename)
     return msg
 
 

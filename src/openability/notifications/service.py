@@ -14,7 +14,7 @@ from openability.kernel import access
 from openability.kernel.db import is_postgres
 from openability.kernel.errors import NotFound, PermissionDenied
 from openability.kernel.ids import new_id
-from openability.kernel.notify import EmailState, Notification
+from openability.kernel.notify import EmailState, Notification, NotificationAttachment
 from openability.kernel.uow import Actor, UnitOfWork
 from openability.notifications import rules
 from openability.notifications.models import DeliveryAttempt
@@ -23,6 +23,7 @@ from openability.notifications.types import (
     Channel,
     DeliveryLogEntry,
     InboxItem,
+    MailAttachment,
     Outcome,
     Outgoing,
     RecipientKind,
@@ -283,6 +284,15 @@ async def claim_due(uow: UnitOfWork, owner: str, *, limit: int, lease: timedelta
             )
         ).all()
     }
+    files: dict[str, list[MailAttachment]] = {}
+    for a in (
+        await uow.session.scalars(
+            select(NotificationAttachment)
+            .where(NotificationAttachment.notification_id.in_([nid for nid, _ in claimed]))
+            .order_by(NotificationAttachment.id)
+        )
+    ).all():
+        files.setdefault(a.notification_id, []).append(MailAttachment(a.filename, a.content_type, a.content))
     out: list[Outgoing] = []
     for nid, attempt in claimed:
         n = rows[nid]
@@ -298,6 +308,7 @@ async def claim_due(uow: UnitOfWork, owner: str, *, limit: int, lease: timedelta
                 subject=n.subject,
                 body=n.body,
                 address=address,
+                attachments=tuple(files.get(n.id, ())),
             )
         )
     return out

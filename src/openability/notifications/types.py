@@ -44,6 +44,13 @@ class InboxItem:
 
 
 @dataclass(frozen=True, slots=True)
+class MailAttachment:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Outgoing:
     """A notice claimed for sending: `attempt` fences the claim (its number of attempts after the
     claim), `address` is None when the recipient has no email."""
@@ -57,6 +64,7 @@ class Outgoing:
     subject: str
     body: str
     address: str | None
+    attachments: tuple[MailAttachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
