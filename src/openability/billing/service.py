@@ -26,7 +26,7 @@ from openability.kernel import access
 from openability.kernel.audit import AuditEntry
 from openability.kernel.clock import month_key
 from openability.kernel.errors import AppError, Conflict, NotFound, PermissionDenied
-from openability.kernel.events import BALANCE_CHANGED
+from openability.kernel.events import BALANCE_CHANGED, FUNDS_CONFIRMED
 from openability.kernel.ids import new_id
 from openability.kernel.money import round_fen
 from openability.kernel.uow import Actor, UnitOfWork
@@ -390,6 +390,8 @@ async def _confirm(
             f"funds confirmed: payment {payment.id} (R-BILL-01)",
             note=f"R-BILL-01: funds confirmed by payment {payment.id}, invoice {invoice.number}",
         )
+    if real_funds:  # the admission domain activates a contracted SI applicant (kernel.events)
+        await uow.emit(FUNDS_CONFIRMED, payment.id)
     uow.publish(BALANCE_CHANGED, partner.id)
 
 
