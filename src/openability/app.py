@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from openability import __version__, bootstrap
+from openability.admission import api as admission_api
 from openability.billing import api as billing_api
 from openability.billing import statement_api
 from openability.billing import views as billing_views
@@ -150,6 +151,7 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
         statement_api.router,
         usage_api.router,
         tickets_api.router,
+        admission_api.router,
         partners_views.router,
         # the operator's partner page, with the sections of the domains above partners
         partners_views.ops_router(

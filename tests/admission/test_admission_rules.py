@@ -340,9 +340,9 @@ def test_uploads_are_pdf_png_or_jpeg_by_content() -> None:
         with pytest.raises(InvalidArgument) as e:
             rules.check_file(data, 1024)
         assert e.value.code == "DOCUMENT_TYPE"
-    with pytest.raises(InvalidArgument) as e:
+    with pytest.raises(AppError) as big:
         rules.check_file(b"%PDF-" + b"x" * 2000, 1024)
-    assert e.value.code == "DOCUMENT_TOO_LARGE"
+    assert big.value.code == "DOCUMENT_TOO_LARGE" and big.value.status == 413
     with pytest.raises(InvalidArgument):
         rules.check_file(b"", 1024)
 

@@ -22,7 +22,7 @@ from openability.admission.types import (
     DocumentFacts,
     DocumentKind,
 )
-from openability.kernel.errors import Conflict, InvalidArgument, RuleViolation
+from openability.kernel.errors import Conflict, InvalidArgument, PayloadTooLarge, RuleViolation
 from openability.partners.rules import find_brand_word, fold_name
 
 S = ApplicationState
@@ -63,7 +63,7 @@ def check_file(data: bytes, max_bytes: int) -> str:
     if not data:
         raise InvalidArgument("the file is empty", code="DOCUMENT_EMPTY")
     if len(data) > max_bytes:
-        raise InvalidArgument(
+        raise PayloadTooLarge(
             f"the file is larger than the limit of {max_bytes} bytes", code="DOCUMENT_TOO_LARGE"
         )
     ctype = sniff_content_type(data)
@@ -436,10 +436,7 @@ def check_contract_terms(
             f"billing mode must be 'prepaid' or 'postpaid', exactly one (R-PARTNER-02), got {billing_mode!r}",
             code="INVALID_BILLING_MODE",
         )
-    if valid_to <= valid_from:
-        raise InvalidArgument("the contract's validTo must be after its validFrom", code="CONTRACT_DATES")
-    if valid_to < today:
-        raise RuleViolation("the contract has already ended", code="CONTRACT_DATES")
+    check_contract_dates(valid_from, valid_to, today)
     zero = Decimal("0")
     if billing_mode == "postpaid":
         if deposit is None or deposit <= zero:
@@ -460,6 +457,14 @@ def check_contract_terms(
     if agreed_payment is not None and agreed_payment < zero:
         raise InvalidArgument("the agreed payment cannot be negative")
     return zero, agreed_payment or zero
+
+
+def check_contract_dates(valid_from: date, valid_to: date, today: date) -> None:
+    """A contract (or its renewal) runs forward and has not ended already."""
+    if valid_to <= valid_from:
+        raise InvalidArgument("the contract's validTo must be after its validFrom", code="CONTRACT_DATES")
+    if valid_to < today:
+        raise RuleViolation("the contract has already ended", code="CONTRACT_DATES")
 
 
 def activation_blockers(

@@ -1061,14 +1061,7 @@ async def renew_contract(uow: UnitOfWork, contract_id: str, cmd: RenewIn) -> Con
     if old.state != ContractState.IN_FORCE:
         raise Conflict(f"contract {old.number} is {old.state.value}, not in force", code="INVALID_STATE")
     valid_from = cmd.valid_from or old.valid_to
-    rules.check_contract_terms(
-        billing_mode=old.billing_mode,
-        deposit=old.deposit if old.billing_mode == "postpaid" else None,
-        agreed_payment=None,
-        valid_from=valid_from,
-        valid_to=cmd.valid_to,
-        today=business_date(uow.now),
-    )
+    rules.check_contract_dates(valid_from, cmd.valid_to, business_date(uow.now))
     number = await _number_free(uow, cmd.number)
     new = Contract(
         id=new_id("ctr"),
@@ -1162,3 +1155,42 @@ async def _notify_reviewers(uow: UnitOfWork, kind: str, subject: str, body: str,
             body=body,
             dedup_key=f"{dedup}:{oid}",
         )
+
+
+# ---- the application as its pages and API show it ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApplicationView:
+    app: Application
+    documents: list[Document]
+    effective: frozenset[str]  # ids of the documents that count
+    checks: list[CheckFailure]  # the automatic checks as it stands (before a decision)
+    checklist: list[ChecklistEntry]
+    contracts: list[Contract]
+    blockers: list[CheckFailure]  # contracted: what still blocks activation
+    history: list[AuditEntry]
+
+
+CHECKED_STATES = frozenset({S.DRAFT, S.RETURNED, S.SUBMITTED, S.UNDER_REVIEW, S.APPROVED})
+
+
+async def application_view(uow: UnitOfWork, application_id: str) -> ApplicationView:
+    app = await get_application(uow, application_id)
+    docs = await documents_of(uow, A, app.id)
+    contracts = await contracts_of(uow, application_id=app.id)
+    blockers: list[CheckFailure] = []
+    if app.state == S.CONTRACTED:
+        signed = [c for c in contracts if c.state == ContractState.SIGNED]
+        if signed:
+            blockers = await activation_blockers(uow, app, signed[-1])
+    return ApplicationView(
+        app=app,
+        documents=docs,
+        effective=frozenset(d.id for d in effective_documents(docs)),
+        checks=await evaluate(uow, app) if app.state in CHECKED_STATES else [],
+        checklist=await checklist_of(uow, app.id),
+        contracts=contracts,
+        blockers=blockers,
+        history=await history(uow, app.id),
+    )

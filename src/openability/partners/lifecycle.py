@@ -363,13 +363,9 @@ async def register_applicant(
     industry: str | None,
 ) -> tuple[Partner, PartnerUser]:
     """An SI applicant (R-ADMIT-05): a partner in status APPLICANT with its first (admin) user, who
-    fills the application. Public self-registration or an operator reviewer on the applicant's behalf.
-    Names are checked for brand words (R-PARTNER-04); nothing is active until admission activates it."""
-    actor = uow.actor
-    if actor.type not in ("system", "operator"):
-        raise PermissionDenied("applicants register themselves (signed out) or through an operator")
-    if actor.is_operator:
-        access.require_staff(actor, "reviewer")
+    fills the application. Public self-registration, like an AP's (an operator registering a company
+    on its behalf does the same). Names are checked for brand words (R-PARTNER-04); nothing is active
+    until the admission flow activates it."""
     words = uow.settings.brand_words
     mode = rules.check_billing_mode(PartnerKind.SI, billing_mode)
     clean_name = rules.validate_name(name, words)
@@ -420,7 +416,7 @@ async def register_applicant(
     await flush_unique(uow, f"the username {user_name!r} is taken", "DUPLICATE_USERNAME")
     await ledger.ensure_platform_accounts(uow.session, uow.now)
     await ledger.ensure_partner_accounts(uow.session, partner.id, uow.now)
-    who = (actor.type, actor.id) if actor.is_operator else ("partner_user", user.id)
+    who = ("partner_user", user.id)
     audit_as(
         uow, who, "partner.applied", ("partner", partner.id), partner_id=partner.id, after=partner.snapshot()
     )
