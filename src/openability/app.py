@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from openability import __version__, bootstrap
 from openability.admission import api as admission_api
+from openability.admission import views as admission_views
 from openability.billing import api as billing_api
 from openability.billing import statement_api
 from openability.billing import views as billing_views
@@ -159,8 +160,10 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
                 billing_views.PARTNER_BALANCE,
                 catalog_views.PARTNER_ORDERS,
                 billing_views.PARTNER_PAYMENTS,
+                admission_views.PARTNER_ADMISSION,
             )
         ),
+        admission_views.router,
         catalog_views.router,
         billing_views.router,
         charging_views.router,

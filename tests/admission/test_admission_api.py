@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from admission_support import FULL_CHECKLIST, PDF, Ops, approve, credit_code, register
 from sqlalchemy import func, select
 
-from conftest import FULL_CHECKLIST, PDF, Ops, approve, credit_code, register
 from openability.admission.models import Document
 from openability.bootstrap import Container
 from openability.config import Settings

@@ -7,9 +7,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from admission_support import PDF, credit_code
 from typer.testing import CliRunner
 
-from conftest import PDF, credit_code
 from openability.admission import service
 from openability.admission.schemas import RegisterApplicantIn
 from openability.admission.types import DocumentKind

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
+from admission_support import FULL_CHECKLIST, Applicant, Ops, approve, register
 
-from conftest import FULL_CHECKLIST, Applicant, Ops, approve, register
 from openability.bootstrap import Container
 from openability.config import Settings
 from openability.kernel.notify import Notification

@@ -1194,3 +1194,23 @@ async def application_view(uow: UnitOfWork, application_id: str) -> ApplicationV
         blockers=blockers,
         history=await history(uow, app.id),
     )
+
+
+async def partner_certificates(uow: UnitOfWork, partner_id: str) -> list[tuple[Document, str]]:
+    """The certificates that count for a partner (those of its latest contracted or active application),
+    each with its expiry status: ok, expiring (within settings.certificate_notice_days) or expired."""
+    access.check_partner_visible(uow.actor, partner_id)
+    app = await uow.session.scalar(
+        select(Application)
+        .where(
+            Application.partner_id == partner_id, Application.state.in_([S.CONTRACTED.value, S.ACTIVE.value])
+        )
+        .order_by(Application.created_at.desc())
+        .limit(1)
+    )
+    if app is None:
+        return []
+    today = business_date(uow.now)
+    days = uow.settings.certificate_notice_days
+    docs = [d for d in effective_documents(await documents_of(uow, A, app.id)) if d.kind in CERTIFICATES]
+    return [(d, rules.expiry_status(d.valid_to, today, days)) for d in docs]

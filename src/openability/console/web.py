@@ -44,6 +44,7 @@ DOMAINS = (
     "ledger",
     "credit",
     "notifications",
+    "admission",
 )
 LANG_COOKIE = "lang"
 

@@ -176,6 +176,12 @@ async def partner_branches(uow: UnitOfWork, partner_id: str) -> list[str]:
     return list((await lifecycle.get_partner(uow, partner_id)).branches or [])
 
 
+async def login_token(uow: UnitOfWork, username: str, password: str) -> str:
+    """Log a partner user in (a console sign-up logs its new user in); returns the session token."""
+    token, _ = await identity.login(uow, username, password)
+    return token
+
+
 # ---- operators ---------------------------------------------------------------------------------
 
 
