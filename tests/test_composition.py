@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from openability.admission.jobs import CERTIFICATE_WATCH, SI_REPORTS
 from openability.billing.jobs import (
     BILL_RUN,
     DEEMED_CONFIRMATION,
@@ -33,6 +34,8 @@ def test_every_job_is_listed_once_by_explicit_import() -> None:
         DEEMED_CONFIRMATION,
         NOTIFICATIONS_DELIVERY,
         LOW_BALANCE_ALERTS,
+        CERTIFICATE_WATCH,
+        SI_REPORTS,
     )
     assert all_jobs() == {j.name: j for j in jobs}
 

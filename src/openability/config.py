@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     certificate_notice_days: int = Field(default=30, ge=1, le=365)
     change_notice_lead_days: int = Field(default=5, ge=0, le=90)
     contact_change_lead_days: int = Field(default=1, ge=0, le=90)
+    # R-OBLIG-03, rulebook §8: the standing reports every admitted SI owes, each every N months
+    # (**Interpretation:** the rulebook says "periodic"): security check, emergency plan, 7×24 channel.
+    standing_reports: dict[str, int] = Field(
+        default_factory=lambda: {"security_check": 6, "emergency_plan": 12, "contact_channel": 3}
+    )
     calendar_confirmed_years: list[int] = Field(default_factory=lambda: [2024, 2025, 2026])
     sla_pause_while_pending: bool = False
     # R-CS-06: partners whose previous-month volume (units) reaches this are offered packages.

@@ -3,6 +3,7 @@ run, and a listed one that does not exist is an import error at start, never a s
 
 from __future__ import annotations
 
+from openability.admission.jobs import CERTIFICATE_WATCH, SI_REPORTS
 from openability.billing.jobs import (
     BILL_RUN,
     DEEMED_CONFIRMATION,
@@ -29,4 +30,6 @@ def all_jobs() -> dict[str, Job]:
         DEEMED_CONFIRMATION,
         NOTIFICATIONS_DELIVERY,
         LOW_BALANCE_ALERTS,
+        CERTIFICATE_WATCH,
+        SI_REPORTS,
     )

@@ -197,3 +197,28 @@ class Console:
     def flash(r: httpx.Response) -> tuple[str, str]:
         m = FLASH.search(r.text)
         return (m.group(1), m.group(2).strip()) if m else ("", "")
+
+
+async def admitted(client: httpx.AsyncClient, ops: Ops, n: int, *, valid_to: str = "2030-12-31") -> Applicant:
+    """An SI admitted through the API: registered, documented, submitted, approved, contracted (prepaid)
+    and activated by its confirmed first payment."""
+    a = await register(client, n)
+    await a.upload_all(valid_to=valid_to)
+    r = await a.submit()
+    assert r.status_code == 200, r.text
+    await approve(client, ops, a.application_id)
+    body = {"number": f"SI-{n}", "billingMode": "prepaid", "validFrom": "2026-11-01", "validTo": "2027-10-31"}
+    r = await client.post(
+        f"/api/v1/applications/{a.application_id}/contract", json=body, headers=ops.reviewer
+    )
+    assert r.status_code == 201, r.text
+    r = await client.post(
+        "/api/v1/payments",
+        json={"transactionId": f"first-{n}", "amount": "100.00", "method": "bank_transfer"},
+        headers=a.headers,
+    )
+    assert r.status_code == 201, r.text
+    r = await client.post(f"/api/v1/payments/{r.json()['id']}/confirm", headers=ops.clerk)
+    assert r.status_code == 200, r.text
+    assert (await a.view())["state"] == "active"
+    return a

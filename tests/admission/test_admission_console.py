@@ -140,6 +140,7 @@ async def test_r_admit_05_an_applicant_fills_uploads_and_submits_and_a_reviewer_
         and "CON-1" in partner.text
         and "business_licence-1" in partner.text
     )
+    assert 'id="partner-obligations"' in partner.text and "未指定" in partner.text  # no interface contact yet
 
 
 async def test_no_applicant_sees_another_applicants_pages_or_documents(console: Console) -> None:

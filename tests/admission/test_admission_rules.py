@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -18,7 +18,7 @@ from openability.admission.types import (
     DocumentFacts,
     DocumentKind,
 )
-from openability.kernel.errors import AppError, Conflict, InvalidArgument
+from openability.kernel.errors import AppError, Conflict, InvalidArgument, RuleViolation
 
 TODAY = date(2026, 11, 2)
 K = DocumentKind
@@ -380,3 +380,37 @@ def test_decisions_other_than_approval_state_their_reason() -> None:
     with pytest.raises(InvalidArgument):
         rules.check_decision_reason("  ", needed=True)
     assert rules.check_decision_reason("", needed=False) == ""
+
+
+# ---- R-OBLIG-01..03 -----------------------------------------------------------------------------
+
+
+def test_r_oblig_02_a_change_notified_less_than_the_lead_time_ahead_is_refused() -> None:
+    filed = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
+    kw = {"rule": "R-OBLIG-02", "code": "NOTICE_TOO_LATE", "what": "the bank-account change"}
+    rules.check_lead_time(filed, filed + timedelta(days=5), 5, **kw)
+    with pytest.raises(RuleViolation) as e:
+        rules.check_lead_time(filed, filed + timedelta(days=4, hours=12), 5, **kw)
+    assert (
+        e.value.code == "NOTICE_TOO_LATE"
+        and "4.5 day(s)" in e.value.message
+        and "at least 5" in e.value.message
+    )
+
+
+def test_r_oblig_01_a_contact_change_in_the_past_is_refused() -> None:
+    filed = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
+    with pytest.raises(RuleViolation) as e:
+        rules.check_lead_time(
+            filed, filed - timedelta(days=1), 1, rule="R-OBLIG-01", code="X", what="the change"
+        )
+    assert "0.0 day(s)" in e.value.message
+
+
+def test_r_oblig_03_reports_past_due_and_the_next_period() -> None:
+    due = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
+    assert rules.report_overdue("open", due, datetime(2026, 11, 30, 16, 1, tzinfo=UTC))
+    assert not rules.report_overdue("open", due, due)
+    assert not rules.report_overdue("submitted", due, datetime(2027, 1, 1, tzinfo=UTC))
+    assert rules.add_months(due, 3) == datetime(2027, 2, 28, 16, 0, tzinfo=UTC)  # 30 Nov + 3 months
+    assert rules.add_months(due, 12) == datetime(2027, 11, 30, 16, 0, tzinfo=UTC)

@@ -258,6 +258,16 @@ ALLOW: dict[str, Allow] = {
     "POST /api/v1/partners/{partner_id}/terminate": staff("reviewer"),
     "POST /api/v1/exit-bans": staff("reviewer"),
     "GET /api/v1/exit-bans": staff(),
+    # obligations (admission.obligations: the partner's admin files, reviewers request and decide)
+    "GET /api/v1/partners/{partner_id}/obligations": SIGNED_IN,
+    "POST /api/v1/partners/{partner_id}/contact-changes": staff("reviewer", partner={"admin"}),
+    "POST /api/v1/contact-changes/{change_id}/handover": staff("reviewer", partner={"admin"}),
+    "POST /api/v1/partners/{partner_id}/change-notices": staff("reviewer", partner={"admin"}),
+    "POST /api/v1/partners/{partner_id}/reports": staff("reviewer"),
+    "GET /api/v1/reports": SIGNED_IN,
+    "POST /api/v1/reports/{report_id}/submit": staff("reviewer", partner={"admin"}),
+    "POST /api/v1/partners/{partner_id}/publicity": staff("reviewer", partner={"admin"}),
+    "POST /api/v1/publicity/{filing_id}/decision": staff("reviewer"),
     # notifications and jobs
     "GET /api/v1/notifications": SIGNED_IN,
     "GET /api/v1/notifications/unread-count": SIGNED_IN,
@@ -281,6 +291,9 @@ PARTNER_OWNED = {
     "application_id": "application_id",
     "document_id": "document_id",
     "contract_id": "contract_id",
+    "change_id": "change_id",
+    "report_id": "report_id",
+    "filing_id": "filing_id",
 }
 NOT_PARTNER_OWNED = {
     "product_ref": "sms-standard",
@@ -288,6 +301,8 @@ NOT_PARTNER_OWNED = {
     "year": "2027",
     "provider": "wechatpay",
 }
+# A time well after the world's clock (change notices need days of lead time, reports a future due date).
+LATER = "2030-01-01T00:00:00+08:00"
 # Required query parameters, by name.
 QUERY_VALUES = {"year": "2026", "month": "2026-10"}
 
@@ -716,6 +731,50 @@ async def _terminate(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
 @builder("POST /api/v1/exit-bans")
 async def _ban(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
     req.json = {"companyName": f"矩阵禁入{w.n()}有限公司", "reason": "矩阵测试"}
+
+
+@builder("POST /api/v1/partners/{partner_id}/contact-changes")
+async def _contact_change(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    if who.authenticated:
+        await w.no_waiting_contact_change(req.path["partner_id"])  # a waiting one refuses the next (409)
+    req.json = {"name": "矩阵新接口人", "phone": "13700137001", "effectiveAt": LATER, "reason": "矩阵"}
+
+
+@builder("POST /api/v1/contact-changes/{change_id}/handover")
+async def _handover(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    if who.authenticated:
+        req.path["change_id"] = await w.fresh_contact_change(home.partner_id)
+    req.json = {"note": "矩阵交接"}
+
+
+@builder("POST /api/v1/partners/{partner_id}/change-notices")
+async def _change_notice(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    req.json = {"kind": "product_upgrade", "summary": "矩阵升级", "effectiveAt": LATER}
+
+
+@builder("POST /api/v1/partners/{partner_id}/reports")
+async def _report_request(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    req.json = {"kind": "business_analysis", "title": "矩阵报告", "dueAt": LATER}
+
+
+@builder("POST /api/v1/reports/{report_id}/submit")
+async def _report_submit(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    if who.authenticated:
+        req.path["report_id"] = await w.fresh_report(home.partner_id)
+    req.data = {"note": "矩阵提交"}
+
+
+@builder("POST /api/v1/partners/{partner_id}/publicity")
+async def _publicity(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    req.data = {"title": "矩阵宣传"}
+    req.files = {"file": ("宣传.pdf", PDF, "application/pdf")}
+
+
+@builder("POST /api/v1/publicity/{filing_id}/decision")
+async def _publicity_decision(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    if who.authenticated:
+        req.path["filing_id"] = await w.fresh_filing(home.partner_id)
+    req.json = {"approve": True}
 
 
 async def build_request(w: SecWorld, doc: dict[str, Any], row: Row, who: Who, home: Objects) -> Req:

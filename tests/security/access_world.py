@@ -87,6 +87,9 @@ class Objects:
     application_id: str = ""  # a draft admission application (admission rows made directly)
     document_id: str = ""  # a document of it
     contract_id: str = ""  # a contract in force
+    change_id: str = ""  # an interface-contact change waiting for its handover
+    report_id: str = ""  # an open requested report
+    filing_id: str = ""  # a publicity filing waiting for its decision
 
 
 @dataclass
@@ -299,6 +302,27 @@ class SecWorld:
         app_id, _ = await admission_application(self.container, partner_id, "active")
         return await admission_contract(self.container, partner_id, app_id, f"MX-C-{self.n()}", "inForce")
 
+    async def no_waiting_contact_change(self, partner_id: str) -> None:
+        from sqlalchemy import update
+
+        from openability.admission.models import InterfaceContact
+
+        async with self.container.uow() as uow:
+            await uow.session.execute(
+                update(InterfaceContact)
+                .where(InterfaceContact.partner_id == partner_id, InterfaceContact.state == "requested")
+                .values(state="cancelled")
+            )
+
+    async def fresh_contact_change(self, partner_id: str) -> str:
+        return await obligation_rows(self.container, partner_id, "change")
+
+    async def fresh_report(self, partner_id: str) -> str:
+        return await obligation_rows(self.container, partner_id, "report")
+
+    async def fresh_filing(self, partner_id: str) -> str:
+        return await obligation_rows(self.container, partner_id, "filing")
+
     async def calendar_override(self, day: date) -> None:
         from openability.kernel import calendar_admin
 
@@ -465,6 +489,65 @@ async def admission_contract(
         return c.id
 
 
+async def obligation_rows(container: Container, partner_id: str, what: str) -> str:
+    """One obligation row of the partner, made directly: a contact change waiting for its handover (any
+    earlier one still waiting is cancelled), an open report due in a month, a publicity filing."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from openability.admission.models import InterfaceContact, PublicityFiling, ReportRequest
+    from openability.kernel.ids import new_id
+
+    async with container.uow() as uow:
+        row: Any
+        if what == "change":
+            await uow.session.execute(
+                update(InterfaceContact)
+                .where(InterfaceContact.partner_id == partner_id, InterfaceContact.state == "requested")
+                .values(state="cancelled")
+            )
+            row = InterfaceContact(
+                id=new_id("ctc"),
+                partner_id=partner_id,
+                state="requested",
+                name="矩阵接口人",
+                phone="+8613700137000",
+                email="",
+                reason="矩阵",
+                effective_at=uow.now + timedelta(days=3),
+                filed_at=uow.now,
+                filed_by="matrix",
+                handover_note="",
+            )
+        elif what == "report":
+            row = ReportRequest(
+                id=new_id("rpt"),
+                partner_id=partner_id,
+                kind="other",
+                title="矩阵报告",
+                due_at=uow.now + timedelta(days=30),
+                state="open",
+                requested_by="matrix",
+                created_at=uow.now,
+                note="",
+                next_requested=False,
+            )
+        else:
+            row = PublicityFiling(
+                id=new_id("pub"),
+                partner_id=partner_id,
+                title="矩阵宣传",
+                channel="",
+                state="filed",
+                filed_at=uow.now,
+                filed_by="matrix",
+                comment="",
+            )
+        uow.session.add(row)
+        return str(row.id)
+
+
 def _ok(resp: httpx.Response, what: str, status: int = 200) -> Any:
     assert resp.status_code == status, f"{what}: {resp.status_code} {resp.text}"
     return resp.json()
@@ -536,6 +619,9 @@ async def _partner_objects(
     contract_app, _ = await admission_application(container, pid, "active")
     contract_id = await admission_contract(container, pid, contract_app, f"MX-{pid}", "inForce")
     return Objects(
+        change_id=await obligation_rows(container, pid, "change"),
+        report_id=await obligation_rows(container, pid, "report"),
+        filing_id=await obligation_rows(container, pid, "filing"),
         application_id=application_id,
         document_id=document_id,
         contract_id=contract_id,

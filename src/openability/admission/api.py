@@ -4,14 +4,15 @@ one service, render."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from starlette.responses import Response
 
-from openability.admission import service
+from openability.admission import obligations, rules, service
+from openability.admission.models import ReportRequest
 from openability.admission.schemas import (
     ApplicationDetailOut,
     ApplicationFields,
@@ -19,18 +20,28 @@ from openability.admission.schemas import (
     ApplicationOut,
     BanIn,
     BanOut,
+    ChangeNoticeIn,
+    ChangeNoticeOut,
     ChecklistBody,
     ChecklistOut,
     CheckOut,
+    ContactChangeIn,
+    ContactOut,
     ContractIn,
     ContractOut,
     DecisionIn,
     DocumentOut,
+    HandoverIn,
     HistoryOut,
+    ObligationsOut,
+    PublicityDecisionIn,
+    PublicityOut,
     ReasonIn,
     RegisterApplicantIn,
     RegisteredApplicantOut,
     RenewIn,
+    ReportOut,
+    ReportRequestIn,
     TerminatedOut,
     TerminateIn,
 )
@@ -294,3 +305,139 @@ async def list_bans(
     async with uow_for(request, actor) as uow:
         rows, total = await service.list_bans(uow, active=active, offset=offset, limit=limit)
     return Page(items=[BanOut.model_validate(b) for b in rows], total=total, offset=offset, limit=limit)
+
+
+# ---- obligations (R-OBLIG-01..04) --------------------------------------------------------------
+
+
+def report_out(r: ReportRequest, now: datetime) -> ReportOut:
+    out = ReportOut.model_validate(r)
+    late = r.submitted_at is not None and r.submitted_at > r.due_at
+    return out.model_copy(update={"overdue": rules.report_overdue(r.state, r.due_at, now), "late": late})
+
+
+@router.get("/partners/{partner_id}/obligations")
+async def get_obligations(request: Request, actor: CurrentActor, partner_id: str) -> ObligationsOut:
+    """The SI's interface contacts, change notices, requested reports and publicity filings."""
+    async with uow_for(request, actor) as uow:
+        o = await obligations.obligations(uow, partner_id)
+        now = uow.now
+    return ObligationsOut(
+        contacts=[ContactOut.model_validate(c) for c in o.contacts],
+        change_notices=[ChangeNoticeOut.model_validate(n) for n in o.notices],
+        reports=[report_out(r, now) for r in o.reports],
+        publicity=[PublicityOut.model_validate(p) for p in o.publicity],
+    )
+
+
+@router.post("/partners/{partner_id}/contact-changes", status_code=201)
+async def file_contact_change(
+    request: Request, actor: CurrentActor, partner_id: str, cmd: ContactChangeIn
+) -> ContactOut:
+    """R-OBLIG-01: the first interface contact, or a change filed in advance (its handover recorded next)."""
+    async with uow_for(request, actor) as uow:
+        row = await obligations.file_contact_change(
+            uow,
+            partner_id,
+            name=cmd.name,
+            phone=cmd.phone,
+            email=cmd.email,
+            effective_at=cmd.effective_at or uow.now,
+            reason=cmd.reason,
+        )
+    return ContactOut.model_validate(row)
+
+
+@router.post("/contact-changes/{change_id}/handover")
+async def record_handover(
+    request: Request, actor: CurrentActor, change_id: str, cmd: HandoverIn
+) -> ContactOut:
+    async with uow_for(request, actor) as uow:
+        return ContactOut.model_validate(await obligations.record_handover(uow, change_id, cmd.note))
+
+
+@router.post("/partners/{partner_id}/change-notices", status_code=201)
+async def file_change_notice(
+    request: Request, actor: CurrentActor, partner_id: str, cmd: ChangeNoticeIn
+) -> ChangeNoticeOut:
+    """R-OBLIG-02: a product upgrade or bank-account change, at least settings.change_notice_lead_days
+    ahead (422 NOTICE_TOO_LATE otherwise)."""
+    async with uow_for(request, actor) as uow:
+        row = await obligations.file_change_notice(
+            uow, partner_id, kind=cmd.kind, summary=cmd.summary, effective_at=cmd.effective_at
+        )
+    return ChangeNoticeOut.model_validate(row)
+
+
+@router.post("/partners/{partner_id}/reports", status_code=201)
+async def request_report(
+    request: Request, actor: CurrentActor, partner_id: str, cmd: ReportRequestIn
+) -> ReportOut:
+    """R-OBLIG-03: an operator reviewer requests a report by a due date (recurring with recurrenceMonths)."""
+    async with uow_for(request, actor) as uow:
+        row = await obligations.request_report(
+            uow,
+            partner_id,
+            kind=cmd.kind,
+            title=cmd.title,
+            due_at=cmd.due_at,
+            recurrence_months=cmd.recurrence_months,
+        )
+        return report_out(row, uow.now)
+
+
+@router.get("/reports")
+async def list_reports(
+    request: Request,
+    actor: CurrentActor,
+    partner_id: Annotated[str | None, Query(max_length=40)] = None,
+    overdue: bool | None = None,
+    offset: Offset = 0,
+    limit: Limit = access.DEFAULT_LIMIT,
+) -> Page[ReportOut]:
+    async with uow_for(request, actor) as uow:
+        rows, total = await obligations.list_reports(
+            uow, partner_id=partner_id, overdue=overdue, offset=offset, limit=limit
+        )
+        items = [report_out(r, uow.now) for r in rows]
+    return Page(items=items, total=total, offset=offset, limit=limit)
+
+
+@router.post("/reports/{report_id}/submit")
+async def submit_report(
+    request: Request,
+    actor: CurrentActor,
+    report_id: str,
+    note: str = Form(default="", max_length=2000),
+    file: UploadFile | None = File(default=None),
+) -> ReportOut:
+    """The SI submits a requested report: a note and/or the report's file (PDF, PNG or JPEG)."""
+    data = (file.filename or "", await read_upload(request, file)) if file is not None else None
+    async with uow_for(request, actor) as uow:
+        return report_out(await obligations.submit_report(uow, report_id, note, data), uow.now)
+
+
+@router.post("/partners/{partner_id}/publicity", status_code=201)
+async def file_publicity(
+    request: Request,
+    actor: CurrentActor,
+    partner_id: str,
+    title: str = Form(..., max_length=200),
+    channel: str = Form(default="", max_length=100),
+    file: UploadFile = File(...),
+) -> PublicityOut:
+    """R-OBLIG-04: publicity material with the operator's brand, filed for approval before publication."""
+    data = (file.filename or "", await read_upload(request, file))
+    async with uow_for(request, actor) as uow:
+        row = await obligations.file_publicity(uow, partner_id, title=title, channel=channel, file=data)
+    return PublicityOut.model_validate(row)
+
+
+@router.post("/publicity/{filing_id}/decision")
+async def decide_publicity(
+    request: Request, actor: CurrentActor, filing_id: str, cmd: PublicityDecisionIn
+) -> PublicityOut:
+    async with uow_for(request, actor) as uow:
+        return PublicityOut.model_validate(
+            await obligations.decide_publicity(uow, filing_id, cmd.approve, cmd.comment)
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from openability.admission.types import (
@@ -522,3 +522,56 @@ def expiry_status(valid_to: date | None, today: date, notice_days: int) -> str:
     if valid_to <= today + timedelta(days=notice_days):
         return "expiring"
     return "ok"
+
+
+# ---- obligations (R-OBLIG-01..04) --------------------------------------------------------------
+
+CHANGE_KINDS = frozenset({"product_upgrade", "bank_account"})
+# R-OBLIG-03: reports the operator requests; the last three are the standing ones of rulebook §8
+# (periodic security check, emergency plan, the 7×24 contact channel), requested again every period.
+REPORT_KINDS = frozenset(
+    {
+        "customer_development",
+        "customer_classification",
+        "usage_habits",
+        "business_analysis",
+        "security_check",
+        "emergency_plan",
+        "contact_channel",
+        "other",
+    }
+)
+
+
+def check_lead_time(
+    filed_at: datetime, effective_at: datetime, lead_days: int, *, rule: str, code: str, what: str
+) -> None:
+    """A change is notified at least `lead_days` days (a setting) before it takes effect: less lead
+    time is refused with both figures (R-OBLIG-01 for a contact change, R-OBLIG-02 for a product upgrade
+    or a bank-account change)."""
+    lead = effective_at - filed_at
+    if lead < timedelta(days=lead_days):
+        days = lead.total_seconds() / 86400
+        raise RuleViolation(
+            f"{what} takes effect in {max(days, 0):.1f} day(s): it must be notified at least {lead_days} "
+            f"day(s) before ({rule})",
+            code=code,
+            details={"leadDays": lead_days, "effectiveAt": effective_at.isoformat()},
+        )
+
+
+def add_months(at: datetime, months: int) -> datetime:
+    """The same day and time `months` later (the month's last day when it has fewer days)."""
+    total = at.month - 1 + months
+    year, month = at.year + total // 12, total % 12 + 1
+    for day in (at.day, 30, 29, 28):
+        try:
+            return at.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    raise ValueError("unreachable")  # pragma: no cover
+
+
+def report_overdue(state: str, due_at: datetime, now: datetime) -> bool:
+    """R-OBLIG-03: a requested report not submitted by its due time is overdue."""
+    return state == "open" and due_at < now

@@ -7,7 +7,15 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, JsonValue, StringConstraints, field_serializer, field_validator
+from pydantic import (
+    AwareDatetime,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    field_serializer,
+    field_validator,
+)
 
 from openability.admission.types import (
     ApplicationState,
@@ -287,3 +295,115 @@ class BanOut(View):
 class TerminatedOut(ApiModel):
     partner_id: str
     orders_cancelled: int
+
+
+# ---- obligations (R-OBLIG-01..04) --------------------------------------------------------------
+
+
+class ContactChangeIn(ApiModel):
+    """The first interface contact (designated at once), or a change filed in advance."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    phone: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    email: Str200 = ""
+    effective_at: AwareDatetime | None = None
+    reason: Str300 = ""
+
+
+class HandoverIn(ApiModel):
+    note: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+class ChangeNoticeIn(ApiModel):
+    kind: Annotated[
+        str,
+        StringConstraints(max_length=30),
+        Field(json_schema_extra={"enum": ["bank_account", "product_upgrade"]}),
+    ]
+    summary: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    effective_at: AwareDatetime
+
+
+class ReportRequestIn(ApiModel):
+    kind: Annotated[
+        str,
+        StringConstraints(max_length=40),
+        Field(
+            json_schema_extra={
+                "enum": [
+                    "business_analysis",
+                    "contact_channel",
+                    "customer_classification",
+                    "customer_development",
+                    "emergency_plan",
+                    "other",
+                    "security_check",
+                    "usage_habits",
+                ]
+            }
+        ),
+    ]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    due_at: AwareDatetime
+    recurrence_months: int | None = Field(default=None, ge=1, le=24)
+
+
+class PublicityDecisionIn(ApiModel):
+    approve: bool
+    comment: Annotated[str, StringConstraints(max_length=1000)] = ""
+
+
+class ContactOut(View):
+    id: str
+    partner_id: str
+    state: str
+    name: str
+    phone: str
+    email: str
+    reason: str
+    effective_at: datetime
+    filed_at: datetime
+    handover_note: str
+    handover_at: datetime | None
+
+
+class ChangeNoticeOut(View):
+    id: str
+    partner_id: str
+    kind: str
+    summary: str
+    effective_at: datetime
+    filed_at: datetime
+
+
+class ReportOut(View):
+    id: str
+    partner_id: str
+    kind: str
+    title: str
+    due_at: datetime
+    recurrence_months: int | None
+    state: str
+    created_at: datetime
+    submitted_at: datetime | None
+    note: str
+    overdue: bool = False
+    late: bool = False
+
+
+class PublicityOut(View):
+    id: str
+    partner_id: str
+    title: str
+    channel: str
+    state: str
+    filed_at: datetime
+    decided_at: datetime | None
+    comment: str
+
+
+class ObligationsOut(ApiModel):
+    contacts: list[ContactOut]
+    change_notices: list[ChangeNoticeOut]
+    reports: list[ReportOut]
+    publicity: list[PublicityOut]

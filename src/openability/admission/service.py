@@ -18,7 +18,7 @@ import asyncio
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,14 @@ from typing import Any
 from sqlalchemy import func, select
 
 from openability.admission import rules
-from openability.admission.models import Application, ChecklistEntry, Contract, Document, ExitBan
+from openability.admission.models import (
+    Application,
+    ChecklistEntry,
+    Contract,
+    Document,
+    ExitBan,
+    ReportRequest,
+)
 from openability.admission.schemas import (
     ApplicationFields,
     BanIn,
@@ -80,7 +87,7 @@ def is_reviewer(actor: Actor) -> bool:
     return actor.type == "system" or (actor.is_operator and actor.has_role(*REVIEW_ROLES))
 
 
-def _require_reviewer(uow: UnitOfWork) -> None:
+def require_reviewer(uow: UnitOfWork) -> None:
     access.require_staff(uow.actor, *REVIEW_ROLES)
 
 
@@ -594,7 +601,7 @@ async def submit(uow: UnitOfWork, application_id: str) -> Application:
 
 async def start_review(uow: UnitOfWork, application_id: str) -> Application:
     """A reviewer takes a submitted application: submitted → underReview."""
-    _require_reviewer(uow)
+    require_reviewer(uow)
     app = await get_application(uow, application_id, lock=True)
     await _start_review(uow, app)
     return app
@@ -611,7 +618,7 @@ async def record_checklist(
 ) -> list[ChecklistEntry]:
     """R-ADMIT-04: the reviewer's judgements (compliance, industry expertise, service system), each
     with the reviewer's name, the time and a comment. A submitted application goes under review."""
-    _require_reviewer(uow)
+    require_reviewer(uow)
     app = await get_application(uow, application_id, lock=True)
     if app.state == S.SUBMITTED:
         await _start_review(uow, app)
@@ -656,7 +663,7 @@ async def decide(uow: UnitOfWork, application_id: str, cmd: DecisionIn) -> Appli
     """R-ADMIT-04/05: approve (automatic checks still passing, the checklist complete: every item passed
     with a comment), reject (with the reason) or return for more materials (saying what to add). A
     submitted application goes under review first; an approved one may still be rejected."""
-    _require_reviewer(uow)
+    require_reviewer(uow)
     app = await get_application(uow, application_id, lock=True)
     decision = Decision(cmd.decision)
     if app.state == S.SUBMITTED:
@@ -726,7 +733,7 @@ async def record_contract(uow: UnitOfWork, application_id: str, cmd: ContractIn)
     """R-ADMIT-05: the contract of an approved application: number, scope, billing mode (exactly one,
     R-PARTNER-02), deposit (postpaid) or agreed first payment (prepaid), validity and the initial price
     band. The partner takes the contract's terms; it is activated once its funds are confirmed."""
-    _require_reviewer(uow)
+    require_reviewer(uow)
     app = await get_application(uow, application_id, lock=True)
     rules.check_transition(app.state, S.CONTRACTED)
     deposit, agreed = rules.check_contract_terms(
@@ -861,6 +868,7 @@ async def try_activate(
         note=f"R-ADMIT-05: {reason}",
     )
     await _transition(uow, app, S.ACTIVE, contract=contract.number)
+    await request_standing_reports(uow, app.partner_id)  # rulebook §8: the SI's standing reports
     await _notify_partner(
         uow, app, "admission.active", "服务已开通", f"合同 {contract.number} 已生效，服务已开通。"
     )
@@ -919,7 +927,7 @@ def subscribe(bus: events.EventBus) -> None:
 async def record_ban(uow: UnitOfWork, cmd: BanIn) -> ExitBan:
     """R-EXIT-03: record that a company (or one business category of it) was exited for failing
     assessment: it may not apply again for a year from `since` (default today)."""
-    _require_reviewer(uow)
+    require_reviewer(uow)
     credit_code = partner_rules.validate_credit_code(cmd.credit_code)
     name = " ".join((cmd.company_name or "").split()) or None
     if cmd.partner_id:
@@ -1006,7 +1014,7 @@ async def terminate(
     """Terminate an SI's cooperation (R-EXIT-01): its contract ends, it exits (API credentials revoked),
     its active orders are cancelled; exited for failing assessment, it is banned from applying for a
     year (R-EXIT-03; with `category`, from that business category only). Returns the orders cancelled."""
-    _require_reviewer(uow)
+    require_reviewer(uow)
     reason = " ".join((reason or "").split())
     if not reason:
         raise InvalidArgument("a termination states its reason", code="REASON_REQUIRED")
@@ -1054,7 +1062,7 @@ async def renew_contract(uow: UnitOfWork, contract_id: str, cmd: RenewIn) -> Con
     """A contract in force is renewed: a new contract (its own number, new validity, optionally a new
     price band) takes over; the billing mode stays (R-PARTNER-02: one per contract, changed only by a
     new admission)."""
-    _require_reviewer(uow)
+    require_reviewer(uow)
     old = await uow.session.scalar(select(Contract).where(Contract.id == contract_id).with_for_update())
     if old is None:
         raise NotFound(f"contract {contract_id} not found")
@@ -1214,3 +1222,60 @@ async def partner_certificates(uow: UnitOfWork, partner_id: str) -> list[tuple[D
     days = uow.settings.certificate_notice_days
     docs = [d for d in effective_documents(await documents_of(uow, A, app.id)) if d.kind in CERTIFICATES]
     return [(d, rules.expiry_status(d.valid_to, today, days)) for d in docs]
+
+
+# ---- reports the operator requests (R-OBLIG-03; the obligations module files the rest) ------------
+
+
+async def new_report(
+    uow: UnitOfWork, partner_id: str, kind: str, title: str, due_at: datetime, recurrence: int | None
+) -> ReportRequest:
+    row = ReportRequest(
+        id=new_id("rpt"),
+        partner_id=partner_id,
+        kind=kind,
+        title=title,
+        due_at=due_at,
+        recurrence_months=recurrence,
+        state="open",
+        requested_by=f"{uow.actor.type}:{uow.actor.id}",
+        created_at=uow.now,
+        note="",
+        next_requested=False,
+    )
+    uow.session.add(row)
+    await uow.session.flush()
+    uow.audit(
+        "obligation.report_requested",
+        ("report_request", row.id),
+        partner_id=partner_id,
+        after={"kind": kind, "title": title, "due_at": due_at, "recurrence_months": recurrence},
+    )
+    await notify(
+        uow,
+        recipient=("partner", partner_id),
+        kind="obligation.report_requested",
+        subject=f"报告提交要求：{title}",
+        body=f"请于 {due_at:%Y-%m-%d %H:%M} UTC 前提交报告「{title}」。",
+        dedup_key=f"report-requested:{row.id}",
+    )
+    return row
+
+
+STANDING_TITLES = {
+    "security_check": "系统安全检查报告",
+    "emergency_plan": "突发事件应急预案",
+    "contact_channel": "7×24 小时联络渠道确认",
+}
+
+
+async def request_standing_reports(uow: UnitOfWork, partner_id: str) -> list[ReportRequest]:
+    """R-OBLIG-03, rulebook §8: an admitted SI's standing reports (periodic security check, emergency plan, the 7×24
+    contact channel), each first due one period after admission and then every period again."""
+    out = []
+    for kind, months in sorted(uow.settings.standing_reports.items()):
+        if kind not in rules.REPORT_KINDS or months < 1:
+            continue
+        title = STANDING_TITLES.get(kind, kind)
+        out.append(await new_report(uow, partner_id, kind, title, rules.add_months(uow.now, months), months))
+    return out

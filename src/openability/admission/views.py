@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from openability.admission import service
+from openability.admission import obligations, service
 from openability.admission.schemas import (
     ApplicationFields,
     ChecklistIn,
@@ -497,7 +497,19 @@ async def _partner_panel(uow: UnitOfWork, partner_id: str) -> dict[str, Any]:
     apps, _ = await service.list_applications(uow, partner_id=partner_id, limit=20)
     contracts, _ = await service.list_contracts(uow, partner_id=partner_id, limit=20)
     certificates = await service.partner_certificates(uow, partner_id)
-    return {"applications": apps, "contracts": contracts, "certificates": certificates, "labels": LABELS}
+    o = await obligations.obligations(uow, partner_id)
+    return {
+        "applications": apps,
+        "contracts": contracts,
+        "certificates": certificates,
+        "labels": LABELS,
+        "contact": next((c for c in o.contacts if c.state == "current"), None),
+        "contact_changes": [c for c in o.contacts if c.state == "requested"],
+        "reports": [r for r in o.reports if r.state == "open"],
+        "now": uow.now,
+        "notices": o.notices[:5],
+        "publicity": [p for p in o.publicity if p.state == "filed"],
+    }
 
 
 PARTNER_ADMISSION = Panel("admission_panel_partner.html", _partner_panel)
