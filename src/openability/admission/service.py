@@ -124,8 +124,8 @@ def _write(path: Path, data: bytes) -> None:
 async def get_application(uow: UnitOfWork, application_id: str, *, lock: bool = False) -> Application:
     """The application, visible to staff and to its own partner's users (others: NOT_FOUND)."""
     stmt = select(Application).where(Application.id == application_id)
-    if lock:
-        stmt = stmt.with_for_update()
+    if lock:  # and reread: a row read earlier in this transaction may have changed before the lock
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     app = await uow.session.scalar(stmt)
     if app is None or (not access.is_staff(uow.actor) and app.partner_id != uow.actor.partner_id):
         raise NotFound(f"application {application_id} not found")
@@ -734,7 +734,7 @@ async def record_contract(uow: UnitOfWork, application_id: str, cmd: ContractIn)
     R-PARTNER-02), deposit (postpaid) or agreed first payment (prepaid), validity and the initial price
     band. The partner takes the contract's terms; it is activated once its funds are confirmed."""
     require_reviewer(uow)
-    app = await get_application(uow, application_id, lock=True)
+    app = await _locked_with_partner(uow, application_id)
     rules.check_transition(app.state, S.CONTRACTED)
     deposit, agreed = rules.check_contract_terms(
         billing_mode=cmd.billing_mode,
@@ -788,6 +788,14 @@ async def record_contract(uow: UnitOfWork, application_id: str, cmd: ContractIn)
     await _notify_partner(uow, app, "admission.contracted", "合同已登记", f"合同 {number} 已登记。{what}")
     await try_activate(uow, app, contract)
     return contract
+
+
+async def _locked_with_partner(uow: UnitOfWork, application_id: str) -> Application:
+    """The application locked after its partner's row: the order billing's confirmation takes (partner,
+    then application in on_funds_confirmed), so the two never wait on each other crosswise."""
+    app = await get_application(uow, application_id)
+    await partners.partner_ref(uow, app.partner_id, lock=True)
+    return await get_application(uow, application_id, lock=True)
 
 
 async def _signed_contract(uow: UnitOfWork, app: Application) -> Contract:
@@ -879,7 +887,7 @@ async def activate(uow: UnitOfWork, application_id: str) -> Application:
     """An operator asks again (e.g. after a renewed certificate was uploaded): activates, or 422
     ACTIVATION_BLOCKED listing what still blocks it."""
     access.require_staff(uow.actor, "reviewer", "billing_clerk")
-    app = await get_application(uow, application_id, lock=True)
+    app = await _locked_with_partner(uow, application_id)
     if app.state != S.CONTRACTED:
         raise Conflict(f"the application is {app.state.value}, not contracted", code="INVALID_STATE")
     blockers = await try_activate(uow, app)
