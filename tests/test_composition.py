@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from openability.admission.jobs import CERTIFICATE_WATCH, SI_REPORTS
 from openability.billing.jobs import (
     BILL_RUN,
     COLLECTIONS,
@@ -40,6 +41,8 @@ def test_every_job_is_listed_once_by_explicit_import() -> None:
         PREPAID_CONSUMPTION_INVOICES,
         NOTIFICATIONS_DELIVERY,
         LOW_BALANCE_ALERTS,
+        CERTIFICATE_WATCH,
+        SI_REPORTS,
     )
     assert all_jobs() == {j.name: j for j in jobs}
 

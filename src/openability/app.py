@@ -17,6 +17,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from openability import __version__, bootstrap
+from openability.admission import api as admission_api
+from openability.admission import views as admission_views
 from openability.billing import api as billing_api
 from openability.billing import (
     collection_api,
@@ -162,6 +164,7 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
         invoice_api.router,
         usage_api.router,
         tickets_api.router,
+        admission_api.router,
         partners_views.router,
         # the operator's partner page, with the sections of the domains above partners
         partners_views.ops_router(
@@ -170,8 +173,10 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
                 catalog_views.PARTNER_ORDERS,
                 billing_views.PARTNER_PAYMENTS,
                 statement_views.PARTNER_STATEMENTS,
+                admission_views.PARTNER_ADMISSION,
             )
         ),
+        admission_views.router,
         catalog_views.router,
         billing_views.router,
         statement_views.router,

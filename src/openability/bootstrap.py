@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from openability.admission import service as admission
 from openability.capabilities import Capability, default_capabilities
 from openability.config import Settings
 from openability.connectors.base import Connectors
@@ -56,12 +57,14 @@ def build_container(
         # The test clock (demo only): the given clock (tests) or the system clock, plus the offset an
         # admin moved it by, kept in the database for every process.
         clock = TestClock(engine, base=clock)
-    return Container(
+    container = Container(
         settings=settings,
         clock=clock or SystemClock(),
         engine=engine,
         sessionmaker=make_sessionmaker(engine),
     )
+    admission.subscribe(container.events)  # activation on confirmed funds (billing's FUNDS_CONFIRMED)
+    return container
 
 
 async def start(container: Container) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from openability.admission import cli as admission_cli
 from openability.billing import cli as billing_cli
 from openability.billing import collection_cli, statement_cli
 from openability.bootstrap import Container, build_container
@@ -39,7 +40,7 @@ app = typer.Typer(help="openability: telecom capability-exposure platform", no_a
 billing_cli.app.command("run")(statement_cli.run_cmd)
 billing_cli.app.command("statements")(statement_cli.statements_cmd)
 billing_cli.app.add_typer(collection_cli.app, name="collections")
-for group in (partners_cli, catalog_cli, billing_cli, tickets_cli, notifications_cli):
+for group in (partners_cli, catalog_cli, billing_cli, tickets_cli, notifications_cli, admission_cli):
     app.add_typer(group.app, name=group.NAME)
 
 ledger_app = typer.Typer(help="Double-entry ledger: invariant audit.", no_args_is_help=True)

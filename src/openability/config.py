@@ -64,6 +64,19 @@ class Settings(BaseSettings):
     invoice_seller_address_phone: str = ""
     invoice_seller_bank_account: str = ""
     min_registered_capital: Decimal = Decimal("1000000")
+    # Admission (admission/, docs/admission.md): an uploaded document is at most this size (PDF, PNG or
+    # JPEG by content; keep it below max_upload_body_bytes); certificates are watched and their SI
+    # notified this many days before they expire (R-ADMIT-01); product-upgrade and bank-account change
+    # notices need this lead time (R-OBLIG-02), an interface-contact change this much (R-OBLIG-01).
+    admission_max_document_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    certificate_notice_days: int = Field(default=30, ge=1, le=365)
+    change_notice_lead_days: int = Field(default=5, ge=0, le=90)
+    contact_change_lead_days: int = Field(default=1, ge=0, le=90)
+    # R-OBLIG-03, rulebook §8: the standing reports every admitted SI owes, each every N months
+    # (**Interpretation:** the rulebook says "periodic"): security check, emergency plan, 7×24 channel.
+    standing_reports: dict[str, int] = Field(
+        default_factory=lambda: {"security_check": 6, "emergency_plan": 12, "contact_channel": 3}
+    )
     calendar_confirmed_years: list[int] = Field(default_factory=lambda: [2024, 2025, 2026])
     sla_pause_while_pending: bool = False
     # R-CS-06: partners whose previous-month volume (units) reaches this are offered packages.

@@ -3,6 +3,7 @@ run, and a listed one that does not exist is an import error at start, never a s
 
 from __future__ import annotations
 
+from openability.admission.jobs import CERTIFICATE_WATCH, SI_REPORTS
 from openability.billing.jobs import (
     BILL_RUN,
     COLLECTIONS,
@@ -36,4 +37,6 @@ def all_jobs() -> dict[str, Job]:
         PREPAID_CONSUMPTION_INVOICES,
         NOTIFICATIONS_DELIVERY,
         LOW_BALANCE_ALERTS,
+        CERTIFICATE_WATCH,
+        SI_REPORTS,
     )

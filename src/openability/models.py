@@ -1,5 +1,6 @@
 """Import every domain's models so Base.metadata is complete (Alembic, tests, create_all)."""
 
+from openability.admission import models as admission_models
 from openability.billing import models as billing_models
 from openability.catalog import models as catalog_models
 from openability.charging import models as charging_models
@@ -14,6 +15,7 @@ from openability.tickets import models as ticket_models
 metadata = Base.metadata
 
 __all__ = [
+    "admission_models",
     "audit",
     "billing_models",
     "calendar",

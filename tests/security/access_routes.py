@@ -140,6 +140,7 @@ PUBLIC_ROUTES = {
     "POST /api/v1/auth/login",
     "POST /oauth/token",
     "POST /api/v1/payments/notify/{provider}",  # signed by the provider: the signature authenticates
+    "POST /api/v1/applicants",  # SI applicant self-registration (R-ADMIT-05), like the AP's
 }
 
 # Read off the code: route dependencies (require_operator), service checks (access.require_staff,
@@ -255,6 +256,36 @@ ALLOW: dict[str, Allow] = {
     "GET /api/v1/calendar/status": staff(),
     "PUT /api/v1/calendar/status/{year}": staff("admin"),
     "GET /api/v1/reports/sla": staff(),
+    # admission (admission.service: reviewers decide, the applicant's admin fills and submits)
+    "POST /api/v1/applicants": PUBLIC,
+    "POST /api/v1/applications": staff("reviewer", partner={"admin"}),
+    "GET /api/v1/applications": SIGNED_IN,
+    "GET /api/v1/applications/{application_id}": SIGNED_IN,
+    "PATCH /api/v1/applications/{application_id}": staff("reviewer", partner={"admin"}),
+    "POST /api/v1/applications/{application_id}/documents": staff("reviewer", partner={"admin"}),
+    "GET /api/v1/applications/{application_id}/documents/{document_id}": SIGNED_IN,
+    "POST /api/v1/applications/{application_id}/submit": staff("reviewer", partner={"admin"}),
+    "POST /api/v1/applications/{application_id}/withdraw": staff("reviewer", partner={"admin"}),
+    "POST /api/v1/applications/{application_id}/review": staff("reviewer"),
+    "POST /api/v1/applications/{application_id}/checklist": staff("reviewer"),
+    "POST /api/v1/applications/{application_id}/decision": staff("reviewer"),
+    "POST /api/v1/applications/{application_id}/contract": staff("reviewer"),
+    "POST /api/v1/applications/{application_id}/activate": staff("reviewer", "billing_clerk"),
+    "GET /api/v1/contracts": SIGNED_IN,
+    "POST /api/v1/contracts/{contract_id}/renew": staff("reviewer"),
+    "POST /api/v1/partners/{partner_id}/terminate": staff("reviewer"),
+    "POST /api/v1/exit-bans": staff("reviewer"),
+    "GET /api/v1/exit-bans": staff(),
+    # obligations (admission.obligations: the partner's admin files, reviewers request and decide)
+    "GET /api/v1/partners/{partner_id}/obligations": SIGNED_IN,
+    "POST /api/v1/partners/{partner_id}/contact-changes": staff("reviewer", partner={"admin"}),
+    "POST /api/v1/contact-changes/{change_id}/handover": staff("reviewer", partner={"admin"}),
+    "POST /api/v1/partners/{partner_id}/change-notices": staff("reviewer", partner={"admin"}),
+    "POST /api/v1/partners/{partner_id}/reports": staff("reviewer"),
+    "GET /api/v1/reports": SIGNED_IN,
+    "POST /api/v1/reports/{report_id}/submit": staff("reviewer", partner={"admin"}),
+    "POST /api/v1/partners/{partner_id}/publicity": staff("reviewer", partner={"admin"}),
+    "POST /api/v1/publicity/{filing_id}/decision": staff("reviewer"),
     # notifications and jobs
     "GET /api/v1/notifications": SIGNED_IN,
     "GET /api/v1/notifications/unread-count": SIGNED_IN,
@@ -275,6 +306,12 @@ PARTNER_OWNED = {
     "attachment_id": "attachment_id",
     "notification_id": "notification_id",
     "statement_id": "statement_id",
+    "application_id": "application_id",
+    "document_id": "document_id",
+    "contract_id": "contract_id",
+    "change_id": "change_id",
+    "report_id": "report_id",
+    "filing_id": "filing_id",
 }
 NOT_PARTNER_OWNED = {
     "product_ref": "sms-standard",
@@ -282,6 +319,8 @@ NOT_PARTNER_OWNED = {
     "year": "2027",
     "provider": "wechatpay",
 }
+# A time well after the world's clock (change notices need days of lead time, reports a future due date).
+LATER = "2030-01-01T00:00:00+08:00"
 # Required query parameters, by name.
 QUERY_VALUES = {"year": "2026", "month": "2026-10"}
 
@@ -672,6 +711,153 @@ async def _override(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
 async def _notification(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
     if who.authenticated:
         req.path["notification_id"] = await w.fresh_notification(who, home.partner_id)
+
+
+# ---- admission ----
+
+
+@builder("POST /api/v1/applicants")
+async def _applicant(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    n = w.n()
+    req.json = {
+        "name": f"矩阵集成申请{n}有限公司",
+        "username": f"mx-si-{n}",
+        "password": PASSWORD,
+        "contactName": "钱八",
+        "contactEmail": f"mx-si-{n}@example.com",
+        "contactPhone": "13700137000",
+    }
+
+
+@builder("POST /api/v1/applications")
+async def _application(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    # Only an SI applicant has applications (A and B are admitted already): operators name a new one; a
+    # partner admin acts as a new applicant's admin (other partner roles keep their own token: 403).
+    if who.kind == "operator":
+        pid, _ = await w.fresh_applicant()
+        req.json = {"partnerId": pid}
+    else:
+        req.json = {}
+        if who.role == "admin":
+            _, req.token = await w.fresh_applicant()
+
+
+@builder(
+    "PATCH /api/v1/applications/{application_id}",
+    "POST /api/v1/applications/{application_id}/withdraw",
+    "POST /api/v1/applications/{application_id}/submit",
+)
+async def _draft_application(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    if who.authenticated:
+        req.path["application_id"] = await w.fresh_application(home.partner_id)
+
+
+@builder("POST /api/v1/applications/{application_id}/documents")
+async def _document(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    if who.authenticated:
+        req.path["application_id"] = await w.fresh_application(home.partner_id)
+    req.data = {"kind": "business_plan"}
+    req.files = {"file": ("计划书.pdf", PDF, "application/pdf")}
+
+
+@builder("POST /api/v1/applications/{application_id}/review")
+async def _submitted_application(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    if who.authenticated:
+        req.path["application_id"] = await w.fresh_application(home.partner_id, "submitted")
+
+
+@builder("POST /api/v1/applications/{application_id}/checklist")
+async def _checklist(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    await _submitted_application(w, who, home, req)
+    req.json = {"items": [{"item": "compliance", "passed": True, "comment": "矩阵"}]}
+
+
+@builder("POST /api/v1/applications/{application_id}/decision")
+async def _decision(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    if who.authenticated:
+        req.path["application_id"] = await w.fresh_application(home.partner_id, "underReview")
+    req.json = {"decision": "return", "reason": "矩阵：请补充材料"}
+
+
+@builder("POST /api/v1/applications/{application_id}/contract")
+async def _contract(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    if who.kind == "operator":
+        req.path["application_id"] = await w.fresh_applicant_application("approved")
+    req.json = {
+        "number": f"MX-N-{w.n()}",
+        "billingMode": "prepaid",
+        "validFrom": "2026-11-01",
+        "validTo": "2027-10-31",
+    }
+
+
+@builder("POST /api/v1/applications/{application_id}/activate")
+async def _activate_admitted(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    if who.kind == "operator":
+        req.path["application_id"] = await w.fresh_applicant_application("contracted")
+
+
+@builder("POST /api/v1/contracts/{contract_id}/renew")
+async def _renew(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    if who.kind == "operator":
+        req.path["contract_id"] = await w.fresh_contract(home.partner_id)
+    req.json = {"number": f"MX-R-{w.n()}", "validTo": "2028-12-31"}
+
+
+@builder("POST /api/v1/partners/{partner_id}/terminate")
+async def _terminate(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    if who.kind == "operator":
+        req.path["partner_id"] = await w.fresh_partner()
+    req.json = {"reason": "矩阵测试"}
+
+
+@builder("POST /api/v1/exit-bans")
+async def _ban(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    req.json = {"companyName": f"矩阵禁入{w.n()}有限公司", "reason": "矩阵测试"}
+
+
+@builder("POST /api/v1/partners/{partner_id}/contact-changes")
+async def _contact_change(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    if who.authenticated:
+        await w.no_waiting_contact_change(req.path["partner_id"])  # a waiting one refuses the next (409)
+    req.json = {"name": "矩阵新接口人", "phone": "13700137001", "effectiveAt": LATER, "reason": "矩阵"}
+
+
+@builder("POST /api/v1/contact-changes/{change_id}/handover")
+async def _handover(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    if who.authenticated:
+        req.path["change_id"] = await w.fresh_contact_change(home.partner_id)
+    req.json = {"note": "矩阵交接"}
+
+
+@builder("POST /api/v1/partners/{partner_id}/change-notices")
+async def _change_notice(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    req.json = {"kind": "product_upgrade", "summary": "矩阵升级", "effectiveAt": LATER}
+
+
+@builder("POST /api/v1/partners/{partner_id}/reports")
+async def _report_request(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    req.json = {"kind": "business_analysis", "title": "矩阵报告", "dueAt": LATER}
+
+
+@builder("POST /api/v1/reports/{report_id}/submit")
+async def _report_submit(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    if who.authenticated:
+        req.path["report_id"] = await w.fresh_report(home.partner_id)
+    req.data = {"note": "矩阵提交"}
+
+
+@builder("POST /api/v1/partners/{partner_id}/publicity")
+async def _publicity(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    req.data = {"title": "矩阵宣传"}
+    req.files = {"file": ("宣传.pdf", PDF, "application/pdf")}
+
+
+@builder("POST /api/v1/publicity/{filing_id}/decision")
+async def _publicity_decision(w: SecWorld, who: Who, home: Objects, req: Req) -> None:
+    if who.authenticated:
+        req.path["filing_id"] = await w.fresh_filing(home.partner_id)
+    req.json = {"approve": True}
 
 
 async def build_request(w: SecWorld, doc: dict[str, Any], row: Row, who: Who, home: Objects) -> Req:

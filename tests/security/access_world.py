@@ -85,6 +85,12 @@ class Objects:
     due_statement_id: str  # a confirmed postpaid statement, due (collections)
     username: str
     password: str
+    application_id: str = ""  # a draft admission application (admission rows made directly)
+    document_id: str = ""  # a document of it
+    contract_id: str = ""  # a contract in force
+    change_id: str = ""  # an interface-contact change waiting for its handover
+    report_id: str = ""  # an open requested report
+    filing_id: str = ""  # a publicity filing waiting for its decision
 
 
 @dataclass
@@ -250,6 +256,74 @@ class SecWorld:
             assert n is not None
             return n.id
 
+    # ---- admission (rows made directly: A and B are admitted already; the flow is tests/admission's) ----
+
+    async def fresh_application(self, partner_id: str, state: str = "draft") -> str:
+        app_id, _ = await admission_application(self.container, partner_id, state)
+        return app_id
+
+    async def fresh_applicant(self) -> tuple[str, str]:
+        """A new SI applicant (its partner id) and a login token of its admin user."""
+        from openability.partners import identity
+        from openability.partners import lifecycle as partners
+        from openability.partners.types import ProductKind, Scope
+
+        n = self.n()
+        async with self.container.uow() as uow:
+            p, _ = await partners.register_applicant(
+                uow,
+                name=f"矩阵申请{n}有限公司",
+                username=f"mx-applicant-{n}",
+                password=PASSWORD,
+                display_name="",
+                contact_name="申请人",
+                contact_email=f"mx-applicant-{n}@example.com",
+                contact_phone="13700137000",
+                credit_code=None,
+                billing_mode="prepaid",
+                scope=Scope.NATIONAL,
+                product_kind=ProductKind.STANDARD,
+                industry=None,
+            )
+            pid = p.id
+        async with self.container.uow() as uow:
+            token, _ = await identity.login(uow, f"mx-applicant-{n}", PASSWORD)
+        return pid, token
+
+    async def fresh_applicant_application(self, state: str) -> str:
+        """An application of a new applicant in `state`; contracted: with a signed postpaid contract whose
+        deposit (none) is met, so that asking for activation succeeds."""
+        pid, _ = await self.fresh_applicant()
+        app_id, _ = await admission_application(self.container, pid, state)
+        if state == "contracted":
+            await admission_contract(self.container, pid, app_id, f"MX-S-{self.n()}", "signed")
+        return app_id
+
+    async def fresh_contract(self, partner_id: str) -> str:
+        app_id, _ = await admission_application(self.container, partner_id, "active")
+        return await admission_contract(self.container, partner_id, app_id, f"MX-C-{self.n()}", "inForce")
+
+    async def no_waiting_contact_change(self, partner_id: str) -> None:
+        from sqlalchemy import update
+
+        from openability.admission.models import InterfaceContact
+
+        async with self.container.uow() as uow:
+            await uow.session.execute(
+                update(InterfaceContact)
+                .where(InterfaceContact.partner_id == partner_id, InterfaceContact.state == "requested")
+                .values(state="cancelled")
+            )
+
+    async def fresh_contact_change(self, partner_id: str) -> str:
+        return await obligation_rows(self.container, partner_id, "change")
+
+    async def fresh_report(self, partner_id: str) -> str:
+        return await obligation_rows(self.container, partner_id, "report")
+
+    async def fresh_filing(self, partner_id: str) -> str:
+        return await obligation_rows(self.container, partner_id, "filing")
+
     async def calendar_override(self, day: date) -> None:
         from openability.kernel import calendar_admin
 
@@ -356,6 +430,162 @@ async def due_statement(container: Container, partner_id: str, month: str) -> st
         return stmt.id
 
 
+async def admission_application(container: Container, partner_id: str, state: str) -> tuple[str, str]:
+    """An application of the partner in `state`, complete (four valid certificates and a business plan,
+    capital above the minimum), each document's file on disk; returns (application id, a document id)."""
+    from openability.admission.models import Application, Document
+    from openability.admission.types import ApplicationState, DocumentKind
+    from openability.kernel.ids import new_id
+
+    kinds = (
+        "business_licence",
+        "bank_account_permit",
+        "tax_registration",
+        "org_code_certificate",
+        "business_plan",
+    )
+    async with container.uow() as uow:
+        app = Application(
+            id=new_id("apl"),
+            partner_id=partner_id,
+            state=ApplicationState(state),
+            company_name="矩阵申请公司",
+            registered_capital=Decimal("5000000"),
+            product_kind="standard",
+            scope="national",
+            intended_products=["sms-standard"],
+            billing_mode="prepaid",
+            needs_resource_authorization=False,
+            local_customer_resources="",
+            local_promotion_resources="",
+            legal_representative="",
+            address="",
+            decision_reason="",
+            submitted_at=uow.now if state != "draft" else None,
+            created_at=uow.now,
+            updated_at=uow.now,
+        )
+        uow.session.add(app)
+        await uow.session.flush()
+        doc_ids = []
+        for kind in kinds:
+            cert = kind != "business_plan"
+            d = Document(
+                id=new_id("doc"),
+                partner_id=partner_id,
+                owner_type="application",
+                owner_id=app.id,
+                kind=DocumentKind(kind),
+                number="MX-1" if cert else "",
+                issuer="矩阵局" if cert else "",
+                valid_from=date(2020, 1, 1) if cert else None,
+                valid_to=date(2035, 1, 1) if cert else None,
+                filename="矩阵.pdf",
+                content_type="application/pdf",
+                size=len(PDF),
+                sha256="0" * 64,
+                storage_key=f"{partner_id}/{app.id}-{kind}",
+                uploaded_by_type="system",
+                uploaded_by_id="matrix",
+                created_at=uow.now,
+            )
+            uow.session.add(d)
+            path = container.settings.data_dir / "admission" / d.storage_key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(PDF)
+            doc_ids.append(d.id)
+        return app.id, doc_ids[0]
+
+
+async def admission_contract(
+    container: Container, partner_id: str, app_id: str, number: str, state: str
+) -> str:
+    from openability.admission.models import Contract
+    from openability.admission.types import ContractState
+    from openability.kernel.ids import new_id
+
+    async with container.uow() as uow:
+        c = Contract(
+            id=new_id("ctr"),
+            number=number,
+            application_id=app_id,
+            partner_id=partner_id,
+            state=ContractState(state),
+            scope="national",
+            product_kind="standard",
+            billing_mode="postpaid",
+            price_band="certified",
+            deposit=Decimal("0"),
+            agreed_payment=Decimal("0"),
+            valid_from=date(2026, 1, 1),
+            valid_to=date(2027, 12, 31),
+            recorded_by="matrix",
+            created_at=uow.now,
+            end_reason="",
+        )
+        uow.session.add(c)
+        return c.id
+
+
+async def obligation_rows(container: Container, partner_id: str, what: str) -> str:
+    """One obligation row of the partner, made directly: a contact change waiting for its handover (any
+    earlier one still waiting is cancelled), an open report due in a month, a publicity filing."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from openability.admission.models import InterfaceContact, PublicityFiling, ReportRequest
+    from openability.kernel.ids import new_id
+
+    async with container.uow() as uow:
+        row: Any
+        if what == "change":
+            await uow.session.execute(
+                update(InterfaceContact)
+                .where(InterfaceContact.partner_id == partner_id, InterfaceContact.state == "requested")
+                .values(state="cancelled")
+            )
+            row = InterfaceContact(
+                id=new_id("ctc"),
+                partner_id=partner_id,
+                state="requested",
+                name="矩阵接口人",
+                phone="+8613700137000",
+                email="",
+                reason="矩阵",
+                effective_at=uow.now + timedelta(days=3),
+                filed_at=uow.now,
+                filed_by="matrix",
+                handover_note="",
+            )
+        elif what == "report":
+            row = ReportRequest(
+                id=new_id("rpt"),
+                partner_id=partner_id,
+                kind="other",
+                title="矩阵报告",
+                due_at=uow.now + timedelta(days=30),
+                state="open",
+                requested_by="matrix",
+                created_at=uow.now,
+                note="",
+                next_requested=False,
+            )
+        else:
+            row = PublicityFiling(
+                id=new_id("pub"),
+                partner_id=partner_id,
+                title="矩阵宣传",
+                channel="",
+                state="filed",
+                filed_at=uow.now,
+                filed_by="matrix",
+                comment="",
+            )
+        uow.session.add(row)
+        return str(row.id)
+
+
 def _ok(resp: httpx.Response, what: str, status: int = 200) -> Any:
     assert resp.status_code == status, f"{what}: {resp.status_code} {resp.text}"
     return resp.json()
@@ -423,7 +653,16 @@ async def _partner_objects(
         "sms",
         201,
     )
+    application_id, document_id = await admission_application(container, pid, "draft")
+    contract_app, _ = await admission_application(container, pid, "active")
+    contract_id = await admission_contract(container, pid, contract_app, f"MX-{pid}", "inForce")
     return Objects(
+        change_id=await obligation_rows(container, pid, "change"),
+        report_id=await obligation_rows(container, pid, "report"),
+        filing_id=await obligation_rows(container, pid, "filing"),
+        application_id=application_id,
+        document_id=document_id,
+        contract_id=contract_id,
         partner_id=pid,
         client_id=creds["client_id"],
         client_secret=creds["client_secret"],

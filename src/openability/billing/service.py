@@ -25,7 +25,7 @@ from openability.billing.types import PaymentMethod, PaymentPurpose, PaymentStat
 from openability.kernel import access
 from openability.kernel.audit import AuditEntry
 from openability.kernel.errors import AppError, Conflict, InvalidArgument, NotFound, PermissionDenied
-from openability.kernel.events import BALANCE_CHANGED
+from openability.kernel.events import BALANCE_CHANGED, FUNDS_CONFIRMED
 from openability.kernel.ids import new_id
 from openability.kernel.uow import Actor, UnitOfWork
 from openability.ledger import service as ledger
@@ -409,9 +409,11 @@ async def _confirm(
     activates = real_funds and rules.activates_partner(
         partner.kind.value, partner.billing_mode.value, partner.status.value, payment.purpose.value
     )
-    # R-BILL-01: the invoice is issued before the service opens (in either invoice_prepaid_mode). A
+    # R-BILL-01: the invoice is issued before the service opens (in either invoice_prepaid_mode), also
+    # for an SI applicant, whose service the admission domain opens on FUNDS_CONFIRMED below. A
     # statement's payment is not invoiced here: the statement is (billing/invoices.py).
-    invoice = await invoices.issue_for_payment(uow, payment, partner, activates=activates)
+    opens = activates or (real_funds and partner.status.value == "applicant")
+    invoice = await invoices.issue_for_payment(uow, payment, partner, activates=opens)
     await session.flush()
     uow.audit(
         "payment.confirmed",
@@ -434,6 +436,8 @@ async def _confirm(
             f"funds confirmed: payment {payment.id} (R-BILL-01)",
             note=f"R-BILL-01: funds confirmed by payment {payment.id}{issued}",
         )
+    if real_funds:  # the admission domain activates a contracted SI applicant (kernel.events)
+        await uow.emit(FUNDS_CONFIRMED, payment.id)
     uow.publish(BALANCE_CHANGED, partner.id)
 
 

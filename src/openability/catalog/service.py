@@ -373,7 +373,7 @@ async def place_order(uow: UnitOfWork, partner_id: str, product_ref: str, note: 
     access.check_partner_visible(actor, partner_id)
     # Locking the partner row serializes concurrent orders of one partner (one active order each).
     partner = await partners.partner_ref(uow, partner_id, lock=True)
-    if partner.status == PartnerStatus.PENDING:
+    if partner.status in (PartnerStatus.PENDING, PartnerStatus.APPLICANT):
         raise RuleViolation(
             "the partner is not active yet (admission, contract or first payment pending)",
             code="PARTNER_PENDING",
@@ -476,6 +476,37 @@ async def cancel_order(uow: UnitOfWork, order_id: str, reason: str = "") -> Prod
     )
     uow.publish(ORDER_CHANGED, order.partner_id)
     return order
+
+
+async def cancel_partner_orders(uow: UnitOfWork, partner_id: str, reason: str) -> int:
+    """Cancel every active order of a partner whose cooperation ended (R-EXIT-01: the admission domain
+    terminates it); the caller has checked its authority. Returns how many were cancelled."""
+    orders = (
+        await uow.session.scalars(
+            select(ProductOrder)
+            .where(ProductOrder.partner_id == partner_id, ProductOrder.active.is_(True))
+            .with_for_update()
+        )
+    ).all()
+    for order in orders:
+        before = _order_snapshot(order)
+        order.state, order.active, order.cancelled_at, order.note = (
+            OrderState.CANCELLED,
+            False,
+            uow.now,
+            reason[:300],
+        )
+        uow.audit(
+            "order.cancelled",
+            ("product_order", order.id),
+            partner_id=partner_id,
+            before=before,
+            after=_order_snapshot(order),
+            note=reason,
+        )
+    if orders:
+        uow.publish(ORDER_CHANGED, partner_id)
+    return len(orders)
 
 
 async def list_orders(

@@ -39,6 +39,7 @@ LABELS: dict[str, str] = {
     "active": N_("正常"),
     "suspended": N_("已暂停"),
     "pending": N_("待处理"),
+    "applicant": N_("申请中"),
     "exited": N_("已退出"),
     "draft": N_("草稿"),
     "retired": N_("已下线"),

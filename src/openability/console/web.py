@@ -45,6 +45,7 @@ DOMAINS = (
     "ledger",
     "credit",
     "notifications",
+    "admission",
 )
 LANG_COOKIE = "lang"
 

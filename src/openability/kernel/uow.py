@@ -104,6 +104,10 @@ class UnitOfWork:
         """Publish a change event once the transaction has committed."""
         self.after_commit(lambda: self.events.publish(topic, key))
 
+    async def emit(self, topic: str, key: str = "") -> None:
+        """An in-transaction event (kernel.events): its handlers run now, in this transaction."""
+        await self.events.dispatch_in_transaction(topic, self, key)
+
     def audit(
         self,
         action: str,

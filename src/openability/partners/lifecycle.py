@@ -9,6 +9,7 @@ of other partners answer NOT_FOUND as if they did not exist."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -30,7 +31,7 @@ from openability.partners._common import (
 from openability.partners.models import Partner, PartnerUser
 from openability.partners.passwords import hash_secret_async
 from openability.partners.schemas import CreateSi, RegisterAp, UpdatePartner
-from openability.partners.types import PartnerKind, PartnerStatus, Scope
+from openability.partners.types import PartnerKind, PartnerStatus, ProductKind, Scope, Tier
 
 # ---- reads -------------------------------------------------------------------------------------
 
@@ -182,6 +183,7 @@ async def create_si(uow: UnitOfWork, cmd: CreateSi) -> Partner:
     email = rules.validate_email(cmd.contact_email, required=False)
     phone = rules.validate_phone(cmd.contact_phone, required=False)
     credit_code = rules.validate_credit_code(cmd.credit_code)
+    rules.check_registered_capital(cmd.registered_capital, uow.settings.min_registered_capital)
     username: str | None = None
     password_hash: str | None = None
     if (cmd.admin_username is None) != (cmd.admin_password is None):
@@ -279,6 +281,11 @@ async def set_partner_status(uow: UnitOfWork, partner_id: str, status: PartnerSt
         return partner
     if partner.status == PartnerStatus.EXITED:
         raise RuleViolation(f"partner {partner_id} has exited; its status is final", code="PARTNER_EXITED")
+    if partner.status == PartnerStatus.APPLICANT and status != PartnerStatus.EXITED:
+        raise RuleViolation(
+            f"partner {partner_id} is an applicant: it is activated by the admission flow only (R-ADMIT-05)",
+            code="APPLICANT_NOT_ADMITTED",
+        )
     before = partner.snapshot()
     partner.status = status
     partner.status_reason = reason
@@ -334,3 +341,143 @@ async def assign_service_owner(
         after={"service_owner_id": operator_id},
         note=note,
     )
+
+
+# ---- SI applicants (the admission flow: openability.admission, through partners.service) --------
+
+
+async def register_applicant(
+    uow: UnitOfWork,
+    *,
+    name: str,
+    username: str,
+    password: str,
+    display_name: str,
+    contact_name: str,
+    contact_email: str,
+    contact_phone: str,
+    credit_code: str | None,
+    billing_mode: str,
+    scope: Scope,
+    product_kind: ProductKind,
+    industry: str | None,
+) -> tuple[Partner, PartnerUser]:
+    """An SI applicant (R-ADMIT-05): a partner in status APPLICANT with its first (admin) user, who
+    fills the application. Public self-registration, like an AP's (an operator registering a company
+    on its behalf does the same). Names are checked for brand words (R-PARTNER-04); nothing is active
+    until the admission flow activates it."""
+    words = uow.settings.brand_words
+    mode = rules.check_billing_mode(PartnerKind.SI, billing_mode)
+    clean_name = rules.validate_name(name, words)
+    user_name = rules.validate_username(username)
+    rules.validate_password(password)
+    contact = " ".join(contact_name.split())
+    if not contact:
+        raise InvalidArgument("contact_name is required")
+    email = rules.validate_email(contact_email)
+    phone = rules.validate_phone(contact_phone)
+    code = rules.validate_credit_code(credit_code)
+    industry = (industry or "").strip() or None
+    password_hash = await hash_secret_async(password)
+    await ensure_unique(uow, name=clean_name, username=user_name)
+    partner = Partner(
+        id=new_id("prt"),
+        kind=PartnerKind.SI,
+        name=clean_name,
+        billing_mode=mode,
+        status=PartnerStatus.APPLICANT,
+        scope=scope,
+        tier=None,
+        product_kind=product_kind,
+        industry=industry,
+        contact_name=contact,
+        contact_email=email,
+        contact_phone=phone,
+        credit_code=code,
+        branches=[],
+        status_reason="applied for admission (R-ADMIT-05)",
+        created_at=uow.now,
+        updated_at=uow.now,
+    )
+    uow.session.add(partner)
+    await flush_unique(uow, f"a partner named {clean_name!r} already exists", "DUPLICATE_NAME")
+    user = PartnerUser(
+        id=new_id("pu"),
+        partner_id=partner.id,
+        username=user_name,
+        display_name=" ".join(display_name.split()) or contact,
+        email=email,
+        password_hash=password_hash,
+        role="admin",
+        active=True,
+        created_at=uow.now,
+    )
+    uow.session.add(user)
+    await flush_unique(uow, f"the username {user_name!r} is taken", "DUPLICATE_USERNAME")
+    await ledger.ensure_platform_accounts(uow.session, uow.now)
+    await ledger.ensure_partner_accounts(uow.session, partner.id, uow.now)
+    who = ("partner_user", user.id)
+    audit_as(
+        uow, who, "partner.applied", ("partner", partner.id), partner_id=partner.id, after=partner.snapshot()
+    )
+    audit_as(
+        uow,
+        who,
+        "partner_user.created",
+        ("partner_user", user.id),
+        partner_id=partner.id,
+        after={"username": user_name, "role": "admin"},
+    )
+    uow.publish(events.PARTNER_CHANGED, partner.id)
+    return partner, user
+
+
+async def apply_contract(
+    uow: UnitOfWork,
+    partner_id: str,
+    *,
+    billing_mode: str,
+    scope: Scope,
+    product_kind: ProductKind,
+    industry: str | None,
+    tier: Tier,
+    credit_code: str | None,
+    registered_capital: Decimal | None,
+) -> Partner:
+    """An applicant's contract was recorded: its billing mode (one, R-PARTNER-02), classification
+    (R-PARTNER-03) and initial price band are the contract's. It stays an applicant until activated."""
+    access.require_staff(uow.actor, "reviewer")
+    p = await load_partner(uow, partner_id, lock=True)
+    if p.status != PartnerStatus.APPLICANT:
+        raise RuleViolation(
+            f"partner {partner_id} is {p.status.value}, not an applicant", code="NOT_APPLICANT"
+        )
+    before = p.snapshot()
+    p.billing_mode = rules.check_billing_mode(PartnerKind.SI, billing_mode)
+    p.scope = scope
+    p.product_kind = product_kind
+    p.industry = (industry or "").strip() or None
+    p.tier = tier
+    p.credit_code = rules.validate_credit_code(credit_code) or p.credit_code
+    p.registered_capital = registered_capital
+    p.updated_at = uow.now
+    uow.audit("partner.contracted", ("partner", p.id), partner_id=p.id, before=before, after=p.snapshot())
+    uow.publish(events.PARTNER_CHANGED, p.id)
+    return p
+
+
+async def activate_admitted(uow: UnitOfWork, partner_id: str, reason: str, note: str | None = None) -> bool:
+    """R-ADMIT-05: an admitted applicant becomes active (the admission flow decided it: contract
+    recorded, funds confirmed, certificates valid). Audited; returns whether it was activated now."""
+    p = await load_partner(uow, partner_id, lock=True)
+    if p.status != PartnerStatus.APPLICANT:
+        return False
+    before = p.snapshot()
+    p.status = PartnerStatus.ACTIVE
+    p.status_reason = reason[:300]
+    p.updated_at = uow.now
+    uow.audit(
+        "partner.activated", ("partner", p.id), partner_id=p.id, before=before, after=p.snapshot(), note=note
+    )
+    uow.publish(events.PARTNER_CHANGED, p.id)
+    return True

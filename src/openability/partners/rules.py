@@ -9,6 +9,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 
 import opencc
 
@@ -240,6 +241,17 @@ def check_billing_mode(kind: PartnerKind, mode: BillingMode | str) -> BillingMod
             "an AP is always prepaid; postpaid billing is refused (R-PARTNER-01)", code="AP_PREPAID_ONLY"
         )
     return bm
+
+
+def check_registered_capital(capital: Decimal | None, minimum: Decimal) -> None:
+    """R-ADMIT-02: an SI's registered capital is at least the minimum (a setting); below it is refused
+    with both figures in the reason. None: not stated (the admission checks require it)."""
+    if capital is not None and capital < minimum:
+        raise RuleViolation(
+            f"registered capital CNY {capital:,.2f} is below the minimum of CNY {minimum:,.2f} (R-ADMIT-02)",
+            code="CAPITAL_TOO_LOW",
+            details={"registeredCapital": f"{capital:.2f}", "minimum": f"{minimum:.2f}"},
+        )
 
 
 def ap_needs_review() -> bool:

@@ -9,11 +9,20 @@ use-case modules directly. Every function takes the caller's unit of work and ne
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 
 from openability.kernel.uow import UnitOfWork
 from openability.partners import identity, lifecycle, oauth
 from openability.partners.models import Operator, Partner
-from openability.partners.types import ClientToken, OperatorRef, PartnerRef, PartnerStatus
+from openability.partners.types import (
+    ClientToken,
+    OperatorRef,
+    PartnerRef,
+    PartnerStatus,
+    ProductKind,
+    Scope,
+    Tier,
+)
 
 
 def _partner_ref(p: Partner) -> PartnerRef:
@@ -89,6 +98,88 @@ async def assign_service_owner(
 ) -> None:
     """R-CS-02: the partner's dedicated service owner (the owner of its tickets). Audited."""
     await lifecycle.assign_service_owner(uow, partner_id, operator_id, note)
+
+
+# ---- SI applicants (admission) -----------------------------------------------------------------
+
+
+async def register_applicant(
+    uow: UnitOfWork,
+    *,
+    name: str,
+    username: str,
+    password: str,
+    display_name: str,
+    contact_name: str,
+    contact_email: str,
+    contact_phone: str,
+    credit_code: str | None,
+    billing_mode: str,
+    scope: Scope,
+    product_kind: ProductKind,
+    industry: str | None,
+) -> tuple[PartnerRef, str]:
+    """An SI applicant partner (status APPLICANT) and its admin user; returns (partner, user id)."""
+    p, user = await lifecycle.register_applicant(
+        uow,
+        name=name,
+        username=username,
+        password=password,
+        display_name=display_name,
+        contact_name=contact_name,
+        contact_email=contact_email,
+        contact_phone=contact_phone,
+        credit_code=credit_code,
+        billing_mode=billing_mode,
+        scope=scope,
+        product_kind=product_kind,
+        industry=industry,
+    )
+    return _partner_ref(p), user.id
+
+
+async def apply_contract(
+    uow: UnitOfWork,
+    partner_id: str,
+    *,
+    billing_mode: str,
+    scope: Scope,
+    product_kind: ProductKind,
+    industry: str | None,
+    tier: Tier,
+    credit_code: str | None,
+    registered_capital: Decimal | None,
+) -> PartnerRef:
+    """The applicant's contract terms become its partner record (it stays an applicant)."""
+    return _partner_ref(
+        await lifecycle.apply_contract(
+            uow,
+            partner_id,
+            billing_mode=billing_mode,
+            scope=scope,
+            product_kind=product_kind,
+            industry=industry,
+            tier=tier,
+            credit_code=credit_code,
+            registered_capital=registered_capital,
+        )
+    )
+
+
+async def activate_admitted(uow: UnitOfWork, partner_id: str, reason: str, note: str | None = None) -> bool:
+    """R-ADMIT-05: an admitted applicant becomes active; returns whether it was activated now."""
+    return await lifecycle.activate_admitted(uow, partner_id, reason, note)
+
+
+async def partner_branches(uow: UnitOfWork, partner_id: str) -> list[str]:
+    """The partner's branch names (R-PARTNER-04 applies to them too)."""
+    return list((await lifecycle.get_partner(uow, partner_id)).branches or [])
+
+
+async def login_token(uow: UnitOfWork, username: str, password: str) -> str:
+    """Log a partner user in (a console sign-up logs its new user in); returns the session token."""
+    token, _ = await identity.login(uow, username, password)
+    return token
 
 
 # ---- operators ---------------------------------------------------------------------------------

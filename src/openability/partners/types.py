@@ -18,7 +18,8 @@ class BillingMode(enum.StrEnum):
 
 
 class PartnerStatus(enum.StrEnum):
-    PENDING = "pending"  # SI not yet activated (admission/contract/payment)
+    APPLICANT = "applicant"  # an SI applicant: admitted and activated by the admission flow only
+    PENDING = "pending"  # SI not yet activated (contract/payment; created by an operator directly)
     ACTIVE = "active"
     SUSPENDED = "suspended"  # calls refused (R-BILL-09)
     EXITED = "exited"  # R-EXIT-01
