@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -101,6 +102,42 @@ async def _send(base: str, token: str, recipients: int, text: str) -> dict[str, 
         )
     assert r.status_code == 201, r.text
     return dict(r.json())
+
+
+async def _bill(url: str, partner_id: str, data_dir: Path) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """The bill run of the month the calls were made in, from 01:00 on the 1st of the next month
+    (Asia/Shanghai): the partner's statement (exact, true-up, total) and its prepaid balance after it."""
+    from openability.billing import statements
+    from openability.billing.models import Statement
+    from openability.charging.models import UsageRecord
+    from openability.integrity import run_audit
+    from openability.kernel.clock import SHANGHAI, FrozenClock
+    from openability.ledger import service as ledger
+    from openability.ledger.types import AccountType
+
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as s:
+            month = await s.scalar(
+                select(func.max(UsageRecord.month)).where(UsageRecord.partner_id == partner_id)
+            )
+        assert month is not None
+        year, mon = (int(x) for x in month.split("-"))
+        first = datetime(year + mon // 12, mon % 12 + 1, 1, 1, 0, tzinfo=SHANGHAI)
+        settings = Settings(database_url=url, data_dir=data_dir, run_scheduler=False, _env_file=None)
+        c = build_container(settings, clock=FrozenClock(first), engine=engine)
+        await statements.bill_run(c, month, actor=OPERATOR)
+        async with c.uow() as uow:
+            stmt = (
+                await uow.session.execute(
+                    select(Statement).where(Statement.partner_id == partner_id, Statement.month == month)
+                )
+            ).scalar_one()
+            balance = (await ledger.balances(uow.session, partner_id))[AccountType.PREPAID_AVAILABLE]
+            assert await run_audit(uow.session) == []
+        return stmt.exact, stmt.true_up, stmt.total, balance
+    finally:
+        await engine.dispose()
 
 
 async def _stored(url: str, partner_id: str) -> tuple[int, Decimal, int]:
@@ -196,6 +233,13 @@ def test_e2e_r_charge_06_two_workers_share_the_month_to_date_volume(tmp_path: Pa
         assert reserved >= quantity, report  # the shared count is never behind what was used
         for name in ("a", "b"):
             assert "Traceback" not in (tmp_path / f"server-{name}.log").read_text(errors="replace")
+
+        # the bill run re-rates the month exactly and credits the difference back (R-CHARGE-06)
+        exact_billed, true_up, total, balance = asyncio.run(_bill(url, partner_id, tmp_path / "bill"))
+        print(f"billed exact {exact_billed}, true-up {true_up}, total {total}, balance after {balance}")
+        assert exact_billed == exact and total == exact, report
+        assert true_up == charged - exact, report
+        assert balance == TOP_UP - exact, report  # what the month cost the partner: the exact price
     finally:
         for p in procs.values():
             if p.poll() is None:
