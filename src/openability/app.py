@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from openability import __version__, bootstrap
 from openability.admission import api as admission_api
+from openability.admission import obligation_views as admission_obligation_views
 from openability.admission import views as admission_views
 from openability.billing import api as billing_api
 from openability.billing import (
@@ -177,6 +178,7 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
             )
         ),
         admission_views.router,
+        admission_obligation_views.router,
         catalog_views.router,
         billing_views.router,
         statement_views.router,

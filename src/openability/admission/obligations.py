@@ -487,6 +487,55 @@ async def obligations(uow: UnitOfWork, partner_id: str) -> Obligations:
     )
 
 
+async def waiting(uow: UnitOfWork) -> tuple[list[PublicityFiling], list[InterfaceContact]]:
+    """What waits for an operator across every partner (staff only): publicity filings not yet decided
+    (R-OBLIG-04) and interface contact changes not yet handed over (R-OBLIG-01), oldest first."""
+    access.require_staff(uow.actor)
+    filings = await uow.session.scalars(
+        select(PublicityFiling)
+        .where(PublicityFiling.state == "filed")
+        .order_by(PublicityFiling.filed_at, PublicityFiling.id)
+        .limit(access.MAX_LIMIT)
+    )
+    changes = await uow.session.scalars(
+        select(InterfaceContact)
+        .where(InterfaceContact.state == "requested")
+        .order_by(InterfaceContact.effective_at, InterfaceContact.id)
+        .limit(access.MAX_LIMIT)
+    )
+    return list(filings.all()), list(changes.all())
+
+
+FILED_OWNERS = ("report", "publicity")
+
+
+async def filed_files(uow: UnitOfWork, partner_id: str) -> dict[str, Document]:
+    """The file of each of a partner's submitted reports and publicity filings, by the report's or
+    filing's id (the latest when several)."""
+    access.check_partner_visible(uow.actor, partner_id)
+    rows = await uow.session.scalars(
+        select(Document)
+        .where(Document.partner_id == partner_id, Document.owner_type.in_(FILED_OWNERS))
+        .order_by(Document.created_at, Document.id)
+    )
+    return {d.owner_id: d for d in rows.all()}
+
+
+async def filed_file(uow: UnitOfWork, owner_type: str, owner_id: str) -> tuple[Document, bytes]:
+    """The file of a submitted report or a publicity filing: for its own partner and staff only (others:
+    NOT_FOUND, as for an unknown id)."""
+    if owner_type == "report":
+        await _report(uow, owner_id)
+    elif owner_type == "publicity":
+        await get_publicity(uow, owner_id)
+    else:
+        raise NotFound(f"{owner_type} {owner_id} not found")
+    docs = await service.documents_of(uow, owner_type, owner_id)
+    if not docs:
+        raise NotFound(f"{owner_type} {owner_id} has no file")
+    return docs[-1], await service.read_bytes(uow, docs[-1])
+
+
 # ---- the certificate watch (R-ADMIT-01) ---------------------------------------------------------
 
 

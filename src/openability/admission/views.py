@@ -108,6 +108,22 @@ LABELS: dict[str, str] = {
     "PAYMENT_PENDING": N_("待确认付款并开具发票"),
     "PAYMENT_SHORT": N_("付款金额不足"),
     "DEPOSIT_PENDING": N_("保证金未到齐"),
+    # obligations (R-OBLIG-01..04): contact, report and publicity states, report and change kinds
+    "current": N_("现任"),
+    "requested": N_("待交接"),
+    "former": N_("已卸任"),
+    "open": N_("待提交"),
+    "filed": N_("待审核"),
+    "customer_development": N_("客户发展情况"),
+    "customer_classification": N_("客户分类情况"),
+    "usage_habits": N_("用户使用习惯"),
+    "business_analysis": N_("业务经营分析"),
+    "security_check": N_("定期安全检查"),
+    "emergency_plan": N_("应急预案"),
+    "contact_channel": N_("7×24 小时联系渠道"),
+    "other": N_("其他"),
+    "product_upgrade": N_("产品升级"),
+    "bank_account": N_("银行账户变更"),
 }
 # The steps an applicant sees (where it stands).
 STEPS = ("draft", "submitted", "underReview", "approved", "contracted", "active")
@@ -499,6 +515,7 @@ async def _partner_panel(uow: UnitOfWork, partner_id: str) -> dict[str, Any]:
     certificates = await service.partner_certificates(uow, partner_id)
     o = await obligations.obligations(uow, partner_id)
     return {
+        "partner_id": partner_id,
         "applications": apps,
         "contracts": contracts,
         "certificates": certificates,

@@ -257,10 +257,13 @@ async def act(
     ok_url: str | Callable[[], str],
     err_url: str | None = None,
     flash: str = "",
+    refuse: bool = False,
 ) -> Response:
     """POST handler body: check CSRF, run `fn` in one unit of work, redirect with a flash or the
     error. `fn` may return a flash text that replaces the default; `ok_url` may be computed after
-    `fn` ran (e.g. the page of what it created)."""
+    `fn` ran (e.g. the page of what it created). With `refuse`, an action the visitor may not take
+    (PERMISSION_DENIED) or on something it may not see (NOT_FOUND) answers the error page with that
+    status (403, 404) instead of a redirect."""
     form = await read_form(request)
     back = err_url or (ok_url if isinstance(ok_url, str) else PORTAL_HOME)
     if not csrf_ok(request, form):
@@ -269,6 +272,8 @@ async def act(
         async with container_of(request).uow(actor, correlator=request.headers.get("x-correlator")) as uow:
             msg = await fn(uow, form)
     except (AppError, ValidationError, FormError, MoneyError) as exc:
+        if refuse and isinstance(exc, AppError) and exc.status in (403, 404):
+            return error_page(request, actor, exc, back)
         return redirect(back, error=error_text(exc))
     return redirect(ok_url if isinstance(ok_url, str) else ok_url(), flash=msg or flash)
 
