@@ -1,5 +1,7 @@
 """Demo data for `make run` (first start only): capabilities and products with prices, an operator
-team, an AP and an SI with users, API credentials, orders and prepaid money."""
+team, an AP and a prepaid SI with users, API credentials, orders and prepaid money, and a postpaid SI
+with its deposit (its month ends in a statement to pay, or in a deduction from that deposit on the 27th:
+docs/billing.md "Walkthrough")."""
 
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ async def is_seeded(container: Platform) -> bool:
 async def seed_demo(container: Platform) -> dict[str, Any]:
     """Idempotent: does nothing when operators already exist; returns the demo credentials."""
     from openability.billing import service as billing
-    from openability.billing.types import PaymentMethod
+    from openability.billing.types import PaymentMethod, PaymentPurpose
     from openability.catalog import service as catalog
     from openability.catalog.seed import seed_catalog
     from openability.partners import identity, lifecycle, oauth
@@ -81,12 +83,29 @@ async def seed_demo(container: Platform) -> dict[str, Any]:
             ),
         )
         await identity.create_partner_user(uow, si.id, "si-demo", "demo12345", display_name="李四")
-        for p in (ap, si):
+        post = await lifecycle.create_si(
+            uow,
+            CreateSi(
+                name="示例后付费集成有限公司",
+                billing_mode="postpaid",
+                scope="national",
+                product_kind="standard",
+                contact_name="王五",
+                contact_email="si-post-demo@example.com",
+                contact_phone="13700137000",
+                registered_capital="8000000",
+                activate=True,
+            ),
+        )
+        await identity.create_partner_user(
+            uow, post.id, "si-post-demo", "demo12345", role="admin", display_name="王五"
+        )
+        for p in (ap, si, post):
             await lifecycle.assign_service_owner(uow, p.id, ops["agent"])
-        ap_id, si_id = ap.id, si.id
+        ap_id, si_id, post_id = ap.id, si.id, post.id
 
     async with container.uow() as uow:
-        for pid in (ap_id, si_id):
+        for pid in (ap_id, si_id, post_id):
             for code in ("sms-standard", "mms-standard", "voice-notify"):
                 await catalog.place_order(uow, pid, code)
     async with container.uow() as uow:
@@ -97,9 +116,23 @@ async def seed_demo(container: Platform) -> dict[str, Any]:
                 uow, pid, "demo-topup-1", amount, PaymentMethod.BANK_TRANSFER, bank_reference="DEMO-0001"
             )
             await billing.confirm_payment(uow, pay.id)
+        # The postpaid SI's deposit (R-BILL-08), by bank transfer: its required deposit from now on.
+        pay, _ = await billing.create_payment(
+            uow,
+            post_id,
+            "demo-deposit-1",
+            Decimal("50.00"),
+            PaymentMethod.BANK_TRANSFER,
+            purpose=PaymentPurpose.DEPOSIT,
+            bank_reference="DEMO-0002",
+        )
+        await billing.confirm_payment(uow, pay.id)
     async with container.uow() as uow:
         ap_client, ap_secret = await oauth.create_api_client(uow, ap_id, "demo app", ["sms", "mms", "voice"])
         si_client, si_secret = await oauth.create_api_client(uow, si_id, "demo app", ["sms", "mms", "voice"])
+        post_client, post_secret = await oauth.create_api_client(
+            uow, post_id, "demo app", ["sms", "mms", "voice"]
+        )
 
     creds = {
         "operators": {u: pw for u, pw, _r, _n in OPERATORS},
@@ -117,6 +150,13 @@ async def seed_demo(container: Platform) -> dict[str, Any]:
                 "password": "demo12345",
                 "client_id": si_client.id,
                 "client_secret": si_secret,
+            },
+            "si_postpaid": {
+                "id": post_id,
+                "username": "si-post-demo",
+                "password": "demo12345",
+                "client_id": post_client.id,
+                "client_secret": post_secret,
             },
         },
     }

@@ -87,7 +87,7 @@ def test_a_demo_start_seeds_the_demo_and_turns_on_the_test_clock_and_sandbox_pay
 ) -> None:
     r = CliRunner().invoke(app, ["run", "--demo"])
     assert r.exit_code == 0, r.output
-    assert counts(start_env, query) == (4, 2)  # admin, lead, agent, billing; the demo AP and SI
+    assert counts(start_env, query) == (4, 3)  # admin, lead, agent, billing; the demo AP and SIs
     assert "admin/admin1234" in r.output and "Bearer " in r.output and CREATE_ADMIN not in r.output
     assert "openability clock set" in r.output
     assert served == [{"OPENABILITY_TEST_CLOCK": "true", "OPENABILITY_PAYMENTS_SANDBOX": "true"}]
@@ -95,7 +95,7 @@ def test_a_demo_start_seeds_the_demo_and_turns_on_the_test_clock_and_sandbox_pay
     assert settings.test_clock and settings.payments_sandbox
     # a second demo start finds the demo and seeds nothing more
     assert CliRunner().invoke(app, ["run", "--demo"]).exit_code == 0
-    assert counts(start_env, query) == (4, 2)
+    assert counts(start_env, query) == (4, 3)
 
 
 def test_the_demo_start_writes_no_secret_through_logging(
