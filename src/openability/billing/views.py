@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from openability.billing import rules
+from openability.billing import alerts, rules
 from openability.billing import service as billing
 from openability.billing.types import PaymentMethod, PaymentPurpose, PaymentState
 from openability.catalog import service as catalog
@@ -109,6 +109,7 @@ async def topup_page(request: Request, actor: PartnerPage) -> Response:
             invoices, _ = await billing.list_invoices(uow, limit=50)
             methods, providers = billing.offered_methods(uow)
             pending = [p for p in payments if p.state == PaymentState.PENDING]
+            alert = await alerts.get_alert(uow, partner.id)
             orders = await billing.orders_for_payments(
                 uow, [p.id for p in pending if p.method == PaymentMethod.ONLINE]
             )
@@ -132,6 +133,8 @@ async def topup_page(request: Request, actor: PartnerPage) -> Response:
         bank_tx=_new_transaction_id(),
         pending=[p for p in pending if p.method == PaymentMethod.BANK_TRANSFER],
         pending_online=[(p, orders[p.id]) for p in pending if p.id in orders],
+        alert=alert,
+        prepaid=partner.billing_mode.value == "prepaid",
     )
 
 
@@ -172,6 +175,29 @@ async def _pay(request: Request, actor: Actor, method: PaymentMethod) -> Respons
         if payment.state == PaymentState.CONFIRMED:
             return tr(request, "充值成功：¥%(amount)s", amount=f"{payment.amount:,.2f}")
         return tr(request, "转账通知已提交，待平台确认到账后入账")
+
+    return await act(request, actor, fn, ok_url=TOPUP)
+
+
+@router.post("/portal/low-balance")
+async def low_balance_submit(request: Request, actor: PartnerPage) -> Response:
+    """The prepaid partner's low-balance alert: one notice each time the available balance falls below
+    the threshold (billing/alerts.py); an empty threshold removes the alert."""
+
+    async def fn(uow: UnitOfWork, form: FormData) -> str | None:
+        raw = field(form, "threshold", max_len=30).replace(",", "").replace("，", "")
+        pid = partner_id_of(actor)
+        if not raw:
+            if await alerts.get_alert(uow, pid) is None:
+                return tr(request, "尚未设置余额提醒")
+            await alerts.clear_alert(uow, pid)
+            return tr(request, "已取消余额提醒")
+        try:
+            threshold = parse_money(raw, field="threshold", places=2, example="100.00")
+        except MoneyError as exc:
+            raise FormError(str(exc)) from None
+        a = await alerts.set_alert(uow, pid, threshold)
+        return tr(request, "余额低于 ¥%(amount)s 时将提醒您", amount=f"{a.threshold:,.2f}")
 
     return await act(request, actor, fn, ok_url=TOPUP)
 
