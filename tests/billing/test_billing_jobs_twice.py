@@ -65,6 +65,7 @@ FIRST_RUN_CHANGES = {
     "statement-issue": "statements",
     "statement-late-alert": "notifications",
     "deemed-confirmation": "statements",
+    "prepaid-consumption-invoices": "invoices",  # with invoice_prepaid_mode=monthly
     "collections": "journal_entries",
     "collections-deferred": "journal_entries",
     "low-balance-alerts": "notifications",
@@ -127,6 +128,7 @@ class Calendar:
             ("statement-issue", sh(12, 3, 0, 0, 1), None),
             ("statement-late-alert", sh(12, 9, 0, 0, 1), None),
             ("deemed-confirmation", sh(12, 16, 0, 0, 1), None),
+            ("prepaid-consumption-invoices", sh(12, 16, 0, 0, 2), None),
             ("payment-notice", sh(12, 20, 10), lambda: self.notice(notifier)),
             ("collections", sh(12, 27, 0, 0, 1), None),
             ("collections-deferred", sh(1, 1, 0, 0, 1, year=2027), None),
@@ -172,6 +174,10 @@ async def test_a_billing_job_run_twice_or_by_two_schedulers_at_once_changes_noth
     assert_ledger_clean: Any,
 ) -> None:
     container.authenticator = collections_world.office_authenticator
+    if name == "prepaid-consumption-invoices":
+        # the job invoices prepaid consumption only when prepaid money is invoiced monthly (both platforms
+        # share these settings)
+        container.settings.invoice_prepaid_mode = "monthly"
     office = collections_world.Office(month, kit)
     jobs = all_jobs()
     job = jobs[name]
