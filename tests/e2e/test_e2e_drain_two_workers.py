@@ -17,180 +17,35 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from openability.bootstrap import build_container
-from openability.config import Settings
-from openability.kernel.db import make_engine, make_sessionmaker
-from openability.kernel.uow import SYSTEM, Actor
+from support_workers import (
+    PG_URL,
+    admin_sql,
+    async_url,
+    check_db,
+    create_tables,
+    free_port,
+    seed,
+    stop,
+    wait_started,
+)
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.slow]
 
-PG_URL = os.environ.get("OPENABILITY_TEST_DATABASE_URL", "")
 PRICE = Decimal("0.0500")  # sms-standard, list band (AP), national scope, first tier
 TOP_UP = Decimal("10.00")
 CALLS = 400
 CONCURRENCY = 32
-STARTUP_TIMEOUT = 30.0
-OPERATOR = Actor(type="operator", id="op_drain", roles=frozenset({"admin"}))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _async_url(url: str, database: str | None = None) -> str:
-    u = make_url(url).set(drivername="postgresql+asyncpg")
-    if database is not None:
-        u = u.set(database=database)
-    return u.render_as_string(hide_password=False)
-
-
-def _create_tables(url: str) -> None:
-    versions = Path(__file__).resolve().parents[2] / "migrations" / "versions"
-    if any(versions.glob("*.py")):
-        from openability.kernel.migrate import upgrade
-
-        upgrade(url)  # runs its own event loop
-        return
-    from openability.models import metadata
-
-    async def create_all() -> None:
-        engine = make_engine(url)
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-        await engine.dispose()
-
-    asyncio.run(create_all())
-
-
-async def _seed(url: str, data_dir: Path) -> tuple[str, str]:
-    """A self-registered AP with sms-standard ordered and 10.00 CNY topped up; returns (partner, token)."""
-    from openability.billing import service as billing
-    from openability.billing.types import PaymentMethod
-    from openability.catalog import service as catalog
-    from openability.catalog.seed import seed_catalog
-    from openability.partners import identity, lifecycle, oauth
-    from openability.partners.schemas import RegisterAp
-
-    settings = Settings(database_url=url, data_dir=data_dir, payments_sandbox=True, _env_file=None)
-    c = build_container(settings, engine=make_engine(url))
-    try:
-        async with c.uow(OPERATOR) as uow:
-            await seed_catalog(uow)
-        async with c.uow(SYSTEM) as uow:
-            partner, user = await lifecycle.register_ap(
-                uow,
-                RegisterAp(
-                    name="Drain Test Apps",
-                    username="drainadmin",
-                    password="Drain-pass-2026!",
-                    contact_name="Wang Wei",
-                    contact_email="drain@example.com",
-                    contact_phone="+8613800138000",
-                ),
-            )
-        pid = partner.id
-        me = identity.partner_user_actor(user)
-        async with c.uow(me) as uow:
-            await catalog.place_order(uow, pid, "sms-standard")
-        async with c.uow(me) as uow:
-            _, created = await billing.create_payment(
-                uow, pid, "drain-topup-1", TOP_UP, PaymentMethod.SANDBOX
-            )
-            assert created
-        async with c.uow(me) as uow:
-            client, secret = await oauth.create_api_client(uow, pid, "drain", ["sms"])
-        async with c.uow(SYSTEM) as uow:
-            token, _, scopes = await oauth.issue_client_token(uow, client.id, secret)
-        assert scopes == ["sms"]
-        return pid, token
-    finally:
-        await c.dispose()
-
-
-async def _check_db(url: str, partner_id: str) -> dict[str, Any]:
-    from openability.billing.models import Payment
-    from openability.billing.types import PaymentState
-    from openability.charging.models import Grant, UsageRecord
-    from openability.charging.types import GrantState
-    from openability.integrity import run_audit
-    from openability.ledger import service as ledger
-    from openability.ledger.types import AccountType
-
-    engine = make_engine(url)
-    try:
-        async with make_sessionmaker(engine)() as s:
-            cdr_count, cdr_sum = (
-                await s.execute(
-                    select(func.count(), func.coalesce(func.sum(UsageRecord.quantity), 0)).where(
-                        UsageRecord.partner_id == partner_id
-                    )
-                )
-            ).one()
-            amounts = (
-                await s.scalars(select(UsageRecord.amount).where(UsageRecord.partner_id == partner_id))
-            ).all()
-            paid = (
-                await s.scalars(
-                    select(Payment.amount).where(
-                        Payment.partner_id == partner_id, Payment.state == PaymentState.CONFIRMED
-                    )
-                )
-            ).all()
-            bal = await ledger.balances(s, partner_id)
-            open_grants = await s.scalar(
-                select(func.count()).select_from(Grant).where(Grant.state == GrantState.ACTIVE)
-            )
-            grants = await s.scalar(select(func.count()).select_from(Grant))
-            workers = (await s.scalars(select(Grant.worker_id).distinct())).all()
-            violations = await run_audit(s)
-        return {
-            "cdrs": int(cdr_count),
-            "quantity": int(cdr_sum),
-            "charged": sum(amounts, Decimal(0)),
-            "paid": sum(paid, Decimal(0)),
-            "available": bal.get(AccountType.PREPAID_AVAILABLE, Decimal(0)),
-            "reserved": bal.get(AccountType.PREPAID_RESERVED, Decimal(0)),
-            "open_grants": int(open_grants or 0),
-            "grants": int(grants or 0),
-            "grant_workers": len(workers),
-            "audit": violations,
-        }
-    finally:
-        await engine.dispose()
-
-
-def _wait_started(proc: subprocess.Popen[bytes], log: Path, base: str, workers: int) -> None:
-    """Both workers have finished start-up (lifespan done: gateway running, SMPP bound or given up)."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    with httpx.Client(base_url=base, timeout=2.0) as http:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited early ({proc.returncode}):\n{log.read_text()[-4000:]}")
-            started = log.read_text(errors="replace").count("Application startup complete")
-            if started >= workers:
-                with contextlib.suppress(httpx.HTTPError):
-                    if http.get("/healthz").status_code == 200:
-                        return
-            time.sleep(0.2)
-    raise AssertionError(f"server did not start in {STARTUP_TIMEOUT}s:\n{log.read_text()[-4000:]}")
 
 
 async def _drain(base: str, token: str) -> tuple[Counter[int], int, list[str]]:
@@ -236,40 +91,18 @@ async def _drain(base: str, token: str) -> tuple[Counter[int], int, list[str]]:
     return statuses, retried_429, odd
 
 
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
-    """SIGTERM (graceful: workers flush CDRs, release grants), SIGKILL if it hangs."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-            raise AssertionError("server did not stop within 20 s of SIGTERM") from None
-    return int(proc.returncode)
-
-
-async def _admin_sql(sql: str) -> None:
-    admin = create_async_engine(_async_url(PG_URL), isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await admin.dispose()
-
-
 def test_e2e_drain_prepaid_account_two_workers_postgres(tmp_path: Path) -> None:
     # R-CHARGE-01 R-CHARGE-02
     dbname = "drain_" + secrets.token_hex(5)
-    asyncio.run(_admin_sql(f"CREATE DATABASE {dbname}"))
-    url = _async_url(PG_URL, dbname)
+    asyncio.run(admin_sql(f"CREATE DATABASE {dbname}"))
+    url = async_url(PG_URL, dbname)
     proc: subprocess.Popen[bytes] | None = None
     log = tmp_path / "server.log"
     try:
-        _create_tables(url)
-        partner_id, token = asyncio.run(_seed(url, tmp_path / "seed"))
+        create_tables(url)
+        partner_id, token = asyncio.run(seed(url, tmp_path / "seed"))
 
-        port, smsc_port = _free_port(), _free_port()
+        port, smsc_port = free_port(), free_port()
         env = {
             **os.environ,
             "OPENABILITY_DATABASE_URL": url,
@@ -303,15 +136,15 @@ def test_e2e_drain_prepaid_account_two_workers_postgres(tmp_path: Path) -> None:
                 start_new_session=True,  # its own process group: killable as a whole
             )
         base = f"http://127.0.0.1:{port}"
-        _wait_started(proc, log, base, workers=2)
+        wait_started(proc, log, base, workers=2)
 
         t0 = time.monotonic()
         statuses, retried_429, odd = asyncio.run(_drain(base, token))
         elapsed = time.monotonic() - t0
-        rc = _stop(proc)
+        rc = stop(proc)
         server_log = log.read_text(errors="replace")
         ok, refused = statuses[201], statuses[402]
-        db = asyncio.run(_check_db(url, partner_id))
+        db = asyncio.run(check_db(url, partner_id))
         report = (
             f"drain: {ok} x 201, {refused} x 402, others {dict(statuses - Counter({201: ok, 402: refused}))} "
             f"in {elapsed:.2f}s ({CALLS / elapsed:.0f} calls/s), {retried_429} 429-retries; db: {db}"
@@ -342,4 +175,4 @@ def test_e2e_drain_prepaid_account_two_workers_postgres(tmp_path: Path) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
-        asyncio.run(_admin_sql(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"))
+        asyncio.run(admin_sql(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"))

@@ -33,16 +33,17 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from test_e2e_drain_two_workers import (
+
+from support_workers import (
     PG_URL,
-    _admin_sql,
-    _async_url,
-    _check_db,
-    _create_tables,
-    _free_port,
-    _seed,
-    _stop,
-    _wait_started,
+    admin_sql,
+    async_url,
+    check_db,
+    create_tables,
+    free_port,
+    seed,
+    stop,
+    wait_started,
 )
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.slow]
@@ -92,16 +93,16 @@ async def _two_bodies(bases: list[str], token: str, rnd: int) -> list[tuple[int,
 def test_e2e_r_charge_04_copies_across_two_workers_are_sent_once(tmp_path: Path) -> None:
     # R-CHARGE-04
     dbname = "exonce_" + secrets.token_hex(5)
-    asyncio.run(_admin_sql(f"CREATE DATABASE {dbname}"))
-    url = _async_url(PG_URL, dbname)
+    asyncio.run(admin_sql(f"CREATE DATABASE {dbname}"))
+    url = async_url(PG_URL, dbname)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        _create_tables(url)
-        partner_id, token = asyncio.run(_seed(url, tmp_path / "seed"))
-        smsc_port = _free_port()
+        create_tables(url)
+        partner_id, token = asyncio.run(seed(url, tmp_path / "seed"))
+        smsc_port = free_port()
         bases: list[str] = []
         for name in ("a", "b"):
-            port = _free_port()
+            port = free_port()
             env = {
                 **os.environ,
                 "OPENABILITY_DATABASE_URL": url,
@@ -122,7 +123,7 @@ def test_e2e_r_charge_04_copies_across_two_workers_are_sent_once(tmp_path: Path)
                     cmd, cwd=tmp_path, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
                 )
             bases.append(f"http://127.0.0.1:{port}")
-            _wait_started(procs[name], log, bases[-1], workers=1)
+            wait_started(procs[name], log, bases[-1], workers=1)
         journal = tmp_path / "data-a" / "smsc-received.jsonl"  # worker a runs the test SMSC
 
         # 16 copies of one call, 8 on each worker
@@ -146,13 +147,13 @@ def test_e2e_r_charge_04_copies_across_two_workers_are_sent_once(tmp_path: Path)
         print(f"two bodies: the winner per worker {dict(outcomes)}")
 
         for name in ("a", "b"):
-            rc = _stop(procs[name])
+            rc = stop(procs[name])
             log_text = (tmp_path / f"server-{name}.log").read_text(errors="replace")
             assert rc in (0, -signal.SIGTERM) and "Application shutdown complete" in log_text, log_text[
                 -4000:
             ]
             assert "Traceback" not in log_text, log_text[-4000:]
-        db = asyncio.run(_check_db(url, partner_id))
+        db = asyncio.run(check_db(url, partner_id))
         sent = 1 + ROUNDS
         assert len(_submits(journal)) == sent
         assert db["cdrs"] == sent, db
@@ -166,7 +167,7 @@ def test_e2e_r_charge_04_copies_across_two_workers_are_sent_once(tmp_path: Path)
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGKILL)
                 p.wait(5)
-        asyncio.run(_admin_sql(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"))
+        asyncio.run(admin_sql(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"))
 
 
 def _spool_lines(spool: Path) -> int:
@@ -178,7 +179,7 @@ def _spool_lines(spool: Path) -> int:
 def _node(
     tmp_path: Path, name: str, url: str, smsc_port: int, log_name: str
 ) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "OPENABILITY_DATABASE_URL": url,
@@ -200,7 +201,7 @@ def _node(
             cmd, cwd=tmp_path, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
         )
     base = f"http://127.0.0.1:{port}"
-    _wait_started(proc, log, base, workers=1)
+    wait_started(proc, log, base, workers=1)
     return proc, base
 
 
@@ -267,13 +268,13 @@ def test_e2e_r_charge_02_kill_9_between_send_and_cdr_is_charged_once_and_not_sen
 ) -> None:
     # R-CHARGE-02 R-CHARGE-04
     dbname = "exkill_" + secrets.token_hex(5)
-    asyncio.run(_admin_sql(f"CREATE DATABASE {dbname}"))
-    url = _async_url(PG_URL, dbname)
+    asyncio.run(admin_sql(f"CREATE DATABASE {dbname}"))
+    url = async_url(PG_URL, dbname)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        _create_tables(url)
-        partner_id, token = asyncio.run(_seed(url, tmp_path / "seed"))
-        smsc_port = _free_port()
+        create_tables(url)
+        partner_id, token = asyncio.run(seed(url, tmp_path / "seed"))
+        smsc_port = free_port()
         (tmp_path / "smsc-port").write_text(str(smsc_port))
         bases: dict[str, str] = {}
         for name in ("a", "b"):
@@ -292,10 +293,10 @@ def test_e2e_r_charge_02_kill_9_between_send_and_cdr_is_charged_once_and_not_sen
             isinstance(body, dict) and body["requestId"] == "kill-0" and body["amountCharged"] == str(PRICE)
         )
         for name in ("a", "b"):
-            rc = _stop(procs[name])
+            rc = stop(procs[name])
             assert rc in (0, -signal.SIGTERM), rc
         assert len(_submits(journal)) == 5
-        db = asyncio.run(_check_db(url, partner_id))
+        db = asyncio.run(check_db(url, partner_id))
         assert db["cdrs"] == 5, db  # every delivered message has its CDR
         assert db["charged"] == 5 * PRICE, db
         # The killed worker's grant stays open until the reaper (60 s); the money adds up meanwhile.
@@ -309,4 +310,4 @@ def test_e2e_r_charge_02_kill_9_between_send_and_cdr_is_charged_once_and_not_sen
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGKILL)
                 p.wait(5)
-        asyncio.run(_admin_sql(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"))
+        asyncio.run(admin_sql(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"))

@@ -25,21 +25,21 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import func, select
-from test_e2e_drain_two_workers import (
-    PG_URL,
-    _admin_sql,
-    _async_url,
-    _create_tables,
-    _free_port,
-    _stop,
-    _wait_started,
-)
 
 from openability.bootstrap import build_container
 from openability.catalog.rules import graduated_amount
 from openability.config import Settings
 from openability.kernel.db import make_engine, make_sessionmaker
 from openability.kernel.uow import SYSTEM, Actor
+from support_workers import (
+    PG_URL,
+    admin_sql,
+    async_url,
+    create_tables,
+    free_port,
+    stop,
+    wait_started,
+)
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.slow]
 
@@ -166,16 +166,16 @@ async def _stored(url: str, partner_id: str) -> tuple[int, Decimal, int]:
 def test_e2e_r_charge_06_two_workers_share_the_month_to_date_volume(tmp_path: Path) -> None:
     # R-CHARGE-06
     dbname = "volume_" + secrets.token_hex(5)
-    asyncio.run(_admin_sql(f"CREATE DATABASE {dbname}"))
-    url = _async_url(PG_URL, dbname)
+    asyncio.run(admin_sql(f"CREATE DATABASE {dbname}"))
+    url = async_url(PG_URL, dbname)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        _create_tables(url)
+        create_tables(url)
         partner_id, token = asyncio.run(_seed(url, tmp_path / "seed"))
-        smsc_port = _free_port()
+        smsc_port = free_port()
         bases: dict[str, str] = {}
         for name in ("a", "b"):
-            port = _free_port()
+            port = free_port()
             env = {
                 **os.environ,
                 "OPENABILITY_DATABASE_URL": url,
@@ -201,7 +201,7 @@ def test_e2e_r_charge_06_two_workers_share_the_month_to_date_volume(tmp_path: Pa
                     start_new_session=True,
                 )
             bases[name] = f"http://127.0.0.1:{port}"
-            _wait_started(procs[name], log, bases[name], workers=1)
+            wait_started(procs[name], log, bases[name], workers=1)
 
         t0 = time.monotonic()
         thousand = "测" * 640  # UCS-2, 10 segments of 67 characters; x 100 recipients = 1000 units
@@ -215,7 +215,7 @@ def test_e2e_r_charge_06_two_workers_share_the_month_to_date_volume(tmp_path: Pa
         print(f"calls answered in {time.monotonic() - t0:.1f}s")
         for name in ("a", "b"):
             # one uvicorn process (no supervisor) ends by re-raising SIGTERM once shut down gracefully
-            rc = _stop(procs[name])
+            rc = stop(procs[name])
             log_text = (tmp_path / f"server-{name}.log").read_text(errors="replace")
             assert rc in (0, -signal.SIGTERM) and "Application shutdown complete" in log_text, log_text[
                 -4000:
@@ -246,4 +246,4 @@ def test_e2e_r_charge_06_two_workers_share_the_month_to_date_volume(tmp_path: Pa
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGKILL)
                 p.wait(5)
-        asyncio.run(_admin_sql(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"))
+        asyncio.run(admin_sql(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"))

@@ -58,3 +58,27 @@ async def test_database_down_at_the_claim_is_503_and_nothing_is_sent(
     r = await client.post(URL, json=kit.sms(), headers={**world.auth, "Idempotency-Key": "k-down"})
     assert r.status_code == 201, r.text
     assert len(fakes.sms.submits) == 1
+
+
+async def test_r_charge_04_a_copy_given_the_503_of_the_call_it_waited_for_has_its_retry_after(
+    client: httpx.AsyncClient, world: Any, fakes: Any, kit: Any, runtime: Any
+) -> None:
+    """Found by the PostgreSQL-restart fault test (tests/faults): the copy got the other worker's 503
+    with `details.retryAfter` but no Retry-After header."""
+    import asyncio
+
+    engine = runtime().engine
+    engine.claims.settings = engine.claims.settings.model_copy(update={"idempotency_wait_seconds": 5})
+    other = ClaimStore(world.container, "worker-elsewhere")
+    canonical = ["sms", ["+8613800138000"], "hello"]
+    assert await other.try_claim(world.partner_id, "k-wait", request_hash(canonical))
+    copy = asyncio.create_task(
+        client.post(URL, json=kit.sms(), headers={**world.auth, "Idempotency-Key": "k-wait"})
+    )
+    await asyncio.sleep(0.2)  # the copy waits for the other worker's answer
+    body = {"status": 503, "code": "SERVICE_UNAVAILABLE", "message": "down", "details": {"retryAfter": 2}}
+    assert await other.fail(world.partner_id, "k-wait", 503, body)
+    r = await copy
+    assert r.status_code == 503 and r.json() == body, r.text
+    assert r.headers["retry-after"] == "2"
+    assert fakes.sms.submits == []

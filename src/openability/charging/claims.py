@@ -12,7 +12,8 @@ statement (PostgreSQL: `unnest` of arrays, one prepared statement). A loser read
   `REQUEST_IN_DOUBT` once the claim is older than a grant lives (its worker is gone);
 * failed (the owner stopped before the network or nothing was served, nothing charged): taken over
   with a conditional UPDATE, so one of several retries wins;
-* in_doubt: 409 `REQUEST_IN_DOUBT`, never sent again (a spool replay may still answer it).
+* in_doubt: 409 `REQUEST_IN_DOUBT`, never sent again (a spool replay may still answer it); the owner
+  marks its claim so when the network element did not answer the submission (it may have sent it).
 
 The CDR writer marks a claim answered in the CDR's own transaction (cdr_writer.py); the owner marks
 it failed when its call ends without reaching the network. The claims-recovery job (charging/jobs.py)
@@ -34,6 +35,7 @@ from openability.charging.models import RequestClaim, UsageRecord
 from openability.charging.types import ClaimState, JsonObject
 from openability.kernel.batching import BatchWriter, Pending
 from openability.kernel.errors import Conflict
+from openability.kernel.outage import is_outage
 
 if TYPE_CHECKING:
     from openability.kernel.platform import Platform
@@ -133,14 +135,25 @@ class ClaimStore:
                 async with self.container.engine.connect() as conn:
                     raw = (await conn.get_raw_connection()).driver_connection
                     assert raw is not None
-                    rows = await raw.fetch(
-                        _PG_CLAIMS,
-                        [r.partner_id for r in reqs],
-                        [r.key for r in reqs],
-                        [r.req_hash for r in reqs],
-                        self.owner,
-                        now,
-                    )
+                    try:
+                        rows = await raw.fetch(
+                            _PG_CLAIMS,
+                            [r.partner_id for r in reqs],
+                            [r.key for r in reqs],
+                            [r.req_hash for r in reqs],
+                            self.owner,
+                            now,
+                        )
+                    except Exception as exc:
+                        # The driver's errors are not SQLAlchemy's: when the server ended the connection
+                        # (a restart) the pool must be told, or it hands the dead one out again, and the
+                        # caller must see an outage (503), whatever asyncpg called it.
+                        if raw.is_closed() or is_outage(exc):
+                            await conn.invalidate(exc)
+                            raise ConnectionResetError(
+                                f"the database connection was closed: {exc!r}"
+                            ) from exc
+                        raise
             else:
                 # SQLite: the same statement over a VALUES list (a CTE: SQLite names no VALUES columns
                 # otherwise); timestamps in the form SQLAlchemy stores them (naive UTC).
@@ -220,6 +233,22 @@ class ClaimStore:
         charged, copies that waited get this answer, a later retry may take the key over."""
         n = await self._exec(
             _FAIL,
+            {
+                "p": partner_id,
+                "k": key,
+                "o": self.owner,
+                "s": status,
+                "b": body,
+                "now": self.container.clock.now(),
+            },
+        )
+        return bool(n)
+
+    async def doubt(self, partner_id: str, key: str, status: int, body: JsonObject) -> bool:
+        """The owner's call reached the network element and got no answer (it may have been sent):
+        nothing was charged, and the key is never sent again (409 REQUEST_IN_DOUBT)."""
+        n = await self._exec(
+            _DOUBT,
             {
                 "p": partner_id,
                 "k": key,
@@ -313,6 +342,21 @@ _FAIL = (
     )
     .values(
         state=ClaimState.FAILED,
+        status=bindparam("s"),
+        response=bindparam("b", type_=_CLAIMS.c.response.type),
+        updated_at=bindparam("now", type_=_CLAIMS.c.updated_at.type),
+    )
+)
+_DOUBT = (
+    update(_CLAIMS)
+    .where(
+        _CLAIMS.c.partner_id == bindparam("p"),
+        _CLAIMS.c.request_key == bindparam("k"),
+        _CLAIMS.c.owner == bindparam("o"),
+        _CLAIMS.c.state == ClaimState.CLAIMED,
+    )
+    .values(
+        state=ClaimState.IN_DOUBT,
         status=bindparam("s"),
         response=bindparam("b", type_=_CLAIMS.c.response.type),
         updated_at=bindparam("now", type_=_CLAIMS.c.updated_at.type),

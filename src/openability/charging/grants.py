@@ -31,6 +31,7 @@ from openability.charging.models import Grant
 from openability.charging.types import GrantState
 from openability.kernel.errors import InsufficientBalance
 from openability.kernel.ids import new_id
+from openability.kernel.outage import log_failure
 from openability.ledger import service as ledger
 from openability.ledger.types import AccountType, EntryKind
 
@@ -266,8 +267,8 @@ class GrantManager:
                 try:
                     async with self.container.uow() as uow:
                         await release_grant(uow.session, grant_id, uow.now, note="released by its worker")
-                except Exception:
-                    log.exception("releasing grant %s failed; the reaper will close it", grant_id)
+                except Exception as exc:
+                    log_failure(log, exc, "releasing grant %s failed; the reaper will close it", grant_id)
                     continue
                 h.grant_id, h.remaining = None, ZERO
                 n += 1

@@ -11,6 +11,7 @@ from openability.charging import service
 from openability.charging.claims import recover_claims
 from openability.jobs.registry import Job, every_minute
 from openability.kernel.money import fmt
+from openability.kernel.outage import log_failure
 
 if TYPE_CHECKING:
     from openability.kernel.platform import Platform
@@ -28,8 +29,8 @@ async def reap_grants(container: Platform) -> str:
         try:
             async with container.uow() as uow:
                 released = await service.reap_grant(uow, gid)
-        except Exception:
-            log.exception("reaping grant %s failed; retried next run", gid)
+        except Exception as exc:
+            log_failure(log, exc, "reaping grant %s failed; retried next run", gid)
             continue
         if released is not None:
             n += 1

@@ -53,12 +53,12 @@ from openability.charging.types import (
     Subject,
 )
 from openability.charging.volume import UNPLACED, Segments, VolumeBlocks, rate_segments, split_segments
-from openability.connectors.base import NetworkThrottled, NetworkUnavailable, Submitted
+from openability.connectors.base import NetworkInDoubt, NetworkThrottled, NetworkUnavailable, Submitted
 from openability.kernel.clock import business_date
 from openability.kernel.errors import AppError, Busy, InvalidArgument, NetworkBusy, RuleViolation
 from openability.kernel.ids import new_id
 from openability.kernel.money import fmt
-from openability.kernel.outage import is_outage, unavailable
+from openability.kernel.outage import is_outage, log_failure, unavailable
 
 if TYPE_CHECKING:
     from openability.kernel.platform import Platform
@@ -80,6 +80,7 @@ PREPAID = "prepaid"
 IDEMPOTENCY_LRU_SIZE = 20_000
 _INTERNAL: JsonObject = {"status": 500, "code": "INTERNAL", "message": "internal error"}
 _FAILED_REASON = "the network element refused it"
+_IN_DOUBT_REASON = "the network element did not answer in time; it may have been delivered"
 ORPHAN_SCAN_SECONDS = 5.0
 
 
@@ -190,9 +191,10 @@ def _check_same(ans: StoredAnswer, req_hash: str) -> StoredAnswer:
 
 
 # Where a call stands with the network, for its claim: only a call that did not reach it (or that the
-# network served nobody for) marks its claim failed; any other end leaves the claim to its CDR, the
+# network served nobody for) marks its claim failed; a call whose submission got no answer (the element
+# may have taken it: NetworkInDoubt) marks it in doubt; any other end leaves the claim to its CDR, the
 # spool replay or the claims-recovery job (in doubt: never sent again).
-BEFORE_NETWORK, AT_NETWORK, NONE_SERVED, SENT = range(4)
+BEFORE_NETWORK, AT_NETWORK, NONE_SERVED, IN_DOUBT, SENT = range(5)
 
 
 @dataclass(slots=True)
@@ -240,8 +242,8 @@ class ChargingEngine:
             )
         try:
             await self.recover_spools()
-        except Exception:
-            log.exception("replaying the spools of dead workers failed; retried by maintain()")
+        except Exception as exc:
+            log_failure(log, exc, "replaying the spools of dead workers failed; retried by maintain()")
 
     async def stop(self) -> None:
         """Flush the CDR writer (and book what could not be booked before, if the database is back),
@@ -547,6 +549,9 @@ class ChargingEngine:
             if call.stage in (BEFORE_NETWORK, NONE_SERVED):
                 # Not sent, not charged: other workers' copies get this answer, a retry may take over.
                 await self._mark_failed(subject.partner_id, key, status, body)
+            elif call.stage == IN_DOUBT:
+                # Perhaps sent, not charged: never sent again (a retry gets 409 REQUEST_IN_DOUBT).
+                await self._mark_in_doubt(subject.partner_id, key, status, body)
             # Copies waiting in this worker get this answer too (an error included); only charged
             # answers are remembered.
             self.idempotency.finish(subject.partner_id, key, StoredAnswer(status, body, req_hash))
@@ -558,6 +563,19 @@ class ChargingEngine:
         except Exception as exc:
             log.warning("could not mark the claim of %s/%s failed (%s); retried", partner_id, key, exc)
             self._unfailed.append((partner_id, key, status, body))
+
+    async def _mark_in_doubt(self, partner_id: str, key: str, status: int, body: JsonObject) -> None:
+        log.warning(
+            "call %s/%s is in doubt: the network element did not answer its submission; not charged, "
+            "not sent again",
+            partner_id,
+            key,
+        )
+        try:
+            await self.claims.doubt(partner_id, key, status, body)
+        except Exception as exc:
+            # The claim stays `claimed`: never sent again either, in doubt once it is stale.
+            log.warning("could not mark the claim of %s/%s in doubt (%s)", partner_id, key, exc)
 
     async def _serve(
         self,
@@ -578,7 +596,8 @@ class ChargingEngine:
         results = await _send_all(plan)
         served = [r for r in results if isinstance(r, Submitted)]
         if not served:
-            call.stage = NONE_SERVED
+            doubt = any(isinstance(r, NetworkInDoubt) for r in results)
+            call.stage = IN_DOUBT if doubt else NONE_SERVED
             self.cancel(auth)
             raise _unserved(plan, results)
         call.stage = SENT
@@ -590,7 +609,8 @@ class ChargingEngine:
         to_served: list[str] = []
         for to, r in zip(plan.recipients, results, strict=True):
             if not isinstance(r, Submitted):
-                items.append({"to": to, "status": "failed", "reason": _FAILED_REASON})
+                reason = _IN_DOUBT_REASON if isinstance(r, NetworkInDoubt) else _FAILED_REASON
+                items.append({"to": to, "status": "failed", "reason": reason})
                 continue
             mid = new_id("msg")
             item: JsonObject = {id_field: mid, "to": to, "status": "submitted"}
@@ -664,6 +684,11 @@ def _unserved(plan: ChargePlan, results: list[Submitted | BaseException]) -> Bus
     """The 503 of a call the network element served nobody of: NETWORK_THROTTLED with the element's
     Retry-After when it throttled (any recipient), else SERVICE_UNAVAILABLE."""
     waits = [r.retry_after for r in results if isinstance(r, NetworkThrottled)]
+    if any(isinstance(r, NetworkInDoubt) for r in results):
+        return Busy(
+            f"the {plan.capability} network element did not answer in time; the request may have been "
+            "delivered. Nothing was charged, and a retry with the same idempotency key is not sent again"
+        )
     if waits:
         return NetworkBusy(
             f"the {plan.capability} network element is throttling requests; nothing was charged, "

@@ -59,6 +59,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from openability.charging import rules
 from openability.charging.models import UsageDaily, VolumeCounter
 from openability.kernel.errors import Busy
+from openability.kernel.outage import log_failure
 from openability.kernel.singleflight import SingleFlight
 
 if TYPE_CHECKING:
@@ -322,8 +323,8 @@ class VolumeBlocks:
             try:
                 async with self.container.uow() as uow:
                     ok = await give_back_tail(uow.session, key, hi - lo, hi)
-            except (SQLAlchemyError, OSError):
-                log.exception("giving back the volume tail of %s failed; it stays reserved", key)
+            except (SQLAlchemyError, OSError) as exc:
+                log_failure(log, exc, "giving back the volume tail of %s failed; it stays reserved", key)
                 continue
             if ok:
                 h.free.pop()

@@ -22,6 +22,13 @@ class NetworkThrottled(NetworkUnavailable):
         self.retry_after = retry_after
 
 
+class NetworkInDoubt(NetworkUnavailable):
+    """The submission left for the network element but no answer came back (it timed out, or the link
+    closed while waiting): the element may have taken it and deliver it. The call is answered 503 and not
+    charged like any unserved call, but it is not sent again: a retry with the same idempotency key gets
+    409 REQUEST_IN_DOUBT (charging/service.py)."""
+
+
 @dataclass(frozen=True)
 class SmsSubmission:
     recipient: str  # E.164, e.g. +8613800138000

@@ -29,9 +29,18 @@ Addressing (documented choice): the destination is the E.164 number without '+',
 when the sender is alphanumeric, TON 5 / NPI 0. Every part asks for a delivery receipt
 (registered_delivery 1).
 
+A submit_sm that got no answer — it timed out (`smsc_timeout_seconds`), or the link closed after it was
+written — may have been taken by the SMSC, which then delivers it: it raises NetworkInDoubt, so the
+call is answered 503 and not charged, and a retry with the same idempotency key is not sent again (409
+REQUEST_IN_DOUBT) instead of reaching the handset twice (found by tests/faults: a slow SMSC got every
+timed-out call twice). A submit_sm that was never written (not bound, link already closed, held back
+by throttling) is plain NetworkUnavailable: a retry sends it.
+
 A concatenated message is sent part by part; if a later part fails, the earlier parts were already
 accepted by the SMSC but the call still fails (503, not charged): the SMSC offers no way to withdraw
-them, and under-charging one call beats charging a message the caller was told failed.
+them, and under-charging one call beats charging a message the caller was told failed. Such a call is
+in doubt too (NetworkInDoubt): the handset may show the parts it got, and a retry would send them
+again.
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ from dataclasses import dataclass
 from openability.config import Settings
 from openability.connectors.base import (
     Connectors,
+    NetworkInDoubt,
     NetworkThrottled,
     NetworkUnavailable,
     SmsSubmission,
@@ -72,8 +82,8 @@ from openability.connectors.smpp_pdu import (
     message_id_body,
     status_name,
 )
-from openability.connectors.smpp_session import SessionClosed, SmppSession
-from openability.connectors.sms_codec import encode_sms
+from openability.connectors.smpp_session import NotSent, SessionClosed, SmppSession
+from openability.connectors.sms_codec import SmsEncoding, encode_sms
 from openability.kernel.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
@@ -393,48 +403,69 @@ class SmppSmsConnector:
         enc = encode_sms(msg.text)
         ids: list[str] = []
         for i, payload in enumerate(enc.parts, start=1):
-            session = self._session
-            if session is None:
-                raise NetworkUnavailable(
-                    f"SMSC {self.target} is not bound" + (f" ({self.last_error})" if self.last_error else "")
-                )
-            wait = self._throttle_remaining()
-            if wait > 0:
-                raise NetworkThrottled(f"SMSC {self.target} is throttling submissions", retry_after=wait)
-            body = ShortMessage(
-                source_addr=source,
-                destination_addr=dest,
-                short_message=payload,
-                source_addr_ton=src_ton,
-                source_addr_npi=src_npi,
-                dest_addr_ton=TON_INTERNATIONAL,
-                dest_addr_npi=NPI_ISDN,
-                esm_class=enc.esm_class,
-                data_coding=enc.data_coding,
-                registered_delivery=1,
-            ).encode()
             try:
-                resp = await session.request(SUBMIT_SM, body)
-            except TimeoutError:
-                raise NetworkUnavailable(
-                    f"SMSC {self.target} did not answer submit_sm (part {i}/{enc.segments}) "
-                    f"within {s.smsc_timeout_seconds:g}s"
-                ) from None
-            except SessionClosed as exc:
-                raise NetworkUnavailable(
-                    f"SMSC {self.target} submit_sm failed (part {i}/{enc.segments}): {exc}"
-                ) from exc
-            if resp.command_status == ESME_RTHROTTLED:
-                raise NetworkThrottled(
-                    f"SMSC {self.target} throttled part {i}/{enc.segments} (ESME_RTHROTTLED)",
-                    retry_after=self._on_throttled(),
-                )
-            message_id = decode_message_id(resp.body) if resp.command_id == SUBMIT_SM | RESPONSE_BIT else ""
-            if resp.command_status != ESME_ROK or not message_id:
-                raise NetworkUnavailable(
-                    f"SMSC {self.target} rejected part {i}/{enc.segments}: "
-                    f"command_status 0x{resp.command_status:08X}"
-                )
-            self._throttle_backoff = 0.0
-            ids.append(message_id)
+                ids.append(await self._submit_part(source, src_ton, src_npi, dest, enc, i, payload))
+            except NetworkInDoubt:
+                raise
+            except NetworkUnavailable as exc:
+                if not ids:
+                    raise
+                # Earlier parts were taken: the handset may show them, a retry would send them again.
+                raise NetworkInDoubt(f"{exc}; {len(ids)} earlier part(s) were accepted") from exc
         return Submitted(network_ids=ids, parts=enc.segments, extra={"encoding": enc.encoding})
+
+    async def _submit_part(
+        self, source: str, src_ton: int, src_npi: int, dest: str, enc: SmsEncoding, i: int, payload: bytes
+    ) -> str:
+        """Submit one part; its SMSC message id. NetworkUnavailable when it was not sent (not bound,
+        throttled, refused), NetworkInDoubt when it was written and got no answer."""
+        s = self.settings
+        session = self._session
+        if session is None:
+            raise NetworkUnavailable(
+                f"SMSC {self.target} is not bound" + (f" ({self.last_error})" if self.last_error else "")
+            )
+        wait = self._throttle_remaining()
+        if wait > 0:
+            raise NetworkThrottled(f"SMSC {self.target} is throttling submissions", retry_after=wait)
+        body = ShortMessage(
+            source_addr=source,
+            destination_addr=dest,
+            short_message=payload,
+            source_addr_ton=src_ton,
+            source_addr_npi=src_npi,
+            dest_addr_ton=TON_INTERNATIONAL,
+            dest_addr_npi=NPI_ISDN,
+            esm_class=enc.esm_class,
+            data_coding=enc.data_coding,
+            registered_delivery=1,
+        ).encode()
+        try:
+            resp = await session.request(SUBMIT_SM, body)
+        except TimeoutError:
+            raise NetworkInDoubt(
+                f"SMSC {self.target} did not answer submit_sm (part {i}/{enc.segments}) "
+                f"within {s.smsc_timeout_seconds:g}s; it may have taken it"
+            ) from None
+        except NotSent as exc:
+            raise NetworkUnavailable(
+                f"SMSC {self.target} submit_sm not sent (part {i}/{enc.segments}): {exc}"
+            ) from exc
+        except SessionClosed as exc:
+            raise NetworkInDoubt(
+                f"SMSC {self.target} link closed before it answered submit_sm (part {i}/{enc.segments}): "
+                f"{exc}; it may have taken it"
+            ) from exc
+        if resp.command_status == ESME_RTHROTTLED:
+            raise NetworkThrottled(
+                f"SMSC {self.target} throttled part {i}/{enc.segments} (ESME_RTHROTTLED)",
+                retry_after=self._on_throttled(),
+            )
+        message_id = decode_message_id(resp.body) if resp.command_id == SUBMIT_SM | RESPONSE_BIT else ""
+        if resp.command_status != ESME_ROK or not message_id:
+            raise NetworkUnavailable(
+                f"SMSC {self.target} rejected part {i}/{enc.segments}: "
+                f"command_status 0x{resp.command_status:08X}"
+            )
+        self._throttle_backoff = 0.0
+        return message_id

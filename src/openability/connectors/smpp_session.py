@@ -43,7 +43,12 @@ _MAX_SEQUENCE = 0x7FFFFFFF
 
 
 class SessionClosed(ConnectionError):
-    """The connection is gone (or going): the request was not answered."""
+    """The connection is gone (or going): the request was not answered. The peer may have received it
+    (it was written before the connection ended) unless the exception is NotSent."""
+
+
+class NotSent(SessionClosed):
+    """The connection was gone (or going) before the request was written: the peer never saw it."""
 
 
 RequestHandler = Callable[["SmppSession", Pdu], Awaitable[None]]
@@ -87,7 +92,7 @@ class SmppSession:
 
     async def _write(self, data: bytes) -> None:
         if self.closed.is_set() or self._writer.is_closing():
-            raise SessionClosed(self.close_reason or "connection closed")
+            raise NotSent(self.close_reason or "connection closed")
         async with self._write_lock:
             try:
                 self._writer.write(data)
@@ -97,9 +102,10 @@ class SmppSession:
 
     async def request(self, command_id: int, body: bytes = b"", *, wait_seconds: float | None = None) -> Pdu:
         """Send a request and wait for its response (a generic_nack with its sequence number counts).
-        Raises TimeoutError (no answer in time) or SessionClosed."""
+        Raises TimeoutError (no answer in time: the peer may have it), NotSent (never written) or
+        SessionClosed (written, then the connection ended without its answer: the peer may have it)."""
         if self.closed.is_set() or (self.unbinding and command_id != UNBIND):
-            raise SessionClosed(self.close_reason or "unbinding")
+            raise NotSent(self.close_reason or "unbinding")
         windowed = command_id in _WINDOWED
         if windowed:
             await self._window.acquire()

@@ -7,7 +7,9 @@ parts into logical messages (one more line, ``"type": "message"``, with the full
 ESME asked for it (registered_delivery) pushes a standard delivery receipt back a little later.
 Destinations ending in one of ``fail_suffixes`` get ``stat:UNDELIV``; destinations ending in one of
 ``reject_suffixes`` are refused at submit time (ESME_RINVDSTADR); ``paused`` holds answers back, so
-clients see time-outs; ``throttling`` answers every submit_sm ESME_RTHROTTLED.
+clients see time-outs; ``throttling`` answers every submit_sm ESME_RTHROTTLED; ``submit_delay`` makes a
+slow SMSC: each submit_sm is taken (journaled) and answered that many seconds after it arrived, also
+when the ESME has stopped waiting for the answer by then (the message is sent all the same).
 
 Like a real SMSC it keeps a receipt until the ESME acknowledges it: a receipt answered with an error
 status (ESME_RX_T_APPN, …) or not answered is sent again after ``receipt_retry_delay`` seconds (at most
@@ -156,6 +158,7 @@ class TestSmsc:
         fail_suffixes: Iterable[str] = ("0000",),
         reject_suffixes: Iterable[str] = (),
         allowed_system_ids: Iterable[str] = (),
+        submit_delay: float = 0.0,
         clock: Clock | None = None,
     ) -> None:
         self.host = host
@@ -169,6 +172,7 @@ class TestSmsc:
         self.reject_suffixes = tuple(reject_suffixes)
         self.allowed_system_ids = frozenset(allowed_system_ids)
         self.clock: Clock = clock or SystemClock()
+        self.submit_delay = submit_delay  # seconds before a submit_sm is taken and answered (slow SMSC)
         self.paused = False  # hold submit_sm answers (clients time out)
         self.throttling = False  # answer every submit_sm ESME_RTHROTTLED
         self.received: list[ReceivedPart] = []
@@ -341,6 +345,8 @@ class TestSmsc:
             await esme.session.respond(pdu, ESME_RINVBNDSTS)
             return
         sm = ShortMessage.decode(pdu.body)
+        if self.submit_delay > 0:
+            await asyncio.sleep(self.submit_delay)  # a slow SMSC: the ESME may time out meanwhile
         if self.reject_suffixes and sm.destination_addr.endswith(self.reject_suffixes):
             await esme.session.respond(pdu, ESME_RINVDSTADR)
             return
@@ -510,6 +516,7 @@ async def _main(args: argparse.Namespace) -> None:
         args.port,
         journal=Path(args.journal) if args.journal else None,
         receipt_delay=args.receipt_delay,
+        submit_delay=args.submit_delay,
     )
     await smsc.start()
     print(
@@ -530,6 +537,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, default=2775)
     p.add_argument("--journal", default="var/smsc-received.jsonl", help="JSON-lines file ('' for none)")
     p.add_argument("--receipt-delay", type=float, default=0.05)
+    p.add_argument(
+        "--submit-delay", type=float, default=0.0, help="answer each submit_sm this many seconds late"
+    )
     logging.basicConfig(level=logging.INFO)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main(p.parse_args(argv)))

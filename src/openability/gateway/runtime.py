@@ -44,9 +44,10 @@ from openability.kernel.errors import (
     Unauthenticated,
     UnsupportedMediaType,
     error_headers,
+    replayed_error_headers,
 )
 from openability.kernel.money import to_units
-from openability.kernel.outage import is_outage, unavailable
+from openability.kernel.outage import is_outage, log_failure, unavailable
 
 if TYPE_CHECKING:
     from openability.kernel.platform import Platform
@@ -122,8 +123,8 @@ class GatewayRuntime:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
             try:
                 await self.engine.grants.release_idle()
-            except Exception:
-                log.exception("gateway housekeeping failed")
+            except Exception as exc:
+                log_failure(log, exc, "gateway housekeeping failed")
             try:
                 # Exactly-once: CDRs and claims the database refused, the spool, dead workers' spools.
                 await self.engine.maintain()
@@ -137,7 +138,10 @@ class GatewayRuntime:
         cap = self.capabilities[capability]
         try:
             status, body, replayed = await self._post(cap, request)
-            resp = _json(status, body, _REPLAYED if replayed else None)
+            headers = _REPLAYED if replayed else None
+            if replayed and status >= 400:  # the first call's failure, with its Retry-After
+                headers = {**_REPLAYED, **replayed_error_headers(status, body)}
+            resp = _json(status, body, headers)
             outcome = "replayed" if replayed else "charged"
         except AppError as exc:
             resp, outcome = _error(exc), exc.code

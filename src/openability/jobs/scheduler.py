@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openability.jobs.registry import Job, JobRun
 from openability.kernel.ids import new_id
+from openability.kernel.outage import log_failure
 
 if TYPE_CHECKING:
     from openability.kernel.platform import Platform
@@ -155,8 +156,8 @@ async def _heartbeat(container: Platform, c: Claim, stop: asyncio.Event) -> None
             if _rowcount(res) != 1:
                 log.warning("job run %s: lease lost to another scheduler", c.run_id)
                 return
-        except Exception:
-            log.exception("job run %s: lease renewal failed", c.run_id)
+        except Exception as exc:
+            log_failure(log, exc, "job run %s: lease renewal failed", c.run_id)
 
 
 async def _end(container: Platform, c: Claim, *, result: str, finished: bool) -> None:
@@ -209,7 +210,7 @@ async def run_job(
             await _end(container, c, result=f"failed: {exc!r}", finished=False)
         if not isinstance(exc, Exception):
             raise  # cancelled (shutdown): the claim is released for the next start
-        log.exception("job %s failed", job.name)
+        log_failure(log, exc, "job %s failed", job.name)
         raise RuntimeError(f"job {job.name} failed: {exc}") from exc
     stop.set()
     await beat
@@ -250,6 +251,6 @@ class Scheduler:
         while True:
             try:
                 await tick(self.container, self.jobs)
-            except Exception:
-                log.exception("scheduler tick failed")
+            except Exception as exc:
+                log_failure(log, exc, "scheduler tick failed")
             await asyncio.sleep(self.interval)

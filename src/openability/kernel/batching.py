@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from openability.kernel.outage import log_failure
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -108,7 +110,7 @@ class BatchWriter(Generic[T]):
             try:
                 await self._commit(batch)
             except Exception as exc:  # never let the writer die: fail the batch's callers instead
-                log.exception("%s: a batch of %d failed", self.name, len(batch))
+                log_failure(log, exc, "%s: a batch of %d failed", self.name, len(batch))
                 err = self._on_error(exc)
                 for p in batch:
                     p.fail(err)

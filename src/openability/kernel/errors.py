@@ -56,6 +56,17 @@ def error_headers(exc: AppError) -> dict[str, str]:
     return {}
 
 
+def replayed_error_headers(status: int, body: dict[str, Any]) -> dict[str, str]:
+    """The Retry-After of a stored error answer given again to a copy of its call (a copy that waited
+    for the call another worker was serving gets that call's 503): the same header as the first answer,
+    from its body's `details.retryAfter`."""
+    details = body.get("details")
+    after = details.get("retryAfter") if isinstance(details, dict) else None
+    if status in (429, 503) or after is not None:
+        return {"Retry-After": str(_retry_after_seconds(after))}
+    return {}
+
+
 def _retry_after_seconds(value: Any) -> int:
     # Retry-After takes delta-seconds, a non-negative integer (RFC 9110 section 10.2.3): round up, so
     # a client never comes back early, and never 0, which would invite an immediate retry loop.

@@ -5,6 +5,7 @@ opposed to a bug? One answer for every route: an outage is 503 SERVICE_UNAVAILAB
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from typing import TYPE_CHECKING
 
@@ -61,6 +62,15 @@ def is_outage(exc: BaseException) -> bool:
             return True
         e = e.__cause__ or e.__context__
     return False
+
+
+def log_failure(logger: logging.Logger, exc: BaseException, msg: str, *args: object) -> None:
+    """Log a failed background step: an outage (the database down or restarting: expected, retried) as
+    one warning line with its reason, anything else (a bug) with its traceback."""
+    if is_outage(exc):
+        logger.warning(msg + " (unavailable: %s: %s)", *args, type(exc).__name__, exc)
+    else:
+        logger.error(msg, *args, exc_info=exc)
 
 
 def unavailable(what: str = "the database") -> Busy:

@@ -1,0 +1,71 @@
+"""Fault: SIGTERM to a worker under load — a graceful drain (issue 8, docs/reliability.md "Fault tests").
+
+Two workers of one node serve the load; 2.5 s in, worker b gets SIGTERM (what a deployment's stop or a
+rolling restart sends). It stops accepting connections, answers every call it was serving, flushes its
+CDR writer, releases its grants and exits; the clients' new calls go to worker a (refused connections,
+and the few accepted by the kernel but not yet by b when its listener closed, which are reset, are
+retried there). b is started again 2 s after it exited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from faultkit import Load, Site, Template, cloned, grant_holders, verify
+
+pytestmark = [pytest.mark.postgres_only, pytest.mark.slow]
+
+
+async def _scenario(site: Site) -> dict[str, object]:
+    try:
+        await site.start_smsc()
+        a, b = site.node("a", "node"), site.node("b", "node")
+        await site.start_nodes(a, b)
+        load = Load([a.base, b.base], site.token)
+        running = asyncio.create_task(load.run())
+        await asyncio.sleep(2.5)
+        holders = await grant_holders(site.url)
+        at = time.monotonic()
+        b.terminate()
+        rc = await b.exited()
+        drained = time.monotonic() - at
+        left = await grant_holders(site.url)  # b gave its grants back as it left
+        await asyncio.sleep(2.0)
+        b.start()
+        await b.ready()
+        await running
+        log = b.logs[0].read_text(errors="replace")
+        assert rc in (0, -signal.SIGTERM) and "Application shutdown complete" in log, log[-4000:]
+        in_flight = load.in_flight(b.base, at)
+        # every call b had accepted when it was told to stop was answered (no connection cut under it)
+        assert in_flight and all(what == "201" for _, what in in_flight), in_flight
+        # calls sent to b after it was told to stop: refused, or reset by the listener being closed
+        # before b accepted them (never served: retried on a); none cut while b served it
+        after = Counter(e[4] for e in load.events if e[2] == b.base and e[0] >= at)
+        figures = await verify(site, load, "SIGTERM to worker b at 2.5 s, restarted 2 s after it exited")
+        figures |= {
+            "in flight on b at SIGTERM": len(in_flight),
+            "answered of those": sum(1 for _, what in in_flight if what == "201"),
+            "b drained in s": round(drained, 2),
+            "sent to b after SIGTERM": dict(after),
+            "grant holders before / after": f"{len(holders)} / {len(left)}",
+        }
+        print(f"drain: {figures}")
+        assert len(holders) == 2 and len(left) == 1 and left < holders, (holders, left)
+        assert set(after) <= {"ConnectError", "ReadError", "RemoteProtocolError"}, after
+        return figures
+    finally:
+        await site.close()
+
+
+def test_r_charge_02_sigterm_under_load_answers_the_calls_in_flight_and_loses_nothing(
+    template: Template, tmp_path: Path
+) -> None:
+    # R-CHARGE-02
+    with cloned(template, tmp_path) as site:
+        asyncio.run(_scenario(site))
