@@ -65,8 +65,19 @@ def free_port() -> int:
 class BenchServer:
     """`uvicorn bench.app_factory:create_bench_app` on its own port and database, one worker."""
 
-    def __init__(self, url: str, data_dir: Path, workers: int = 1, stack: str = "auto") -> None:
+    def __init__(
+        self,
+        url: str,
+        data_dir: Path,
+        workers: int = 1,
+        stack: str = "auto",
+        *,
+        pin: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.url = url
+        self.pin = pin  # the server on CPU 0 (taskset), the load generator on CPU 1
+        self.extra_env = env or {}
         self.stack = stack  # "auto": uvicorn's choice (httptools/uvloop when installed); "h11": pure Python
         self.data_dir = data_dir
         self.workers = workers
@@ -84,6 +95,7 @@ class BenchServer:
             "OPENABILITY_RUN_TEST_SMSC": "false",
             "OPENABILITY_SMSC_ENABLED": "false",
             "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            **self.extra_env,
         }
         cmd = [
             sys.executable, "-m", "uvicorn", "bench.app_factory:create_bench_app", "--factory",
@@ -92,6 +104,8 @@ class BenchServer:
         ]  # fmt: skip
         if self.stack == "h11":
             cmd += ["--http", "h11", "--loop", "asyncio"]
+        if self.pin:
+            cmd = ["taskset", "-c", "0", *cmd]
         with self.log.open("wb") as fh:
             self.proc = subprocess.Popen(
                 cmd, cwd=self.data_dir, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True

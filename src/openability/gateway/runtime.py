@@ -121,7 +121,7 @@ class GatewayRuntime:
         while True:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
             try:
-                await self.engine.grants.release_idle()
+                await self.engine.grants.housekeep()
             except Exception:
                 log.exception("gateway housekeeping failed")
 
