@@ -208,8 +208,15 @@ def touch_all(base: str, tokens: Sequence[str], connections: int) -> dict[int, i
             while todo:
                 tok = todo.pop()
                 headers = {"Content-Type": "application/json", "Authorization": f"Bearer {tok}"}
-                r = await http.post(SMS_PATH, content=SMS_BODY, headers=headers)
-                statuses[r.status_code] += 1
+                for attempt in range(5):
+                    try:
+                        r = await http.post(SMS_PATH, content=SMS_BODY, headers=headers)
+                    except httpx.TransportError:  # a kept-alive connection the server closed
+                        if attempt == 4:
+                            raise
+                        continue
+                    statuses[r.status_code] += 1
+                    break
 
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120.0) as http:
