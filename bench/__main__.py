@@ -13,11 +13,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import cdr_bench, http_bench
+from bench import cdr_bench, http_bench, spread_bench
 from bench.world import backends, container_for, fresh_database, seed_account
 
-FULL = {"seconds": 10, "connections": 64, "cdrs": 20_000}
-SMOKE = {"seconds": 1, "connections": 4, "cdrs": 300}
+FULL = {"seconds": 10, "connections": 64, "cdrs": 20_000, "partners": 1000, "warmup": 5}
+SMOKE = {"seconds": 1, "connections": 4, "cdrs": 300, "partners": 20, "warmup": 1}
 
 
 def _http(
@@ -103,6 +103,61 @@ async def _count_cdrs(url: str, data: Path) -> tuple[int, list[str]]:
         await c.dispose()
 
 
+def _spread(
+    backend: str,
+    workdir: Path,
+    seconds: int,
+    connections: int,
+    partners: int,
+    zipf: float | None,
+    warmup: int,
+    pin: bool,
+    touch_all: bool,
+) -> None:
+    import time
+
+    with fresh_database(backend, workdir) as url:
+        data = workdir / f"spread-{backend}"
+
+        async def seed() -> list[str]:
+            c = container_for(url, data)
+            try:
+                return await spread_bench.clone_partners(c, await seed_account(c), partners)
+            finally:
+                await c.dispose()
+
+        t0 = time.monotonic()
+        tokens = asyncio.run(seed())
+        setup = time.monotonic() - t0
+        seq = spread_bench.sequence(partners, zipf)
+        hot_seq = [0]
+        with http_bench.BenchServer(url, data, pin=pin) as server:
+            spread_bench.measure(server, "warm-up", tokens, hot_seq, 1, connections, pin)
+            t1 = time.monotonic()
+            touched = spread_bench.touch_all(server.base, tokens, connections) if touch_all else {}
+            touch = time.monotonic() - t1
+            spread_bench.measure(server, "warm-up", tokens, seq, warmup, connections, pin)
+            hot = spread_bench.measure(server, "hot", tokens, hot_seq, seconds, connections, pin)
+            spread = spread_bench.measure(server, "spread", tokens, seq, seconds, connections, pin)
+        cdrs, violations = asyncio.run(_count_cdrs(url, data))
+    r = spread_bench.SpreadResult(partners, zipf, hot, spread)
+    dist = "uniform" if zipf is None else f"Zipf s={zipf:g}"
+    print(
+        f"\n[spread/{backend}] {partners} partners ({dist}), set up in {setup:.1f} s; one uvicorn worker"
+        f"{' on CPU 0, wrk on CPU 1' if pin else ''}; warm-up {warmup}s, {seconds}s per scenario"
+    )
+    if touch_all:
+        print(f"  warm-up: one call per partner in {touch:.1f} s, answers {touched}")
+    for x in (hot, spread):
+        cpu = f", server CPU {x.cpu_ms_per_call:.3f} ms/call" if x.cpu_ms_per_call is not None else ""
+        print(
+            f"  {x.route:8s} {x.rps:9.0f} req/s  (2xx {x.ok} of {x.requests}, mean latency"
+            f" {x.latency_ms:.2f} ms{cpu})"
+        )
+    print(f"  CDRs in the database: {cdrs} (incl. warm-up), ledger audit: {violations or 'clean'}")
+    print(f"RATIO spread/{backend} {r.label}/hot = {r.ratio:.3f}  ({spread.rps:.0f} vs {hot.rps:.0f} req/s)")
+
+
 def _cdr(backend: str, workdir: Path, n: int) -> None:
     with fresh_database(backend, workdir) as url:
         r = asyncio.run(cdr_bench.run_cdr_bench(backend, url, workdir / f"cdr-{backend}", n))
@@ -140,11 +195,24 @@ def _grant_settings() -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     ap.add_argument("--smoke", action="store_true", help="tiny sizes (CI): checks the benchmarks run")
-    ap.add_argument("--only", choices=["http", "cdr"], help="run one benchmark")
+    ap.add_argument(
+        "--only",
+        choices=["http", "cdr", "spread"],
+        help="run one benchmark (spread: calls over many partners vs one hot partner; not in the default set)",
+    )
     ap.add_argument("--backend", choices=["sqlite", "postgresql"], help="one backend only")
     ap.add_argument("--seconds", type=int, help="load duration per route")
     ap.add_argument("--connections", type=int, help="concurrent connections")
     ap.add_argument("--cdrs", type=int, help="CDRs to write")
+    ap.add_argument("--partners", type=int, help="spread: number of partners (1000)")
+    ap.add_argument("--zipf", type=float, help="spread: Zipf exponent s (default: uniform)")
+    ap.add_argument("--warmup", type=int, help="spread: seconds of spread load before measuring (5)")
+    ap.add_argument("--pin", action="store_true", help="spread: server on CPU 0, wrk on CPU 1 (taskset)")
+    ap.add_argument(
+        "--no-touch-all",
+        action="store_true",
+        help="spread: no warm-up call per partner (by default every partner is called once first)",
+    )
     ap.add_argument(
         "--http-stack",
         choices=["auto", "h11"],
@@ -180,6 +248,19 @@ def main(argv: list[str] | None = None) -> int:
                 )
             if args.only in (None, "cdr"):
                 _cdr(backend, workdir, size["cdrs"])
+            # The smoke size runs the spread benchmark too (with wrk: it drives many tokens).
+            if args.only == "spread" or (args.smoke and args.only is None and http_bench.has_wrk()):
+                _spread(
+                    backend,
+                    workdir,
+                    size["seconds"],
+                    size["connections"],
+                    size["partners"],
+                    args.zipf,
+                    size["warmup"],
+                    args.pin and spread_bench.can_pin(),
+                    not args.no_touch_all,
+                )
     return 0
 
 

@@ -72,10 +72,20 @@ class BenchServer:
     """`uvicorn bench.app_factory:create_bench_app` on its own port and database, one worker."""
 
     def __init__(
-        self, url: str, data_dir: Path, workers: int = 1, stack: str = "auto", cpu: str | None = None
+        self,
+        url: str,
+        data_dir: Path,
+        workers: int = 1,
+        stack: str = "auto",
+        cpu: str | None = None,
+        *,
+        pin: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
-        self.cpu = cpu  # taskset CPU list for the server (None: not pinned)
+        self.cpu = cpu if cpu is not None else ("0" if pin else None)  # taskset CPU list (None: not pinned)
         self.url = url
+        self.pin = pin  # the server on CPU 0 (taskset), the load generator on CPU 1
+        self.extra_env = env or {}
         self.stack = stack  # "auto": uvicorn's choice (httptools/uvloop when installed); "h11": pure Python
         self.data_dir = data_dir
         self.workers = workers
@@ -93,6 +103,7 @@ class BenchServer:
             "OPENABILITY_RUN_TEST_SMSC": "false",
             "OPENABILITY_SMSC_ENABLED": "false",
             "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            **self.extra_env,
         }
         cmd = [
             sys.executable, "-m", "uvicorn", "bench.app_factory:create_bench_app", "--factory",

@@ -23,6 +23,7 @@ from openability.connectors.base import Connectors
 from openability.connectors.factory import start_connectors, stop_connectors
 from openability.gateway.runtime import GatewayRuntime
 from openability.jobs.scheduler import Scheduler, tick
+from openability.kernel.changes import ChangeFeed
 from openability.kernel.clock import Clock, SystemClock
 from openability.kernel.db import make_engine, make_sessionmaker
 from openability.kernel.platform import Platform
@@ -40,6 +41,7 @@ class Container(Platform):
     capabilities: tuple[Capability[Any, Any], ...] = field(default_factory=default_capabilities)
     gateway: GatewayRuntime | None = None
     scheduler: Scheduler | None = None
+    changes: ChangeFeed | None = None
 
 
 def build_container(
@@ -69,7 +71,8 @@ def build_container(
 
 async def start(container: Container) -> None:
     """Bring up the runtime parts of a serving process: the test clock's reader (when on), authenticator,
-    gateway (before the connectors: they hand it delivery receipts), connectors, scheduler."""
+    gateway (before the connectors: they hand it delivery receipts), the change feed (other processes'
+    changes to this process's caches), connectors, scheduler."""
     from openability.jobs_catalog import all_jobs
 
     clock = container.clock if isinstance(container.clock, TestClock) else None
@@ -82,6 +85,13 @@ async def start(container: Container) -> None:
     )
     container.connectors.receipt_sink = gateway.receipts
     await gateway.start()
+    container.changes = ChangeFeed(
+        container.engine,
+        container.events,
+        interval=container.settings.change_poll_seconds,
+        retention=container.settings.change_retention_seconds,
+    )
+    await container.changes.start()
     await start_connectors(container, container.connectors)
     if container.settings.run_scheduler:
         container.scheduler = Scheduler(
@@ -103,6 +113,8 @@ async def stop(container: Container) -> None:
         steps.append(("test clock", container.clock.stop))
     if container.scheduler is not None:
         steps.append(("scheduler", container.scheduler.stop))
+    if container.changes is not None:
+        steps.append(("change feed", container.changes.stop))
     if container.gateway is not None:
         steps.append(("gateway", container.gateway.stop))
     steps.append(("connectors", lambda: stop_connectors(container.connectors)))
@@ -112,5 +124,6 @@ async def stop(container: Container) -> None:
         except Exception:
             log.exception("stopping the %s failed", name)
     container.scheduler = None
+    container.changes = None
     container.gateway = None
     container.connectors.receipt_sink = None

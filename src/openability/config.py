@@ -179,7 +179,16 @@ class Settings(BaseSettings):
     idempotency_wait_seconds: float = Field(default=10.0, ge=0)
     idempotency_claim_retention_hours: int = Field(default=24, ge=1)
     cdr_batch_wait_ms: int = 3
+    # Management-API token cache and the grants' "last refusal" memory: a few seconds.
     cache_ttl_seconds: float = 2.0
+    # The gateway's caches (client tokens, partners with their active orders, products with their price
+    # plans) are invalidated by change events, from every process through the cache_changes feed
+    # (kernel/changes.py, polled every change_poll_seconds; 0 turns the poll off); an entry's lifetime
+    # is only a safety net. At most gateway_cache_max_entries per cache (least recently used dropped).
+    gateway_cache_ttl_seconds: float = Field(default=300.0, gt=0)
+    gateway_cache_max_entries: int = Field(default=200_000, ge=100)
+    change_poll_seconds: float = Field(default=1.0, ge=0)
+    change_retention_seconds: float = Field(default=3600.0, gt=0)
     max_sms_chars: int = 1000
     max_recipients: int = 100
 

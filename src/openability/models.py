@@ -5,7 +5,7 @@ from openability.billing import models as billing_models
 from openability.catalog import models as catalog_models
 from openability.charging import models as charging_models
 from openability.jobs import registry as jobs_registry
-from openability.kernel import audit, calendar, calendar_admin, notify, testclock
+from openability.kernel import audit, calendar, calendar_admin, changes, notify, testclock
 from openability.kernel.db import Base
 from openability.ledger import models as ledger_models
 from openability.notifications import models as notification_models
@@ -21,6 +21,7 @@ __all__ = [
     "calendar",
     "calendar_admin",
     "catalog_models",
+    "changes",
     "charging_models",
     "jobs_registry",
     "ledger_models",

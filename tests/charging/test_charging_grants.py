@@ -365,3 +365,134 @@ async def test_typed_cdr_lands_in_its_columns(container: Any, funded: Any, asser
     ) == ("cdr_cols", funded.partner_id, "sms", "+8613800138000", 2, ["N1", "N2"])
     assert msg.created_at == container.clock.now()
     await assert_ledger_clean()
+
+
+async def test_r_charge_01_an_expired_grant_that_covers_the_call_is_extended_without_moving_money(
+    container: Any, funded: Any, clock: Any, assert_ledger_clean: Any
+) -> None:
+    """A partner calling less often than the grant's lifetime keeps its grant: extended in the DB (the
+    reaper leaves it then), no new grant, no journal entry, the same money reserved."""
+    gm = GrantManager(container)
+    await gm.reserve(funded.partner_id, PRICE)
+    first = gm.held(funded.partner_id)[0]
+
+    async def entries() -> int:
+        async with container.uow() as uow:
+            return int(await uow.session.scalar(select(func.count()).select_from(JournalEntry)) or 0)
+
+    before, reserved = await entries(), (await funded.balances())[AccountType.PREPAID_RESERVED]
+    s = container.settings
+    clock.advance(seconds=s.grant_ttl_seconds + 1)
+    assert await gm.release_idle() == 0  # kept: expired less than half the reaper's grace ago
+    await gm.reserve(funded.partner_id, PRICE)
+    assert gm.held(funded.partner_id)[0] == first
+    assert await entries() == before
+    assert (await funded.balances())[AccountType.PREPAID_RESERVED] == reserved
+    clock.advance(seconds=s.grant_reap_grace_seconds + 1)
+    assert (await reap_grants(container)).startswith("reaped 0")  # extended: not the reaper's
+    async with container.uow() as uow:
+        g = await uow.session.get(Grant, first)
+        assert g is not None and g.state == GrantState.ACTIVE
+    await assert_ledger_clean()
+
+
+async def test_r_charge_01_grants_in_use_are_extended_together_idle_ones_are_not(
+    container: Any, build: Any, clock: Any, assert_ledger_clean: Any
+) -> None:
+    """Housekeeping extends, in one statement, the grants used since their last extension that expire
+    soon; a grant nobody used since is left to expire (and be released)."""
+    a, b = await build(container, Decimal("10.0000")), await build(container, Decimal("10.0000"))
+    gm = GrantManager(container)
+    await gm.reserve(a.partner_id, PRICE)
+    await gm.reserve(b.partner_id, PRICE)
+    ttl = container.settings.grant_ttl_seconds
+    assert await gm.extend_in_use() == 0  # nothing expires soon
+    clock.advance(seconds=ttl * 2 / 3 + 1)
+    assert await gm.extend_in_use() == 2
+    clock.advance(seconds=ttl * 2 / 3 + 1)
+    await gm.reserve(a.partner_id, PRICE)  # a is in use, b is not
+    assert await gm.extend_in_use() == 1
+    async with container.uow() as uow:
+        rows = {g.partner_id: g.expires_at for g in (await uow.session.scalars(select(Grant))).all()}
+    now = clock.now()
+    assert rows[a.partner_id] == now + timedelta(seconds=ttl)
+    assert rows[b.partner_id] < now + timedelta(seconds=ttl / 3)
+    await assert_ledger_clean()
+
+
+async def test_r_charge_02_one_cdr_batch_over_several_partners_books_each_partners_money(
+    container: Any, build: Any, assert_ledger_clean: Any
+) -> None:
+    """A group commit with CDRs of three partners: one balance update per partner account in one
+    executemany, each grant's consumption, one entry; every partner pays exactly its calls."""
+    partners = [await build(container, Decimal("10.0000")) for _ in range(3)]
+    engine = ChargingEngine(container)
+    await engine.start()
+    try:
+
+        async def call(f: Any, i: int) -> None:
+            auth = await engine.authorize(subject(f), 1)
+            await engine.record(
+                auth,
+                record_id=f"cdr_{f.partner_id}_{i}",
+                request_key=f"k{i}",
+                req_hash="",
+                capability="sms",
+                operation="sendMessage",
+                recipients=["+8613800138000"],
+                response={"i": i},
+                messages=[],
+            )
+
+        await asyncio.gather(*(call(f, i) for i in range(10) for f in partners))
+        assert engine.cdr.batches < 30
+    finally:
+        await engine.stop()
+    async with container.uow() as uow:
+        consumed = {g.partner_id: g.consumed for g in (await uow.session.scalars(select(Grant))).all()}
+    for f in partners:
+        assert consumed[f.partner_id] == Decimal("0.5000")
+        b = await f.balances()
+        assert b[AccountType.PREPAID_AVAILABLE] == Decimal("9.5000") and b[AccountType.PREPAID_RESERVED] == 0
+    await assert_ledger_clean()
+
+
+async def test_r_charge_02_a_batch_with_one_grant_reaped_charges_that_partner_from_available(
+    container: Any, build: Any, assert_ledger_clean: Any
+) -> None:
+    from openability.charging.grants import release_grant
+
+    a, b = await build(container, Decimal("10.0000")), await build(container, Decimal("10.0000"))
+    engine = ChargingEngine(container)
+    await engine.start()
+    try:
+        auths = [await engine.authorize(subject(f), 1) for f in (a, b)]
+        async with container.uow() as uow:  # a's grant closed under the worker (as by the reaper)
+            await release_grant(uow.session, auths[0].reservation.grant_id or "", uow.now, "reaped")
+
+        async def record(i: int) -> None:
+            await engine.record(
+                auths[i],
+                record_id=f"cdr_{i}",
+                request_key=f"k{i}",
+                req_hash="",
+                capability="sms",
+                operation="sendMessage",
+                recipients=["+8613800138000"],
+                response={"i": i},
+                messages=[],
+            )
+
+        await asyncio.gather(record(0), record(1))
+        assert engine.cdr.batches == 1  # one group commit over both grants
+    finally:
+        await engine.stop()
+    async with container.uow() as uow:
+        cdrs = {u.partner_id: u.grant_id for u in (await uow.session.scalars(select(UsageRecord))).all()}
+    assert cdrs[a.partner_id] is None and cdrs[b.partner_id] is not None
+    for f in (a, b):
+        bal = await f.balances()
+        assert (
+            bal[AccountType.PREPAID_AVAILABLE] == Decimal("9.9500") and bal[AccountType.PREPAID_RESERVED] == 0
+        )
+    await assert_ledger_clean()

@@ -171,7 +171,8 @@ async def test_r_price_03_new_version_applies_from_its_start_and_cdr_records_it(
 async def test_caches_refresh_by_ttl_without_events(
     client: httpx.AsyncClient, container: Any, world: Any, clock: Any, kit: Any
 ) -> None:
-    """Another process changed the partner (no event here): the TTL brings the change in."""
+    """Someone changed the partner behind the platform's back (no event, no feed row): the caches'
+    safety lifetime still brings the change in."""
     from sqlalchemy import update
 
     from openability.partners.models import Partner
@@ -183,7 +184,7 @@ async def test_caches_refresh_by_ttl_without_events(
             update(Partner).where(Partner.id == world.partner_id).values(status=PartnerStatus.SUSPENDED)
         )
     assert (await client.post(SMS, json=kit.sms(), headers=world.auth)).status_code == 201  # still cached
-    clock.advance(seconds=container.settings.cache_ttl_seconds + 1)
+    clock.advance(seconds=container.settings.gateway_cache_ttl_seconds + 1)
     assert (await client.post(SMS, json=kit.sms(), headers=world.auth)).status_code == 403
 
 

@@ -21,7 +21,10 @@ async def test_worker_releases_its_idle_grant_after_expiry(
     assert b[AccountType.PREPAID_RESERVED] == Decimal("0.9500")  # 20 calls' worth, one consumed
     gm = runtime().engine.grants
     assert await gm.release_idle() == 0  # not expired yet
-    clock.advance(seconds=31)  # grant_ttl_seconds is 30
+    s = world.container.settings
+    clock.advance(seconds=s.grant_ttl_seconds + 1)
+    assert await gm.release_idle() == 0  # expired, kept for half the reaper's grace (a call extends it)
+    clock.advance(seconds=s.grant_reap_grace_seconds / 2)
     await gm.release_idle()  # (the runtime's own housekeeping may have done it already)
     assert gm.held(world.partner_id)[0] is None
     b = await world.balances()

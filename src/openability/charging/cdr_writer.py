@@ -265,10 +265,16 @@ class CdrWriter:
             if claims:  # the keys' claims are answered in the CDRs' own transaction
                 await conn.execute(ANSWER_CLAIM, claims)
             await self._upsert_rollups(conn, rollup)
-            for gid in sorted(consumed):
-                res = await conn.execute(_CONSUME_GRANT, {"gid": gid, "x": consumed[gid]})
+            gids = sorted(consumed)
+            if len(gids) == 1:
+                res = await conn.execute(_CONSUME_GRANT, {"gid": gids[0], "x": consumed[gids[0]]})
                 if res.rowcount != 1:
-                    raise _GrantClosed(gid)
+                    raise _GrantClosed(gids[0])
+            elif gids:  # one executemany (id order), then which of them was closed, if any
+                await conn.execute(_CONSUME_GRANT, [{"gid": g, "x": consumed[g]} for g in gids])
+                closed_gid = (await conn.execute(_CLOSED_AMONG, {"gids": gids})).scalar()
+                if closed_gid is not None:
+                    raise _GrantClosed(closed_gid)
 
     async def _upsert_rollups(self, conn: AsyncConnection, rollup: dict[RollupKey, list[Any]]) -> None:
         values = [
@@ -328,6 +334,11 @@ _CONSUME_GRANT = (
     update(_GRANTS)
     .where(_GRANTS.c.id == bindparam("gid"), _GRANTS.c.state == GrantState.ACTIVE)
     .values(consumed=_GRANTS.c.consumed + bindparam("x", type_=Money()))
+)
+_CLOSED_AMONG = (
+    select(_GRANTS.c.id)
+    .where(_GRANTS.c.id.in_(bindparam("gids", expanding=True)), _GRANTS.c.state != GrantState.ACTIVE)
+    .limit(1)
 )
 
 

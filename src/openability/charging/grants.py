@@ -10,6 +10,13 @@ Invariants kept here:
   * a grant is never consumed past its expires_at without first being extended in the DB, so the reaper
     (which only closes grants expired for longer than a grace period) cannot race a live worker;
   * a worker releases its own grants once expired and idle, and all of them on shutdown.
+
+Extending without moving money costs no account lock: once a second the worker's housekeeping extends,
+in one statement, every grant used since its last extension that expires within a third of its
+lifetime; and an expired grant is kept for half the reaper's grace (`grant_reap_grace_seconds`), so a
+call in that time that the grant still covers extends it with one conditional UPDATE. A partner calling
+less often than the grant's lifetime thus keeps one grant instead of releasing it and opening a new one
+every `grant_ttl_seconds` (two transactions with account locks and journal entries each).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, case, select, update
 
 from openability.charging import rules
 from openability.charging.models import Grant
@@ -47,6 +54,32 @@ NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 # Rate estimation: spending is averaged over windows of this many seconds (exponentially smoothed).
 RATE_WINDOW_SECONDS = Decimal(1)
 RATE_SMOOTHING = Decimal("0.5")
+
+
+_GRANTS: Table = Grant.__table__  # type: ignore[assignment]
+# Extend a live grant (the reaper leaves it alone then: it re-reads expires_at under the grant's lock).
+_EXTEND = (
+    update(_GRANTS)
+    .where(_GRANTS.c.id == bindparam("gid"), _GRANTS.c.state == GrantState.ACTIVE)
+    .values(expires_at=bindparam("exp"))
+)
+# Housekeeping's extension of the grants in use: locked in id order first (as the CDR writer and the
+# refills lock grants), then moved forward, never back.
+_LOCK_ACTIVE = (
+    select(_GRANTS.c.id)
+    .where(_GRANTS.c.id.in_(bindparam("gids", expanding=True)), _GRANTS.c.state == GrantState.ACTIVE)
+    .order_by(_GRANTS.c.id)
+    .with_for_update()
+)
+_EXTEND_MANY = (
+    update(_GRANTS)
+    .where(_GRANTS.c.id.in_(bindparam("gids", expanding=True)))
+    .values(
+        expires_at=case(
+            (_GRANTS.c.expires_at < bindparam("exp"), bindparam("exp")), else_=_GRANTS.c.expires_at
+        )
+    )
+)
 
 
 def make_worker_id() -> str:
@@ -74,6 +107,7 @@ class _Held:
     rate: Decimal = ZERO
     win_start: datetime = NEVER
     win_spent: Decimal = ZERO
+    used_at: datetime = NEVER  # the last call taken from the grant
     # last refusal: the available balance seen, and when (a cheap 402 without a DB trip)
     poor_available: Decimal | None = None
     poor_at: datetime = NEVER
@@ -107,6 +141,8 @@ class GrantManager:
         async with h.lock:
             now = self.clock.now()
             if h.grant_id is not None and now < h.expires_at and h.remaining >= amount:
+                return self._take(h, amount, now)
+            if h.grant_id is not None and h.remaining >= amount and await self._extend(h, now):
                 return self._take(h, amount, now)
             await self._refill(h, amount, now)
             return self._take(h, amount, self.clock.now())
@@ -162,6 +198,7 @@ class GrantManager:
     def _take(self, h: _Held, amount: Decimal, now: datetime) -> Reservation:
         h.remaining -= amount
         h.inflight += 1
+        h.used_at = now
         # spending-rate estimate, on the injected clock
         if h.win_start == NEVER:
             h.win_start = now
@@ -180,6 +217,18 @@ class GrantManager:
             min_calls=self.settings.grant_min_calls,
             call_amount=amount,
         )
+
+    async def _extend(self, h: _Held, now: datetime) -> bool:
+        """Extend the expired grant that still covers the call: one UPDATE. False when the grant was
+        closed meanwhile (reaped while this worker stalled): the caller refills instead."""
+        exp = now + timedelta(seconds=self.settings.grant_ttl_seconds)
+        async with self.container.uow() as uow:
+            conn = await uow.session.connection()
+            res = await conn.execute(_EXTEND, {"gid": h.grant_id, "exp": exp})
+        if res.rowcount != 1:
+            return False
+        h.expires_at = exp
+        return True
 
     async def _refill(self, h: _Held, amount: Decimal, now: datetime) -> None:
         """One transaction: lock the partner's accounts, extend (or open) this worker's grant and move
@@ -248,15 +297,46 @@ class GrantManager:
 
     # ---- housekeeping --------------------------------------------------------------------------
 
+    async def housekeep(self) -> None:
+        """Once a second: extend the grants in use that expire soon, release the idle expired ones."""
+        await self.extend_in_use()
+        await self.release_idle()
+
+    async def extend_in_use(self) -> int:
+        """Extend, in one transaction for all of them, this worker's grants that were used since their
+        last extension and expire within a third of their lifetime. Returns how many were extended."""
+        now = self.clock.now()
+        ttl = timedelta(seconds=self.settings.grant_ttl_seconds)
+        soon = now + ttl / 3
+        due = {
+            h.grant_id: h
+            for h in self._held.values()
+            if h.grant_id is not None and h.expires_at <= soon and h.used_at >= h.expires_at - ttl
+        }
+        if not due:
+            return 0
+        exp = now + ttl
+        async with self.container.uow() as uow:
+            conn = await uow.session.connection()
+            live = list((await conn.execute(_LOCK_ACTIVE, {"gids": sorted(due)})).scalars())
+            if live:
+                await conn.execute(_EXTEND_MANY, {"gids": live, "exp": exp})
+        for gid in live:
+            h = due[gid]
+            if h.grant_id == gid and h.expires_at < exp:  # not replaced meanwhile
+                h.expires_at = exp
+        return len(live)
+
     async def release_idle(self, *, all_grants: bool = False) -> int:
-        """Release this worker's grants that expired with no call in flight (all idle ones on
-        shutdown). Returns how many were released."""
+        """Release this worker's grants that expired more than half the reaper's grace ago with no
+        call in flight (all idle ones on shutdown). Returns how many were released."""
         n = 0
         now = self.clock.now()
+        keep = timedelta(seconds=self.settings.grant_reap_grace_seconds / 2)
         for h in list(self._held.values()):
             if h.grant_id is None or h.inflight > 0:
                 continue
-            if not all_grants and now < h.expires_at:
+            if not all_grants and now < h.expires_at + keep:
                 continue
             async with h.lock:
                 if h.grant_id is None or h.inflight > 0:
@@ -293,10 +373,14 @@ async def release_grant(
     accs = await ledger.lock_accounts(
         session, [(partner_id, AccountType.PREPAID_AVAILABLE), (partner_id, AccountType.PREPAID_RESERVED)]
     )
-    grant = await session.scalar(select(Grant).where(Grant.id == grant_id).with_for_update())
+    grant = await session.scalar(
+        select(Grant)
+        .where(Grant.id == grant_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)  # a row read before the lock could be stale
+    )
     if grant is None:
         return None
-    await session.refresh(grant)
     if grant.state != GrantState.ACTIVE or (
         expired_before is not None and grant.expires_at >= expired_before
     ):

@@ -1,14 +1,19 @@
 """In-memory caches of the gateway: tokens, partners (status, band, active orders) and products (rate
 limit, price plans). No DB read per call on the happy path (DESIGN.md hot path, step 1).
 
-Freshness: in this process, change events (kernel/events.py) invalidate an entry at once; other worker
-processes catch up when the entry's TTL (settings.cache_ttl_seconds) runs out. A load that raced an
-invalidation is not stored (per-key generation counter), so a stale row never outlives its event.
+Freshness: entries are dropped by change events, not by age. A change made in this process drops the
+entry at once (kernel/events.py); a change made by any other process (another worker, the CLI, a job)
+reaches this one through the `cache_changes` feed within about a second (kernel/changes.py,
+settings.change_poll_seconds). An entry's lifetime (settings.gateway_cache_ttl_seconds, 5 minutes) is
+only a safety net. A load that raced an invalidation is not stored, so a stale row never outlives its
+event. Each cache holds at most settings.gateway_cache_max_entries keys, the least recently used
+dropped first.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -65,15 +70,26 @@ class _Entry(Generic[V]):
 
 
 class LoadingCache(Generic[K, V]):
-    """A TTL cache whose misses call an async loader; concurrent misses of one key share one load."""
+    """A bounded LRU cache whose misses call an async loader; concurrent misses of one key share one
+    load. Entries live until invalidated, or `ttl_seconds` at most."""
 
-    def __init__(self, loader: Callable[[K], Awaitable[V]], ttl_seconds: float, now: Callable[[], datetime]):
+    def __init__(
+        self,
+        loader: Callable[[K], Awaitable[V]],
+        ttl_seconds: float,
+        now: Callable[[], datetime],
+        max_entries: int = 200_000,
+    ) -> None:
         self._loader = loader
         self._ttl = timedelta(seconds=ttl_seconds)
         self._now = now
-        self._data: dict[K, _Entry[V]] = {}
-        self._gen: dict[K, int] = {}
+        self._max = max_entries
+        self._data: OrderedDict[K, _Entry[V]] = OrderedDict()
+        self._stale: set[K] = set()  # keys invalidated while their load was in flight
         self._loading: SingleFlight[K, V] = SingleFlight()
+
+    def __len__(self) -> int:
+        return len(self._data)
 
     def peek(self, key: K, now: datetime) -> V | None:
         e = self._data.get(key)
@@ -82,30 +98,39 @@ class LoadingCache(Generic[K, V]):
     async def get(self, key: K, now: datetime) -> V:
         e = self._data.get(key)
         if e is not None and now < e.expires:
+            self._data.move_to_end(key)
             return e.value
-        gen = self._gen.get(key, 0)
+        return await self._loading.run(key, lambda: self._load(key))
 
-        async def load() -> V:
+    async def _load(self, key: K) -> V:
+        self._stale.discard(key)
+        try:
             value = await self._loader(key)
-            if self._gen.get(key, 0) == gen:  # not invalidated while loading
-                self._data[key] = _Entry(value, self._now() + self._ttl)
+        except BaseException:
+            self._stale.discard(key)
+            raise
+        if key in self._stale:  # invalidated while loading: answer this caller, keep nothing
+            self._stale.discard(key)
             return value
-
-        return await self._loading.run(key, load)
+        data = self._data
+        data[key] = _Entry(value, self._now() + self._ttl)
+        data.move_to_end(key)
+        if len(data) > self._max:
+            data.popitem(last=False)
+        return value
 
     def invalidate(self, key: K) -> None:
         self._data.pop(key, None)
-        self._gen[key] = self._gen.get(key, 0) + 1
+        if key in self._loading:
+            self._stale.add(key)
 
     def invalidate_where(self, pred: Callable[[K, V], bool]) -> None:
         for k in [k for k, e in self._data.items() if pred(k, e.value)]:
             self.invalidate(k)
 
     def clear(self) -> None:
-        for k in list(self._data):
-            self.invalidate(k)
-        for k in self._loading:
-            self._gen[k] = self._gen.get(k, 0) + 1
+        self._data.clear()
+        self._stale.update(self._loading)
 
 
 def token_hash(token: str) -> str:
@@ -115,11 +140,16 @@ def token_hash(token: str) -> str:
 class GatewayCaches:
     def __init__(self, container: Platform) -> None:
         self.container = container
-        ttl = container.settings.cache_ttl_seconds
+        s = container.settings
+        ttl, size = s.gateway_cache_ttl_seconds, s.gateway_cache_max_entries
         now = container.clock.now
-        self.tokens: LoadingCache[str, TokenInfo | None] = LoadingCache(self._load_token, ttl, now)
-        self.partners: LoadingCache[str, PartnerInfo | None] = LoadingCache(self._load_partner, ttl, now)
-        self.products: LoadingCache[str, ProductInfo | None] = LoadingCache(self._load_product, ttl, now)
+        self.tokens: LoadingCache[str, TokenInfo | None] = LoadingCache(self._load_token, ttl, now, size)
+        self.partners: LoadingCache[str, PartnerInfo | None] = LoadingCache(
+            self._load_partner, ttl, now, size
+        )
+        self.products: LoadingCache[str, ProductInfo | None] = LoadingCache(
+            self._load_product, ttl, now, size
+        )
 
     # ---- invalidation (kernel/events handlers: sync, in-process) --------------------------------
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from openability.capabilities import Capability, default_capabilities, validation
@@ -35,6 +35,7 @@ from openability.kernel import events
 from openability.kernel.errors import (
     AppError,
     Busy,
+    ClientClosed,
     Internal,
     InvalidArgument,
     PayloadTooLarge,
@@ -122,7 +123,7 @@ class GatewayRuntime:
         while True:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
             try:
-                await self.engine.grants.release_idle()
+                await self.engine.grants.housekeep()
             except Exception as exc:
                 log_failure(log, exc, "gateway housekeeping failed")
             try:
@@ -245,11 +246,14 @@ class GatewayRuntime:
             raise PayloadTooLarge(f"the request body is larger than {max_body // KB} KB")
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_body:
-                raise PayloadTooLarge(f"the request body is larger than {max_body // KB} KB")
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_body:
+                    raise PayloadTooLarge(f"the request body is larger than {max_body // KB} KB")
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise ClientClosed() from None  # an outcome of its own, not a 500
         try:
             return orjson.loads(b"".join(chunks))
         except orjson.JSONDecodeError:

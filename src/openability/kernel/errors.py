@@ -161,6 +161,18 @@ class NetworkBusy(Busy):
         super().__init__(message, details={"retryAfter": _retry_after_seconds(retry_after)})
 
 
+class ClientClosed(AppError):
+    """The client went away while its request body was being read (nginx's 499 "client closed
+    request"): nobody receives the answer, and it is not the platform's error: no 500, no error log;
+    the data plane's metrics count it as CLIENT_CLOSED."""
+
+    status = 499
+    code = "CLIENT_CLOSED"
+
+    def __init__(self, message: str = "the client closed the connection before its request was read") -> None:
+        super().__init__(message)
+
+
 class Internal(AppError):
     """An unexpected failure: the body says no more than this (the traceback goes to the log)."""
 

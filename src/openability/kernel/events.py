@@ -1,5 +1,7 @@
 """In-process change notifications, so caches (gateway) refresh on change instead of per call.
-Other worker processes catch up by their cache TTL.
+`uow.publish` also appends the change to the `cache_changes` feed in its transaction; every serving
+process polls that feed (kernel/changes.py) and publishes other processes' changes here within about
+a second. A handler called with an empty key drops everything it caches for the topic.
 
 In-transaction events are the other kind: their handlers are awaited inside the publishing unit of
 work (`UnitOfWork.emit`), so what they do commits or rolls back with the fact that triggered them. A
@@ -27,6 +29,10 @@ class EventBus:
 
     def subscribe(self, topic: str, handler: Handler) -> None:
         self._subs[topic].append(handler)
+
+    def topics(self) -> list[str]:
+        """The topics someone subscribed to."""
+        return [t for t, hs in self._subs.items() if hs]
 
     def publish(self, topic: str, key: str = "") -> None:
         for h in self._subs.get(topic, ()):

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from openability.config import Settings
-from openability.kernel import audit
+from openability.kernel import audit, changes
 from openability.kernel.clock import Clock
 from openability.kernel.events import EventBus
 
@@ -58,6 +58,7 @@ class UnitOfWork:
         self._session: AsyncSession | None = None
         self._after_commit: list[Callable[[], Awaitable[None] | None]] = []
         self._commit_despite: tuple[type[BaseException], ...] = ()
+        self._changes: list[tuple[str, str]] = []  # (topic, key) for the cache_changes feed
         self.now: datetime = clock.now()
 
     @property
@@ -79,6 +80,10 @@ class UnitOfWork:
         keep = exc is not None and isinstance(exc, self._commit_despite)
         try:
             if exc_type is None or keep:
+                if exc_type is None and self._changes:
+                    # In this transaction: the change reaches every process's feed exactly when it
+                    # is committed (a failure here rolls back: the session is closed unfinished).
+                    await changes.record(self._session, self._changes, self.now)
                 await self._session.commit()
             else:
                 await self._session.rollback()
@@ -101,7 +106,9 @@ class UnitOfWork:
         self._after_commit.append(hook)
 
     def publish(self, topic: str, key: str = "") -> None:
-        """Publish a change event once the transaction has committed."""
+        """Publish a change event once the transaction has committed: at once in this process, and
+        to every other serving process through the `cache_changes` feed (kernel/changes.py)."""
+        self._changes.append((topic, key))
         self.after_commit(lambda: self.events.publish(topic, key))
 
     async def emit(self, topic: str, key: str = "") -> None:

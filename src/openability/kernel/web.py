@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI, Query, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,6 +21,7 @@ from openability.kernel import logs
 from openability.kernel.access import MAX_LIMIT, MAX_OFFSET
 from openability.kernel.errors import (
     AppError,
+    ClientClosed,
     ErrorDetails,
     Internal,
     InvalidArgument,
@@ -203,6 +205,9 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         if isinstance(exc, RequestRefused):
             return app_error_response(exc.error)
+        if isinstance(exc.__cause__, ClientDisconnect):
+            # FastAPI's 400 "error parsing the body" for a client that left while its body was read
+            return app_error_response(ClientClosed())
         headers = exc.headers
         if exc.status_code == 405:
             # Starlette names the methods of the first route that matched the path; the resource's
@@ -222,7 +227,12 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.status_code, codes.get(exc.status_code, "ERROR"), str(exc.detail), headers=headers
         )
 
+    async def client_closed(_: Request, exc: Exception) -> Response:
+        # A route reading its own body (a form) when the client left: quiet, not a 500.
+        return app_error_response(ClientClosed())
+
     app.add_exception_handler(AppError, app_error)
+    app.add_exception_handler(ClientDisconnect, client_closed)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
 
