@@ -392,6 +392,23 @@ async def claim_states(url: str) -> dict[str, int]:
         await engine.dispose()
 
 
+async def claim_owners(url: str, keys: set[str]) -> dict[str, str]:
+    """The worker that owns (served, or serves) each key's claim."""
+    from openability.charging.models import RequestClaim
+
+    if not keys:
+        return {}
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as s:
+            rows = await s.execute(
+                select(RequestClaim.request_key, RequestClaim.owner).where(RequestClaim.request_key.in_(keys))
+            )
+            return {str(k): str(o) for k, o in rows.all()}
+    finally:
+        await engine.dispose()
+
+
 def logged(site: Site, pattern: str) -> int:
     """The sum of the first number of every log line matching `pattern` (a regex with one group)."""
     return sum(int(m.group(1)) for n in site.nodes.values() for m in re.finditer(pattern, n.log_text()))
