@@ -29,7 +29,9 @@ def upgrade() -> None:
         sa.Column("request_hash", sa.String(length=64), nullable=False),
         sa.Column(
             "state",
-            sa.Enum("claimed", "answered", "failed", "in_doubt", name="claimstate", native_enum=False, length=24),
+            sa.Enum(
+                "claimed", "answered", "failed", "in_doubt", name="claimstate", native_enum=False, length=24
+            ),
             nullable=False,
         ),
         sa.Column("owner", sa.String(length=80), nullable=False),
@@ -40,7 +42,9 @@ def upgrade() -> None:
         sa.Column("usage_record_id", sa.String(length=40), nullable=True),
         sa.PrimaryKeyConstraint("partner_id", "request_key", name=op.f("pk_request_claims")),
     )
-    op.create_index("ix_request_claims_state_claimed", "request_claims", ["state", "claimed_at"], unique=False)
+    op.create_index(
+        "ix_request_claims_state_claimed", "request_claims", ["state", "claimed_at"], unique=False
+    )
 
 
 def downgrade() -> None:
