@@ -207,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--partners", type=int, help="spread: number of partners (1000)")
     ap.add_argument("--zipf", type=float, help="spread: Zipf exponent s (default: uniform)")
     ap.add_argument("--warmup", type=int, help="spread: seconds of spread load before measuring (5)")
-    ap.add_argument("--pin", action="store_true", help="spread: server on CPU 0, wrk on CPU 1 (taskset)")
+    ap.add_argument(
+        "--pin", action="store_true", help="taskset: the server on CPU 0, the load generator (wrk) on CPU 1"
+    )
     ap.add_argument(
         "--no-touch-all",
         action="store_true",
@@ -219,7 +221,6 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="uvicorn's HTTP parser and event loop: auto (httptools + uvloop when installed) or h11 + asyncio",
     )
-    ap.add_argument("--pin", action="store_true", help="taskset: the server on CPU 0, the load on CPU 1")
     ap.add_argument(
         "--routes", help=f"comma-separated routes to load (default all: {', '.join(http_bench.ROUTES)})"
     )
