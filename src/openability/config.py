@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     login_source_max_failures: int = Field(default=20, ge=1)
     login_lockout_base_seconds: float = Field(default=30.0, gt=0)
     login_lockout_max_seconds: float = Field(default=900.0, gt=0)
+    # A key's failures are forgotten this long after its last failure once it is not locked (the daily
+    # `login-failures-prune` job deletes them), so the table does not grow with every address ever seen.
+    login_failure_retention_hours: int = Field(default=24, ge=1)
     # Password and client-secret hashing runs in this many dedicated threads at most, off the event
     # loop: a burst of logins waits its turn instead of taking the charging path's CPU.
     password_hash_threads: int = Field(default=1, ge=1, le=16)

@@ -9,6 +9,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -130,3 +131,37 @@ async def test_hashing_runs_in_a_bounded_pool_off_the_event_loop(monkeypatch: py
         assert peak == limit
     assert loop_thread not in threads
     passwords.configure_hash_threads(1)
+
+
+async def test_old_unlocked_failures_are_pruned_locked_and_recent_ones_kept(
+    app_client: httpx.AsyncClient, container: Container, clock: FrozenClock
+) -> None:
+    """login-failures-prune: `login_failures` does not grow with every key ever seen failing."""
+    from openability.jobs_catalog import all_jobs
+    from openability.partners.jobs import prune_login_failures
+    from openability.partners.models import LoginFailure
+
+    for _ in range(5):  # locks user:ghost for 30 s
+        r = await app_client.post(LOGIN, json={"username": "ghost", "password": "wrong-guess-1"})
+        assert r.status_code == 401
+    clock.advance(hours=23)
+    r = await app_client.post(LOGIN, json={"username": "other", "password": "wrong-guess-1"})
+    assert r.status_code == 401
+    async with container.uow() as uow:  # user:ghost is 23 h old: kept
+        assert await prune_login_failures(uow) == 0
+    clock.advance(hours=2)  # ghost 25 h old and unlocked; other 2 h old
+    async with container.uow() as uow:
+        uow.session.add(  # a key still locked, failed long ago: kept until its lock expires
+            LoginFailure(
+                key="client:c1",
+                failures=9,
+                locked_until=clock.now() + timedelta(minutes=5),
+                updated_at=clock.now() - timedelta(days=3),
+            )
+        )
+    result = await all_jobs()["login-failures-prune"].fn(container)
+    assert "deleted" in result
+    async with container.uow() as uow:
+        keys = set((await uow.session.scalars(select(LoginFailure.key))).all())
+    # the source address of both attempts failed within the retention: its row stays
+    assert "user:ghost" not in keys and {"user:other", "client:c1"} <= keys
