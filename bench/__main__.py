@@ -46,11 +46,13 @@ def _http(
         with http_bench.BenchServer(url, data, stack=stack, cpu=server_cpu) as server:
             # Warm-up: caches filled, first grant taken, JIT-less Python paths imported.
             http_bench.load(server.base, "charged_sms", token, 1, connections, client_cpu=client_cpu)
-            res = {}
+            res: dict[str, http_bench.LoadResult] = {}
             mem: list[http_bench.ProcMemory] = []
-            for r in wanted:
-                res[r] = http_bench.load(server.base, r, token, seconds, connections, server, client_cpu)
-                if r == "charged_sms":  # the worker's memory at the end of the charged run
+            for route in wanted:
+                res[route] = http_bench.load(
+                    server.base, route, token, seconds, connections, server, client_cpu
+                )
+                if route == "charged_sms":  # the worker's memory at the end of the charged run
                     mem = http_bench.memory(http_bench.worker_pids(server))
             # p50/p99 with the charged route driven at 80% of the peak just measured.
             rate = 0.8 * res["charged_sms"].rps

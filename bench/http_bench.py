@@ -74,6 +74,8 @@ def free_port() -> int:
 class BenchServer:
     """`uvicorn bench.app_factory:create_bench_app` on its own port and database, one worker."""
 
+    start_timeout = 120.0  # seconds until /healthz answers (an overloaded shared machine needs > 30)
+
     def __init__(
         self,
         url: str,
@@ -121,7 +123,7 @@ class BenchServer:
             self.proc = subprocess.Popen(
                 cmd, cwd=self.data_dir, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
             )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + self.start_timeout
         with httpx.Client(base_url=self.base, timeout=1.0) as http:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:

@@ -62,7 +62,9 @@ def run_one(
     url: str, data: Path, token: str, workers: int, seconds: int, connections: int, warmup: int, pin: bool
 ) -> WorkersRun:
     server_cpu, client_cpu = ("0", "1") if pin else (None, None)
-    with BenchServer(url, data / f"workers-{workers}", workers=workers, cpu=server_cpu) as server:
+    server = BenchServer(url, data / f"workers-{workers}", workers=workers, cpu=server_cpu)
+    server.start_timeout = 180.0  # two workers import the application on one pinned core
+    with server:
         # Warm-up: every worker's caches filled and grants taken (wrk's connections reach both).
         http_bench.load(server.base, "charged_sms", token, warmup, connections, client_cpu=client_cpu)
         pids = http_bench.worker_pids(server)
