@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench venv migrate clean chromium i18n audit
+.PHONY: run test lint typecheck bench venv migrate clean chromium i18n audit wrk
 
 # The virtual environment and its dependencies. The first install takes about two minutes, so it says
 # what it does and lets pip show its progress; later updates (pyproject.toml changed) stay quiet.
@@ -86,8 +86,23 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy src
 
-bench: $(STAMP)
+## The benchmarks (docs/benchmarks.md); they end with a summary of the performance targets, PASS/FAIL.
+bench: $(STAMP) wrk
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## wrk, the benchmarks' load generator. Missing: installed with apt-get when running as root; otherwise
+## (or if that fails) a one-line instruction, and the benchmarks fall back to a much slower httpx loop
+## (their output says so; latency at 80% of peak needs wrk and is then "not run").
+wrk:
+	@if ! command -v wrk >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "openability: wrk missing, installing Debian's wrk for the benchmarks (apt-get)"; \
+	    (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk) || \
+	      echo "openability: could not install wrk; the benchmarks use a slower httpx loop instead" >&2; \
+	  else \
+	    echo "openability: wrk not found ('sudo apt-get install -y wrk'); the benchmarks use a slower httpx loop instead" >&2; \
+	  fi; \
+	fi
 
 migrate: $(STAMP)
 	$(BIN)/openability migrate

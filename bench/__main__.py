@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import cdr_bench, http_bench, spread_bench
+from bench import cdr_bench, http_bench, spread_bench, summary, workers_bench
 from bench.world import backends, container_for, fresh_database, seed_account
 
 FULL = {"seconds": 10, "connections": 64, "cdrs": 20_000, "partners": 1000, "warmup": 5}
@@ -46,10 +46,19 @@ def _http(
         with http_bench.BenchServer(url, data, stack=stack, cpu=server_cpu) as server:
             # Warm-up: caches filled, first grant taken, JIT-less Python paths imported.
             http_bench.load(server.base, "charged_sms", token, 1, connections, client_cpu=client_cpu)
-            res = {
-                r: http_bench.load(server.base, r, token, seconds, connections, server, client_cpu)
-                for r in wanted
-            }
+            res: dict[str, http_bench.LoadResult] = {}
+            mem: list[http_bench.ProcMemory] = []
+            for route in wanted:
+                res[route] = http_bench.load(
+                    server.base, route, token, seconds, connections, server, client_cpu
+                )
+                if route == "charged_sms":  # the worker's memory at the end of the charged run
+                    mem = http_bench.memory(http_bench.worker_pids(server))
+            # p50/p99 with the charged route driven at 80% of the peak just measured.
+            rate = 0.8 * res["charged_sms"].rps
+            lat = http_bench.latency_at_rate(
+                server, "charged_sms", token, rate, seconds, connections, client_cpu
+            )
             sample = ""
             if any(res[r].ok < res[r].requests for r in ("charged_sms", "charged_sms_key") if r in res):
                 sample = http_bench.sample_call(server.base, token)
@@ -64,6 +73,7 @@ def _http(
             f" {r.latency_ms:.2f} ms{cpu})"
         )
     print(f"  CDRs in the database: {cdrs} (incl. warm-up), ledger audit: {violations or 'clean'}")
+    _http_latency_rss(backend, lat, mem)
     if sample:
         print(f"  WARNING: charged calls failed; one call now answers: {sample}")
     charged = res["charged_sms"].rps
@@ -86,6 +96,30 @@ def _http(
             f"RATIO http/{backend} charged_sms/{base} = {charged / max(res[base].rps, 1e-9):.3f}"
             f"  ({charged:.0f} vs {res[base].rps:.0f} req/s)"
         )
+    if "fastapi_noop" in res:
+        summary.record("charged_vs_fastapi", charged / max(res["fastapi_noop"].rps, 1e-9), backend)
+
+
+def _http_latency_rss(
+    backend: str, lat: http_bench.LoadResult | None, mem: list[http_bench.ProcMemory]
+) -> None:
+    if lat is None:
+        print("  latency at 80% of peak: not run (needs wrk)")
+    else:
+        p50 = f"{lat.p50_ms:.2f}" if lat.p50_ms is not None else "n/a"
+        p99 = f"{lat.p99_ms:.2f}" if lat.p99_ms is not None else "n/a"
+        print(
+            f"  charged_sms at 80% of peak: p50 {p50} ms, p99 {p99} ms at {lat.rps:.0f} req/s"
+            f" (asked {lat.target_rps or 0:.0f}; {lat.tool}; 2xx {lat.ok} of {lat.requests})"
+        )
+        summary.info(
+            f"latency at 80% of peak, http/{backend} one worker: p50 {p50} ms, p99 {p99} ms at {lat.rps:.0f} req/s"
+        )
+    for m in mem:
+        print(
+            f"  worker memory at the end of the charged run: VmRSS {m.rss_mib:.1f} MiB, VmHWM {m.hwm_mib:.1f} MiB (target < 150 MiB)"
+        )
+        summary.record("worker_rss_mib", m.hwm_mib, backend, "VmHWM, one worker")
 
 
 async def _count_cdrs(url: str, data: Path) -> tuple[int, list[str]]:
@@ -156,6 +190,12 @@ def _spread(
         )
     print(f"  CDRs in the database: {cdrs} (incl. warm-up), ledger audit: {violations or 'clean'}")
     print(f"RATIO spread/{backend} {r.label}/hot = {r.ratio:.3f}  ({spread.rps:.0f} vs {hot.rps:.0f} req/s)")
+    # The two spread targets; other sizes and distributions are printed, not judged.
+    key = "spread_1k_uniform" if (partners, zipf) == (1000, None) else None
+    if partners == 100_000 and zipf is not None:
+        key = "spread_100k_zipf"
+    if key is not None:
+        summary.record(key, r.ratio, backend, f"{spread.rps:.0f} vs {hot.rps:.0f} req/s")
 
 
 def _cdr(backend: str, workdir: Path, n: int) -> None:
@@ -172,6 +212,7 @@ def _cdr(backend: str, workdir: Path, n: int) -> None:
         f"RATIO cdr/{backend} writer/raw_{raw.lower()} = {r.writer_rps / r.raw_rps:.3f}"
         f"  ({r.writer_rps:.0f} vs {r.raw_rps:.0f} records/s)"
     )
+    summary.record("cdr_writer_vs_copy", r.writer_rps / r.raw_rps, backend, f"vs raw {raw}")
 
 
 def _http_stack(choice: str) -> str:
@@ -197,8 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoke", action="store_true", help="tiny sizes (CI): checks the benchmarks run")
     ap.add_argument(
         "--only",
-        choices=["http", "cdr", "spread"],
-        help="run one benchmark (spread: calls over many partners vs one hot partner; not in the default set)",
+        choices=["http", "cdr", "spread", "workers"],
+        help="run one benchmark (spread: calls over many partners vs one hot partner; not in the default set;"
+        " workers: 1 vs 2 uvicorn workers, PostgreSQL only)",
     )
     ap.add_argument("--backend", choices=["sqlite", "postgresql"], help="one backend only")
     ap.add_argument("--seconds", type=int, help="load duration per route")
@@ -262,6 +304,15 @@ def main(argv: list[str] | None = None) -> int:
                     args.pin and spread_bench.can_pin(),
                     not args.no_touch_all,
                 )
+            if args.only in (None, "workers") and backend == "postgresql":
+                with fresh_database(backend, workdir) as url:
+                    workers_bench.run(
+                        backend, url, workdir / "workers", size["seconds"], size["connections"],
+                        size["warmup"], args.pin,
+                    )  # fmt: skip
+        if args.only == "workers" and "postgresql" not in chosen:
+            print("\n[workers] not run: PostgreSQL only (set OPENABILITY_TEST_DATABASE_URL)")
+    summary.print_summary()
     return 0
 
 

@@ -49,6 +49,9 @@ class LoadResult:
     latency_ms: float  # mean
     tool: str
     cpu_seconds: float | None = None  # the server's CPU time (user + system) during the load
+    p50_ms: float | None = None  # latency percentiles (wrk --latency; None with the httpx loop)
+    p99_ms: float | None = None
+    target_rps: float | None = None  # latency_at_rate: the rate asked for
 
     @property
     def cpu_ms_per_call(self) -> float | None:
@@ -70,6 +73,8 @@ def free_port() -> int:
 
 class BenchServer:
     """`uvicorn bench.app_factory:create_bench_app` on its own port and database, one worker."""
+
+    start_timeout = 120.0  # seconds until /healthz answers (an overloaded shared machine needs > 30)
 
     def __init__(
         self,
@@ -118,7 +123,7 @@ class BenchServer:
             self.proc = subprocess.Popen(
                 cmd, cwd=self.data_dir, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
             )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + self.start_timeout
         with httpx.Client(base_url=self.base, timeout=1.0) as http:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
@@ -154,6 +159,46 @@ class BenchServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@dataclass(frozen=True)
+class ProcMemory:
+    pid: int
+    rss_mib: float  # VmRSS now
+    hwm_mib: float  # VmHWM: the peak RSS since the process started
+
+
+def memory(pids: list[int]) -> list[ProcMemory]:
+    """VmRSS and VmHWM of these processes (from /proc/<pid>/status; processes gone are left out)."""
+    out = []
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        kib = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", status, re.M))
+        if len(kib) == 2:
+            out.append(ProcMemory(pid, int(kib["VmRSS"]) / 1024, int(kib["VmHWM"]) / 1024))
+    return out
+
+
+def worker_pids(server: BenchServer) -> list[int]:
+    """The processes that serve requests: the uvicorn process itself with one worker; with several,
+    its worker processes (multiprocessing spawn children), not the supervisor."""
+    if server.proc is None:
+        return []
+    try:
+        tree = _process_tree(server.proc.pid)
+    except OSError:
+        return []
+    if server.workers <= 1:
+        return tree[:1]
+    workers = []
+    for pid in tree[1:]:
+        with contextlib.suppress(OSError):
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                workers.append(pid)
+    return workers
 
 
 def _process_tree(pid: int) -> list[int]:
@@ -203,7 +248,17 @@ def run_wrk(
     pin = ["taskset", "-c", cpu] if cpu is not None else []
     try:
         out = subprocess.run(
-            [*pin, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", script, base + ROUTES[route]],
+            [
+                *pin,
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--latency",
+                "-s",
+                script,
+                base + ROUTES[route],
+            ],
             capture_output=True,
             text=True,
             timeout=seconds + 60,
@@ -220,7 +275,109 @@ def run_wrk(
     bad = int(bad_m.group(1)) if bad_m else 0
     lat_m = re.search(r"Latency\s+([\d.]+)(us|ms|s|m)", out)
     lat = float(lat_m.group(1)) * _UNITS[lat_m.group(2)] if lat_m else 0.0
-    return LoadResult(route, total, total - bad, secs, lat, f"wrk -t1 -c{connections}")
+    res = LoadResult(route, total, total - bad, secs, lat, f"wrk -t1 -c{connections}")
+    res.p50_ms, res.p99_ms = _percentile(out, "50"), _percentile(out, "99")
+    return res
+
+
+def _percentile(wrk_out: str, pct: str) -> float | None:
+    """A percentile of wrk --latency's "Latency Distribution" (in ms)."""
+    m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", wrk_out, re.M)
+    return float(m.group(1)) * _UNITS[m.group(2)] if m else None
+
+
+# Latency at a given rate (`latency_at_rate`). wrk has no rate option (wrk2 has, but is not packaged):
+# each connection waits a think time before each request, drawn from an exponential distribution so
+# the 64 connections' requests arrive roughly as a Poisson stream; the mean think time is calibrated
+# so that connections / (think time + latency) is the asked rate. Closed loop: a stalled server
+# delays the next request of that connection instead of queueing it (coordinated omission), so under
+# stalls the percentiles are optimistic; at 80% of peak the server keeps up and the loop holds its rate.
+_LUA_DELAY = """local mean_ms = {mean_ms}
+delay = function()
+  return math.floor(-mean_ms * math.log(1 - math.random()) + 0.5)
+end
+"""
+
+
+def run_wrk_rate(
+    base: str,
+    route: str,
+    token: str,
+    seconds: int,
+    connections: int,
+    think_ms: float,
+    cpu: str | None = None,
+) -> LoadResult:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(_LUA.format(body=SMS_BODY.decode(), token=token))
+        f.write(_LUA_DELAY.replace("{mean_ms}", f"{think_ms:.3f}"))
+        script = f.name
+    pin = ["taskset", "-c", cpu] if cpu is not None else []
+    try:
+        out = subprocess.run(
+            [
+                *pin,
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--latency",
+                "-s",
+                script,
+                base + ROUTES[route],
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(script)
+    return _parse_wrk(out, route, connections)
+
+
+def _parse_wrk(out: str, route: str, connections: int) -> LoadResult:
+    m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
+    if m is None:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    total = int(m.group(1))
+    secs = float(m.group(2)) * _UNITS[m.group(3)] / 1000
+    bad_m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    bad = int(bad_m.group(1)) if bad_m else 0
+    lat_m = re.search(r"Latency\s+([\d.]+)(us|ms|s|m)", out)
+    lat = float(lat_m.group(1)) * _UNITS[lat_m.group(2)] if lat_m else 0.0
+    res = LoadResult(route, total, total - bad, secs, lat, f"wrk -t1 -c{connections}")
+    res.p50_ms, res.p99_ms = _percentile(out, "50"), _percentile(out, "99")
+    return res
+
+
+def latency_at_rate(
+    server: BenchServer,
+    route: str,
+    token: str,
+    rate: float,
+    seconds: int,
+    connections: int,
+    cpu: str | None = None,
+) -> LoadResult | None:
+    """p50/p99 latency with the route driven at `rate` req/s (wrk with a think time per connection:
+    see _LUA_DELAY); None without wrk. A short calibration run first measures the latency at about
+    that rate, which the think time then leaves out. The result's rps is the rate reached."""
+    if not has_wrk() or rate <= 0:
+        return None
+    interval_ms = 1000 * connections / rate  # per connection, between request starts
+    calib = run_wrk_rate(
+        server.base, route, token, max(1, min(2, seconds // 2)), connections, interval_ms, cpu
+    )
+    think = max(0.0, interval_ms - calib.latency_ms)
+    cpu0 = server.cpu_seconds()
+    res = run_wrk_rate(server.base, route, token, seconds, connections, think, cpu)
+    cpu1 = server.cpu_seconds()
+    if cpu0 is not None and cpu1 is not None:
+        res.cpu_seconds = cpu1 - cpu0
+    res.target_rps = rate
+    res.tool = f"wrk -t1 -c{connections}, mean think time {think:.1f} ms per connection"
+    return res
 
 
 async def _httpx_load(base: str, route: str, token: str, seconds: float, connections: int) -> LoadResult:

@@ -28,7 +28,7 @@ def test_bench_smoke_prints_ratios() -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     ratios = re.findall(r"^RATIO (\S+) (\S+) = (\d+\.\d+)", out.stdout, re.M)
@@ -44,6 +44,12 @@ def test_bench_smoke_prints_ratios() -> None:
             *([("spread", "uniform_20/hot")] if has_wrk() else []),
         )
     }
+    if "postgresql" in backends:  # 1 vs 2 uvicorn workers: PostgreSQL only
+        expected |= {
+            ("workers/postgresql", "rps_2w/1w"),
+            ("workers/postgresql", "cpu_per_call_2w/1w"),
+            ("workers/postgresql", "cpu_per_call_with_pg_2w/1w"),
+        }
     assert {(bench, ratio) for bench, ratio, _ in ratios} == expected, out.stdout
     assert all(float(v) > 0 for _, _, v in ratios), out.stdout
     # Every benchmark checked its own result: no failed calls, a clean ledger after the CDR writer.
@@ -51,4 +57,51 @@ def test_bench_smoke_prints_ratios() -> None:
     runs = 3 if has_wrk() else 2  # http, cdr (+ spread)
     assert out.stdout.count("ledger audit: clean") + out.stdout.count(
         "after the writer: clean"
-    ) == runs * len(backends), out.stdout
+    ) == runs * len(backends) + ("postgresql" in backends), out.stdout
+    _check_summary(out.stdout, backends)
+
+
+def _check_summary(stdout: str, backends: list[str]) -> None:
+    """The summary at the end: one TARGET line per target of bench/summary.py (per backend measured),
+    each with PASS, FAIL or "not run" — whatever the figures are."""
+    from bench.summary import TARGETS
+
+    assert "\nSUMMARY: " in stdout, stdout
+    tail = stdout[stdout.index("\nSUMMARY: ") :]
+    rows = re.findall(r"^TARGET (\S+) (\S+): .* (PASS|FAIL|not run \(.*\))$", tail, re.M)
+    assert {key for key, _, _ in rows} == set(TARGETS), tail
+    assert len(rows) == len(tail.strip().splitlines()) - 1 - tail.count("\nINFO "), tail
+    measured = {(key, backend) for key, backend, verdict in rows if verdict in ("PASS", "FAIL")}
+    # Measured in the smoke size: the HTTP and CDR ratios and the worker RSS on every backend; the
+    # 2-worker figures on PostgreSQL. Spread (1,000/100,000 partners) and bill run are not in it.
+    for b in backends:
+        assert {("charged_vs_fastapi", b), ("cdr_writer_vs_copy", b), ("worker_rss_mib", b)} <= measured, tail
+    if "postgresql" in backends:
+        assert {("workers_cpu", "postgresql"), ("workers_lock_waits", "postgresql")} <= measured, tail
+
+
+def test_summary_keeps_the_worst_figure_and_says_not_run() -> None:
+    from bench import summary
+
+    summary.reset()
+    try:
+        summary.record("cdr_writer_vs_copy", 0.9, "postgresql", "batch 300")
+        summary.record("cdr_writer_vs_copy", 0.5, "postgresql", "batch 30")
+        summary.record("worker_rss_mib", 120.0, "postgresql")
+        summary.record("worker_rss_mib", 160.0, "postgresql")
+        summary.record("workers_lock_waits", 0, "postgresql")
+        lines = {line.split(":")[0]: line for line in summary.lines()}
+    finally:
+        summary.reset()
+    assert lines["TARGET cdr_writer_vs_copy postgresql"].endswith(
+        "(target >= 0.800; batch 30, worst of 2) FAIL"
+    )
+    assert lines["TARGET worker_rss_mib postgresql"].startswith(
+        "TARGET worker_rss_mib postgresql: worker RSS"
+    )
+    assert " = 160 MiB " in lines["TARGET worker_rss_mib postgresql"]
+    assert lines["TARGET worker_rss_mib postgresql"].endswith("FAIL")
+    assert lines["TARGET workers_lock_waits postgresql"].endswith(" = 0 (target <= 0) PASS")
+    assert "not run" in lines["TARGET billrun_vs_scan -"]
+    with pytest.raises(KeyError):
+        summary.record("no_such_target", 1.0)

@@ -1,0 +1,190 @@
+"""One uvicorn worker vs two (`uvicorn --workers 2`, as production runs several: runner.serve), the
+same charged SMS load against each, on PostgreSQL: req/s, CPU per call of the worker processes (and of
+the PostgreSQL backends serving them), lock waits sampled from pg_stat_activity, each worker's RSS at
+the end of the run, and p50/p99 latency at 80% of the configuration's peak.
+
+The two configurations share one seeded database (the 2-worker run follows the 1-worker run; grants
+are released at each server's SIGTERM) and, with --pin, the same CPUs: the server's processes on CPU
+0, wrk on CPU 1 (PostgreSQL unpinned). On a 2-core machine two workers cannot add throughput; what the
+benchmark measures is what a second worker costs: CPU per call and lock waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import http_bench, summary
+from bench.http_bench import BenchServer, LoadResult, ProcMemory
+from bench.pg_sampler import PgSampler, PgStats
+from bench.world import container_for, seed_account
+
+
+@dataclass
+class WorkersRun:
+    workers: int
+    load: LoadResult
+    pg: PgStats
+    memory: list[ProcMemory]
+    cpu_split: list[float]  # each worker process's share of the server CPU
+    latency: LoadResult | None
+
+    @property
+    def server_ms(self) -> float | None:
+        return self.load.cpu_ms_per_call
+
+    @property
+    def pg_ms(self) -> float | None:
+        cpu = self.pg.backend_cpu_seconds
+        return 1000 * cpu / self.load.requests if cpu is not None and self.load.requests else None
+
+    @property
+    def total_ms(self) -> float | None:
+        return self.server_ms + self.pg_ms if self.server_ms is not None and self.pg_ms is not None else None
+
+    @property
+    def cluster_ms(self) -> float | None:
+        cpu = self.pg.cluster_cpu_seconds
+        return 1000 * cpu / self.load.requests if cpu is not None and self.load.requests else None
+
+
+def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    out = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            out[pid] = http_bench._proc_cpu(pid)
+    return out
+
+
+def run_one(
+    url: str, data: Path, token: str, workers: int, seconds: int, connections: int, warmup: int, pin: bool
+) -> WorkersRun:
+    server_cpu, client_cpu = ("0", "1") if pin else (None, None)
+    server = BenchServer(url, data / f"workers-{workers}", workers=workers, cpu=server_cpu)
+    server.start_timeout = 180.0  # two workers import the application on one pinned core
+    with server:
+        # Warm-up: every worker's caches filled and grants taken (wrk's connections reach both).
+        http_bench.load(server.base, "charged_sms", token, warmup, connections, client_cpu=client_cpu)
+        pids = http_bench.worker_pids(server)
+        before = _cpu_by_pid(pids)
+        with PgSampler(url) as pg:
+            res = http_bench.load(server.base, "charged_sms", token, seconds, connections, server, client_cpu)
+        after = _cpu_by_pid(pids)
+        mem = http_bench.memory(pids)
+        used = {p: after[p] - before[p] for p in before if p in after}
+        split = [u / max(sum(used.values()), 1e-9) for u in used.values()]
+        lat = http_bench.latency_at_rate(
+            server, "charged_sms", token, 0.8 * res.rps, seconds, connections, client_cpu
+        )
+    return WorkersRun(workers, res, pg.stats, mem, split, lat)
+
+
+async def _seed(url: str, data: Path) -> str:
+    c = container_for(url, data)
+    try:
+        return (await seed_account(c)).token
+    finally:
+        await c.dispose()
+
+
+async def _count_cdrs(url: str, data: Path) -> tuple[int, list[str]]:
+    from sqlalchemy import func, select
+
+    from bench.world import audit
+    from openability.charging.models import UsageRecord
+
+    c = container_for(url, data)
+    try:
+        async with c.uow() as uow:
+            n = await uow.session.scalar(select(func.count()).select_from(UsageRecord))
+        return int(n or 0), await audit(c)
+    finally:
+        await c.dispose()
+
+
+def _ms(x: float | None) -> str:
+    return f"{x:.3f}" if x is not None else "n/a"
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def report(
+    backend: str, runs: list[WorkersRun], seconds: int, pin: bool, cdrs: int, audit: list[str]
+) -> None:
+    one, two = runs
+    where = "; server processes on CPU 0, wrk on CPU 1" if pin else ""
+    print(
+        f"\n[workers/{backend}] charged SMS against 1 and 2 uvicorn workers (--workers N), load:"
+        f" {one.load.tool}, {seconds}s each{where}"
+    )
+    for r in runs:
+        peak = max((m.hwm_mib for m in r.memory), default=0.0)
+        rss = ", ".join(f"{m.rss_mib:.0f}" for m in r.memory)
+        split = "/".join(f"{100 * s:.0f}" for s in r.cpu_split)
+        print(
+            f"  {r.workers} worker{'s' if r.workers > 1 else ' '} {r.load.rps:8.0f} req/s (2xx {r.load.ok} of"
+            f" {r.load.requests}); CPU per call: server {_ms(r.server_ms)} ms + PostgreSQL backends"
+            f" {_ms(r.pg_ms)} ms = {_ms(r.total_ms)} ms (whole PostgreSQL cluster {_ms(r.cluster_ms)} ms);"
+            f" CPU split {split}%; RSS {rss} MiB (peak {peak:.0f} MiB)"
+        )
+    for r in runs:
+        waits = f": {r.pg.top_waits()}" if r.pg.lock_waits else ""
+        print(
+            f"  lock waits, {r.workers} worker{'s' if r.workers > 1 else ''}: {r.pg.lock_samples} of"
+            f" {r.pg.samples} pg_stat_activity samples (every 100 ms, {r.pg.backends} backends){waits}"
+        )
+    for r in runs:
+        lat = r.latency
+        if lat is None:
+            print(f"  latency at 80% of peak, {r.workers} worker(s): not run (needs wrk)")
+            continue
+        print(
+            f"  latency at 80% of peak, {r.workers} worker(s): p50 {_ms(lat.p50_ms)} ms, p99 {_ms(lat.p99_ms)} ms"
+            f" at {lat.rps:.0f} req/s (asked {lat.target_rps or 0:.0f}; {lat.tool})"
+        )
+        summary.info(
+            f"latency at 80% of peak, workers/{backend} {r.workers} worker(s): p50 {_ms(lat.p50_ms)} ms,"
+            f" p99 {_ms(lat.p99_ms)} ms at {lat.rps:.0f} req/s"
+        )
+    print(f"  CDRs in the database: {cdrs} (incl. warm-up), ledger audit: {audit or 'clean'}")
+    if any(r.load.ok < r.load.requests for r in runs):
+        print("  WARNING: charged calls failed (see the 2xx counts)")
+    rps = _ratio(two.load.rps, one.load.rps)
+    server = _ratio(two.server_ms, one.server_ms)
+    total = _ratio(two.total_ms, one.total_ms)
+    print(
+        f"RATIO workers/{backend} rps_2w/1w = {rps or 0:.3f}  ({two.load.rps:.0f} vs {one.load.rps:.0f} req/s)"
+    )
+    if server is not None:
+        print(
+            f"RATIO workers/{backend} cpu_per_call_2w/1w = {server:.3f}"
+            f"  (server only: {_ms(two.server_ms)} vs {_ms(one.server_ms)} ms)"
+        )
+    if total is not None:
+        print(
+            f"RATIO workers/{backend} cpu_per_call_with_pg_2w/1w = {total:.3f}"
+            f"  (server + PostgreSQL backends: {_ms(two.total_ms)} vs {_ms(one.total_ms)} ms)"
+        )
+    figure = total if total is not None else server
+    if figure is not None:
+        what = (
+            "server + PostgreSQL backends"
+            if total is not None
+            else "server only (PostgreSQL not on this host)"
+        )
+        summary.record("workers_cpu", figure, backend, f"{what}; server only {_ms(server)}")
+    summary.record("workers_lock_waits", two.pg.lock_samples, backend, f"of {two.pg.samples} samples")
+    for r in runs:
+        for m in r.memory:
+            summary.record("worker_rss_mib", m.hwm_mib, backend, f"VmHWM, {r.workers} worker(s)")
+
+
+def run(backend: str, url: str, data: Path, seconds: int, connections: int, warmup: int, pin: bool) -> None:
+    token = asyncio.run(_seed(url, data))
+    runs = [run_one(url, data, token, n, seconds, connections, warmup, pin) for n in (1, 2)]
+    cdrs, violations = asyncio.run(_count_cdrs(url, data))
+    report(backend, runs, seconds, pin, cdrs, violations)
