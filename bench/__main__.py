@@ -13,11 +13,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import cdr_bench, http_bench, spread_bench, summary, workers_bench
+from bench import billrun_bench, cdr_bench, http_bench, spread_bench, summary, workers_bench
 from bench.world import backends, container_for, fresh_database, seed_account
 
 FULL = {"seconds": 10, "connections": 64, "cdrs": 20_000, "partners": 1000, "warmup": 5}
 SMOKE = {"seconds": 1, "connections": 4, "cdrs": 300, "partners": 20, "warmup": 1}
+# The bill run (PostgreSQL): CDRs of one month over partners x 3 products.
+FULL.update(cdrs_month=10_000_000, billrun_partners=10_000)
+SMOKE.update(cdrs_month=20_000, billrun_partners=100)
 
 
 def _http(
@@ -215,6 +218,37 @@ def _cdr(backend: str, workdir: Path, n: int) -> None:
     summary.record("cdr_writer_vs_copy", r.writer_rps / r.raw_rps, backend, f"vs raw {raw}")
 
 
+def _billrun(workdir: Path, partners: int, cdrs: int) -> None:
+    with fresh_database("postgresql", workdir) as url:
+        r = billrun_bench.run_billrun_bench(url, workdir / "billrun", partners, cdrs)
+    print(
+        f"\n[billrun/postgresql] {r.cdrs:,} CDRs of {billrun_bench.BENCH_MONTH} for {r.partners:,} partners x 3"
+        f" products, {r.rollups:,} daily rollup rows"
+    )
+    print(
+        f"  generated in {r.setup_seconds + r.copy_seconds + r.index_seconds + r.rollup_seconds:.1f} s:"
+        f" partners + charge entries {r.setup_seconds:.1f} s, CDRs by COPY {r.copy_seconds:.1f} s"
+        f" ({r.cdrs / max(r.copy_seconds, 1e-9):,.0f} rows/s), their indexes + ATTACH {r.index_seconds:.1f} s,"
+        f" rollups {r.rollup_seconds:.1f} s"
+    )
+    print(f"  bare GROUP BY scan  {r.scan_seconds:8.3f} s  ({r.scan_groups:,} partner x product groups)")
+    print(
+        f"  bill run            {r.bill_seconds:8.3f} s  ({r.bill_statements:,} statements;"
+        f" {r.bill_seconds / max(r.partners, 1) * 1000:.2f} ms per partner)"
+    )
+    mem = "PASS" if r.bill_peak_mib < 1024 else "FAIL"
+    print(f"  bill run peak memory (ru_maxrss) {r.bill_peak_mib:.0f} MiB  (target < 1024 MiB: {mem})")
+    print(f"  ledger audit: {r.audit or 'clean'}")
+    verdict = "PASS" if r.ratio <= 0.25 else "FAIL"
+    print(
+        f"RATIO billrun/postgresql billrun/groupby_scan = {r.ratio:.3f}  (target <= 0.25: {verdict};"
+        f" {r.bill_seconds:.3f} vs {r.scan_seconds:.3f} s; peak {r.bill_peak_mib:.0f} MiB)"
+    )
+    size = f"{r.cdrs:,} CDRs, {r.partners:,} partners"
+    summary.record("billrun_vs_scan", r.ratio, "postgresql", size)
+    summary.record("billrun_memory_mib", r.bill_peak_mib, "postgresql", size)
+
+
 def _http_stack(choice: str) -> str:
     """uvicorn's 'auto' choices: httptools and uvloop when installed, else h11 and asyncio's loop."""
     from importlib.util import find_spec
@@ -238,15 +272,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoke", action="store_true", help="tiny sizes (CI): checks the benchmarks run")
     ap.add_argument(
         "--only",
-        choices=["http", "cdr", "spread", "workers"],
+        choices=["http", "cdr", "spread", "workers", "billrun"],
         help="run one benchmark (spread: calls over many partners vs one hot partner; not in the default set;"
-        " workers: 1 vs 2 uvicorn workers, PostgreSQL only)",
+        " workers: 1 vs 2 uvicorn workers, PostgreSQL only; billrun: PostgreSQL only)",
     )
     ap.add_argument("--backend", choices=["sqlite", "postgresql"], help="one backend only")
     ap.add_argument("--seconds", type=int, help="load duration per route")
     ap.add_argument("--connections", type=int, help="concurrent connections")
     ap.add_argument("--cdrs", type=int, help="CDRs to write")
     ap.add_argument("--partners", type=int, help="spread: number of partners (1000)")
+    ap.add_argument("--cdrs-month", type=int, help="billrun: CDRs in the billed month (10,000,000)")
+    ap.add_argument("--billrun-partners", type=int, help="billrun: partners (10,000), 3 products each")
     ap.add_argument("--zipf", type=float, help="spread: Zipf exponent s (default: uniform)")
     ap.add_argument("--warmup", type=int, help="spread: seconds of spread load before measuring (5)")
     ap.add_argument(
@@ -291,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
             if args.only in (None, "cdr"):
                 _cdr(backend, workdir, size["cdrs"])
+            if backend == "postgresql" and args.only in (None, "billrun"):
+                _billrun(workdir, size["billrun_partners"], size["cdrs_month"])
             # The smoke size runs the spread benchmark too (with wrk: it drives many tokens).
             if args.only == "spread" or (args.smoke and args.only is None and http_bench.has_wrk()):
                 _spread(

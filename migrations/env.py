@@ -8,6 +8,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from openability.charging.partitions import is_partition_name
 from openability.config import Settings
 from openability.kernel.db import make_engine
 from openability.models import metadata
@@ -20,10 +21,16 @@ def _url() -> str:
     return str(url) if url else Settings().effective_database_url()
 
 
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """The CDR table's month partitions (and detached ones) are not models: charging/partitions.py."""
+    return not (type_ == "table" and is_partition_name(name))
+
+
 def _configure(connection: Connection | None = None, **kw: Any) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
+        include_name=include_name,
         render_as_batch=True,  # SQLite needs batch mode for ALTER TABLE
         compare_type=True,
         **kw,

@@ -78,6 +78,7 @@ async def start(container: Container) -> None:
     clock = container.clock if isinstance(container.clock, TestClock) else None
     if clock is not None:
         await clock.start()  # the moved time first: everything below reads the clock
+    await _ensure_cdr_partitions(container)
     install_authenticator(container)
     configure_hash_threads(container.settings.password_hash_threads)
     gateway = container.gateway = GatewayRuntime(
@@ -103,6 +104,21 @@ async def start(container: Container) -> None:
             # jobs whose period the clock entered run now rather than at the next interval.
             jobs = container.scheduler.jobs
             clock.on_moved(lambda: tick(container, jobs))
+
+
+async def _ensure_cdr_partitions(container: Container) -> None:
+    """PostgreSQL: this month's CDR partition and the next two exist before the first call (the
+    cdr-partitions job keeps them ahead). Not fatal: a CDR without its month's partition lands in the
+    DEFAULT partition and the job moves it."""
+    from openability.charging.partitions import ensure_partitions
+
+    try:
+        report = await ensure_partitions(container.engine, container.clock.now())
+    except Exception:
+        log.exception("creating the CDR partitions at start failed; the cdr-partitions job retries")
+        return
+    if report.created:
+        log.info("CDR partitions at start: %s", report.summary())
 
 
 async def stop(container: Container) -> None:

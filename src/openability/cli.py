@@ -54,6 +54,10 @@ clock_app = typer.Typer(
 app.add_typer(clock_app, name="clock")
 operators_app = typer.Typer(help="Operators: create the first admin.", no_args_is_help=True)
 app.add_typer(operators_app, name="operators")
+cdr_app = typer.Typer(
+    help="CDR storage (PostgreSQL): the month partitions of usage_records.", no_args_is_help=True
+)
+app.add_typer(cdr_app, name="cdr")
 
 
 @app.command()
@@ -324,3 +328,51 @@ def run(
 
 def main() -> None:
     app()
+
+
+@cdr_app.command("partitions")
+def cdr_partitions(
+    ensure: bool = typer.Option(
+        False, help="first create the missing ones (what the cdr-partitions job does)"
+    ),
+) -> None:
+    """List the attached partitions of usage_records (month, table, estimated rows)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from openability.charging import partitions
+
+    async def run(p: Platform) -> tuple[str, list[tuple[str, str, int]]]:
+        done = (await partitions.ensure_partitions(p.engine, p.clock.now())).summary() if ensure else ""
+        return done, await partitions.partition_sizes(p.engine)
+
+    done, sizes = run_async(run)
+    if done:
+        typer.echo(done)
+    if not sizes:
+        typer.echo("usage_records is not partitioned (SQLite: one plain table)")
+        return
+    table = Table("month", "table", "rows (estimate)")
+    for month, name, rows in sizes:
+        table.add_row(month, name, f"{rows:,}")
+    Console().print(table)
+
+
+@cdr_app.command("detach-partition")
+def cdr_detach_partition(month: str) -> None:
+    """Detach a closed, billed month's partition (YYYY-MM). The table is kept, outside usage_records,
+    for you to archive (pg_dump -t) and drop; statements and usage pages read the daily rollups.
+    Refused for the current month or later and for a month whose bill run has not completed."""
+    from openability.billing import statements
+    from openability.billing.types import BillRunState
+    from openability.charging import partitions
+
+    async def run(p: Platform) -> str:
+        month_ = statements.parse_month(month)
+        async with p.uow(CLI_ACTOR) as uow:
+            bill_run = await statements.bill_run_of(uow, month_)
+            billed = bill_run is not None and bill_run.state == BillRunState.COMPLETED
+        return await partitions.detach_partition(p.engine, month_, p.clock.now(), billed=billed)
+
+    name = run_async(run)
+    typer.echo(f"detached {name}: archive it (pg_dump -t {name}) and drop it when you no longer need it")

@@ -14,7 +14,7 @@ from openability.billing.jobs import (
     STATEMENT_ISSUE,
     STATEMENT_LATE_ALERT,
 )
-from openability.charging.jobs import CLAIMS_RECOVERY, GRANT_REAPER
+from openability.charging.jobs import CDR_PARTITIONS, CLAIMS_RECOVERY, GRANT_REAPER
 from openability.jobs.registry import Job, job_table
 from openability.notifications.jobs import NOTIFICATIONS_DELIVERY
 from openability.partners.jobs import LOGIN_FAILURES_PRUNE
@@ -27,6 +27,7 @@ def all_jobs() -> dict[str, Job]:
     return job_table(
         GRANT_REAPER,
         CLAIMS_RECOVERY,
+        CDR_PARTITIONS,
         SLA_BREACHES,
         HOLIDAY_GREETINGS,
         BILL_RUN,

@@ -28,7 +28,7 @@ def test_bench_smoke_prints_ratios() -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,  # workers (1 vs 2) and the bill run's world on PostgreSQL
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     ratios = re.findall(r"^RATIO (\S+) (\S+) = (\d+\.\d+)", out.stdout, re.M)
@@ -42,6 +42,7 @@ def test_bench_smoke_prints_ratios() -> None:
             ("http", "charged_sms_key/charged_sms"),
             ("cdr", "writer/raw_copy" if b == "postgresql" else "writer/raw_executemany"),
             *([("spread", "uniform_20/hot")] if has_wrk() else []),
+            *([("billrun", "billrun/groupby_scan")] if b == "postgresql" else []),
         )
     }
     if "postgresql" in backends:  # 1 vs 2 uvicorn workers: PostgreSQL only
@@ -57,7 +58,7 @@ def test_bench_smoke_prints_ratios() -> None:
     runs = 3 if has_wrk() else 2  # http, cdr (+ spread)
     assert out.stdout.count("ledger audit: clean") + out.stdout.count(
         "after the writer: clean"
-    ) == runs * len(backends) + ("postgresql" in backends), out.stdout
+    ) == runs * len(backends) + 2 * ("postgresql" in backends), out.stdout  # + workers, bill run
     _check_summary(out.stdout, backends)
 
 

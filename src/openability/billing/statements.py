@@ -151,10 +151,14 @@ async def bill_run(
             pass  # another scheduler started it: the statements themselves are unique
     created = 0
     ordered = sorted(pids)
+    # The price versions are read once per run, not once per partner (they were 3 of a partner's ~10
+    # queries per product): a version is immutable once calls were rated with it (R-PRICE-03), and
+    # the rollups name the version each use was rated with.
+    plan_cache: PlanCache = {}
     for i, pid in enumerate(ordered, start=1):
         try:
             async with platform.uow(actor) as uow:
-                created += await bill_partner(uow, month, pid)
+                created += await bill_partner(uow, month, pid, plan_cache)
         except IntegrityError:
             pass  # another run made this partner's statement first
         if progress is not None:
@@ -186,18 +190,28 @@ async def _month_total(uow: UnitOfWork, month: str) -> Decimal:
     return sum(totals, ZERO)
 
 
+# product id -> (code, its price versions by plan id), or None for a product that does not exist
+PlanCache = dict[str, tuple[str, dict[str, PlanVersion]] | None]
+
+
 async def _plans(
-    uow: UnitOfWork, product_ids: Sequence[str]
+    uow: UnitOfWork, product_ids: Sequence[str], cache: PlanCache | None = None
 ) -> tuple[dict[str, PlanVersion], dict[str, str]]:
     """Every price version of the products, by plan id; and product id -> code."""
     plans: dict[str, PlanVersion] = {}
     codes: dict[str, str] = {}
     for pid in sorted(set(product_ids)):
-        rating = await catalog.product_rating(uow, pid)
-        if rating is None:
+        if cache is not None and pid in cache:
+            found = cache[pid]
+        else:
+            rating = await catalog.product_rating(uow, pid)
+            found = None if rating is None else (rating.code, {p.plan_id: p for p in rating.plans})
+            if cache is not None:
+                cache[pid] = found
+        if found is None:
             continue
-        codes[pid] = rating.code
-        plans.update({p.plan_id: p for p in rating.plans})
+        codes[pid] = found[0]
+        plans.update(found[1])
     return plans, codes
 
 
@@ -206,7 +220,9 @@ def _tier_words(line: rules.UsageLine) -> str:
     return f"阶梯 tier {line.tier_from}–{upper}"
 
 
-async def bill_partner(uow: UnitOfWork, month: str, partner_id: str) -> int:
+async def bill_partner(
+    uow: UnitOfWork, month: str, partner_id: str, plan_cache: PlanCache | None = None
+) -> int:
     """Make the partner's statement of the month (draft), its lines and its true-up and adjustment
     entries. Returns 1, or 0 when it exists already or there is nothing to state."""
     session = uow.session
@@ -233,7 +249,7 @@ async def bill_partner(uow: UnitOfWork, month: str, partner_id: str) -> int:
     ).all()
     if not rollups and not carried:
         return 0
-    plans, codes = await _plans(uow, [r.product_id for r in rollups])
+    plans, codes = await _plans(uow, [r.product_id for r in rollups], plan_cache)
     usage = [
         rules.Usage(r.product_id, r.day, r.price_plan_id, r.band, r.scope, r.quantity, r.amount)
         for r in rollups

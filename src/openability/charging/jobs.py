@@ -1,5 +1,6 @@
-"""Charging jobs: the grant reaper (closes grants of dead gateway workers) and the claims recovery
-(resolves idempotency claims left by dead workers, deletes old ones)."""
+"""Charging jobs: the grant reaper (closes grants of dead gateway workers), the claims recovery
+(resolves idempotency claims left by dead workers, deletes old ones) and the CDR partitions (the
+months ahead on PostgreSQL, charging/partitions.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from openability.charging import service
+from openability.charging import partitions, service
 from openability.charging.claims import recover_claims
-from openability.jobs.registry import Job, every_minute
+from openability.jobs.registry import Job, daily, every_minute
 from openability.kernel.money import fmt
 from openability.kernel.outage import log_failure
 
@@ -65,4 +66,17 @@ CLAIMS_RECOVERY = Job(
     period=every_minute,
     description="Resolve idempotency claims of dead gateway workers (answered or in doubt); delete old claims",
     record=False,
+)
+
+
+async def create_cdr_partitions(container: Platform) -> str:
+    report = await partitions.ensure_partitions(container.engine, container.clock.now())
+    return report.summary()
+
+
+CDR_PARTITIONS = Job(
+    name="cdr-partitions",
+    fn=create_cdr_partitions,
+    period=daily,
+    description="PostgreSQL: create the CDR partitions of this month and the next two; move CDRs out of DEFAULT",
 )

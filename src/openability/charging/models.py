@@ -6,7 +6,19 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    DDL,
+    JSON,
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
+    event,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openability.charging.types import ClaimState, GrantState
@@ -33,15 +45,28 @@ class Grant(Base):
 
 
 class UsageRecord(Base):
-    """CDR: one per answered, charged call (R-CHARGE-02)."""
+    """CDR: one per answered, charged call (R-CHARGE-02).
+
+    On PostgreSQL the table is LIST-partitioned by `month` (the Asia/Shanghai billing month), one
+    partition a month plus a DEFAULT one (charging/partitions.py, docs/charging.md "CDR partitions").
+    Every key carries `partner_id` (the distribution key on Citus) and `month` (the partition key):
+    a key of a partitioned table must include the partition key. `id` alone is still unique (new_id)
+    and is the ORM's identity. SQLite keeps one plain table with the same keys."""
 
     __tablename__ = "usage_records"
     __table_args__ = (
-        UniqueConstraint("partner_id", "request_key"),
+        PrimaryKeyConstraint("id", "partner_id", "month"),
+        # The CDR writer's duplicate check (a DuplicateRequest answers with the stored CDR). A key is
+        # unique within its month here; across months request_claims (charging/claims.py) guard it.
+        UniqueConstraint("partner_id", "request_key", "month"),
         Index("ix_usage_partner_time", "partner_id", "occurred_at"),
+        Index("ix_usage_records_journal_entry_id", "journal_entry_id", "partner_id"),
+        Index("ix_usage_records_month", "month", "partner_id"),
+        {"postgresql_partition_by": "LIST (month)"},
     )
+    __mapper_args__ = {"primary_key": ["id"]}
 
-    id: Mapped[str] = mapped_column(IdStr(), primary_key=True)
+    id: Mapped[str] = mapped_column(IdStr())
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"))
     product_id: Mapped[str] = mapped_column(ForeignKey("products.id"))
     capability: Mapped[str] = mapped_column(String(20))
@@ -55,14 +80,25 @@ class UsageRecord(Base):
     price_plan_id: Mapped[str] = mapped_column(IdStr())  # R-PRICE-03: the version used
     band: Mapped[str] = mapped_column(String(20))
     scope: Mapped[str] = mapped_column(String(20))
-    month: Mapped[str] = mapped_column(String(7), index=True)  # Asia/Shanghai billing month
+    month: Mapped[str] = mapped_column(String(7))  # Asia/Shanghai billing month: the partition key
     grant_id: Mapped[str | None] = mapped_column(IdStr(), nullable=True)
-    journal_entry_id: Mapped[str] = mapped_column(ForeignKey("journal_entries.id"), index=True)
+    journal_entry_id: Mapped[str] = mapped_column(ForeignKey("journal_entries.id"))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     recipients: Mapped[list[str]] = mapped_column(JSON)  # end-user numbers (R-SCOPE-01, R-SCORE-02)
     response: Mapped[dict[str, Any]] = mapped_column(JSON)  # the answer, replayed on retry (R-CHARGE-04)
     # SHA-256 of the canonical request: a retry with the same key but another request is refused (409).
     request_hash: Mapped[str] = mapped_column(String(64), default="")
+
+
+# A new PostgreSQL database gets the DEFAULT partition with the table (a CDR of a month that has no
+# partition yet is never refused); the month partitions come from charging/partitions.py.
+event.listen(
+    UsageRecord.__table__,
+    "after_create",
+    DDL("CREATE TABLE usage_records_default PARTITION OF usage_records DEFAULT").execute_if(  # type: ignore[no-untyped-call]
+        dialect="postgresql"
+    ),
+)
 
 
 class UsageDaily(Base):
@@ -106,7 +142,9 @@ class Message(Base):
     __tablename__ = "messages"
 
     id: Mapped[str] = mapped_column(IdStr(), primary_key=True)
-    usage_record_id: Mapped[str] = mapped_column(ForeignKey("usage_records.id"), index=True)
+    # No foreign key: usage_records is partitioned (a key referring to it would need its month) and old
+    # months are detached; the CDR writer writes a CDR and its messages in one transaction.
+    usage_record_id: Mapped[str] = mapped_column(IdStr(), index=True)
     partner_id: Mapped[str] = mapped_column(IdStr(), index=True)
     capability: Mapped[str] = mapped_column(String(20))
     recipient: Mapped[str] = mapped_column(String(20))
