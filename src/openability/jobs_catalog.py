@@ -16,6 +16,7 @@ from openability.billing.jobs import (
 )
 from openability.charging.jobs import CLAIMS_RECOVERY, GRANT_REAPER
 from openability.jobs.registry import Job, job_table
+from openability.ledger.jobs import REVENUE_ROLLUP
 from openability.notifications.jobs import NOTIFICATIONS_DELIVERY
 from openability.tickets.jobs import HOLIDAY_GREETINGS, SLA_BREACHES
 
@@ -39,4 +40,5 @@ def all_jobs() -> dict[str, Job]:
         LOW_BALANCE_ALERTS,
         CERTIFICATE_WATCH,
         SI_REPORTS,
+        REVENUE_ROLLUP,
     )
