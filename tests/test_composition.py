@@ -22,6 +22,7 @@ from openability.charging.jobs import CDR_PARTITIONS, CLAIMS_RECOVERY, GRANT_REA
 from openability.connectors.base import Connectors
 from openability.jobs.registry import job_table
 from openability.jobs_catalog import all_jobs
+from openability.ledger.jobs import REVENUE_ROLLUP
 from openability.notifications.jobs import NOTIFICATIONS_DELIVERY
 from openability.partners.jobs import LOGIN_FAILURES_PRUNE
 from openability.tickets.jobs import HOLIDAY_GREETINGS, SLA_BREACHES
@@ -46,6 +47,7 @@ def test_every_job_is_listed_once_by_explicit_import() -> None:
         CERTIFICATE_WATCH,
         SI_REPORTS,
         LOGIN_FAILURES_PRUNE,
+        REVENUE_ROLLUP,
     )
     assert all_jobs() == {j.name: j for j in jobs}
 

@@ -8,7 +8,7 @@ money test) run it; each violation is one readable sentence.
      - refunds (+ any adjustments/reversals that touched prepaid money), cross-checked against the
      payments (billing) and the usage records (charging);
   4. every CDR's journal entry exists and is a CHARGE entry; per CHARGE entry the CDR amounts equal its
-     revenue credit and each partner's debit (so each CDR is in exactly one entry, with its money);
+     revenue credit (the revenue account or a revenue shard) and each partner's debit (so each CDR is in exactly one entry, with its money);
   5. per partner, prepaid:reserved == the open amount of its active grants (granted - consumed -
      released); closed grants are fully released; each grant's consumption equals its CDRs; the GRANT and
      GRANT_RELEASE entries equal the grants' granted and released totals.
@@ -127,14 +127,14 @@ async def run_audit(session: AsyncSession) -> list[str]:
             )
         cdr_total[entry_id] += total
         cdr_party[(entry_id, f"{pid}:{mode}")] += total
-    revenue = by_key.get((PLATFORM, AccountType.REVENUE))
     charge_revenue: dict[str, Decimal] = defaultdict(lambda: ZERO)
     charge_debits: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
     for (entry_id, acc_id), amount in facts.charge_lines.items():
         line_acc = accounts.get(acc_id)
         if line_acc is None:
             continue
-        if revenue is not None and acc_id == revenue.id:
+        # the platform's revenue account or one of its shards (ledger/revenue.py)
+        if line_acc.type == AccountType.REVENUE:
             charge_revenue[entry_id] += -amount
         elif line_acc.type == AccountType.RECEIVABLE:  # debits are positive: the money the CDRs took
             charge_debits[(entry_id, f"{line_acc.owner_id}:postpaid")] += amount

@@ -16,6 +16,7 @@ from openability.billing.jobs import (
 )
 from openability.charging.jobs import CDR_PARTITIONS, CLAIMS_RECOVERY, GRANT_REAPER
 from openability.jobs.registry import Job, job_table
+from openability.ledger.jobs import REVENUE_ROLLUP
 from openability.notifications.jobs import NOTIFICATIONS_DELIVERY
 from openability.partners.jobs import LOGIN_FAILURES_PRUNE
 from openability.tickets.jobs import HOLIDAY_GREETINGS, SLA_BREACHES
@@ -42,4 +43,5 @@ def all_jobs() -> dict[str, Job]:
         CERTIFICATE_WATCH,
         SI_REPORTS,
         LOGIN_FAILURES_PRUNE,
+        REVENUE_ROLLUP,
     )

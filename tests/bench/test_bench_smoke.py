@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from bench.__main__ import CDR_BATCHES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +41,10 @@ def test_bench_smoke_prints_ratios() -> None:
             ("http", "charged_sms/starlette_noop"),
             ("http", "charged_sms/fastapi_noop"),
             ("http", "charged_sms_key/charged_sms"),
-            ("cdr", "writer/raw_copy" if b == "postgresql" else "writer/raw_executemany"),
+            *(
+                ("cdr", f"writer/raw_{'copy' if b == 'postgresql' else 'executemany'}@{size}")
+                for size in CDR_BATCHES
+            ),
             *([("spread", "uniform_20/hot")] if has_wrk() else []),
             *([("billrun", "billrun/groupby_scan")] if b == "postgresql" else []),
         )
@@ -55,7 +59,7 @@ def test_bench_smoke_prints_ratios() -> None:
     assert all(float(v) > 0 for _, _, v in ratios), out.stdout
     # Every benchmark checked its own result: no failed calls, a clean ledger after the CDR writer.
     assert "WARNING" not in out.stdout, out.stdout
-    runs = 3 if has_wrk() else 2  # http, cdr (+ spread)
+    runs = 1 + len(CDR_BATCHES) + (1 if has_wrk() else 0)  # http, cdr per batch size (+ spread)
     assert out.stdout.count("ledger audit: clean") + out.stdout.count(
         "after the writer: clean"
     ) == runs * len(backends) + 2 * ("postgresql" in backends), out.stdout  # + workers, bill run

@@ -6,6 +6,11 @@ turns them into its insert rows. Callers await their record's future: a call is 
 call always has exactly one CDR (R-CHARGE-02). A batch that fails (e.g. another worker stored the same
 idempotency key first) is retried record by record so one bad record does not fail the others. A CDR
 of a claimed key (charging/claims.py) marks its claim answered in the same transaction.
+
+Two paths write the same rows: on PostgreSQL the batch goes set-wise through the raw asyncpg
+connection (charging/cdr_pg.py: one statement, one round trip, or COPY for large batches; the revenue
+credit on a revenue shard no other worker holds, ledger/setwise.py); on SQLite (one writer at a time
+anyway) through SQLAlchemy Core below.
 """
 
 from __future__ import annotations
@@ -18,19 +23,24 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 from prometheus_client import Histogram
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
+from openability.charging import cdr_pg
 from openability.charging.claims import ANSWER_CLAIM
 from openability.charging.models import Grant, Message, UsageDaily, UsageRecord
 from openability.charging.types import CdrRecord, GrantState
 from openability.kernel.batching import BatchWriter, Pending
 from openability.kernel.db import Money
+from openability.kernel.errors import InsufficientBalance
 from openability.kernel.ids import new_id
 from openability.ledger import service as ledger
+from openability.ledger.revenue import ensure_revenue_shards
+from openability.ledger.setwise import NEGATIVE_MARK, failure_mark
 from openability.ledger.types import PLATFORM, AccountRef, AccountType, EntryKind
 
 if TYPE_CHECKING:
@@ -64,6 +74,10 @@ class CdrFailed(Exception):
     """The CDR could not be made durable: the call must not be answered as charged."""
 
 
+class _Duplicate(Exception):
+    """PostgreSQL path: a constraint refused the batch (e.g. a request key another worker stored)."""
+
+
 class _GrantClosed(Exception):
     def __init__(self, grant_id: str) -> None:
         super().__init__(grant_id)
@@ -89,6 +103,8 @@ class CdrWriter:
             on_error=lambda _exc: CdrFailed("CDR could not be recorded"),
         )
         self._accounts: dict[tuple[str, AccountType], AccountRef] = {}
+        self._postgres = container.dialect == "postgresql"
+        self._shards_ready = False
         self.batches = 0
 
     @property
@@ -143,7 +159,7 @@ class CdrWriter:
             it.succeed()
 
     async def _fail_one(self, it: CdrItem, exc: Exception) -> None:
-        if isinstance(exc, IntegrityError):
+        if isinstance(exc, IntegrityError | _Duplicate):
             stored = await self._stored(it.item.partner_id, it.item.request_key)
             if stored is not None:
                 it.fail(DuplicateRequest(*stored))
@@ -189,6 +205,9 @@ class CdrWriter:
         return self._accounts[(owner, type_)]
 
     async def _write(self, batch: list[CdrItem], closed: set[str]) -> None:
+        if self._postgres:
+            await self._write_pg(batch, closed)
+            return
         async with self.container.uow() as uow:
             s, now = uow.session, uow.now
             await self._account_ids(s, {PLATFORM} | {it.item.partner_id for it in batch})
@@ -256,8 +275,7 @@ class CdrWriter:
             for row in rows:
                 row["journal_entry_id"] = entry.id
             # The rest is Core on the session's connection (same transaction): no ORM bulk-insert
-            # machinery, statements built once, one executemany per table. (asyncpg's COPY was tried
-            # for the rows: no faster than its pipelined executemany at these batch sizes.)
+            # machinery, statements built once, one executemany per table.
             conn = await s.connection()
             await conn.execute(_INSERT_USAGE, rows)
             if messages:
@@ -275,6 +293,58 @@ class CdrWriter:
                 closed_gid = (await conn.execute(_CLOSED_AMONG, {"gids": gids})).scalar()
                 if closed_gid is not None:
                     raise _GrantClosed(closed_gid)
+
+    async def _write_pg(self, batch: list[CdrItem], closed: set[str]) -> None:
+        """PostgreSQL, on the raw asyncpg connection (charging/cdr_pg.py): a batch of fewer than
+        COPY_MIN_RECORDS in one statement, one round trip; a larger one as the entry row, COPY of the
+        CDR and message rows and one statement for the rest, in one transaction."""
+        owners = {it.item.partner_id for it in batch}
+        if not self._shards_ready or any(
+            (o, AccountType.PREPAID_RESERVED) not in self._accounts for o in owners
+        ):
+            async with self.container.uow() as uow:
+                if not self._shards_ready:
+                    await ensure_revenue_shards(uow.session, uow.now)
+                    self._shards_ready = True
+                await self._account_ids(uow.session, {PLATFORM} | owners)
+        now = self.container.clock.now()
+        pg = cdr_pg.batch_args(
+            [it.item for it in batch],
+            closed,
+            self._accounts,
+            entry_id=new_id("je"),
+            ref_id=new_id("cb"),
+            now=now,
+            revenue_fallback=self._account(PLATFORM, AccountType.REVENUE).id,
+        )
+        async with self.container.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            apg: Any = raw.driver_connection
+            try:
+                if pg.copy:
+                    async with apg.transaction():
+                        await apg.execute(cdr_pg.SQL_ENTRY, *pg.entry_args())
+                        await apg.copy_records_to_table(
+                            "usage_records", records=pg.usage_rows(), columns=cdr_pg.USAGE_COLUMNS
+                        )
+                        await apg.copy_records_to_table(
+                            "messages", records=pg.message_rows(), columns=cdr_pg.MESSAGE_COLUMNS
+                        )
+                        await apg.fetchrow(cdr_pg.SQL_AFTER_COPY, *pg.args())
+                else:  # one statement: its own transaction
+                    await apg.fetchrow(cdr_pg.SQL, *pg.args())
+            except asyncpg.PostgresError as exc:
+                mark = failure_mark(str(exc))
+                if mark is not None and mark[0] == cdr_pg.GRANT_CLOSED_MARK:
+                    raise _GrantClosed(mark[1]) from exc
+                if mark is not None and mark[0] == NEGATIVE_MARK:
+                    raise InsufficientBalance("the prepaid balance cannot cover this amount") from exc
+                if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+                    raise _Duplicate(str(exc)) from exc
+                raise
+            finally:
+                if apg.is_closed():  # never hand a dead connection back to the pool
+                    await conn.invalidate()
 
     async def _upsert_rollups(self, conn: AsyncConnection, rollup: dict[RollupKey, list[Any]]) -> None:
         values = [

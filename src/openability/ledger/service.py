@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -25,10 +25,14 @@ from openability.ledger.types import (
     PARTNER_ACCOUNTS,
     PLATFORM,
     PLATFORM_ACCOUNTS,
+    REVENUE_SHARD_PREFIX,
     AccountRef,
     AccountType,
     EntryKind,
 )
+
+# Partners' accounts: not the platform's nor its revenue shards' (ledger/types.py REVENUE_SHARD_PREFIX).
+_PARTNER_OWNED = and_(Account.owner_id != PLATFORM, ~Account.owner_id.startswith(REVENUE_SHARD_PREFIX))
 
 
 class UnbalancedEntry(ValueError):
@@ -281,7 +285,7 @@ async def totals_by_type(session: AsyncSession, types: Iterable[AccountType]) ->
     rows = (
         await session.execute(
             select(Account.type, sum_units(Account.balance))
-            .where(Account.type.in_(wanted), Account.owner_id != PLATFORM)
+            .where(Account.type.in_(wanted), _PARTNER_OWNED)
             .group_by(Account.type)
         )
     ).all()
@@ -294,7 +298,7 @@ async def balances_of_type(session: AsyncSession, type_: AccountType) -> dict[st
     rows = (
         await session.execute(
             select(Account.owner_id, Account.balance).where(
-                Account.type == type_, Account.owner_id != PLATFORM, Account.balance != Decimal(0)
+                Account.type == type_, _PARTNER_OWNED, Account.balance != Decimal(0)
             )
         )
     ).all()
@@ -310,7 +314,7 @@ async def holdings(
     total = sum_units(Account.balance)
     ranked = (
         select(Account.owner_id)
-        .where(Account.type.in_(wanted), Account.owner_id != PLATFORM)
+        .where(Account.type.in_(wanted), _PARTNER_OWNED)
         .group_by(Account.owner_id)
         .having(total != 0)
         .order_by(total.desc(), Account.owner_id)
@@ -321,7 +325,7 @@ async def holdings(
     if not owners:
         return []
     rows = select(Account.owner_id, Account.type, Account.balance).where(
-        Account.type.in_(wanted), Account.owner_id != PLATFORM
+        Account.type.in_(wanted), _PARTNER_OWNED
     )
     if limit is not None:
         rows = rows.where(Account.owner_id.in_(owners))

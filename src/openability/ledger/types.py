@@ -49,6 +49,24 @@ PLATFORM_ACCOUNTS = (AccountType.REVENUE, AccountType.CASH, AccountType.ADJUSTME
 
 PLATFORM = "platform"
 
+# The platform's revenue is one account of type REVENUE owned by PLATFORM plus REVENUE_SHARDS sub-accounts
+# of the same type owned by "platform:revenue:00"… The CDR writer on PostgreSQL credits whichever
+# shard no other transaction holds (SKIP LOCKED), so gateway workers never wait on one revenue row
+# (DESIGN.md "no single row is written by every worker"); the revenue-rollup job moves the shards'
+# balances into the platform's revenue account (EntryKind.REVENUE_ROLLUP). Platform revenue is the
+# sum of all of them (ledger.revenue.revenue_balance).
+REVENUE_SHARD_PREFIX = "platform:revenue:"
+REVENUE_SHARDS = 8
+
+
+def revenue_shard_owner(slot: int) -> str:
+    return f"{REVENUE_SHARD_PREFIX}{slot:02d}"
+
+
+def is_platform_owner(owner_id: str) -> bool:
+    """The platform itself or one of its revenue shards (not a partner)."""
+    return owner_id == PLATFORM or owner_id.startswith(REVENUE_SHARD_PREFIX)
+
 
 class EntryKind(enum.StrEnum):
     TOP_UP = "top_up"
@@ -62,6 +80,7 @@ class EntryKind(enum.StrEnum):
     DEPOSIT_DEDUCTION = "deposit_deduction"
     ADJUSTMENT = "adjustment"
     REVERSAL = "reversal"
+    REVENUE_ROLLUP = "revenue_rollup"  # revenue shards -> the platform's revenue account
 
 
 @dataclass(frozen=True, slots=True)
