@@ -264,5 +264,17 @@ class SpreadResult:
         return self.spread.rps / max(self.hot.rps, 1e-9)
 
 
+def rss_mib(server: BenchServer) -> float | None:
+    """The server process's resident memory (MiB), from /proc; None where it is not available."""
+    if server.proc is None:
+        return None
+    try:
+        status = Path(f"/proc/{server.proc.pid}/status").read_text()
+    except OSError:
+        return None
+    m = re.search(r"VmRSS:\s+(\d+) kB", status)
+    return int(m.group(1)) / 1024 if m else None
+
+
 def can_pin() -> bool:
     return shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2

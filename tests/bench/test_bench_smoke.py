@@ -41,14 +41,14 @@ def test_bench_smoke_prints_ratios() -> None:
             ("http", "charged_sms/fastapi_noop"),
             ("http", "charged_sms_key/charged_sms"),
             ("cdr", "writer/raw_copy" if b == "postgresql" else "writer/raw_executemany"),
-            *([("spread", "uniform_20/hot")] if has_wrk() else []),
+            *([("spread", "uniform_20/hot"), ("spread", "zipf1.1_50/hot")] if has_wrk() else []),
         )
     }
     assert {(bench, ratio) for bench, ratio, _ in ratios} == expected, out.stdout
     assert all(float(v) > 0 for _, _, v in ratios), out.stdout
     # Every benchmark checked its own result: no failed calls, a clean ledger after the CDR writer.
     assert "WARNING" not in out.stdout, out.stdout
-    runs = 3 if has_wrk() else 2  # http, cdr (+ spread)
+    runs = 4 if has_wrk() else 2  # http, cdr (+ spread: uniform and Zipf)
     assert out.stdout.count("ledger audit: clean") + out.stdout.count(
         "after the writer: clean"
     ) == runs * len(backends), out.stdout

@@ -140,6 +140,8 @@ class GrantManager:
         ):
             raise InsufficientBalance("the prepaid balance cannot cover this call")
         async with h.lock:
+            if self._held.get(partner_id) is not h:  # released and forgotten while this call waited
+                return await self.reserve(partner_id, amount)
             now = self.clock.now()
             if h.grant_id is not None and now < h.expires_at and h.remaining >= amount:
                 return self._take(h, amount, now)
@@ -359,6 +361,10 @@ class GrantManager:
                     continue
                 h.grant_id, h.remaining = None, ZERO
                 n += 1
+                if h.poor_available is None and self._held.get(h.partner_id) is h:
+                    # Forgotten: with 100,000 partners, the idle ones cost neither memory nor the
+                    # housekeeping's scan every second. A call waiting on this lock starts afresh.
+                    del self._held[h.partner_id]
         return n
 
 
