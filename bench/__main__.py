@@ -16,8 +16,17 @@ from pathlib import Path
 from bench import billrun_bench, cdr_bench, http_bench, spread_bench, summary, workers_bench
 from bench.world import backends, container_for, fresh_database, seed_account
 
-FULL = {"seconds": 10, "connections": 64, "cdrs": 20_000, "partners": 1000, "warmup": 5}
-SMOKE = {"seconds": 1, "connections": 4, "cdrs": 300, "partners": 20, "warmup": 1}
+FULL = {
+    "seconds": 10,
+    "connections": 64,
+    "cdrs": 20_000,
+    "partners": 1000,
+    "zipf_partners": 100_000,
+    "warmup": 5,
+}
+SMOKE = {"seconds": 1, "connections": 4, "cdrs": 300, "partners": 20, "zipf_partners": 50, "warmup": 1}
+ZIPF_S = 1.1  # the spread benchmark's Zipf exponent (--zipf)
+TOUCH_ALL_MAX = 10_000  # spread: more partners than that are not each called once before measuring
 # The bill run (PostgreSQL): CDRs of one month over partners x 3 products.
 FULL.update(cdrs_month=10_000_000, billrun_partners=10_000)
 SMOKE.update(cdrs_month=20_000, billrun_partners=100)
@@ -153,6 +162,10 @@ def _spread(
 ) -> None:
     import time
 
+    if partners <= 0:
+        return
+    touch_all = touch_all and partners <= TOUCH_ALL_MAX
+
     with fresh_database(backend, workdir) as url:
         data = workdir / f"spread-{backend}"
 
@@ -170,12 +183,14 @@ def _spread(
         hot_seq = [0]
         with http_bench.BenchServer(url, data, pin=pin) as server:
             spread_bench.measure(server, "warm-up", tokens, hot_seq, 1, connections, pin)
-            t1 = time.monotonic()
+            t1, c1 = time.monotonic(), server.cpu_seconds()
             touched = spread_bench.touch_all(server.base, tokens, connections) if touch_all else {}
-            touch = time.monotonic() - t1
+            touch, c2 = time.monotonic() - t1, server.cpu_seconds()
+            touch_cpu = (c2 - c1) * 1000 / partners if c1 is not None and c2 is not None else None
             spread_bench.measure(server, "warm-up", tokens, seq, warmup, connections, pin)
             hot = spread_bench.measure(server, "hot", tokens, hot_seq, seconds, connections, pin)
             spread = spread_bench.measure(server, "spread", tokens, seq, seconds, connections, pin)
+            rss = spread_bench.rss_mib(server)
         cdrs, violations = asyncio.run(_count_cdrs(url, data))
     r = spread_bench.SpreadResult(partners, zipf, hot, spread)
     dist = "uniform" if zipf is None else f"Zipf s={zipf:g}"
@@ -184,7 +199,10 @@ def _spread(
         f"{' on CPU 0, wrk on CPU 1' if pin else ''}; warm-up {warmup}s, {seconds}s per scenario"
     )
     if touch_all:
-        print(f"  warm-up: one call per partner in {touch:.1f} s, answers {touched}")
+        cpu = f" (server CPU {touch_cpu:.2f} ms per first call)" if touch_cpu is not None else ""
+        print(f"  warm-up: one call per partner in {touch:.1f} s{cpu}, answers {touched}")
+    else:
+        print("  warm-up: no call per partner first (the spread load meets cold partners)")
     for x in (hot, spread):
         cpu = f", server CPU {x.cpu_ms_per_call:.3f} ms/call" if x.cpu_ms_per_call is not None else ""
         print(
@@ -192,6 +210,8 @@ def _spread(
             f" {x.latency_ms:.2f} ms{cpu})"
         )
     print(f"  CDRs in the database: {cdrs} (incl. warm-up), ledger audit: {violations or 'clean'}")
+    if rss is not None:
+        print(f"  server RSS after the load: {rss:.0f} MiB")
     print(f"RATIO spread/{backend} {r.label}/hot = {r.ratio:.3f}  ({spread.rps:.0f} vs {hot.rps:.0f} req/s)")
     # The two spread targets; other sizes and distributions are printed, not judged.
     key = "spread_1k_uniform" if (partners, zipf) == (1000, None) else None
@@ -291,10 +311,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=int, help="load duration per route")
     ap.add_argument("--connections", type=int, help="concurrent connections")
     ap.add_argument("--cdrs", type=int, help="CDRs to write")
-    ap.add_argument("--partners", type=int, help="spread: number of partners (1000)")
+    ap.add_argument(
+        "--partners", type=int, help="spread: partners of the uniform run (1000; 0: no uniform run)"
+    )
+    ap.add_argument(
+        "--zipf-partners", type=int, help="spread: partners of the Zipf run (100000; 0: no Zipf run)"
+    )
+    ap.add_argument("--zipf", type=float, default=ZIPF_S, help=f"spread: Zipf exponent s ({ZIPF_S})")
     ap.add_argument("--cdrs-month", type=int, help="billrun: CDRs in the billed month (10,000,000)")
     ap.add_argument("--billrun-partners", type=int, help="billrun: partners (10,000), 3 products each")
-    ap.add_argument("--zipf", type=float, help="spread: Zipf exponent s (default: uniform)")
     ap.add_argument("--warmup", type=int, help="spread: seconds of spread load before measuring (5)")
     ap.add_argument(
         "--pin", action="store_true", help="taskset: the server on CPU 0, the load generator (wrk) on CPU 1"
@@ -317,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     routes = [r for r in args.routes.split(",") if r] if args.routes else None
     if routes is not None and ("charged_sms" not in routes or set(routes) - set(http_bench.ROUTES)):
         ap.error(f"--routes must include charged_sms and name only {', '.join(http_bench.ROUTES)}")
-    size = dict(SMOKE if args.smoke else FULL)
+    size: dict[str, int] = dict(SMOKE if args.smoke else FULL)
     for k in size:
         if getattr(args, k) is not None:
             size[k] = getattr(args, k)
@@ -340,19 +365,20 @@ def main(argv: list[str] | None = None) -> int:
                 _cdr(backend, workdir, size["cdrs"])
             if backend == "postgresql" and args.only in (None, "billrun"):
                 _billrun(workdir, size["billrun_partners"], size["cdrs_month"])
-            # The smoke size runs the spread benchmark too (with wrk: it drives many tokens).
-            if args.only == "spread" or (args.smoke and args.only is None and http_bench.has_wrk()):
-                _spread(
-                    backend,
-                    workdir,
-                    size["seconds"],
-                    size["connections"],
-                    size["partners"],
-                    args.zipf,
-                    size["warmup"],
-                    args.pin and spread_bench.can_pin(),
-                    not args.no_touch_all,
-                )
+            # The spread benchmark needs wrk (it drives many tokens).
+            if args.only == "spread" or (args.only is None and http_bench.has_wrk()):
+                for n, zipf in ((size["partners"], None), (size["zipf_partners"], args.zipf)):
+                    _spread(
+                        backend,
+                        workdir,
+                        size["seconds"],
+                        size["connections"],
+                        n,
+                        zipf,
+                        size["warmup"],
+                        args.pin and spread_bench.can_pin(),
+                        not args.no_touch_all,
+                    )
             if args.only in (None, "workers") and backend == "postgresql":
                 with fresh_database(backend, workdir) as url:
                     workers_bench.run(

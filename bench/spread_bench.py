@@ -34,6 +34,7 @@ from bench.http_bench import _UNITS, SMS_BODY, SMS_PATH, BenchServer, LoadResult
 from bench.world import Account
 
 SEQUENCE_LEN = 200_000  # calls drawn in advance; wrk cycles through them
+CLONE_CHUNK = 5_000  # partners cloned per round of inserts
 
 
 async def clone_partners(c: Any, template: Account, n: int) -> list[str]:
@@ -81,40 +82,7 @@ async def clone_partners(c: Any, template: Account, n: int) -> list[str]:
                 table(LedgerAccount).c.type == AccountType.CASH,
             )
         )[0]
-        out: dict[str, list[dict[str, Any]]] = {
-            k: []
-            for k in ("partners", "accounts", "clients", "tokens", "orders", "payments", "entries", "lines")
-        }
-        for i in range(1, n):
-            pid = new_id("prt")
-            out["partners"].append({**partner, "id": pid, "name": f"{partner['name']} #{i}"})
-            acc_ids = {}
-            for a in accounts:
-                acc_ids[a["id"]] = aid = new_id("acc")
-                out["accounts"].append({**a, "id": aid, "owner_id": pid})
-            cid = new_id("cli")
-            out["clients"].append({**client, "id": cid, "partner_id": pid})
-            tok = secrets.token_urlsafe(32)
-            tokens.append(tok)
-            out["tokens"].append(
-                {
-                    **token,
-                    "token_hash": hashlib.sha256(tok.encode()).hexdigest(),
-                    "subject_id": cid,
-                    "partner_id": pid,
-                }
-            )
-            out["orders"].append({**order, "id": new_id("ord"), "partner_id": pid})
-            pay_id, je_id = new_id("pay"), new_id("je")
-            out["payments"].append({**payment, "id": pay_id, "partner_id": pid, "journal_entry_id": je_id})
-            out["entries"].append({**entry, "id": je_id, "ref_id": pay_id})
-            for ln in lines:
-                acc = acc_ids.get(ln["account_id"], ln["account_id"])  # the platform's cash stays
-                out["lines"].append({"entry_id": je_id, "account_id": acc, "amount": ln["amount"]})
-        assert all(
-            acc_type.get(ln["account_id"]) is not None or ln["account_id"] == cash["id"] for ln in lines
-        )
-        for model, key in (
+        models = (
             (Partner, "partners"),
             (LedgerAccount, "accounts"),
             (ApiClient, "clients"),
@@ -123,9 +91,44 @@ async def clone_partners(c: Any, template: Account, n: int) -> list[str]:
             (JournalEntry, "entries"),
             (Payment, "payments"),
             (JournalLine, "lines"),
-        ):
-            for start in range(0, len(out[key]), 20_000):
-                await conn.execute(table(model).insert(), out[key][start : start + 20_000])
+        )
+        assert all(
+            acc_type.get(ln["account_id"]) is not None or ln["account_id"] == cash["id"] for ln in lines
+        )
+        # In chunks of CLONE_CHUNK partners: the rows of 100,000 partners (about 1.2 million dicts)
+        # never sit in memory at once.
+        for first in range(1, n, CLONE_CHUNK):
+            out: dict[str, list[dict[str, Any]]] = {k: [] for _, k in models}
+            for i in range(first, min(n, first + CLONE_CHUNK)):
+                pid = new_id("prt")
+                out["partners"].append({**partner, "id": pid, "name": f"{partner['name']} #{i}"})
+                acc_ids = {}
+                for a in accounts:
+                    acc_ids[a["id"]] = aid = new_id("acc")
+                    out["accounts"].append({**a, "id": aid, "owner_id": pid})
+                cid = new_id("cli")
+                out["clients"].append({**client, "id": cid, "partner_id": pid})
+                tok = secrets.token_urlsafe(32)
+                tokens.append(tok)
+                out["tokens"].append(
+                    {
+                        **token,
+                        "token_hash": hashlib.sha256(tok.encode()).hexdigest(),
+                        "subject_id": cid,
+                        "partner_id": pid,
+                    }
+                )
+                out["orders"].append({**order, "id": new_id("ord"), "partner_id": pid})
+                pay_id, je_id = new_id("pay"), new_id("je")
+                out["payments"].append(
+                    {**payment, "id": pay_id, "partner_id": pid, "journal_entry_id": je_id}
+                )
+                out["entries"].append({**entry, "id": je_id, "ref_id": pay_id})
+                for ln in lines:
+                    acc = acc_ids.get(ln["account_id"], ln["account_id"])  # the platform's cash stays
+                    out["lines"].append({"entry_id": je_id, "account_id": acc, "amount": ln["amount"]})
+            for model, key in models:
+                await conn.execute(table(model).insert(), out[key])
         # The platform's cash account took every clone's top-up (as the template's did).
         cash_delta = sum((ln["amount"] for ln in lines if ln["account_id"] == cash["id"]), Decimal(0)) * (
             n - 1
@@ -259,6 +262,18 @@ class SpreadResult:
     @property
     def ratio(self) -> float:
         return self.spread.rps / max(self.hot.rps, 1e-9)
+
+
+def rss_mib(server: BenchServer) -> float | None:
+    """The server process's resident memory (MiB), from /proc; None where it is not available."""
+    if server.proc is None:
+        return None
+    try:
+        status = Path(f"/proc/{server.proc.pid}/status").read_text()
+    except OSError:
+        return None
+    m = re.search(r"VmRSS:\s+(\d+) kB", status)
+    return int(m.group(1)) / 1024 if m else None
 
 
 def can_pin() -> bool:

@@ -45,7 +45,7 @@ def test_bench_smoke_prints_ratios() -> None:
                 ("cdr", f"writer/raw_{'copy' if b == 'postgresql' else 'executemany'}@{size}")
                 for size in CDR_BATCHES
             ),
-            *([("spread", "uniform_20/hot")] if has_wrk() else []),
+            *([("spread", "uniform_20/hot"), ("spread", "zipf1.1_50/hot")] if has_wrk() else []),
             *([("billrun", "billrun/groupby_scan")] if b == "postgresql" else []),
         )
     }
@@ -59,7 +59,7 @@ def test_bench_smoke_prints_ratios() -> None:
     assert all(float(v) > 0 for _, _, v in ratios), out.stdout
     # Every benchmark checked its own result: no failed calls, a clean ledger after the CDR writer.
     assert "WARNING" not in out.stdout, out.stdout
-    runs = 1 + len(CDR_BATCHES) + (1 if has_wrk() else 0)  # http, cdr per batch size (+ spread)
+    runs = 1 + len(CDR_BATCHES) + (2 if has_wrk() else 0)  # http, cdr per batch size (+ spread: uniform, Zipf)
     assert out.stdout.count("ledger audit: clean") + out.stdout.count(
         "after the writer: clean"
     ) == runs * len(backends) + 2 * ("postgresql" in backends), out.stdout  # + workers, bill run

@@ -496,3 +496,42 @@ async def test_r_charge_02_a_batch_with_one_grant_reaped_charges_that_partner_fr
             bal[AccountType.PREPAID_AVAILABLE] == Decimal("9.9500") and bal[AccountType.PREPAID_RESERVED] == 0
         )
     await assert_ledger_clean()
+
+
+async def test_r_charge_01_a_released_idle_grant_is_forgotten_and_the_next_call_opens_a_new_one(
+    container: Any, funded: Any, clock: Any, assert_ledger_clean: Any
+) -> None:
+    """Idle partners cost the worker no memory (100,000 partners, issue 9): once its grant is released
+    the partner is forgotten; its next call takes a new grant as a first call does."""
+    gm = GrantManager(container)
+    r = await gm.reserve(funded.partner_id, PRICE)
+    gm.done(r)
+    first = gm.held(funded.partner_id)[0]
+    s = container.settings
+    clock.advance(seconds=s.grant_ttl_seconds + s.grant_reap_grace_seconds)
+    assert await gm.release_idle() == 1
+    assert funded.partner_id not in gm._held
+    r = await gm.reserve(funded.partner_id, PRICE)
+    assert r.grant_id is not None and r.grant_id != first
+    assert gm.held(funded.partner_id) == (r.grant_id, gm.held(funded.partner_id)[1], 1)
+    gm.done(r)
+    await gm.release_idle(all_grants=True)
+    await assert_ledger_clean()
+
+
+async def test_r_charge_01_a_call_waiting_on_a_grant_being_released_takes_a_new_one(
+    container: Any, funded: Any, clock: Any, assert_ledger_clean: Any
+) -> None:
+    gm = GrantManager(container)
+    gm.done(await gm.reserve(funded.partner_id, PRICE))
+    s = container.settings
+    clock.advance(seconds=s.grant_ttl_seconds + s.grant_reap_grace_seconds)
+    release = asyncio.create_task(gm.release_idle())
+    await asyncio.sleep(0)  # the release holds the partner's lock now
+    call = asyncio.create_task(gm.reserve(funded.partner_id, PRICE))
+    assert await release == 1
+    r = await call
+    assert r.grant_id is not None and gm.held(funded.partner_id)[0] == r.grant_id
+    gm.done(r)
+    await gm.release_idle(all_grants=True)
+    await assert_ledger_clean()

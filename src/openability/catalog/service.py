@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from openability.catalog import rules
 from openability.catalog.models import Capability, PricePlan, PriceTier, Product, ProductOrder
@@ -624,4 +624,18 @@ async def active_order_products(uow: UnitOfWork, partner_id: str) -> list[tuple[
         .where(ProductOrder.partner_id == partner_id, ProductOrder.active.is_(True))
         .order_by(ProductOrder.created_at, ProductOrder.id)
     )
+    return [(cap, prod) for cap, prod in rows.all()]
+
+
+_ACTIVE_ORDER_PRODUCTS = (
+    select(Product.capability_code, ProductOrder.product_id)
+    .join(Product, Product.id == ProductOrder.product_id)
+    .where(ProductOrder.partner_id == bindparam("pid"), ProductOrder.active.is_(True))
+    .order_by(ProductOrder.created_at, ProductOrder.id)
+)
+
+
+async def active_order_products_on(conn: AsyncConnection, partner_id: str) -> list[tuple[str, str]]:
+    """active_order_products on a plain connection (Core, one statement): the gateway's caches."""
+    rows = await conn.execute(_ACTIVE_ORDER_PRODUCTS, {"pid": partner_id})
     return [(cap, prod) for cap, prod in rows.all()]

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Table, bindparam, case, select, update
+from sqlalchemy import Table, bindparam, case, insert, select, update
 
 from openability.charging import rules
 from openability.charging.models import Grant
@@ -57,6 +57,7 @@ RATE_SMOOTHING = Decimal("0.5")
 
 
 _GRANTS: Table = Grant.__table__  # type: ignore[assignment]
+_INSERT = insert(_GRANTS)
 # Extend a live grant (the reaper leaves it alone then: it re-reads expires_at under the grant's lock).
 _EXTEND = (
     update(_GRANTS)
@@ -139,6 +140,8 @@ class GrantManager:
         ):
             raise InsufficientBalance("the prepaid balance cannot cover this call")
         async with h.lock:
+            if self._held.get(partner_id) is not h:  # released and forgotten while this call waited
+                return await self.reserve(partner_id, amount)
             now = self.clock.now()
             if h.grant_id is not None and now < h.expires_at and h.remaining >= amount:
                 return self._take(h, amount, now)
@@ -263,32 +266,38 @@ class GrantManager:
                     f"the prepaid balance cannot cover this call ({amount} CNY needed)",
                     details={"required": str(amount)},
                 )
+            expires_at = now + ttl
             if grant is None:
-                grant = Grant(
-                    id=new_id("gr"),
-                    partner_id=pid,
-                    worker_id=self.worker_id,
-                    granted=ZERO,
-                    consumed=ZERO,
-                    released=ZERO,
-                    state=GrantState.ACTIVE,
-                    created_at=now,
-                    expires_at=now + ttl,
+                # A new grant (a partner's first call in this worker): one Core INSERT of the row as
+                # it will be committed, no ORM object, no second UPDATE of `granted`.
+                grant_id = new_id("gr")
+                await s.execute(
+                    _INSERT,
+                    {
+                        "id": grant_id,
+                        "partner_id": pid,
+                        "worker_id": self.worker_id,
+                        "granted": x,
+                        "consumed": ZERO,
+                        "released": ZERO,
+                        "state": GrantState.ACTIVE,
+                        "created_at": now,
+                        "expires_at": expires_at,
+                    },
                 )
-                s.add(grant)
-                await s.flush()
-            grant.granted = grant.granted + x
-            grant.expires_at = now + ttl
+            else:
+                grant_id = grant.id
+                grant.granted = grant.granted + x
+                grant.expires_at = expires_at
             if x > 0:
                 await ledger.post(
                     s,
                     kind=EntryKind.GRANT,
                     legs=[ledger.debit(avail, x), ledger.credit(reserved, x)],
                     now=now,
-                    ref=("grant", grant.id),
+                    ref=("grant", grant_id),
                     memo=f"grant to {self.worker_id}",
                 )
-            grant_id, expires_at = grant.id, grant.expires_at
         if h.grant_id != grant_id:
             # Calls in flight on a lost grant settle against it, not against the new one.
             h.inflight = 0
@@ -352,6 +361,10 @@ class GrantManager:
                     continue
                 h.grant_id, h.remaining = None, ZERO
                 n += 1
+                if h.poor_available is None and self._held.get(h.partner_id) is h:
+                    # Forgotten: with 100,000 partners, the idle ones cost neither memory nor the
+                    # housekeeping's scan every second. A call waiting on this lock starts afresh.
+                    del self._held[h.partner_id]
         return n
 
 

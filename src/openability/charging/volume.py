@@ -55,6 +55,7 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openability.charging import rules
 from openability.charging.models import UsageDaily, VolumeCounter
@@ -125,35 +126,40 @@ def split_segments(segments: Segments, keep: int) -> tuple[Segments, Segments]:
     return tuple(kept), tuple(rest)
 
 
-async def reserve_block(session: AsyncSession, key: Key, units: int, now: datetime) -> int:
+async def reserve_block(
+    db: AsyncSession | AsyncConnection, key: Key, units: int, now: datetime, *, first: bool = False
+) -> int:
     """Reserve the next `units` positions of the key's month; returns the first one. One atomic
     statement: concurrent takes (any worker, any node) get disjoint ranges. The month's first block
     starts after the volume already in usage_daily (a counter created mid-month, e.g. after an
-    upgrade)."""
+    upgrade). `first` (the worker's first block of the key, most likely the month's first too): the
+    insert-or-update at once, one statement instead of an UPDATE that finds no row and then the
+    insert."""
     pid, prod, month = key
-    res = await session.execute(
-        update(_T)
-        .where(_T.c.partner_id == pid, _T.c.product_id == prod, _T.c.month == month)
-        .values(reserved=_T.c.reserved + units, blocks=_T.c.blocks + 1, updated_at=now)
-        .returning(_T.c.reserved)
+    if not first:
+        res = await db.execute(
+            update(_T)
+            .where(_T.c.partner_id == pid, _T.c.product_id == prod, _T.c.month == month)
+            .values(reserved=_T.c.reserved + units, blocks=_T.c.blocks + 1, updated_at=now)
+            .returning(_T.c.reserved)
+        )
+        end = res.scalar_one_or_none()
+        if end is not None:
+            return int(end) - units
+    used = (
+        select(func.coalesce(func.sum(UsageDaily.quantity), 0))
+        .where(UsageDaily.partner_id == pid, UsageDaily.product_id == prod, UsageDaily.month == month)
+        .scalar_subquery()
     )
-    end = res.scalar_one_or_none()
-    if end is None:
-        used = (
-            select(func.coalesce(func.sum(UsageDaily.quantity), 0))
-            .where(UsageDaily.partner_id == pid, UsageDaily.product_id == prod, UsageDaily.month == month)
-            .scalar_subquery()
-        )
-        dialect = (await session.connection()).dialect.name
-        ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(_T).values(
-            partner_id=pid, product_id=prod, month=month, reserved=used + units, blocks=1, updated_at=now
-        )
-        stmt = ins.on_conflict_do_update(
-            index_elements=[_T.c.partner_id, _T.c.product_id, _T.c.month],
-            set_={"reserved": _T.c.reserved + units, "blocks": _T.c.blocks + 1, "updated_at": now},
-        ).returning(_T.c.reserved)
-        end = (await session.execute(stmt)).scalar_one()
-    return int(end) - units
+    dialect = db.dialect.name if isinstance(db, AsyncConnection) else db.get_bind().dialect.name
+    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(_T).values(
+        partner_id=pid, product_id=prod, month=month, reserved=used + units, blocks=1, updated_at=now
+    )
+    stmt = ins.on_conflict_do_update(
+        index_elements=[_T.c.partner_id, _T.c.product_id, _T.c.month],
+        set_={"reserved": _T.c.reserved + units, "blocks": _T.c.blocks + 1, "updated_at": now},
+    ).returning(_T.c.reserved)
+    return int((await db.execute(stmt)).scalar_one()) - units
 
 
 async def give_back_tail(session: AsyncSession, key: Key, units: int, block_end: int) -> bool:
@@ -196,6 +202,7 @@ class VolumeBlocks:
         self._taking: SingleFlight[Key, None] = SingleFlight()
         self._month = ""
         self.blocks_taken = 0
+        self._autocommit = container.engine.dialect.name == "postgresql"
 
     # ---- hot path ------------------------------------------------------------------------------
 
@@ -291,8 +298,14 @@ class VolumeBlocks:
             return  # another caller's block arrived meanwhile
         size = self.block_size(key, quantity - (h.units if h is not None else 0))
         try:
-            async with self.container.uow() as uow:
-                start = await reserve_block(uow.session, key, size, uow.now)
+            if self._autocommit:
+                # One atomic statement needs no transaction around it: one round trip, not three.
+                async with self.container.engine.connect() as conn:
+                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    start = await reserve_block(conn, key, size, self.container.clock.now(), first=h is None)
+            else:
+                async with self.container.uow() as uow:
+                    start = await reserve_block(uow.session, key, size, uow.now, first=h is None)
         except (SQLAlchemyError, OSError) as exc:
             log.warning("month-to-date volume block for %s not reserved: %s", key, exc)
             raise Busy("the charging database is unavailable, retry later") from None

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -23,8 +24,11 @@ from openability.catalog import service as catalog
 from openability.charging import rules
 from openability.kernel.singleflight import SingleFlight
 from openability.partners import service as partners
+from openability.partners.types import PartnerRef
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
     from openability.kernel.platform import Platform
 
 K = TypeVar("K")
@@ -87,6 +91,9 @@ class LoadingCache(Generic[K, V]):
         self._data: OrderedDict[K, _Entry[V]] = OrderedDict()
         self._stale: set[K] = set()  # keys invalidated while their load was in flight
         self._loading: SingleFlight[K, V] = SingleFlight()
+        # Bumped by every invalidation: a value read alongside another key's load (offer()) is kept
+        # only if nothing was invalidated since its read began.
+        self.generation = 0
 
     def __len__(self) -> int:
         return len(self._data)
@@ -119,7 +126,19 @@ class LoadingCache(Generic[K, V]):
             data.popitem(last=False)
         return value
 
+    def offer(self, key: K, value: V, generation: int) -> None:
+        """Store a value read by another key's load (the partner read with a token's first call),
+        unless the key is cached or loading already, or anything was invalidated since `generation`
+        (then the value may be stale: it is simply not kept)."""
+        if generation != self.generation or key in self._data or key in self._loading:
+            return
+        data = self._data
+        data[key] = _Entry(value, self._now() + self._ttl)
+        if len(data) > self._max:
+            data.popitem(last=False)
+
     def invalidate(self, key: K) -> None:
+        self.generation += 1
         self._data.pop(key, None)
         if key in self._loading:
             self._stale.add(key)
@@ -129,6 +148,7 @@ class LoadingCache(Generic[K, V]):
             self.invalidate(k)
 
     def clear(self) -> None:
+        self.generation += 1
         self._data.clear()
         self._stale.update(self._loading)
 
@@ -150,6 +170,7 @@ class GatewayCaches:
         self.products: LoadingCache[str, ProductInfo | None] = LoadingCache(
             self._load_product, ttl, now, size
         )
+        self._autocommit = container.engine.dialect.name == "postgresql"
 
     # ---- invalidation (kernel/events handlers: sync, in-process) --------------------------------
 
@@ -173,34 +194,42 @@ class GatewayCaches:
 
     # ---- loaders -------------------------------------------------------------------------------
 
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for the loaders' reads. PostgreSQL: autocommit, so a read is one round trip
+        (no BEGIN and COMMIT around it); each statement sees committed data. SQLite: a transaction."""
+        async with self.container.engine.connect() as conn:
+            if self._autocommit:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+
     async def _load_token(self, h: str) -> TokenInfo | None:
-        async with self.container.uow() as uow:
-            tok = await partners.client_token(uow, h)
-        if tok is None:
-            return None
+        """A token not seen yet: the token, its client and its partner in one statement and, when the
+        partner is not cached yet, its active orders in a second one (a partner's first call)."""
+        gen = self.partners.generation
+        async with self._reading() as conn:
+            found = await partners.client_token_partner(conn, h)
+            if found is None:
+                return None
+            tok, ref = found
+            info: PartnerInfo | None = None
+            if (
+                ref is not None
+                and gen == self.partners.generation
+                and self.partners.peek(ref.id, self.container.clock.now()) is None
+            ):
+                info = _partner_info(ref, await catalog.active_order_products_on(conn, ref.id))
+        if info is not None:
+            self.partners.offer(info.id, info, gen)
         return TokenInfo(tok.client_id, tok.partner_id, tok.scopes, tok.expires_at)
 
     async def _load_partner(self, partner_id: str) -> PartnerInfo | None:
-        async with self.container.uow() as uow:
-            p = await partners.find_partner_ref(uow, partner_id)
+        async with self._reading() as conn:
+            p = await partners.partner_ref_on(conn, partner_id)
             if p is None:
                 return None
-            orders = await catalog.active_order_products(uow, partner_id)
-        by_cap: dict[str, list[str]] = {}
-        for cap, prod in orders:
-            ids = by_cap.setdefault(cap, [])
-            if prod not in ids:  # two active orders of one product: one choice
-                ids.append(prod)
-        products = {cap: tuple(ids) for cap, ids in by_cap.items()}
-        return PartnerInfo(
-            id=p.id,
-            kind=p.kind.value,
-            status=p.status.value,
-            billing_mode=p.billing_mode.value,
-            scope=p.scope.value,
-            band=rules.band_for(p.kind.value, p.tier.value if p.tier else None),
-            products=products,
-        )
+            orders = await catalog.active_order_products_on(conn, partner_id)
+        return _partner_info(p, orders)
 
     async def _load_product(self, product_id: str) -> ProductInfo | None:
         async with self.container.uow() as uow:
@@ -216,3 +245,20 @@ class GatewayCaches:
             status=prod.status.value,
             plans=prod.plans,
         )
+
+
+def _partner_info(p: PartnerRef, orders: list[tuple[str, str]]) -> PartnerInfo:
+    by_cap: dict[str, list[str]] = {}
+    for cap, prod in orders:
+        ids = by_cap.setdefault(cap, [])
+        if prod not in ids:  # two active orders of one product: one choice
+            ids.append(prod)
+    return PartnerInfo(
+        id=p.id,
+        kind=p.kind.value,
+        status=p.status.value,
+        billing_mode=p.billing_mode.value,
+        scope=p.scope.value,
+        band=rules.band_for(p.kind.value, p.tier.value if p.tier else None),
+        products={cap: tuple(ids) for cap, ids in by_cap.items()},
+    )

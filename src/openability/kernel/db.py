@@ -95,13 +95,17 @@ def json_loads(text: str | bytes) -> Any:
         return json.loads(text)
 
 
-def make_engine(url: str, *, search_path: str | None = None, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, *, search_path: str | None = None, pool_size: int = 20) -> AsyncEngine:
+    """The engine. PostgreSQL: a fixed pool of `pool_size` connections and no overflow. Overflow
+    connections are closed as soon as they are checked in while the pool is full, so a burst of calls
+    (e.g. many partners' first calls) would open and close a connection (TCP, TLS negotiation, backend
+    start: milliseconds of CPU each) again and again; a burst waits for a pooled connection instead."""
     kwargs: dict[str, Any] = {"json_serializer": json_dumps, "json_deserializer": json_loads}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs["pool_size"] = pool_size
-        kwargs["max_overflow"] = pool_size
+        kwargs["max_overflow"] = 0
         if search_path:
             kwargs["connect_args"] = {"server_settings": {"search_path": search_path}}
     engine = create_async_engine(url, **kwargs)

@@ -8,8 +8,10 @@ service-agent role manage every partner's clients; a partner's admin or develope
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openability.kernel import access, events
 from openability.kernel.errors import (
@@ -26,7 +28,7 @@ from openability.partners._common import audit_as, load_partner, partner_user_ha
 from openability.partners.models import AccessToken, ApiClient, Partner
 from openability.partners.passwords import hash_secret_async, verify_secret_async
 from openability.partners.tokens import KIND_CLIENT, hash_token, new_token
-from openability.partners.types import ClientToken, PartnerStatus
+from openability.partners.types import ClientToken, PartnerRef, PartnerStatus
 
 # ---- API clients (OAuth2 client credentials) ---------------------------------------------------
 
@@ -216,6 +218,60 @@ async def issue_client_token(
         after={"scopes": granted, "expires_in": ttl},
     )
     return token, ttl, granted
+
+
+_PARTNER_COLS = (
+    Partner.id,
+    Partner.kind,
+    Partner.name,
+    Partner.billing_mode,
+    Partner.status,
+    Partner.scope,
+    Partner.tier,
+    Partner.credit_code,
+    Partner.service_owner_id,
+)
+# The gateway's first call of a token: the token, its client's state and the partner, columns only.
+_TOKEN_PARTNER = (
+    select(
+        AccessToken.subject_id,
+        AccessToken.partner_id,
+        AccessToken.scopes,
+        AccessToken.expires_at,
+        AccessToken.revoked_at,
+        ApiClient.active,
+        *_PARTNER_COLS,
+    )
+    .join(ApiClient, ApiClient.id == AccessToken.subject_id)
+    .outerjoin(Partner, Partner.id == AccessToken.partner_id)
+    .where(AccessToken.token_hash == bindparam("h"), AccessToken.kind == KIND_CLIENT)
+)
+_PARTNER_REF = select(*_PARTNER_COLS).where(Partner.id == bindparam("pid"))
+
+
+def _ref(row: Any) -> PartnerRef:
+    return PartnerRef(*row)
+
+
+async def client_token_partner(
+    conn: AsyncConnection, token_hash: str
+) -> tuple[ClientToken, PartnerRef | None] | None:
+    """`client_token` and the token's partner in one statement, on a plain connection (Core, no ORM
+    objects): the gateway's cold path, one round trip for a token it has not seen."""
+    row = (await conn.execute(_TOKEN_PARTNER, {"h": token_hash})).first()
+    if row is None:
+        return None
+    client_id, partner_id, scopes, expires_at, revoked_at, client_active = row[:6]
+    if revoked_at is not None or not client_active or partner_id is None:
+        return None
+    tok = ClientToken(client_id, partner_id, frozenset(scopes or ()), expires_at)
+    return tok, (_ref(row[6:]) if row[6] is not None else None)
+
+
+async def partner_ref_on(conn: AsyncConnection, partner_id: str) -> PartnerRef | None:
+    """The partner's read model on a plain connection (Core, columns only), for the gateway."""
+    row = (await conn.execute(_PARTNER_REF, {"pid": partner_id})).first()
+    return _ref(row) if row is not None else None
 
 
 async def client_token(uow: UnitOfWork, token_hash: str) -> ClientToken | None:

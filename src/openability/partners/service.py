@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from openability.kernel.uow import UnitOfWork
 from openability.partners import identity, lifecycle, oauth
 from openability.partners.models import Operator, Partner
@@ -209,6 +211,19 @@ async def has_operators(uow: UnitOfWork) -> bool:
 async def client_token(uow: UnitOfWork, token_hash: str) -> ClientToken | None:
     """The API client token with this SHA-256, if it is live (not revoked, client active)."""
     return await oauth.client_token(uow, token_hash)
+
+
+async def client_token_partner(
+    conn: AsyncConnection, token_hash: str
+) -> tuple[ClientToken, PartnerRef | None] | None:
+    """The live API client token with this SHA-256 and its partner (None: unknown partner), in one
+    statement on a plain connection: the gateway's first call of a token."""
+    return await oauth.client_token_partner(conn, token_hash)
+
+
+async def partner_ref_on(conn: AsyncConnection, partner_id: str) -> PartnerRef | None:
+    """Like find_partner_ref, in one statement on a plain connection (the gateway's caches)."""
+    return await oauth.partner_ref_on(conn, partner_id)
 
 
 async def active_client_count(uow: UnitOfWork, partner_id: str) -> int:
