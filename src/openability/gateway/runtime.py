@@ -21,7 +21,6 @@ from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from starlette.types import Receive, Scope
 
 from openability.capabilities import Capability, default_capabilities, validation
@@ -38,7 +37,6 @@ from openability.kernel.errors import (
     Busy,
     ClientClosed,
     Internal,
-    InvalidArgument,
     PayloadTooLarge,
     PermissionDenied,
     Suspended,
@@ -69,13 +67,6 @@ ConnectorLookup = Callable[[str], Any]
 
 def _error(exc: AppError) -> Answer:
     return json_answer(exc.status, exc.body(), error_headers(exc) or None)
-
-
-def _parse_json(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidArgument("the request body is not valid JSON") from None
 
 
 def _request_headers(scope: Scope) -> tuple[str, str, str | None, str | None]:
@@ -312,7 +303,7 @@ class GatewayRuntime:
         if decode is not None:
             req = decode(raw, self.settings)
         else:
-            req = cap.validate(_parse_json(raw), self.settings)
+            req = cap.validate(validation.parse_json(raw), self.settings)
         product = await self._product(name, ordered, req.product_id)
         if header_key is not None:
             validation.check_key(header_key, "Idempotency-Key")
