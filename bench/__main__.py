@@ -40,6 +40,7 @@ def _http(
     stack: str,
     pin: bool = False,
     routes: list[str] | None = None,
+    server_kind: str = "uvicorn",
 ) -> None:
     # --pin: the server on CPU 0, the load generator on CPU 1 (steadier figures on a shared machine).
     server_cpu, client_cpu = ("0", "1") if pin else (None, None)
@@ -55,7 +56,7 @@ def _http(
                 await c.dispose()
 
         token = asyncio.run(seed())
-        with http_bench.BenchServer(url, data, stack=stack, cpu=server_cpu) as server:
+        with http_bench.BenchServer(url, data, stack=stack, cpu=server_cpu, server=server_kind) as server:
             # Warm-up: caches filled, first grant taken, JIT-less Python paths imported.
             http_bench.load(server.base, "charged_sms", token, 1, connections, client_cpu=client_cpu)
             res: dict[str, http_bench.LoadResult] = {}
@@ -77,7 +78,7 @@ def _http(
         cdrs, violations = asyncio.run(_count_cdrs(url, data))
     tool = res["charged_sms"].tool
     pinned = " (server pinned to CPU 0, load to CPU 1)" if pin else ""
-    print(f"\n[http/{backend}] one uvicorn worker, load: {tool}, {seconds}s per route{pinned}")
+    print(f"\n[http/{backend}] one {server_kind} worker, load: {tool}, {seconds}s per route{pinned}")
     for r in res.values():
         cpu = f", server CPU {r.cpu_ms_per_call:.3f} ms/call" if r.cpu_ms_per_call is not None else ""
         print(
@@ -304,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--only",
         choices=["http", "cdr", "spread", "workers", "billrun"],
-        help="run one benchmark (spread: calls over many partners vs one hot partner; not in the default set;"
+        help="run one benchmark (spread: calls over many partners vs one hot partner, needs wrk;"
         " workers: 1 vs 2 uvicorn workers, PostgreSQL only; billrun: PostgreSQL only)",
     )
     ap.add_argument("--backend", choices=["sqlite", "postgresql"], help="one backend only")
@@ -336,6 +337,12 @@ def main(argv: list[str] | None = None) -> int:
         help="uvicorn's HTTP parser and event loop: auto (httptools + uvloop when installed) or h11 + asyncio",
     )
     ap.add_argument(
+        "--server",
+        choices=list(http_bench.SERVERS),
+        default="uvicorn",
+        help="http: the server the bench app runs on (granian: its ASGI interface, uvloop)",
+    )
+    ap.add_argument(
         "--routes", help=f"comma-separated routes to load (default all: {', '.join(http_bench.ROUTES)})"
     )
     args = ap.parse_args(argv)
@@ -359,7 +366,14 @@ def main(argv: list[str] | None = None) -> int:
         for backend in chosen:
             if args.only in (None, "http"):
                 _http(
-                    backend, workdir, size["seconds"], size["connections"], args.http_stack, args.pin, routes
+                    backend,
+                    workdir,
+                    size["seconds"],
+                    size["connections"],
+                    args.http_stack,
+                    args.pin,
+                    routes,
+                    args.server,
                 )
             if args.only in (None, "cdr"):
                 _cdr(backend, workdir, size["cdrs"])

@@ -38,6 +38,7 @@ ROUTES = {
     "charged_sms_key": SMS_PATH,
 }
 KEYED = {"charged_sms_key"}
+SERVERS = ("uvicorn", "granian")
 
 
 @dataclass
@@ -72,7 +73,8 @@ def free_port() -> int:
 
 
 class BenchServer:
-    """`uvicorn bench.app_factory:create_bench_app` on its own port and database, one worker."""
+    """`uvicorn bench.app_factory:create_bench_app` (or granian: `server`) on its own port and
+    database, one worker."""
 
     start_timeout = 120.0  # seconds until /healthz answers (an overloaded shared machine needs > 30)
 
@@ -86,7 +88,11 @@ class BenchServer:
         *,
         pin: bool = False,
         env: dict[str, str] | None = None,
+        server: str = "uvicorn",
     ) -> None:
+        if server not in SERVERS:
+            raise ValueError(f"unknown server {server!r} ({', '.join(SERVERS)})")
+        self.server = server  # uvicorn | granian (its ASGI interface)
         self.cpu = cpu if cpu is not None else ("0" if pin else None)  # taskset CPU list (None: not pinned)
         self.url = url
         self.pin = pin  # the server on CPU 0 (taskset), the load generator on CPU 1
@@ -110,13 +116,22 @@ class BenchServer:
             "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
             **self.extra_env,
         }
-        cmd = [
-            sys.executable, "-m", "uvicorn", "bench.app_factory:create_bench_app", "--factory",
-            "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
-            "--no-access-log", "--log-level", "warning",
-        ]  # fmt: skip
-        if self.stack == "h11":
-            cmd += ["--http", "h11", "--loop", "asyncio"]
+        if self.server == "uvicorn":
+            cmd = [
+                sys.executable, "-m", "uvicorn", "bench.app_factory:create_bench_app", "--factory",
+                "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
+                "--no-access-log", "--log-level", "warning",
+            ]  # fmt: skip
+            if self.stack == "h11":
+                cmd += ["--http", "h11", "--loop", "asyncio"]
+        else:
+            # granian: a Rust HTTP server; one worker process (its parent only supervises), uvloop.
+            cmd = [
+                sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
+                "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
+                "--loop", "uvloop", "--no-ws", "--http", "1", "--log-level", "warning",
+                "bench.app_factory:create_bench_app",
+            ]  # fmt: skip
         if self.cpu is not None:
             cmd = ["taskset", "-c", self.cpu, *cmd]
         with self.log.open("wb") as fh:

@@ -22,7 +22,7 @@ The capability's `name` is its OAuth scope and the path segment of its routes
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from openability.charging.types import ChargePlan
 
@@ -91,4 +91,16 @@ class Capability(Protocol[Req, Conn]):
 
     def plan(self, request: Req, connector: Conn) -> ChargePlan:
         """What the call will do on the network and how it is counted (see ChargePlan)."""
+        ...
+
+
+@runtime_checkable
+class Decoding(Protocol):
+    """Optional, next to `Capability`: a capability that decodes and validates the raw JSON body in
+    one step (msgspec, typed: no intermediate dict) instead of `validate(orjson.loads(body))`. It must
+    answer exactly as `validate` does: same request, same 400 for the same bad body (the usual way is
+    to fall back to `validate` for any body the typed decoder refuses)."""
+
+    def decode(self, raw: bytes, settings: Settings) -> CapabilityRequest:
+        """The raw request body → a typed request. Raises InvalidArgument (400), nothing charged."""
         ...

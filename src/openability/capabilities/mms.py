@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import msgspec
+
 from openability.capabilities import validation as v
 from openability.capabilities.base import KB
 from openability.capabilities.schemas import CORRELATOR, PRODUCT_ID, RECIPIENTS
@@ -66,6 +68,22 @@ class MmsPlan:
         return None
 
 
+class MmsPart(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    content_type: str
+    content: str
+
+
+class MmsBody(v.CommonFields, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    """The body's JSON types (capabilities/validation.py "typed decoding"); values checked by decode."""
+
+    to: list[str]
+    parts: list[MmsPart]
+    subject: str = ""
+
+
+_DECODER = msgspec.json.Decoder(MmsBody)
+
+
 REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -99,6 +117,18 @@ class MmsCapability:
     # 300 KB of MMS content is ~400 KB as base64, plus the JSON around it.
     max_body: ClassVar[int] = 512 * KB
     request_schema: ClassVar[tuple[str, dict[str, Any]]] = ("MmsSendRequest", REQUEST_SCHEMA)
+
+    def decode(self, raw: bytes, settings: Settings) -> MmsRequest:
+        try:
+            b = _DECODER.decode(raw)
+        except v.DecodeFailed:
+            return self.validate(v.parse_json(raw), settings)  # the same 400 as validate words it
+        if not b.parts:
+            return self.validate(v.parse_json(raw), settings)
+        to = v.check_recipients(b.to, settings.max_recipients)
+        clean = [{"contentType": p.content_type, "content": p.content} for p in b.parts]
+        validate_mms(b.subject, clean)
+        return MmsRequest(to, b.subject, tuple(clean), b.correlator(), b.product_ref())
 
     def validate(self, body: Any, settings: Settings) -> MmsRequest:
         b = v.check_object(body, FIELDS)

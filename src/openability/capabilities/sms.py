@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import msgspec
+
 from openability.capabilities import validation as v
 from openability.capabilities.base import KB
 from openability.capabilities.schemas import CORRELATOR, PRODUCT_ID, RECIPIENTS
@@ -64,6 +66,16 @@ class SmsPlan:
         return None
 
 
+class SmsBody(v.CommonFields, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    """The body's JSON types (capabilities/validation.py "typed decoding"); values checked by decode."""
+
+    to: list[str]
+    text: str
+
+
+_DECODER = msgspec.json.Decoder(SmsBody)
+
+
 REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -88,6 +100,16 @@ class SmsCapability:
     id_field: ClassVar[str] = "messageId"
     max_body: ClassVar[int] = 64 * KB
     request_schema: ClassVar[tuple[str, dict[str, Any]]] = ("SmsSendRequest", REQUEST_SCHEMA)
+
+    def decode(self, raw: bytes, settings: Settings) -> SmsRequest:
+        try:
+            b = _DECODER.decode(raw)
+        except v.DecodeFailed:
+            return self.validate(v.parse_json(raw), settings)  # the same 400 as validate words it
+        to = v.check_recipients(b.to, settings.max_recipients)
+        return SmsRequest(
+            to, v.check_text_value(b.text, settings.max_sms_chars), b.correlator(), b.product_ref()
+        )
 
     def validate(self, body: Any, settings: Settings) -> SmsRequest:
         b = v.check_object(body, FIELDS)

@@ -18,6 +18,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import msgspec
+import orjson
+
 from openability.kernel.errors import InvalidArgument
 
 MAINLAND_MOBILE = re.compile(r"\+861[3-9]\d{9}")
@@ -99,8 +102,49 @@ def product_ref(body: dict[str, Any]) -> str | None:
     return v
 
 
+def parse_json(raw: bytes) -> Any:
+    """The request body parsed (400 when it is not JSON)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidArgument("the request body is not valid JSON") from None
+
+
+# ---- typed decoding (msgspec) -------------------------------------------------------------------
+# A capability's `decode` (capabilities/base.Decoding) reads the raw body straight into a Struct whose
+# types are the JSON types `validate` accepts, then runs the same value checks in the same order as
+# `validate`. Any body the Struct refuses (not JSON, not an object, an unknown field, a missing field,
+# a wrong type, a null clientCorrelator…) goes to `parse_json` + `validate`, so the 400 a client gets
+# is always the one `validate` words.
+
+DecodeFailed = msgspec.MsgspecError
+UNSET = msgspec.UNSET
+Unset = msgspec.UnsetType
+
+
+class CommonFields(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    """clientCorrelator and productId (COMMON_FIELDS): absent is UNSET, null is refused (a string or
+    nothing, as `correlator` and `product_ref` read the dict)."""
+
+    client_correlator: str | Unset = UNSET
+    product_id: str | Unset = UNSET
+
+    def correlator(self) -> str | None:
+        v = self.client_correlator
+        return None if v is UNSET else check_key(v, "clientCorrelator")
+
+    def product_ref(self) -> str | None:
+        v = self.product_id
+        if v is UNSET:
+            return None
+        return product_ref({"productId": v})
+
+
 def check_text(body: dict[str, Any], max_chars: int) -> str:
-    text = body.get("text")
+    return check_text_value(body.get("text"), max_chars)
+
+
+def check_text_value(text: Any, max_chars: int) -> str:
     if not isinstance(text, str) or not text.strip():
         raise bad("text: a non-empty string is required")
     if len(text) > max_chars:

@@ -58,12 +58,82 @@ def rate(
     plan = version_at(plans, at)
     if plan is None:
         raise NoPrice("no price plan version is valid at this moment")
+    unit_tiers = _unit_tiers(plan, scope, band)
+    if not quantity:
+        amount = ZERO
+    elif unit_tiers is not None:
+        if mtd_before < 0 or quantity < 0:
+            raise ValueError("volumes must be >= 0")
+        amount = Decimal(graduated_units(unit_tiers, mtd_before, quantity)).scaleb(-4)
+    else:  # a price with more than 4 decimals (the catalog does not store one): exact Decimal rating
+        amount = graduated_amount(tiers_for(plan.tiers, scope, band), mtd_before, quantity)
+    return Rating(amount, quantity, plan.plan_id, band, scope)
+
+
+# ---- prices as integer units --------------------------------------------------------------------
+# Rating a call in Decimal cost more than the rest of the rules together. Each plan version's tier
+# lists are turned once into exact integers of the smallest money unit (0.0001 CNY, kernel/money.py)
+# per (scope, band) — never floats — and a call is rated in int arithmetic; the amount becomes a
+# Decimal (4 places) only at the edge. Same tiers, same graduated semantics as catalog.rules
+# (`graduated_amount`; the property test checks both agree).
+
+UnitTiers = tuple[tuple[int, ...], tuple[int, ...]]  # (from_volumes ascending, unit prices in units)
+_MAX_CACHED_PLANS = 4096
+# id(plan) -> (plan, {(scope, band): UnitTiers | None}); the plan is kept so that its id is not reused.
+_unit_cache: dict[int, tuple[PlanVersion, dict[tuple[str, str], UnitTiers | None]]] = {}
+
+
+def _unit_tiers(plan: PlanVersion, scope: str, band: str) -> UnitTiers | None:
+    """The plan's tier list for (scope, band) (R-PRICE-02/03, as `tiers_for` picks it) in integer
+    units; None when a price is not a whole number of units. Raises NoPrice when there is no list."""
+    entry = _unit_cache.get(id(plan))
+    if entry is None or entry[0] is not plan:
+        if len(_unit_cache) >= _MAX_CACHED_PLANS:
+            _unit_cache.clear()
+        entry = _unit_cache[id(plan)] = (plan, {})
+    lists = entry[1]
+    key = (scope, band)
+    try:
+        return lists[key]
+    except KeyError:
+        pass
     try:
         tiers = tiers_for(plan.tiers, scope, band)
     except KeyError:
         raise NoPrice(f"price plan v{plan.version} has no price list for band {band!r}") from None
-    amount = graduated_amount(tiers, mtd_before, quantity) if quantity else ZERO
-    return Rating(amount=amount, quantity=quantity, plan_id=plan.plan_id, band=band, scope=scope)
+    lists[key] = compiled = unit_tiers(tiers)
+    return compiled
+
+
+def unit_tiers(tiers: Sequence[tuple[int, Decimal]]) -> UnitTiers | None:
+    """A tier list in integer money units (None if a price has more than 4 decimals)."""
+    ordered = sorted(tiers, key=lambda t: t[0])
+    if not ordered or ordered[0][0] != 0:
+        raise ValueError("a tier list must start at volume 0")
+    prices: list[int] = []
+    for _, price in ordered:
+        units = price.scaleb(4)
+        if units != units.to_integral_value():
+            return None
+        prices.append(int(units))
+    return tuple(v for v, _ in ordered), tuple(prices)
+
+
+def graduated_units(tiers: UnitTiers, mtd_before: int, quantity: int) -> int:
+    """`graduated_amount` in integer units: each unit priced by the tier its own month-to-date
+    position falls in (R-PRICE-01)."""
+    starts, prices = tiers
+    end = mtd_before + quantity
+    n = len(starts)
+    if mtd_before >= starts[-1]:  # one tier, or already in the last one: the usual call
+        return prices[-1] * quantity
+    total = 0
+    for i in range(n):
+        lo = starts[i] if starts[i] > mtd_before else mtd_before
+        hi = end if i + 1 == n or starts[i + 1] > end else starts[i + 1]
+        if hi > lo:
+            total += prices[i] * (hi - lo)
+    return total
 
 
 def sms_quantity(text: str, recipients: int) -> tuple[str, int, int]:

@@ -17,19 +17,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Sequence
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-import orjson
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.types import Receive, Scope
 
 from openability.capabilities import Capability, default_capabilities, validation
+from openability.capabilities.base import Decoding
 from openability.charging.receipts import ReceiptWriter, message_status
 from openability.charging.service import ChargingEngine, Subject, idempotency_key
 from openability.gateway import metrics
 from openability.gateway.cache import GatewayCaches, PartnerInfo, ProductInfo, TokenInfo, token_hash
+from openability.gateway.dataplane import Answer, json_answer
 from openability.gateway.ratelimit import RateLimiter
 from openability.kernel import events
 from openability.kernel.errors import (
@@ -37,7 +37,6 @@ from openability.kernel.errors import (
     Busy,
     ClientClosed,
     Internal,
-    InvalidArgument,
     PayloadTooLarge,
     PermissionDenied,
     Suspended,
@@ -51,6 +50,7 @@ from openability.kernel.money import to_units
 from openability.kernel.outage import is_outage, log_failure, unavailable
 
 if TYPE_CHECKING:
+    from openability.config import Settings
     from openability.kernel.platform import Platform
 
 log = logging.getLogger(__name__)
@@ -65,12 +65,32 @@ _REPLAYED = {"Idempotent-Replayed": "true"}
 ConnectorLookup = Callable[[str], Any]
 
 
-def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
+def _error(exc: AppError) -> Answer:
+    return json_answer(exc.status, exc.body(), error_headers(exc) or None)
 
 
-def _error(exc: AppError) -> Response:
-    return _json(exc.status, exc.body(), error_headers(exc) or None)
+def _request_headers(scope: Scope) -> tuple[str, str, str | None, str | None]:
+    """(Authorization, Content-Type, Content-Length, Idempotency-Key) from the scope's raw headers in
+    one pass: the first of each, as Starlette's `Headers.get` takes it ("" / None when absent)."""
+    auth: bytes | None = None
+    ctype: bytes | None = None
+    length: bytes | None = None
+    key: bytes | None = None
+    for k, v in scope["headers"]:
+        if k == b"authorization" and auth is None:
+            auth = v
+        elif k == b"content-type" and ctype is None:
+            ctype = v
+        elif k == b"content-length" and length is None:
+            length = v
+        elif k == b"idempotency-key" and key is None:
+            key = v
+    return (
+        "" if auth is None else auth.decode("latin-1"),
+        "" if ctype is None else ctype.decode("latin-1"),
+        None if length is None else length.decode("latin-1"),
+        None if key is None else key.decode("latin-1"),
+    )
 
 
 class GatewayRuntime:
@@ -87,6 +107,11 @@ class GatewayRuntime:
         self.clock = container.clock
         caps = default_capabilities() if capabilities is None else capabilities
         self.capabilities: dict[str, Capability[Any, Any]] = {c.name: c for c in caps}
+        # Capabilities that decode and validate the raw body themselves (msgspec: capabilities/base.py
+        # `Decoding`); the others get the body parsed by orjson and call `validate`.
+        self._decoders: dict[str, Callable[[bytes, Settings], Any]] = {
+            c.name: c.decode for c in caps if isinstance(c, Decoding)
+        }
         self.connector_for: ConnectorLookup = connector_for
         self.caches = GatewayCaches(container)
         self.limiter = RateLimiter()
@@ -132,38 +157,40 @@ class GatewayRuntime:
             except Exception as exc:
                 log.warning("charging maintenance failed (%s: %s); retried", type(exc).__name__, exc)
 
-    # ---- HTTP entry points -----------------------------------------------------------------------
+    # ---- HTTP entry points (plain ASGI: gateway/dataplane.py) ------------------------------------
 
-    async def post(self, capability: str, request: Request) -> Response:
-        t0 = time.perf_counter()
+    async def post(self, capability: str, scope: Scope, receive: Receive) -> Answer:
+        t0 = perf_counter()
         cap = self.capabilities[capability]
         try:
-            status, body, replayed = await self._post(cap, request)
-            headers = _REPLAYED if replayed else None
-            if replayed and status >= 400:  # the first call's failure, with its Retry-After
-                headers = {**_REPLAYED, **replayed_error_headers(status, body)}
-            resp = _json(status, body, headers)
-            outcome = "replayed" if replayed else "charged"
+            status, body, replayed = await self._post(cap, scope, receive)
+            if replayed:
+                headers = _REPLAYED
+                if status >= 400:  # the first call's failure, with its Retry-After
+                    headers = {**_REPLAYED, **replayed_error_headers(status, body)}
+                answer, outcome = json_answer(status, body, headers), "replayed"
+            else:
+                answer, outcome = json_answer(status, body), "charged"
         except AppError as exc:
-            resp, outcome = _error(exc), exc.code
+            answer, outcome = _error(exc), exc.code
         except Exception as exc:
             if is_outage(exc):
                 # The database is unreachable or overloaded: nothing was charged (grants and CDRs are
                 # transactional), so the client may retry. Programming errors are not hidden as 503.
                 log.warning("capability call failed on the database: %s: %s", type(exc).__name__, exc)
                 busy = unavailable("the charging database")
-                resp, outcome = _error(busy), busy.code
+                answer, outcome = _error(busy), busy.code
             else:
                 log.exception("capability call failed")
-                resp, outcome = _json(500, Internal().body()), "INTERNAL"
-        metrics.count_call(capability, outcome, time.perf_counter() - t0)
-        return resp
+                answer, outcome = json_answer(500, Internal().body()), "INTERNAL"
+        metrics.count_call(capability, outcome, perf_counter() - t0)
+        return answer
 
-    async def get(self, capability: str, request: Request) -> Response:
+    async def get(self, capability: str, message_id: str, scope: Scope) -> Answer:
         cap = self.capabilities[capability]
         try:
-            tok = await self._authenticate(request, cap.name)
-            message_id = str(request.path_params.get("id", ""))
+            auth, _, _, _ = _request_headers(scope)
+            tok = await self._authenticate(auth, cap.name)
             async with self.container.uow() as uow:
                 body = await message_status(uow.session, tok.partner_id, capability, message_id)
         except AppError as exc:
@@ -175,12 +202,11 @@ class GatewayRuntime:
             return _error(unavailable())
         if cap.id_field != "messageId":
             body = {cap.id_field: body.pop("messageId"), **body}
-        return _json(200, body)
+        return json_answer(200, body)
 
     # ---- the call --------------------------------------------------------------------------------
 
-    async def _authenticate(self, request: Request, scope: str) -> TokenInfo:
-        auth = request.headers.get("authorization", "")
+    async def _authenticate(self, auth: str, scope: str) -> TokenInfo:
         scheme, _, token = auth.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
@@ -237,35 +263,48 @@ class GatewayRuntime:
             )
         return product
 
-    async def _read_json(self, request: Request, max_body: int) -> Any:
-        ctype = request.headers.get("content-type", "")
+    async def _read_body(self, receive: Receive, ctype: str, length: str | None, max_body: int) -> bytes:
+        """The request body (Content-Type JSON, at most `max_body` bytes), read from the ASGI channel
+        as Starlette's `Request.stream()` reads it."""
         if ctype.split(";", 1)[0].strip().lower() != JSON:
             raise UnsupportedMediaType("the request body must be JSON (Content-Type: application/json)")
-        length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > max_body:
             raise PayloadTooLarge(f"the request body is larger than {max_body // KB} KB")
+        message = await receive()
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            body: bytes = message.get("body", b"")  # the whole body in one message: the usual case
+            if len(body) > max_body:
+                raise PayloadTooLarge(f"the request body is larger than {max_body // KB} KB")
+            return body
         chunks: list[bytes] = []
         size = 0
-        try:
-            async for chunk in request.stream():
+        while True:
+            if message["type"] == "http.request":
+                chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > max_body:
                     raise PayloadTooLarge(f"the request body is larger than {max_body // KB} KB")
                 chunks.append(chunk)
-        except ClientDisconnect:
-            raise ClientClosed() from None  # an outcome of its own, not a 500
-        try:
-            return orjson.loads(b"".join(chunks))
-        except orjson.JSONDecodeError:
-            raise InvalidArgument("the request body is not valid JSON") from None
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+            elif message["type"] == "http.disconnect":
+                raise ClientClosed()  # an outcome of its own, not a 500
+            message = await receive()
 
-    async def _post(self, cap: Capability[Any, Any], request: Request) -> tuple[int, dict[str, Any], bool]:
+    async def _post(
+        self, cap: Capability[Any, Any], scope: Scope, receive: Receive
+    ) -> tuple[int, dict[str, Any], bool]:
         name = cap.name
-        tok = await self._authenticate(request, name)
+        auth, ctype, length, header_key = _request_headers(scope)
+        tok = await self._authenticate(auth, name)
         partner, ordered = await self._entitle(tok, name)
-        req = cap.validate(await self._read_json(request, cap.max_body), self.settings)
+        raw = await self._read_body(receive, ctype, length, cap.max_body)
+        decode = self._decoders.get(name)
+        if decode is not None:
+            req = decode(raw, self.settings)
+        else:
+            req = cap.validate(validation.parse_json(raw), self.settings)
         product = await self._product(name, ordered, req.product_id)
-        header_key = request.headers.get("idempotency-key")
         if header_key is not None:
             validation.check_key(header_key, "Idempotency-Key")
         key = idempotency_key(header_key, req.client_correlator)
