@@ -5,7 +5,10 @@ explicit BEGIN/COMMIT (a single statement is its own transaction, so it is all o
 The statement's data-modifying common table expressions insert the CDRs, their messages (`unnest`
 arrays; columns named, so the table's key shape does not matter), answer the claimed keys, upsert
 the daily rollups, consume the grants, and post the CHARGE entry set-wise (ledger/setwise.py). The
-final SELECT pulls them in that order, so the account rows are locked last, just before the commit.
+final SELECT pulls them in its column order (each scalar subquery runs when its column is first
+evaluated): rows, claims, rollups, then the account rows (in id order), then the grant rows — the
+order the grant manager takes them too (accounts, then its grant: charging/grants.py); grants before
+accounts here deadlocked with a grant release (found by tests/gateway on PostgreSQL).
 
 A grant that is no longer active (reaped while a worker stalled) or a prepaid:available balance
 taken below zero fails the statement on purpose (ledger/setwise.py `fail_if`): nothing is written,
@@ -122,7 +125,7 @@ def _statement(with_rows: bool) -> tuple[str, SqlParams]:
   WHERE g.id = u.id AND g.state = '{GrantState.ACTIVE.value}' RETURNING g.id
 )
 SELECT {counts}(SELECT count(*) FROM claims) AS claims, (SELECT count(*) FROM roll) AS rollups,
-  {closed} AS closed, {post.lines_count} AS lines, {post.check} AS negative,
+  {post.lines_count} AS lines, {post.check} AS negative, {closed} AS closed,
   {post.revenue_account} AS revenue_account"""
     assert p.names[0] == "entry_id" and p.names[1] == "now"
     return sql, p
