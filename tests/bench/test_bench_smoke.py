@@ -60,7 +60,9 @@ def test_bench_smoke_prints_ratios() -> None:
     assert all(float(v) > 0 for _, _, v in ratios), out.stdout
     # Every benchmark checked its own result: no failed calls, a clean ledger after the CDR writer.
     assert "WARNING" not in out.stdout, out.stdout
-    runs = 1 + len(CDR_BATCHES) + (2 if has_wrk() else 0)  # http, cdr per batch size (+ spread: uniform, Zipf)
+    runs = (
+        1 + len(CDR_BATCHES) + (2 if has_wrk() else 0)
+    )  # http, cdr per batch size (+ spread: uniform, Zipf)
     assert out.stdout.count("ledger audit: clean") + out.stdout.count(
         "after the writer: clean"
     ) == runs * len(backends) + 2 * ("postgresql" in backends), out.stdout  # + workers, bill run
