@@ -280,6 +280,22 @@ def _new_statement(
     return stmt, fig
 
 
+# An adjustment or rounding line's usage columns, stated (they are the columns' defaults) so that every
+# line has the same columns: the ORM inserts a chunk's lines as one batched INSERT, not one per line.
+_NO_USAGE: dict[str, Any] = {
+    "product_id": None,
+    "product_code": "",
+    "price_plan_id": None,
+    "plan_version": None,
+    "band": "",
+    "scope": "",
+    "tier_from": None,
+    "tier_to": None,
+    "units": 0,
+    "unit_price": None,
+}
+
+
 def _statement_lines(
     stmt: Statement,
     lines: Sequence[rules.UsageLine],
@@ -319,6 +335,7 @@ def _statement_lines(
                 statement_id=stmt.id,
                 seq=seq,
                 kind=LineKind.ADJUSTMENT,
+                **_NO_USAGE,
                 amount=adj.amount,
                 description=f"争议调整 {adj.from_month} / adjustment from dispute {adj.dispute_id} ({adj.from_month})",
             )
@@ -330,6 +347,7 @@ def _statement_lines(
             statement_id=stmt.id,
             seq=seq,
             kind=LineKind.ROUNDING,
+            **_NO_USAGE,
             amount=fig.rounding,
             description="四舍五入到分 / rounding to the fen (ROUND_HALF_UP)",
         )
