@@ -97,6 +97,16 @@ def snapshot(s: Statement) -> dict[str, Any]:
 # ---- the bill run ---------------------------------------------------------------------------------
 
 
+BILL_RUN_CHUNK = 500  # partners per transaction, at most
+BILL_RUN_CHUNKS = 20  # at least this many chunks when there are enough partners (progress, resumption)
+
+
+def bill_run_chunk(partners: int) -> int:
+    """Partners per chunk for a run of `partners`: at most BILL_RUN_CHUNK, and small enough that the
+    run has BILL_RUN_CHUNKS chunks (a killed run loses one chunk's work at most)."""
+    return max(1, min(BILL_RUN_CHUNK, partners // BILL_RUN_CHUNKS))
+
+
 @dataclass(frozen=True)
 class BillRunResult:
     month: str
@@ -155,14 +165,26 @@ async def bill_run(
     # queries per product): a version is immutable once calls were rated with it (R-PRICE-03), and
     # the rollups name the version each use was rated with.
     plan_cache: PlanCache = {}
-    for i, pid in enumerate(ordered, start=1):
+    # Partners are billed in chunks, one transaction each (bill_partners: a handful of statements per
+    # chunk, not per partner); a chunk's statements exist with their lines and entries, or none of
+    # them, so a killed run resumes at the first chunk not committed.
+    size = bill_run_chunk(len(ordered))
+    for start in range(0, len(ordered), size):
+        chunk = ordered[start : start + size]
         try:
             async with platform.uow(actor) as uow:
-                created += await bill_partner(uow, month, pid, plan_cache)
+                created += await bill_partners(uow, month, chunk, plan_cache)
         except IntegrityError:
-            pass  # another run made this partner's statement first
+            # another run billed some of them first: these partners one at a time, as it did
+            for pid in chunk:
+                try:
+                    async with platform.uow(actor) as uow:
+                        created += await bill_partner(uow, month, pid, plan_cache)
+                except IntegrityError:
+                    pass  # another run made this partner's statement first
         if progress is not None:
-            progress(i, len(ordered))
+            for i in range(start + 1, start + len(chunk) + 1):
+                progress(i, len(ordered))
     async with platform.uow(actor) as uow:
         count = (
             await uow.session.scalar(
@@ -220,47 +242,21 @@ def _tier_words(line: rules.UsageLine) -> str:
     return f"阶梯 tier {line.tier_from}–{upper}"
 
 
-async def bill_partner(
-    uow: UnitOfWork, month: str, partner_id: str, plan_cache: PlanCache | None = None
-) -> int:
-    """Make the partner's statement of the month (draft), its lines and its true-up and adjustment
-    entries. Returns 1, or 0 when it exists already or there is nothing to state."""
-    session = uow.session
-    exists = await session.scalar(
-        select(Statement.id).where(Statement.partner_id == partner_id, Statement.month == month)
-    )
-    if exists is not None:
-        return 0
-    partner = await partners.find_partner_ref(uow, partner_id)
-    if partner is None:
-        return 0
-    rollups = await settlement.month_rollups(session, partner_id, month)
-    carried = (
-        await session.scalars(
-            select(CarriedAdjustment)
-            .where(
-                CarriedAdjustment.partner_id == partner_id,
-                CarriedAdjustment.applied_statement_id.is_(None),
-                CarriedAdjustment.from_month < month,
-            )
-            .order_by(CarriedAdjustment.created_at, CarriedAdjustment.id)
-            .with_for_update()
-        )
-    ).all()
-    if not rollups and not carried:
-        return 0
-    plans, codes = await _plans(uow, [r.product_id for r in rollups], plan_cache)
-    usage = [
-        rules.Usage(r.product_id, r.day, r.price_plan_id, r.band, r.scope, r.quantity, r.amount)
-        for r in rollups
-    ]
-    lines = rules.rerate(usage, plans)
+def _new_statement(
+    uow: UnitOfWork,
+    month: str,
+    partner: PartnerRef,
+    rollups: Sequence[settlement.RollupRow],
+    lines: Sequence[rules.UsageLine],
+    carried: Sequence[CarriedAdjustment],
+) -> tuple[Statement, rules.Figures]:
+    """The partner's statement of the month (not yet added to the session) and its figures."""
     provisional = sum((r.amount for r in rollups), ZERO)
     fig = rules.figures(lines, provisional, [a.amount for a in carried])
     mode = BillingMode.PREPAID if partner.kind == PartnerKind.AP else partner.billing_mode  # R-PARTNER-01
     stmt = Statement(
         id=new_id("stm"),
-        partner_id=partner_id,
+        partner_id=partner.id,
         month=month,
         state=StatementState.DRAFT,
         billing_mode=mode.value,
@@ -281,13 +277,39 @@ async def bill_partner(
         ),
         created_at=uow.now,
     )
-    session.add(stmt)
-    await session.flush()  # the unique (partner, month) answers here, before any money moves
+    return stmt, fig
+
+
+# An adjustment or rounding line's usage columns, stated (they are the columns' defaults) so that every
+# line has the same columns: the ORM inserts a chunk's lines as one batched INSERT, not one per line.
+_NO_USAGE: dict[str, Any] = {
+    "product_id": None,
+    "product_code": "",
+    "price_plan_id": None,
+    "plan_version": None,
+    "band": "",
+    "scope": "",
+    "tier_from": None,
+    "tier_to": None,
+    "units": 0,
+    "unit_price": None,
+}
+
+
+def _statement_lines(
+    stmt: Statement,
+    lines: Sequence[rules.UsageLine],
+    codes: dict[str, str],
+    carried: Sequence[CarriedAdjustment],
+    fig: rules.Figures,
+) -> list[StatementLine]:
+    """The statement's lines: usage, carried adjustments (now applied to it), rounding."""
+    out: list[StatementLine] = []
     seq = 0
     for ln in lines:
         seq += 1
         code = codes.get(ln.product_id, ln.product_id)
-        session.add(
+        out.append(
             StatementLine(
                 statement_id=stmt.id,
                 seq=seq,
@@ -308,26 +330,140 @@ async def bill_partner(
         )
     for adj in carried:
         seq += 1
-        session.add(
+        out.append(
             StatementLine(
                 statement_id=stmt.id,
                 seq=seq,
                 kind=LineKind.ADJUSTMENT,
+                **_NO_USAGE,
                 amount=adj.amount,
                 description=f"争议调整 {adj.from_month} / adjustment from dispute {adj.dispute_id} ({adj.from_month})",
             )
         )
         adj.applied_statement_id = stmt.id
     seq += 1
-    session.add(
+    out.append(
         StatementLine(
             statement_id=stmt.id,
             seq=seq,
             kind=LineKind.ROUNDING,
+            **_NO_USAGE,
             amount=fig.rounding,
             description="四舍五入到分 / rounding to the fen (ROUND_HALF_UP)",
         )
     )
+    return out
+
+
+def _carried_query(partner_ids: Sequence[str], month: str) -> Any:
+    return (
+        select(CarriedAdjustment)
+        .where(
+            CarriedAdjustment.partner_id.in_(list(partner_ids)),
+            CarriedAdjustment.applied_statement_id.is_(None),
+            CarriedAdjustment.from_month < month,
+        )
+        .order_by(CarriedAdjustment.partner_id, CarriedAdjustment.created_at, CarriedAdjustment.id)
+        .with_for_update()
+    )
+
+
+@dataclass
+class _Draft:
+    partner: PartnerRef
+    stmt: Statement
+    fig: rules.Figures
+    lines: list[rules.UsageLine]
+    codes: dict[str, str]
+    carried: list[CarriedAdjustment]
+
+
+async def bill_partners(
+    uow: UnitOfWork, month: str, partner_ids: Sequence[str], plan_cache: PlanCache | None = None
+) -> int:
+    """`bill_partner` for a chunk of partners in one transaction, set-based: the existing statements,
+    the partners, their rollups and their carried adjustments read with one query each; statements
+    and lines inserted with one batched INSERT each. The true-up and adjustment entries and the audit
+    rows are each partner's, in partner order, as `bill_partner` makes them. Returns the statements
+    made. An IntegrityError (another run billed one of them first) rolls the whole chunk back."""
+    session = uow.session
+    done = set(
+        (
+            await session.scalars(
+                select(Statement.partner_id).where(
+                    Statement.month == month, Statement.partner_id.in_(list(partner_ids))
+                )
+            )
+        ).all()
+    )
+    todo = [pid for pid in partner_ids if pid not in done]
+    if not todo:
+        return 0
+    refs = await partners.find_partner_refs(uow, todo)
+    todo = [pid for pid in todo if pid in refs]
+    if not todo:
+        return 0
+    rollups_of = await settlement.month_rollups_of(session, todo, month)
+    carried_of: dict[str, list[CarriedAdjustment]] = {}
+    for adj in (await session.scalars(_carried_query(todo, month))).all():
+        carried_of.setdefault(adj.partner_id, []).append(adj)
+    drafts: list[_Draft] = []
+    for pid in todo:
+        rollups = rollups_of.get(pid, [])
+        carried = carried_of.get(pid, [])
+        if not rollups and not carried:
+            continue
+        plans, codes = await _plans(uow, [r.product_id for r in rollups], plan_cache)
+        usage = [
+            rules.Usage(r.product_id, r.day, r.price_plan_id, r.band, r.scope, r.quantity, r.amount)
+            for r in rollups
+        ]
+        lines = rules.rerate(usage, plans)
+        stmt, fig = _new_statement(uow, month, refs[pid], rollups, lines, carried)
+        drafts.append(_Draft(refs[pid], stmt, fig, lines, codes, carried))
+    if not drafts:
+        return 0
+    session.add_all([d.stmt for d in drafts])
+    await session.flush()  # the unique (partner, month) answers here, before any money moves
+    for d in drafts:
+        session.add_all(_statement_lines(d.stmt, d.lines, d.codes, d.carried, d.fig))
+    await session.flush()
+    for d in drafts:
+        await _book(uow, d.stmt, d.partner, d.fig)
+        uow.audit(
+            "statement.created", ("statement", d.stmt.id), partner_id=d.partner.id, after=snapshot(d.stmt)
+        )
+    return len(drafts)
+
+
+async def bill_partner(
+    uow: UnitOfWork, month: str, partner_id: str, plan_cache: PlanCache | None = None
+) -> int:
+    """Make the partner's statement of the month (draft), its lines and its true-up and adjustment
+    entries. Returns 1, or 0 when it exists already or there is nothing to state."""
+    session = uow.session
+    exists = await session.scalar(
+        select(Statement.id).where(Statement.partner_id == partner_id, Statement.month == month)
+    )
+    if exists is not None:
+        return 0
+    partner = await partners.find_partner_ref(uow, partner_id)
+    if partner is None:
+        return 0
+    rollups = await settlement.month_rollups(session, partner_id, month)
+    carried = (await session.scalars(_carried_query([partner_id], month))).all()
+    if not rollups and not carried:
+        return 0
+    plans, codes = await _plans(uow, [r.product_id for r in rollups], plan_cache)
+    usage = [
+        rules.Usage(r.product_id, r.day, r.price_plan_id, r.band, r.scope, r.quantity, r.amount)
+        for r in rollups
+    ]
+    lines = rules.rerate(usage, plans)
+    stmt, fig = _new_statement(uow, month, partner, rollups, lines, carried)
+    session.add(stmt)
+    await session.flush()  # the unique (partner, month) answers here, before any money moves
+    session.add_all(_statement_lines(stmt, lines, codes, carried, fig))
     await session.flush()
     await _book(uow, stmt, partner, fig)
     uow.audit("statement.created", ("statement", stmt.id), partner_id=partner_id, after=snapshot(stmt))

@@ -73,6 +73,39 @@ async def month_rollups(session: AsyncSession, partner_id: str, month: str) -> l
     ]
 
 
+async def month_rollups_of(
+    session: AsyncSession, partner_ids: Sequence[str], month: str
+) -> dict[str, list[RollupRow]]:
+    """`month_rollups` of many partners in one query (the bill run's chunks): partner id -> its rows,
+    by product and day; a partner without rows is absent."""
+    rows = await session.execute(
+        select(
+            UsageDaily.partner_id,
+            UsageDaily.product_id,
+            UsageDaily.day,
+            UsageDaily.price_plan_id,
+            UsageDaily.band,
+            UsageDaily.scope,
+            UsageDaily.calls,
+            UsageDaily.quantity,
+            UsageDaily.amount,
+        )
+        .where(UsageDaily.partner_id.in_(list(partner_ids)), UsageDaily.month == month)
+        .order_by(
+            UsageDaily.partner_id,
+            UsageDaily.product_id,
+            UsageDaily.day,
+            UsageDaily.price_plan_id,
+            UsageDaily.band,
+            UsageDaily.scope,
+        )
+    )
+    out: dict[str, list[RollupRow]] = {}
+    for r in rows.all():
+        out.setdefault(r[0], []).append(RollupRow(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class CdrLine:
     """One CDR as the raw usage log shows it."""

@@ -71,6 +71,14 @@ async def find_partner(uow: UnitOfWork, partner_id: str) -> Partner | None:
     return await uow.session.get(Partner, partner_id)
 
 
+async def find_partners(uow: UnitOfWork, partner_ids: Iterable[str]) -> list[Partner]:
+    """`find_partner` of many partners in one query; unknown ids are absent."""
+    ids = sorted(set(partner_ids))
+    if not ids:
+        return []
+    return list((await uow.session.scalars(select(Partner).where(Partner.id.in_(ids)))).all())
+
+
 async def partner_names(
     uow: UnitOfWork, ids: Iterable[str] | None = None, *, limit: int = 500
 ) -> dict[str, str]:

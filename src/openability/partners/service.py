@@ -70,6 +70,12 @@ async def find_partner_ref(uow: UnitOfWork, partner_id: str) -> PartnerRef | Non
     return _partner_ref(p) if p is not None else None
 
 
+async def find_partner_refs(uow: UnitOfWork, partner_ids: Iterable[str]) -> dict[str, PartnerRef]:
+    """`find_partner_ref` of many partners in one query (the bill run's chunks): id -> ref; unknown
+    ids are absent."""
+    return {p.id: _partner_ref(p) for p in await lifecycle.find_partners(uow, partner_ids)}
+
+
 async def partner_names(
     uow: UnitOfWork, ids: Iterable[str] | None = None, *, limit: int = 500
 ) -> dict[str, str]:

@@ -288,3 +288,48 @@ async def test_r_charge_06_a_postpaid_partners_receivable_comes_down_to_the_exac
     )
     assert (await world.balances())[AccountType.RECEIVABLE] == D("4.5000")
     await assert_ledger_clean()
+
+
+async def test_r_bill_02_partners_billed_in_chunks_skip_the_ones_billed_already(
+    month: Any, container: Any, kit: Any, assert_ledger_clean: Any, monkeypatch: Any
+) -> None:
+    """The bill run bills partners in chunks, one transaction each (bill_partners): a chunk holding a
+    partner billed already (an earlier, interrupted run) bills the others and leaves it as it was."""
+    from openability.billing import statements
+    from openability.billing.models import StatementLine
+
+    assert statements.bill_run_chunk(60) == 3 and statements.bill_run_chunk(3) == 1
+    assert statements.bill_run_chunk(10_000) == 500 and statements.bill_run_chunk(100_000) == 500
+    worlds = [await kit.make_world(container, balance=D("50.0000"), caps=("sms",)) for _ in range(4)]
+    month.at(11, 10, 9)
+    for i, w in enumerate(worlds):
+        await month.send(w, 2 + i)
+    month.at(12, 1, 0, 0, 5)
+    async with container.uow() as uow:
+        assert await statements.bill_partner(uow, "2026-11", worlds[2].partner_id) == 1
+    async with container.uow() as uow:
+        billed = await uow.session.scalar(
+            select(Statement).where(Statement.partner_id == worlds[2].partner_id)
+        )
+        assert billed is not None
+        first = statements.snapshot(billed), billed.id
+    monkeypatch.setattr(statements, "bill_run_chunk", lambda n: 3)  # chunks [a, b, c] [d]
+    res = await statements.bill_run(container, "2026-11")
+    assert (res.created, res.statements) == (3, 4)
+    async with container.uow() as uow:
+        rows = (await uow.session.scalars(select(Statement).order_by(Statement.partner_id))).all()
+        by_partner = {s.partner_id: s for s in rows}
+        again = by_partner[worlds[2].partner_id]
+        assert (statements.snapshot(again), again.id) == first
+        for i, w in enumerate(worlds):
+            s = by_partner[w.partner_id]
+            assert s.quantity == 2 + i and s.total == D("0.0500") * (2 + i)
+            kinds = (
+                await uow.session.scalars(
+                    select(StatementLine.kind)
+                    .where(StatementLine.statement_id == s.id)
+                    .order_by(StatementLine.seq)
+                )
+            ).all()
+            assert [k.value for k in kinds] == ["usage", "rounding"]
+    await assert_ledger_clean()
