@@ -275,17 +275,7 @@ async def partner_ref_on(conn: AsyncConnection, partner_id: str) -> PartnerRef |
 
 
 async def client_token(uow: UnitOfWork, token_hash: str) -> ClientToken | None:
-    """The API client token with this SHA-256, if it is live (not revoked, client active)."""
-    row = (
-        await uow.session.execute(
-            select(AccessToken, ApiClient.active)
-            .join(ApiClient, ApiClient.id == AccessToken.subject_id)
-            .where(AccessToken.token_hash == token_hash, AccessToken.kind == KIND_CLIENT)
-        )
-    ).first()
-    if row is None:
-        return None
-    tok, client_active = row
-    if tok.revoked_at is not None or not client_active or tok.partner_id is None:
-        return None
-    return ClientToken(tok.subject_id, tok.partner_id, frozenset(tok.scopes or ()), tok.expires_at)
+    """The API client token with this SHA-256, if it is live (not revoked, client active): the
+    gateway's read (`client_token_partner`) in the unit of work's transaction."""
+    found = await client_token_partner(await uow.session.connection(), token_hash)
+    return None if found is None else found[0]
