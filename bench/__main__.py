@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from bench import billrun_bench, cdr_bench, http_bench, spread_bench, summary, workers_bench
-from bench.world import backends, container_for, fresh_database, seed_account
+from bench.world import backends, container_for, count_cdrs, fresh_database, seed_account
 
 FULL = {
     "seconds": 10,
@@ -75,7 +75,7 @@ def _http(
             sample = ""
             if any(res[r].ok < res[r].requests for r in ("charged_sms", "charged_sms_key") if r in res):
                 sample = http_bench.sample_call(server.base, token)
-        cdrs, violations = asyncio.run(_count_cdrs(url, data))
+        cdrs, violations = asyncio.run(count_cdrs(url, data))
     tool = res["charged_sms"].tool
     pinned = " (server pinned to CPU 0, load to CPU 1)" if pin else ""
     print(f"\n[http/{backend}] one {server_kind} worker, load: {tool}, {seconds}s per route{pinned}")
@@ -116,38 +116,12 @@ def _http(
 def _http_latency_rss(
     backend: str, lat: http_bench.LoadResult | None, mem: list[http_bench.ProcMemory]
 ) -> None:
-    if lat is None:
-        print("  latency at 80% of peak: not run (needs wrk)")
-    else:
-        p50 = f"{lat.p50_ms:.2f}" if lat.p50_ms is not None else "n/a"
-        p99 = f"{lat.p99_ms:.2f}" if lat.p99_ms is not None else "n/a"
-        print(
-            f"  charged_sms at 80% of peak: p50 {p50} ms, p99 {p99} ms at {lat.rps:.0f} req/s"
-            f" (asked {lat.target_rps or 0:.0f}; {lat.tool}; 2xx {lat.ok} of {lat.requests})"
-        )
-        summary.info(
-            f"latency at 80% of peak, http/{backend} one worker: p50 {p50} ms, p99 {p99} ms at {lat.rps:.0f} req/s"
-        )
+    http_bench.print_latency("one worker", f"http/{backend}", lat)
     for m in mem:
         print(
             f"  worker memory at the end of the charged run: VmRSS {m.rss_mib:.1f} MiB, VmHWM {m.hwm_mib:.1f} MiB (target < 150 MiB)"
         )
         summary.record("worker_rss_mib", m.hwm_mib, backend, "VmHWM, one worker")
-
-
-async def _count_cdrs(url: str, data: Path) -> tuple[int, list[str]]:
-    from sqlalchemy import func, select
-
-    from bench.world import audit
-    from openability.charging.models import UsageRecord
-
-    c = container_for(url, data)
-    try:
-        async with c.uow() as uow:
-            n = await uow.session.scalar(select(func.count()).select_from(UsageRecord))
-        return int(n or 0), await audit(c)
-    finally:
-        await c.dispose()
 
 
 def _spread(
@@ -191,8 +165,8 @@ def _spread(
             spread_bench.measure(server, "warm-up", tokens, seq, warmup, connections, pin)
             hot = spread_bench.measure(server, "hot", tokens, hot_seq, seconds, connections, pin)
             spread = spread_bench.measure(server, "spread", tokens, seq, seconds, connections, pin)
-            rss = spread_bench.rss_mib(server)
-        cdrs, violations = asyncio.run(_count_cdrs(url, data))
+            mem = http_bench.memory(http_bench.worker_pids(server))
+        cdrs, violations = asyncio.run(count_cdrs(url, data))
     r = spread_bench.SpreadResult(partners, zipf, hot, spread)
     dist = "uniform" if zipf is None else f"Zipf s={zipf:g}"
     print(
@@ -211,8 +185,8 @@ def _spread(
             f" {x.latency_ms:.2f} ms{cpu})"
         )
     print(f"  CDRs in the database: {cdrs} (incl. warm-up), ledger audit: {violations or 'clean'}")
-    if rss is not None:
-        print(f"  server RSS after the load: {rss:.0f} MiB")
+    for m in mem:
+        print(f"  worker memory after the load: VmRSS {m.rss_mib:.1f} MiB, VmHWM {m.hwm_mib:.1f} MiB")
     print(f"RATIO spread/{backend} {r.label}/hot = {r.ratio:.3f}  ({spread.rps:.0f} vs {hot.rps:.0f} req/s)")
     # The two spread targets; other sizes and distributions are printed, not judged.
     key = "spread_1k_uniform" if (partners, zipf) == (1000, None) else None

@@ -12,12 +12,10 @@ import itertools
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -25,6 +23,9 @@ from pathlib import Path
 
 import httpx
 import orjson
+
+from bench import summary, wrk
+from bench.wrk import LoadResult
 
 ROOT = Path(__file__).resolve().parents[1]
 SMS_PATH = "/capabilities/sms/v1/messages"
@@ -39,31 +40,6 @@ ROUTES = {
 }
 KEYED = {"charged_sms_key"}
 SERVERS = ("uvicorn", "granian")
-
-
-@dataclass
-class LoadResult:
-    route: str
-    requests: int
-    ok: int  # 2xx answers
-    seconds: float
-    latency_ms: float  # mean
-    tool: str
-    cpu_seconds: float | None = None  # the server's CPU time (user + system) during the load
-    p50_ms: float | None = None  # latency percentiles (wrk --latency; None with the httpx loop)
-    p99_ms: float | None = None
-    target_rps: float | None = None  # latency_at_rate: the rate asked for
-
-    @property
-    def cpu_ms_per_call(self) -> float | None:
-        """Server CPU per answered call: steadier than req/s on a shared, noisy machine."""
-        if self.cpu_seconds is None or not self.requests:
-            return None
-        return 1000 * self.cpu_seconds / self.requests
-
-    @property
-    def rps(self) -> float:
-        return self.ok / self.seconds if self.seconds else 0.0
 
 
 def free_port() -> int:
@@ -233,7 +209,7 @@ def _proc_cpu(pid: int) -> float:
 
 
 def has_wrk() -> bool:
-    return shutil.which("wrk") is not None
+    return wrk.available()
 
 
 _LUA = """wrk.method = "POST"
@@ -249,56 +225,23 @@ request = function()
   return wrk.format(nil, nil, wrk.headers, nil)
 end
 """
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _script(route: str, token: str, think_ms: float | None = None) -> str:
+    """The Lua script of a charged call's POST (a new Idempotency-Key each time on a keyed route; a
+    think time before each request with `think_ms`: see _LUA_DELAY)."""
+    script = _LUA.format(body=SMS_BODY.decode(), token=token)
+    if route in KEYED:
+        script += _LUA_KEYED.replace("{prefix}", secrets.token_hex(6))
+    if think_ms is not None:
+        script += _LUA_DELAY.replace("{mean_ms}", f"{think_ms:.3f}")
+    return script
 
 
 def run_wrk(
     base: str, route: str, token: str, seconds: int, connections: int, cpu: str | None = None
 ) -> LoadResult:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(_LUA.format(body=SMS_BODY.decode(), token=token))
-        if route in KEYED:
-            f.write(_LUA_KEYED.replace("{prefix}", secrets.token_hex(6)))
-        script = f.name
-    pin = ["taskset", "-c", cpu] if cpu is not None else []
-    try:
-        out = subprocess.run(
-            [
-                *pin,
-                "wrk",
-                "-t1",
-                f"-c{connections}",
-                f"-d{seconds}s",
-                "--latency",
-                "-s",
-                script,
-                base + ROUTES[route],
-            ],
-            capture_output=True,
-            text=True,
-            timeout=seconds + 60,
-            check=True,
-        ).stdout
-    finally:
-        os.unlink(script)
-    m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
-    if m is None:
-        raise RuntimeError(f"unexpected wrk output:\n{out}")
-    total = int(m.group(1))
-    secs = float(m.group(2)) * _UNITS[m.group(3)] / 1000
-    bad_m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    bad = int(bad_m.group(1)) if bad_m else 0
-    lat_m = re.search(r"Latency\s+([\d.]+)(us|ms|s|m)", out)
-    lat = float(lat_m.group(1)) * _UNITS[lat_m.group(2)] if lat_m else 0.0
-    res = LoadResult(route, total, total - bad, secs, lat, f"wrk -t1 -c{connections}")
-    res.p50_ms, res.p99_ms = _percentile(out, "50"), _percentile(out, "99")
-    return res
-
-
-def _percentile(wrk_out: str, pct: str) -> float | None:
-    """A percentile of wrk --latency's "Latency Distribution" (in ms)."""
-    m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", wrk_out, re.M)
-    return float(m.group(1)) * _UNITS[m.group(2)] if m else None
+    return wrk.run(base + ROUTES[route], _script(route, token), seconds, connections, route, cpu)
 
 
 # Latency at a given rate (`latency_at_rate`). wrk has no rate option (wrk2 has, but is not packaged):
@@ -323,47 +266,8 @@ def run_wrk_rate(
     think_ms: float,
     cpu: str | None = None,
 ) -> LoadResult:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(_LUA.format(body=SMS_BODY.decode(), token=token))
-        f.write(_LUA_DELAY.replace("{mean_ms}", f"{think_ms:.3f}"))
-        script = f.name
-    pin = ["taskset", "-c", cpu] if cpu is not None else []
-    try:
-        out = subprocess.run(
-            [
-                *pin,
-                "wrk",
-                "-t1",
-                f"-c{connections}",
-                f"-d{seconds}s",
-                "--latency",
-                "-s",
-                script,
-                base + ROUTES[route],
-            ],
-            capture_output=True,
-            text=True,
-            timeout=seconds + 60,
-            check=True,
-        ).stdout
-    finally:
-        os.unlink(script)
-    return _parse_wrk(out, route, connections)
-
-
-def _parse_wrk(out: str, route: str, connections: int) -> LoadResult:
-    m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
-    if m is None:
-        raise RuntimeError(f"unexpected wrk output:\n{out}")
-    total = int(m.group(1))
-    secs = float(m.group(2)) * _UNITS[m.group(3)] / 1000
-    bad_m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    bad = int(bad_m.group(1)) if bad_m else 0
-    lat_m = re.search(r"Latency\s+([\d.]+)(us|ms|s|m)", out)
-    lat = float(lat_m.group(1)) * _UNITS[lat_m.group(2)] if lat_m else 0.0
-    res = LoadResult(route, total, total - bad, secs, lat, f"wrk -t1 -c{connections}")
-    res.p50_ms, res.p99_ms = _percentile(out, "50"), _percentile(out, "99")
-    return res
+    script = _script(route, token, think_ms)
+    return wrk.run(base + ROUTES[route], script, seconds, connections, route, cpu)
 
 
 def latency_at_rate(
@@ -393,6 +297,24 @@ def latency_at_rate(
     res.target_rps = rate
     res.tool = f"wrk -t1 -c{connections}, mean think time {think:.1f} ms per connection"
     return res
+
+
+def _ms(x: float | None) -> str:
+    return f"{x:.2f}" if x is not None else "n/a"
+
+
+def print_latency(name: str, where: str, lat: LoadResult | None) -> None:
+    """A latency_at_rate result, printed (`name`: "one worker", "2 worker(s)") and given to the
+    summary as an INFO line (`where`: the benchmark and backend, "http/postgresql")."""
+    if lat is None:
+        print(f"  latency at 80% of peak, {name}: not run (needs wrk and a measured peak)")
+        return
+    figures = f"p50 {_ms(lat.p50_ms)} ms, p99 {_ms(lat.p99_ms)} ms at {lat.rps:.0f} req/s"
+    print(
+        f"  latency at 80% of peak, {name}: {figures}"
+        f" (asked {lat.target_rps or 0:.0f}; {lat.tool}; 2xx {lat.ok} of {lat.requests})"
+    )
+    summary.info(f"latency at 80% of peak, {where} {name}: {figures}")
 
 
 async def _httpx_load(base: str, route: str, token: str, seconds: float, connections: int) -> LoadResult:

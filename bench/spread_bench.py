@@ -17,10 +17,8 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import re
 import secrets
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +28,8 @@ from typing import Any
 
 from sqlalchemy import Table, select, update
 
-from bench.http_bench import _UNITS, SMS_BODY, SMS_PATH, BenchServer, LoadResult
+from bench import wrk
+from bench.http_bench import SMS_BODY, SMS_PATH, BenchServer, LoadResult
 from bench.world import Account
 
 SEQUENCE_LEN = 200_000  # calls drawn in advance; wrk cycles through them
@@ -175,24 +174,11 @@ def run_wrk_tokens(
     base: str, tokens: Sequence[str], seq: Sequence[int], seconds: int, connections: int, pin: bool
 ) -> LoadResult:
     with tempfile.TemporaryDirectory(prefix="oa-spread-") as tmp:
-        tfile, sfile, script = Path(tmp, "tokens"), Path(tmp, "seq"), Path(tmp, "spread.lua")
+        tfile, sfile = Path(tmp, "tokens"), Path(tmp, "seq")
         tfile.write_text("\n".join(tokens) + "\n")
         sfile.write_text("\n".join(map(str, seq)) + "\n")
-        script.write_text(_LUA.format(body=SMS_BODY.decode(), tokens=tfile, seq=sfile, path=SMS_PATH))
-        cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), base + SMS_PATH]
-        if pin:
-            cmd = ["taskset", "-c", "1", *cmd]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120, check=True).stdout
-    m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
-    if m is None:
-        raise RuntimeError(f"unexpected wrk output:\n{out}")
-    total = int(m.group(1))
-    secs = float(m.group(2)) * _UNITS[m.group(3)] / 1000
-    bad_m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    bad = int(bad_m.group(1)) if bad_m else 0
-    lat_m = re.search(r"Latency\s+([\d.]+)(us|ms|s|m)", out)
-    lat = float(lat_m.group(1)) * _UNITS[lat_m.group(2)] if lat_m else 0.0
-    return LoadResult("", total, total - bad, secs, lat, f"wrk -t1 -c{connections}")
+        script = _LUA.format(body=SMS_BODY.decode(), tokens=tfile, seq=sfile, path=SMS_PATH)
+        return wrk.run(base + SMS_PATH, script, seconds, connections, cpu="1" if pin else None)
 
 
 def touch_all(base: str, tokens: Sequence[str], connections: int) -> dict[int, int]:
@@ -262,18 +248,6 @@ class SpreadResult:
     @property
     def ratio(self) -> float:
         return self.spread.rps / max(self.hot.rps, 1e-9)
-
-
-def rss_mib(server: BenchServer) -> float | None:
-    """The server process's resident memory (MiB), from /proc; None where it is not available."""
-    if server.proc is None:
-        return None
-    try:
-        status = Path(f"/proc/{server.proc.pid}/status").read_text()
-    except OSError:
-        return None
-    m = re.search(r"VmRSS:\s+(\d+) kB", status)
-    return int(m.group(1)) / 1024 if m else None
 
 
 def can_pin() -> bool:

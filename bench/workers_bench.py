@@ -20,7 +20,7 @@ from pathlib import Path
 from bench import http_bench, summary
 from bench.http_bench import BenchServer, LoadResult, ProcMemory
 from bench.pg_sampler import PgSampler, PgStats
-from bench.world import container_for, seed_account
+from bench.world import container_for, count_cdrs, seed_account
 
 
 @dataclass
@@ -96,21 +96,6 @@ async def _seed(url: str, data: Path) -> str:
         await c.dispose()
 
 
-async def _count_cdrs(url: str, data: Path) -> tuple[int, list[str]]:
-    from sqlalchemy import func, select
-
-    from bench.world import audit
-    from openability.charging.models import UsageRecord
-
-    c = container_for(url, data)
-    try:
-        async with c.uow() as uow:
-            n = await uow.session.scalar(select(func.count()).select_from(UsageRecord))
-        return int(n or 0), await audit(c)
-    finally:
-        await c.dispose()
-
-
 def _ms(x: float | None) -> str:
     return f"{x:.3f}" if x is not None else "n/a"
 
@@ -145,18 +130,7 @@ def report(
             f" {r.pg.samples} pg_stat_activity samples (every 100 ms, {r.pg.backends} backends){waits}"
         )
     for r in runs:
-        lat = r.latency
-        if lat is None:
-            print(f"  latency at 80% of peak, {r.workers} worker(s): not run (needs wrk and a measured peak)")
-            continue
-        print(
-            f"  latency at 80% of peak, {r.workers} worker(s): p50 {_ms(lat.p50_ms)} ms, p99 {_ms(lat.p99_ms)} ms"
-            f" at {lat.rps:.0f} req/s (asked {lat.target_rps or 0:.0f}; {lat.tool})"
-        )
-        summary.info(
-            f"latency at 80% of peak, workers/{backend} {r.workers} worker(s): p50 {_ms(lat.p50_ms)} ms,"
-            f" p99 {_ms(lat.p99_ms)} ms at {lat.rps:.0f} req/s"
-        )
+        http_bench.print_latency(f"{r.workers} worker(s)", f"workers/{backend}", r.latency)
     print(f"  CDRs in the database: {cdrs} (incl. warm-up), ledger audit: {audit or 'clean'}")
     if any(r.load.ok < r.load.requests for r in runs):
         print("  WARNING: charged calls failed (see the 2xx counts)")
@@ -193,5 +167,5 @@ def report(
 def run(backend: str, url: str, data: Path, seconds: int, connections: int, warmup: int, pin: bool) -> None:
     token = asyncio.run(_seed(url, data))
     runs = [run_one(url, data, token, n, seconds, connections, warmup, pin) for n in (1, 2)]
-    cdrs, violations = asyncio.run(_count_cdrs(url, data))
+    cdrs, violations = asyncio.run(count_cdrs(url, data))
     report(backend, runs, seconds, pin, cdrs, violations)

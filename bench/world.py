@@ -139,3 +139,18 @@ async def audit(c: Container) -> list[str]:
 
     async with c.uow() as uow:
         return await run_audit(uow.session)
+
+
+async def count_cdrs(url: str, data: Path) -> tuple[int, list[str]]:
+    """The CDRs in a benchmark's database and the ledger audit's violations (none: clean)."""
+    from sqlalchemy import func, select
+
+    from openability.charging.models import UsageRecord
+
+    c = container_for(url, data)
+    try:
+        async with c.uow() as uow:
+            n = await uow.session.scalar(select(func.count()).select_from(UsageRecord))
+        return int(n or 0), await audit(c)
+    finally:
+        await c.dispose()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PositiveInt = Annotated[int, Field(ge=1)]  # a GC threshold of 0 would turn collection off
 
 
 class Settings(BaseSettings):
@@ -190,6 +192,15 @@ class Settings(BaseSettings):
     # is only a safety net. At most gateway_cache_max_entries per cache (least recently used dropped).
     gateway_cache_ttl_seconds: float = Field(default=300.0, gt=0)
     gateway_cache_max_entries: int = Field(default=200_000, ge=100)
+
+    # The garbage collector of a server process (app.py lifespan, docs/benchmarks.md "GC tuning").
+    # gc_freeze: what start-up built (modules, routes, mappers, caches) is moved out of the collector's
+    # sight once started, so full collections do not rescan it. gc_threshold: the collector's three
+    # thresholds (gc.set_threshold), set at the same moment and put back at shutdown: a young
+    # collection after gc_threshold[0] more allocations than frees (the interpreter's 700 runs one
+    # every few requests), an older one after [1] young ones, a full one after [2] of those.
+    gc_freeze: bool = True
+    gc_threshold: tuple[PositiveInt, PositiveInt, PositiveInt] = (50_000, 20, 100)
     change_poll_seconds: float = Field(default=1.0, ge=0)
     change_retention_seconds: float = Field(default=3600.0, gt=0)
     max_sms_chars: int = 1000

@@ -365,6 +365,39 @@ async def client(container: Container, fakes: Fakes) -> AsyncIterator[httpx.Asyn
 
 
 @pytest.fixture
+async def app_and_client(container: Container, fakes: Fakes) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    """The started app (to call raw, through ASGI) and an httpx client of it that answers 500 for an
+    exception instead of raising it."""
+    from openability.app import create_app
+
+    app = create_app(container, manage_container=False)
+    async with app.lifespan():
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            yield app, c
+
+
+def asgi_post(path: str, headers: dict[str, str], *raw: tuple[bytes, bytes]) -> dict[str, Any]:
+    """The ASGI scope of a POST to `path` as a server passes it: `headers` (lower-cased), the `raw`
+    header pairs, a Host."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        + [*raw, (b"host", b"test")],
+        "client": ("127.0.0.1", 40000),
+        "server": ("test", 80),
+    }
+
+
+@pytest.fixture
 async def world(container: Container) -> World:
     return await make_world(container)
 
@@ -393,5 +426,6 @@ def kit() -> Any:
         top_up=top_up,
         issue_token=issue_token,
         sms=sms,
+        asgi_post=asgi_post,
         PRICES=PRICES,
     )

@@ -5,44 +5,24 @@ Driven at the ASGI level: the server hands the app `http.disconnect` in the midd
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 
-from openability.bootstrap import Container
-
 SMS = "/capabilities/sms/v1/messages"
 
 
 @pytest.fixture
-async def app(container: Container, fakes: Any) -> AsyncIterator[Any]:
-    from openability.app import create_app
-
-    a = create_app(container, manage_container=False)
-    async with a.lifespan():
-        yield a
+def app(app_and_client: tuple[Any, Any]) -> Any:
+    return app_and_client[0]
 
 
-async def _cut_off(app: Any, path: str, headers: dict[str, str], first_part: bytes) -> int:
+async def _cut_off(app: Any, kit: Any, path: str, headers: dict[str, str], first_part: bytes) -> int:
     """POST `first_part` of a body announced longer, then the client is gone. Returns the status the
     app answered (the server would drop it)."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        + [(b"content-length", str(len(first_part) + 100).encode()), (b"host", b"test")],
-        "client": ("127.0.0.1", 40000),
-        "server": ("test", 80),
-    }
+    length = (b"content-length", str(len(first_part) + 100).encode())
+    scope = kit.asgi_post(path, headers, length)
     messages = [{"type": "http.request", "body": first_part, "more_body": True}]
 
     async def receive() -> dict[str, Any]:
@@ -65,12 +45,12 @@ def _calls(outcome: str) -> float:
 
 
 async def test_a_capability_call_cut_off_in_its_body_is_client_closed_not_internal(
-    app: Any, world: Any, fakes: Any, caplog: pytest.LogCaptureFixture
+    app: Any, world: Any, fakes: Any, kit: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     closed, internal = _calls("CLIENT_CLOSED"), _calls("INTERNAL")
     with caplog.at_level(logging.INFO):
         status = await _cut_off(
-            app, SMS, {"content-type": "application/json", **world.auth}, b'{"to": ["+86138'
+            app, kit, SMS, {"content-type": "application/json", **world.auth}, b'{"to": ["+86138'
         )
     assert status == 499
     assert _calls("CLIENT_CLOSED") == closed + 1 and _calls("INTERNAL") == internal
@@ -86,9 +66,9 @@ async def test_a_capability_call_cut_off_in_its_body_is_client_closed_not_intern
     ],
 )
 async def test_a_management_request_cut_off_in_its_body_is_not_a_500(
-    app: Any, path: str, ctype: str, part: bytes, caplog: pytest.LogCaptureFixture
+    app: Any, kit: Any, path: str, ctype: str, part: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO):
-        status = await _cut_off(app, path, {"content-type": ctype}, part)
+        status = await _cut_off(app, kit, path, {"content-type": ctype}, part)
     assert status == 499
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []

@@ -3,27 +3,14 @@ and every answer is the one the routing table gives — same status, body, heade
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from openability.bootstrap import Container
 from openability.gateway.dataplane import DataPlane
 
 URL = "/capabilities/sms/v1/messages"
-
-
-@pytest.fixture
-async def app_and_client(container: Container, fakes: Any) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
-    from openability.app import create_app
-
-    app = create_app(container, manage_container=False)
-    async with app.lifespan():
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-            yield app, c
 
 
 class _Counting:

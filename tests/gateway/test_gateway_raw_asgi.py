@@ -3,28 +3,14 @@ for the same request (same status, body, headers), and reads a body sent in seve
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
-import pytest
 
-from openability.bootstrap import Container
 from openability.kernel.web import SECURITY_HEADERS
 
 URL = "/capabilities/sms/v1/messages"
-
-
-@pytest.fixture
-async def app_and_client(container: Container, fakes: Any) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
-    from openability.app import create_app
-
-    app = create_app(container, manage_container=False)
-    async with app.lifespan():
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-            yield app, c
 
 
 # The app's security headers are for pages and the console API, not the data plane (kernel/web.py).
@@ -75,21 +61,7 @@ async def test_a_body_in_several_messages_is_read_whole(
     messages = [
         {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)
     ]
-    headers = [(k.lower().encode(), v.encode()) for k, v in world.auth.items()]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": URL,
-        "raw_path": URL.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [*headers, (b"content-type", b"application/json"), (b"host", b"test")],
-        "client": ("127.0.0.1", 40000),
-        "server": ("test", 80),
-    }
+    scope = kit.asgi_post(URL, world.auth, (b"content-type", b"application/json"))
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:

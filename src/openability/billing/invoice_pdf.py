@@ -10,16 +10,13 @@ import io
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from reportlab.lib import colors
-from reportlab.lib.enums import TA_RIGHT
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
-from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
-from reportlab.platypus.flowables import Flowable
+# ReportLab (~7 MiB and 80 modules) is imported when a PDF is rendered, not by every process that
+# imports this module's types (the server, which renders a PDF only when one is asked for).
+if TYPE_CHECKING:
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.platypus.flowables import Flowable
 
 from openability.billing.invoice_rules import amount_in_words, rate_label
 
@@ -62,11 +59,18 @@ class InvoiceDoc:
 
 @functools.cache
 def _font() -> str:
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+
     pdfmetrics.registerFont(UnicodeCIDFont(FONT))
     return FONT
 
 
 def _styles() -> tuple[ParagraphStyle, ParagraphStyle, ParagraphStyle, ParagraphStyle, ParagraphStyle]:
+    from reportlab.lib import colors
+    from reportlab.lib.enums import TA_RIGHT
+    from reportlab.lib.styles import ParagraphStyle
+
     font = _font()
     body = ParagraphStyle("body", fontName=font, fontSize=9, leading=12, wordWrap="CJK")
     title = ParagraphStyle("title", parent=body, fontSize=16, leading=22, alignment=1)
@@ -81,6 +85,8 @@ def _yuan(v: Decimal) -> str:
 
 
 def _party(label: str, p: Party, body: ParagraphStyle) -> list[list[Flowable | str]]:
+    from reportlab.platypus import Paragraph
+
     return [
         [Paragraph(f"{label}名称 Name", body), Paragraph(p.name or "—", body)],
         [Paragraph("统一社会信用代码 Credit code", body), Paragraph(p.credit_code or "—", body)],
@@ -90,6 +96,11 @@ def _party(label: str, p: Party, body: ParagraphStyle) -> list[list[Flowable | s
 
 
 def render(doc: InvoiceDoc) -> bytes:
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
     body, title, subtitle, small, right = _styles()
     buf = io.BytesIO()
     pdf = SimpleDocTemplate(

@@ -7,13 +7,16 @@ import logging
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import holidays
 from sqlalchemy import Boolean, Date, String, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openability.kernel.db import Base, UTCDateTime
+
+if TYPE_CHECKING:
+    from holidays import HolidayBase
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +31,17 @@ class CalendarOverride(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+def _china(year: int, language: str | None = None) -> HolidayBase:
+    """The package's China calendar of a year. Imported when first asked: `holidays` loads every
+    country's module (~11 MiB), which a process that never counts working days does not need."""
+    import holidays
+
+    return holidays.country_holidays("CN", years=year, language=language)
+
+
 @lru_cache(maxsize=64)
 def _china_year(year: int) -> tuple[frozenset[date], frozenset[date]]:
-    cn = holidays.country_holidays("CN", years=year)
+    cn = _china(year)
     days_off = frozenset(d for d in cn if d.year == year)
     make_up = frozenset(d for d in getattr(cn, "weekend_workdays", set()) if d.year == year)
     return days_off, make_up
@@ -64,7 +75,7 @@ class WorkingCalendar:
         return d.weekday() < 5
 
     def holiday_name(self, d: date) -> str | None:
-        cn = holidays.country_holidays("CN", years=d.year, language="zh_CN")
+        cn = _china(d.year, "zh_CN")
         name = cn.get(d)
         return str(name) if name else None
 
@@ -90,7 +101,7 @@ class WorkingCalendar:
         return n
 
     def statutory_holidays(self, year: int) -> list[tuple[date, str]]:
-        cn = holidays.country_holidays("CN", years=year, language="zh_CN")
+        cn = _china(year, "zh_CN")
         return sorted((d, str(name)) for d, name in cn.items() if d.year == year)
 
 

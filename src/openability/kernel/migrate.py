@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+# Alembic (~10 MiB) is imported by what migrates, not by the server, which imports this module for
+# require_migrated and sqlite_path.
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 def migrations_dir() -> Path:
@@ -24,6 +28,8 @@ def migrations_dir() -> Path:
 
 
 def alembic_config(url: str, search_path: str | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
     cfg.attributes["url"] = url
@@ -34,6 +40,8 @@ def alembic_config(url: str, search_path: str | None = None) -> Config:
 
 def upgrade(url: str, search_path: str | None = None, revision: str = "head") -> None:
     """Synchronous: call outside a running event loop (or in a worker thread)."""
+    from alembic import command
+
     command.upgrade(alembic_config(url, search_path), revision)
 
 
