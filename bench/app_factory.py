@@ -18,6 +18,7 @@ from openability.app import PlatformApp, create_app
 from openability.bootstrap import build_container
 from openability.connectors.base import SmsSubmission, Submitted
 from openability.connectors.sms_codec import count_segments
+from openability.gateway.rsgi import RsgiApp
 
 NOOP_BODY = b'{"ok":"yes"}'  # 12 bytes, as in DESIGN.md's measurements
 
@@ -56,3 +57,8 @@ def create_bench_app() -> PlatformApp:
     fastapi_route = app.router.routes.pop()
     app.router.routes[0:0] = [Route("/bench/noop", starlette_noop, methods=["GET", "POST"]), fastapi_route]
     return platform_app
+
+
+def create_bench_rsgi_app() -> RsgiApp:
+    """The same app for `granian --interface rsgi` (gateway/rsgi.py)."""
+    return RsgiApp(create_bench_app())

@@ -39,7 +39,7 @@ ROUTES = {
     "charged_sms_key": SMS_PATH,
 }
 KEYED = {"charged_sms_key"}
-SERVERS = ("uvicorn", "granian")
+SERVERS = ("uvicorn", "granian", "granian-rsgi")
 
 
 def free_port() -> int:
@@ -102,11 +102,13 @@ class BenchServer:
                 cmd += ["--http", "h11", "--loop", "asyncio"]
         else:
             # granian: a Rust HTTP server; one worker process (its parent only supervises), uvloop.
+            # granian-rsgi: its RSGI interface (gateway/rsgi.py's bridge in front of the same app).
+            rsgi = self.server == "granian-rsgi"
             cmd = [
-                sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
+                sys.executable, "-m", "granian", "--interface", "rsgi" if rsgi else "asgi", "--factory",
                 "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
                 "--loop", "uvloop", "--no-ws", "--http", "1", "--log-level", "warning",
-                "bench.app_factory:create_bench_app",
+                f"bench.app_factory:create_bench{'_rsgi' if rsgi else ''}_app",
             ]  # fmt: skip
         if self.cpu is not None:
             cmd = ["taskset", "-c", self.cpu, *cmd]

@@ -40,6 +40,7 @@ from openability.config import Settings
 from openability.console import pagekit
 from openability.gateway.api import capability_routes, describe_in_openapi
 from openability.gateway.dataplane import DataPlane
+from openability.gateway.rsgi import RsgiApp
 from openability.jobs.api import jobs_router
 from openability.jobs_catalog import all_jobs
 from openability.kernel import testclock_api
@@ -215,3 +216,9 @@ def create_app(container: Container | None = None, *, manage_container: bool = T
         api.include_router(testclock_api.router)
     api.mount("/console/static", StaticFiles(directory=str(CONSOLE_STATIC)), name="console-static")
     return PlatformApp(api, data_plane, container)
+
+
+def create_rsgi_app() -> RsgiApp:
+    """The RSGI factory (`granian --interface rsgi --factory openability.app:create_rsgi_app`): the same
+    app behind an RSGI->ASGI bridge (gateway/rsgi.py)."""
+    return RsgiApp(create_app())
