@@ -29,17 +29,20 @@ import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import asyncpg
 from sqlalchemy import Table, bindparam, case, insert, select, update
 
-from openability.charging import rules
+from openability.charging import grants_pg, rules
 from openability.charging.models import Grant
 from openability.charging.types import GrantState
-from openability.kernel.errors import InsufficientBalance
+from openability.kernel.errors import InsufficientBalance, NotFound
 from openability.kernel.ids import new_id
+from openability.kernel.money import from_units, to_units
 from openability.kernel.outage import log_failure
 from openability.ledger import service as ledger
+from openability.ledger.setwise import NEGATIVE_MARK, failure_mark
 from openability.ledger.types import AccountType, EntryKind
 
 if TYPE_CHECKING:
@@ -121,6 +124,7 @@ class GrantManager:
         self.clock = container.clock
         self.worker_id = worker_id or make_worker_id()
         self._held: dict[str, _Held] = {}
+        self._postgres = container.dialect == "postgresql"
 
     # ---- hot path ------------------------------------------------------------------------------
 
@@ -235,7 +239,11 @@ class GrantManager:
 
     async def _refill(self, h: _Held, amount: Decimal, now: datetime) -> None:
         """One transaction: lock the partner's accounts, extend (or open) this worker's grant and move
-        min(target, available) into it. Memory changes only after the commit."""
+        min(target, available) into it. Memory changes only after the commit. On PostgreSQL one
+        statement, one round trip (charging/grants_pg.py); elsewhere the same through the ORM."""
+        if self._postgres:
+            await self._refill_pg(h, amount, now)
+            return
         ttl = timedelta(seconds=self.settings.grant_ttl_seconds)
         pid = h.partner_id
         async with self.container.uow() as uow:
@@ -302,6 +310,59 @@ class GrantManager:
             # Calls in flight on a lost grant settle against it, not against the new one.
             h.inflight = 0
         h.grant_id, h.remaining, h.expires_at = grant_id, remaining + x, expires_at
+        h.poor_available = None
+
+    async def _refill_pg(self, h: _Held, amount: Decimal, now: datetime) -> None:
+        """`_refill` on PostgreSQL: charging/grants_pg.py's statement on the raw asyncpg connection, its
+        own transaction (the lock on the partner's accounts lasts one statement and its commit)."""
+        expires_at = now + timedelta(seconds=self.settings.grant_ttl_seconds)
+        new_grant = new_id("gr")
+        want = max(self._target(h, amount), amount)
+        args = (
+            h.partner_id,
+            h.grant_id,
+            to_units(h.remaining) if h.grant_id is not None else 0,
+            to_units(amount),
+            to_units(want),
+            now,
+            expires_at,
+            new_grant,
+            self.worker_id,
+            new_id("je"),
+            f"grant to {self.worker_id}",
+        )
+        async with self.container.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            apg: Any = raw.driver_connection
+            try:
+                row = await apg.fetchrow(grants_pg.SQL, *args)
+            except asyncpg.PostgresError as exc:
+                mark = failure_mark(str(exc))
+                if mark is not None and mark[0] == NEGATIVE_MARK:  # cannot happen: x <= available
+                    raise InsufficientBalance("the prepaid balance cannot cover this call") from exc
+                raise
+            finally:
+                if apg.is_closed():  # never hand a dead connection back to the pool
+                    await conn.invalidate()
+        if row is None:
+            raise NotFound(f"prepaid accounts of {h.partner_id} not found")
+        x_units, avail_units, kept = row["x"], row["avail"], row["kept"]
+        if x_units is None:
+            h.poor_available, h.poor_at = from_units(avail_units), now
+            raise InsufficientBalance(
+                f"the prepaid balance cannot cover this call ({amount} CNY needed)",
+                details={"required": str(amount)},
+            )
+        if h.grant_id is not None and kept is None:
+            log.warning(
+                "grant %s of %s was closed under this worker; opening a new one", h.grant_id, h.partner_id
+            )
+        grant_id = kept if kept is not None else new_grant
+        remaining = h.remaining if kept is not None else ZERO
+        if h.grant_id != grant_id:
+            # Calls in flight on a lost grant settle against it, not against the new one.
+            h.inflight = 0
+        h.grant_id, h.remaining, h.expires_at = grant_id, remaining + from_units(x_units), expires_at
         h.poor_available = None
 
     # ---- housekeeping --------------------------------------------------------------------------

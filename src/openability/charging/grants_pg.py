@@ -1,0 +1,85 @@
+"""A grant refill on PostgreSQL in ONE statement on the raw asyncpg connection: one round trip, its own
+transaction (no BEGIN/COMMIT), prepared once per connection (asyncpg's statement cache). The SQLAlchemy
+path of charging/grants.py (`GrantManager._refill`, SQLite) does the same in eight round trips.
+
+What the statement does, in the order the CDR writer and the grant release take the same rows (the
+partner's accounts in id order, then the grant: charging/cdr_pg.py), so none of them deadlock:
+  1. lock the partner's prepaid:available and prepaid:reserved rows (`ORDER BY id FOR UPDATE`) and read
+     the available balance under that lock;
+  2. lock this worker's grant if it is still active (a grant reaped meanwhile is replaced);
+  3. compute the amount to move with `rules.grant_refill`'s arithmetic in integer money units (the
+     same rule written for the statement; tests/charging/test_grants_pg.py proves they agree over a
+     grid of balances) — NULL when the call cannot be covered: then nothing is written;
+  4. extend the grant (granted += x, expires_at) or insert a new one;
+  5. post the balanced GRANT entry (Dr available, Cr reserved, x): the entry row, its two lines and
+     both balance moves, as setwise.py posts the CDR batch's entry.
+
+The amount is never more than the available balance read under the lock, so no concurrent refill
+can overdraw it (R-CHARGE-02); the statement also fails on purpose (ledger/setwise.py `fail_if`) if a
+prepaid:available balance would end below zero, so nothing of it is written then."""
+
+from __future__ import annotations
+
+from openability.charging.types import GrantState
+from openability.ledger.setwise import NEGATIVE_MARK, fail_if
+from openability.ledger.types import AccountType, EntryKind
+
+_AVAIL = AccountType.PREPAID_AVAILABLE.value
+_RESERVED = AccountType.PREPAID_RESERVED.value
+_ACTIVE = GrantState.ACTIVE.value
+
+# $1 partner id, $2 the worker's grant id (NULL: none), $3 the grant's remaining money in memory (units),
+# $4 need (the call's amount, units), $5 want (max(target, need), units), $6 now, $7 new expires_at,
+# $8 id of a new grant, $9 worker id, $10 journal entry id, $11 memo.
+SQL = f"""WITH acc AS MATERIALIZED (
+  SELECT a.id, a.type, a.balance FROM accounts a
+  WHERE a.owner_id = $1::text AND a.type IN ('{_AVAIL}', '{_RESERVED}')
+  ORDER BY a.id FOR UPDATE
+), old AS MATERIALIZED (
+  SELECT g.id FROM grants g
+  WHERE g.id = $2::text AND g.state = '{_ACTIVE}' AND (SELECT count(*) FROM acc) = 2
+  FOR UPDATE
+), k AS MATERIALIZED (
+  SELECT av.id AS avail_id, rs.id AS res_id, av.balance AS avail, o.kept,
+    CASE WHEN o.kept IS NULL THEN 0::int8 ELSE $3::int8 END AS rem
+  FROM (SELECT id, balance FROM acc WHERE type = '{_AVAIL}') av,
+       (SELECT id FROM acc WHERE type = '{_RESERVED}') rs,
+       (SELECT (SELECT id FROM old) AS kept) o
+), calc AS MATERIALIZED (
+  SELECT k.*,
+    CASE WHEN k.rem + k.avail < $4::int8 THEN NULL
+         ELSE greatest(0::int8, least(
+           $5::int8 - k.rem,
+           greatest($4::int8 - k.rem,
+                    CASE WHEN $4::int8 > 0 THEN (k.avail / (2 * $4::int8)) * $4::int8
+                         ELSE k.avail / 2 END),
+           k.avail))
+    END AS x
+  FROM k
+), upd AS (
+  UPDATE grants g SET granted = g.granted + c.x, expires_at = $7::timestamptz
+  FROM calc c WHERE g.id = c.kept AND c.x IS NOT NULL RETURNING g.id
+), ins AS (
+  INSERT INTO grants (id, partner_id, worker_id, granted, consumed, released, state, created_at, expires_at)
+  SELECT $8::text, $1::text, $9::text, c.x, 0, 0, '{_ACTIVE}', $6::timestamptz, $7::timestamptz
+  FROM calc c WHERE c.kept IS NULL AND c.x IS NOT NULL RETURNING id
+), entry AS (
+  INSERT INTO journal_entries (id, kind, ref_type, ref_id, memo, reversal_of, created_at)
+  SELECT $10::text, '{EntryKind.GRANT.value}', 'grant', COALESCE(c.kept, $8::text), $11::text, NULL,
+    $6::timestamptz
+  FROM calc c WHERE c.x > 0 RETURNING id
+), legs AS (
+  SELECT c.avail_id AS acc, c.x AS amt, -c.x AS delta FROM calc c WHERE c.x > 0
+  UNION ALL SELECT c.res_id, -c.x, c.x FROM calc c WHERE c.x > 0
+), lines AS (
+  INSERT INTO journal_lines (entry_id, account_id, amount)
+  SELECT e.id, l.acc, l.amt FROM entry e, legs l RETURNING 1
+), bal AS (
+  UPDATE accounts a SET balance = a.balance + l.delta, version = a.version + 1
+  FROM legs l WHERE a.id = l.acc
+  RETURNING a.id, a.type, a.balance
+)
+SELECT c.x, c.avail, c.kept, (SELECT count(*) FROM upd) + (SELECT count(*) FROM ins) AS grants,
+  (SELECT count(*) FROM lines) AS lines,
+  {fail_if(NEGATIVE_MARK, "bal.id", f"FROM bal WHERE bal.type = '{_AVAIL}' AND bal.balance < 0")} AS negative
+FROM calc c"""
