@@ -10,6 +10,7 @@ import httpx
 
 from openability.charging.claims import ClaimStore
 from openability.charging.service import request_hash
+from openability.charging.types import ClaimState
 
 URL = "/capabilities/sms/v1/messages"
 
@@ -72,10 +73,23 @@ async def test_r_charge_04_a_copy_given_the_503_of_the_call_it_waited_for_has_it
     other = ClaimStore(world.container, "worker-elsewhere")
     canonical = ["sms", ["+8613800138000"], "hello"]
     assert await other.try_claim(world.partner_id, "k-wait", request_hash(canonical))
+    # The copy's claim reads, watched: once one has seen the other worker's live claim, the copy is
+    # waiting for its answer (a fixed sleep was not always enough on a loaded machine).
+    claims = engine.claims
+    read = claims._read
+    waiting = asyncio.Event()
+
+    async def watched_read(partner_id: str, key: str) -> Any:
+        row = await read(partner_id, key)
+        if row is not None and row[0] == ClaimState.CLAIMED:
+            waiting.set()
+        return row
+
+    claims._read = watched_read  # type: ignore[method-assign]
     copy = asyncio.create_task(
         client.post(URL, json=kit.sms(), headers={**world.auth, "Idempotency-Key": "k-wait"})
     )
-    await asyncio.sleep(0.2)  # the copy waits for the other worker's answer
+    await asyncio.wait_for(waiting.wait(), 10)
     body = {"status": 503, "code": "SERVICE_UNAVAILABLE", "message": "down", "details": {"retryAfter": 2}}
     assert await other.fail(world.partner_id, "k-wait", 503, body)
     r = await copy
