@@ -5,6 +5,7 @@ R-BILL-10."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
+from openability.charging import cdr_pg
 from openability.charging.cdr_writer import CdrWriter
 from openability.charging.grants import GrantManager
 from openability.charging.models import Grant, Message, UsageDaily, UsageRecord
@@ -138,6 +140,31 @@ async def snapshot(container: Any, f: Any) -> dict[str, Any]:
     }
 
 
+async def both_paths(
+    container: Any,
+    build: Any,
+    n: int,
+    funds: Decimal,
+    change: Callable[[list[CdrRecord]], None] = lambda _recs: None,
+) -> list[dict[str, Any]]:
+    """The same n CDRs for two partners, one batch each: the first by the SQLAlchemy path (which runs
+    on PostgreSQL too), the second set-wise; what each wrote (`snapshot`)."""
+    a, b = await build(container, funds), await build(container, funds)
+    now = container.clock.now()
+    gm = GrantManager(container, "w-test")
+    for f, setwise in ((a, False), (b, True)):
+        res = await gm.reserve(f.partner_id, PRICE * 2 * n)
+        writer = CdrWriter(container)
+        writer._postgres = setwise
+        recs = records(f, res.grant_id, "k", n, now)
+        change(recs)
+        await write_all(writer, recs)
+        assert writer.batches == 1
+        gm.done(res)
+    await gm.release_idle(all_grants=True)
+    return [await snapshot(container, f) for f in (a, b)]
+
+
 @pytest.fixture
 def backend() -> str:
     return "postgresql"  # the set-wise path is PostgreSQL's
@@ -149,20 +176,7 @@ async def test_r_charge_02_setwise_batch_writes_what_the_sqlalchemy_path_writes(
 ) -> None:
     """Same CDRs for two partners, one written by the SQLAlchemy path and one by asyncpg: the same
     CDR, message, rollup, journal, grant and balance rows (ids and keys aside)."""
-    a, b = await build(container, Decimal("10.0000")), await build(container, Decimal("10.0000"))
-    now = container.clock.now()
-    gm = GrantManager(container, "w-test")
-    snaps = []
-    for f, setwise in ((a, False), (b, True)):
-        res = await gm.reserve(f.partner_id, PRICE * 20)
-        writer = CdrWriter(container)
-        writer._postgres = setwise  # the SQLAlchemy path runs on PostgreSQL too
-        await write_all(writer, records(f, res.grant_id, "k", 7, now))
-        assert writer.batches == 1
-        gm.done(res)
-    await gm.release_idle(all_grants=True)
-    for f in (a, b):
-        snaps.append(await snapshot(container, f))
+    snaps = await both_paths(container, build, 7, Decimal("10.0000"))
     assert snaps[0] == snaps[1]
     assert len(snaps[1]["usage"]) == 7 and len(snaps[1]["messages"]) == 10 and snaps[1]["entries"] == 1
     assert snaps[1]["balances"][AccountType.PREPAID_AVAILABLE] == Decimal("10.0000") - PRICE * 10
@@ -262,4 +276,22 @@ async def test_r_bill_10_revenue_shards_never_wait_and_roll_up_to_the_sum(
             .where(JournalEntry.kind == EntryKind.REVENUE_ROLLUP)
         )
     assert after == before == main and left == 0 and rollups == 1
+    await assert_ledger_clean()
+
+
+@pytest.mark.postgres_only
+async def test_r_charge_02_copy_batch_writes_what_the_sqlalchemy_path_writes(
+    container: Any, build: Any, assert_ledger_clean: Any
+) -> None:
+    """A batch of COPY_MIN_RECORDS or more goes by COPY (the entry row, COPY of the CDR and message
+    rows, then the statement for the rest): the same rows as the SQLAlchemy path writes."""
+    n = cdr_pg.COPY_MIN_RECORDS + 5
+
+    def big(recs: list[CdrRecord]) -> None:
+        recs[3].response = {"big": 2**70}  # beyond orjson: the JSON column's standard-library fallback
+
+    snaps = await both_paths(container, build, n, Decimal("20.0000"), big)
+    assert snaps[0] == snaps[1]
+    assert len(snaps[1]["usage"]) == n and snaps[1]["entries"] == 1
+    assert {"big": 2**70} in [u[11] for u in snaps[1]["usage"]]
     await assert_ledger_clean()

@@ -16,13 +16,13 @@ and the writer retries as the SQLAlchemy path does (charging/cdr_writer.py)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
-from itertools import repeat
 from typing import Any
 
+import orjson
+
+from openability.charging.cdr_batch import ROLLUP_KEY, batch_totals
 from openability.charging.types import CdrRecord, ClaimState, GrantState
 from openability.kernel.db import json_dumps
 from openability.kernel.money import to_units
@@ -30,7 +30,6 @@ from openability.ledger.setwise import SqlParams, entry_insert_sql, fail_if, pos
 from openability.ledger.types import NORMAL_SIDE, AccountRef, AccountType, EntryKind
 
 GRANT_CLOSED_MARK = "openability: grant closed"
-PREPAID = "prepaid"
 
 _USAGE = (
     ("id", "text"),
@@ -76,7 +75,8 @@ _ROLLUP = (
     ("quantity", "int8"),
     ("amount", "int8"),
 )
-ROLLUP_KEY = ("partner_id", "product_id", "day", "price_plan_id", "band", "scope")
+_dumps = orjson.dumps
+_JSON_OPTS = orjson.OPT_NON_STR_KEYS  # as kernel.db.json_dumps
 
 
 def _unnest(p: SqlParams, prefix: str, cols: tuple[tuple[str, str], ...]) -> tuple[str, str]:
@@ -143,31 +143,45 @@ USAGE_COLUMNS = [c for c, _ in _USAGE] + ["journal_entry_id"]
 MESSAGE_COLUMNS = [c for c, _ in _MESSAGES]
 
 
-@dataclass
+@dataclass(slots=True)
 class PgBatch:
-    """One batch's statement arguments, built from the typed records."""
+    """One batch's rows and statement arguments, built from the typed records."""
 
-    values: dict[str, Any]
-    records: int
+    scalars: dict[str, Any]  # the statement's arguments other than the CDR and message columns
+    usage_rows: list[tuple[Any, ...]]  # in USAGE_COLUMNS order (journal_entry_id last)
+    message_rows: list[tuple[Any, ...]]  # in MESSAGE_COLUMNS order
 
     @property
     def copy(self) -> bool:
-        return self.records >= COPY_MIN_RECORDS
+        return len(self.usage_rows) >= COPY_MIN_RECORDS
 
     def args(self) -> list[Any]:
-        return (PARAMS_AFTER_COPY if self.copy else PARAMS).values(self.values)
+        if self.copy:
+            return PARAMS_AFTER_COPY.values(self.scalars)
+        # One statement: the rows' columns as arrays (the entry id column aside: the statement's own).
+        values = dict(self.scalars)
+        values.update(_columns("usage", _USAGE, self.usage_rows))
+        values.update(_columns("msg", _MESSAGES, self.message_rows))
+        return PARAMS.values(values)
 
     def entry_args(self) -> list[Any]:
-        v = self.values
+        v = self.scalars
         return [v["entry_id"], v["now"], v["ref_id"], v["memo"]]
 
-    def usage_rows(self) -> list[tuple[Any, ...]]:
-        v = self.values
-        return list(zip(*(v[f"usage.{c}"] for c, _ in _USAGE), repeat(v["entry_id"]), strict=False))
 
-    def message_rows(self) -> list[tuple[Any, ...]]:
-        v = self.values
-        return list(zip(*(v[f"msg.{c}"] for c, _ in _MESSAGES), strict=True))
+def _columns(prefix: str, cols: tuple[tuple[str, str], ...], rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """Rows -> one array per column (asyncpg takes the tuples as they are)."""
+    by_col = list(zip(*rows, strict=True)) if rows else [()] * len(cols)
+    return {f"{prefix}.{c}": by_col[i] for i, (c, _) in enumerate(cols)}
+
+
+def _json_texts(values: list[Any]) -> list[str]:
+    """A JSON column's texts, as kernel.db.json_dumps makes them: orjson called directly, and
+    json_dumps (with its standard-library fallback) for the whole column only when orjson refuses one."""
+    try:
+        return [_dumps(v, option=_JSON_OPTS).decode() for v in values]
+    except orjson.JSONEncodeError:
+        return [json_dumps(v) for v in values]
 
 
 def batch_args(
@@ -180,92 +194,75 @@ def batch_args(
     now: Any,
     revenue_fallback: str,
 ) -> PgBatch:
-    """The arrays of one batch. `accounts`: the accounts by (owner, type) of every partner in it."""
-    cols: dict[str, list[Any]] = {f"usage.{c}": [] for c, _ in _USAGE}
-    cols |= {f"msg.{c}": [] for c, _ in _MESSAGES}
-    u_id, u_partner, u_product = cols["usage.id"], cols["usage.partner_id"], cols["usage.product_id"]
-    debits: dict[tuple[str, AccountType], Decimal] = defaultdict(Decimal)
-    consumed: dict[str, Decimal] = defaultdict(Decimal)
-    rollup: dict[tuple[Any, ...], list[Any]] = {}
-    claims: list[tuple[str, str, str]] = []
-    total = Decimal(0)
-    for r in records:
-        amount = r.amount
-        grant_id = r.grant_id
-        if r.billing_mode == PREPAID:
-            if grant_id is None or grant_id in closed:
-                grant_id = None
-                debits[(r.partner_id, AccountType.PREPAID_AVAILABLE)] += amount
-            else:
-                debits[(r.partner_id, AccountType.PREPAID_RESERVED)] += amount
-                consumed[grant_id] += amount
-        else:
-            debits[(r.partner_id, AccountType.RECEIVABLE)] += amount
-        total += amount
-        units = to_units(amount)
-        u_id.append(r.id)
-        u_partner.append(r.partner_id)
-        u_product.append(r.product_id)
-        cols["usage.capability"].append(r.capability)
-        cols["usage.operation"].append(r.operation)
-        cols["usage.client_id"].append(r.client_id)
-        cols["usage.request_key"].append(r.request_key)
-        cols["usage.request_hash"].append(r.request_hash)
-        cols["usage.quantity"].append(r.quantity)
-        cols["usage.unit"].append(r.unit)
-        cols["usage.amount"].append(units)
-        cols["usage.billing_mode"].append(r.billing_mode)
-        cols["usage.price_plan_id"].append(r.price_plan_id)
-        cols["usage.band"].append(r.band)
-        cols["usage.scope"].append(r.scope)
-        cols["usage.month"].append(r.month)
-        cols["usage.grant_id"].append(grant_id)
-        cols["usage.occurred_at"].append(r.occurred_at)
-        cols["usage.recipients"].append(json_dumps(r.recipients))
-        cols["usage.response"].append(json_dumps(r.response))
-        if r.claimed:
-            claims.append((r.partner_id, r.request_key, r.id))
-        for m in r.messages:
-            cols["msg.id"].append(m.id)
-            cols["msg.usage_record_id"].append(r.id)
-            cols["msg.partner_id"].append(r.partner_id)
-            cols["msg.capability"].append(r.capability)
-            cols["msg.recipient"].append(m.recipient)
-            cols["msg.parts"].append(m.parts)
-            cols["msg.network_ids"].append(json_dumps(m.network_ids))
-            cols["msg.created_at"].append(r.occurred_at)
-        key = (r.partner_id, r.product_id, r.day, r.price_plan_id, r.band, r.scope)
-        agg = rollup.get(key)
-        if agg is None:
-            agg = rollup[key] = [r.month, 0, 0, 0]
-        agg[1] += 1
-        agg[2] += r.quantity
-        agg[3] += units
-    # Rollup rows and grants in key order: two batches upserting the same rows take them in one order.
-    for c, _ in _ROLLUP:
-        cols[f"roll.{c}"] = []
-    for key, (month, calls, quantity, amount) in sorted(rollup.items()):
-        for (c, _), v in zip(_ROLLUP, (*key, month, calls, quantity, amount), strict=True):
-            cols[f"roll.{c}"].append(v)
-    gids = sorted(consumed)
+    """The rows and arrays of one batch. `accounts`: the accounts by (owner, type) of every partner in
+    it. Each CDR is one tuple in column order (no per-row dict); amounts in units (each distinct
+    amount converted once: to_units refuses more than the money's places)."""
+    t = batch_totals(records, closed)
+    units = {a: to_units(a) for a in {r.amount for r in records}}
+    recipients = _json_texts([r.recipients for r in records])
+    responses = _json_texts([r.response for r in records])
+    usage = [
+        (
+            r.id,
+            r.partner_id,
+            r.product_id,
+            r.capability,
+            r.operation,
+            r.client_id,
+            r.request_key,
+            r.request_hash,
+            r.quantity,
+            r.unit,
+            units[r.amount],
+            r.billing_mode,
+            r.price_plan_id,
+            r.band,
+            r.scope,
+            r.month,
+            grant_id,
+            r.occurred_at,
+            rec,
+            resp,
+            entry_id,
+        )
+        for r, grant_id, rec, resp in zip(records, t.grant_ids, recipients, responses, strict=True)
+    ]
+    pairs = [(r, m) for r in records for m in r.messages]
+    network_ids = _json_texts([m.network_ids for _, m in pairs])
+    messages = [
+        (m.id, r.id, r.partner_id, r.capability, m.recipient, m.parts, nids, r.occurred_at)
+        for (r, m), nids in zip(pairs, network_ids, strict=True)
+    ]
+    rollups = t.sorted_rollups()
+    # Grants in id order, legs in account-id order: the lock order (ledger/setwise.py).
+    gids = sorted(t.consumed)
     legs = sorted(
-        (accounts[k].id, to_units(v), to_units(v) * NORMAL_SIDE[k[1]]) for k, v in debits.items() if v
+        (accounts[k].id, to_units(v), to_units(v) * NORMAL_SIDE[k[1]]) for k, v in t.debits.items() if v
     )
-    values: dict[str, Any] = {
-        **cols,
+    scalars: dict[str, Any] = {
         "entry_id": entry_id,
         "now": now,
         "ref_id": ref_id,
         "memo": f"{len(records)} CDR(s)",
-        "revenue": to_units(total),
+        "revenue": to_units(t.total),
         "revenue_fallback": revenue_fallback,
         "leg_account": [leg[0] for leg in legs],
         "leg_amount": [leg[1] for leg in legs],
         "leg_delta": [leg[2] for leg in legs],
-        "claim.p": [c[0] for c in claims],
-        "claim.k": [c[1] for c in claims],
-        "claim.r": [c[2] for c in claims],
+        "claim.p": [r.partner_id for r in t.claimed],
+        "claim.k": [r.request_key for r in t.claimed],
+        "claim.r": [r.id for r in t.claimed],
         "grant.id": gids,
-        "grant.x": [to_units(consumed[g]) for g in gids],
+        "grant.x": [to_units(t.consumed[g]) for g in gids],
+        "roll.partner_id": [k[0] for k, _ in rollups],
+        "roll.product_id": [k[1] for k, _ in rollups],
+        "roll.day": [k[2] for k, _ in rollups],
+        "roll.price_plan_id": [k[3] for k, _ in rollups],
+        "roll.band": [k[4] for k, _ in rollups],
+        "roll.scope": [k[5] for k, _ in rollups],
+        "roll.month": [v.month for _, v in rollups],
+        "roll.calls": [v.calls for _, v in rollups],
+        "roll.quantity": [v.quantity for _, v in rollups],
+        "roll.amount": [to_units(v.amount) for _, v in rollups],
     }
-    return PgBatch(values, len(records))
+    return PgBatch(scalars, usage, messages)

@@ -18,8 +18,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections import defaultdict
-from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from openability.charging import cdr_pg
+from openability.charging.cdr_batch import ROLLUP_KEY, BatchTotals, batch_totals
 from openability.charging.claims import ANSWER_CLAIM
 from openability.charging.models import Grant, Message, UsageDaily, UsageRecord
 from openability.charging.types import CdrRecord, GrantState
@@ -51,7 +50,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
-PREPAID = "prepaid"
 
 CDR_BATCH_SIZE = Histogram(
     "openability_cdr_batch_size",
@@ -86,11 +84,6 @@ class _GrantClosed(Exception):
 
 CdrItem = Pending[CdrRecord]
 
-# The daily rollup's key (charging/models.py UsageDaily): the price version, band and scope in force
-# for each use, so the bill run re-rates exactly from the rollups (R-CHARGE-06).
-ROLLUP_KEY = ("partner_id", "product_id", "day", "price_plan_id", "band", "scope")
-RollupKey = tuple[str, str, date, str, str, str]
-
 
 class CdrWriter:
     def __init__(self, container: Platform) -> None:
@@ -122,15 +115,18 @@ class CdrWriter:
         """Flush everything queued, then stop."""
         await self._writer.stop()
 
-    async def write(self, record: CdrRecord) -> None:
-        """Queue one CDR (with its messages) and wait until it is durable. Raises DuplicateRequest or
-        CdrFailed."""
+    def write(self, record: CdrRecord) -> asyncio.Future[None]:
+        """Queue one CDR (with its messages); the future resolves once it is durable, or fails with
+        DuplicateRequest or CdrFailed. A plain future, not a coroutine: awaiting it costs the caller no
+        coroutine frame, and a burst handed to `asyncio.gather` no task per CDR."""
         if not self._writer.running:
-            raise CdrFailed("the CDR writer is not running")
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            fut.set_exception(CdrFailed("the CDR writer is not running"))
+            return fut
         # Not shielded (a shield costs a second future and two callbacks per call): a cancelled caller
         # cancels only its own future; the item stays queued and commits with its batch all the same
         # (the writer never skips an item because its future is done).
-        await self._writer.put(record)
+        return self._writer.put(record)
 
     # ---- the group commit -----------------------------------------------------------------------
 
@@ -211,51 +207,26 @@ class CdrWriter:
         async with self.container.uow() as uow:
             s, now = uow.session, uow.now
             await self._account_ids(s, {PLATFORM} | {it.item.partner_id for it in batch})
-            debits: dict[tuple[str, AccountType], Decimal] = defaultdict(lambda: ZERO)
-            consumed: dict[str, Decimal] = defaultdict(lambda: ZERO)
-            rollup: dict[RollupKey, list[Any]] = {}
-            rows: list[dict[str, Any]] = []
-            messages: list[dict[str, Any]] = []
-            claims: list[dict[str, Any]] = []
-            total = ZERO
-            for it in batch:
-                r = it.item
-                amount = r.amount
-                grant_id = r.grant_id
-                if r.billing_mode == PREPAID:
-                    if grant_id is None or grant_id in closed:
-                        grant_id = None
-                        debits[(r.partner_id, AccountType.PREPAID_AVAILABLE)] += amount
-                    else:
-                        debits[(r.partner_id, AccountType.PREPAID_RESERVED)] += amount
-                        consumed[grant_id] += amount
-                else:
-                    debits[(r.partner_id, AccountType.RECEIVABLE)] += amount
-                total += amount
-                rows.append(_usage_row(r, grant_id))
-                if r.claimed:
-                    claims.append({"p": r.partner_id, "k": r.request_key, "rid": r.id, "now": now})
-                for m in r.messages:
-                    messages.append(
-                        {
-                            "id": m.id,
-                            "usage_record_id": r.id,
-                            "partner_id": r.partner_id,
-                            "capability": r.capability,
-                            "recipient": m.recipient,
-                            "parts": m.parts,
-                            "network_ids": m.network_ids,
-                            "created_at": r.occurred_at,
-                        }
-                    )
-                key = (r.partner_id, r.product_id, r.day, r.price_plan_id, r.band, r.scope)
-                agg = rollup.get(key)
-                if agg is None:
-                    agg = rollup[key] = [r.month, 0, 0, ZERO]
-                agg[1] += 1
-                agg[2] += r.quantity
-                agg[3] += amount
-            legs = [ledger.debit(self._account(o, t), amt) for (o, t), amt in debits.items() if amt]
+            records = [it.item for it in batch]
+            t = batch_totals(records, closed)
+            rows = [_usage_row(r, g) for r, g in zip(records, t.grant_ids, strict=True)]
+            messages = [
+                {
+                    "id": m.id,
+                    "usage_record_id": r.id,
+                    "partner_id": r.partner_id,
+                    "capability": r.capability,
+                    "recipient": m.recipient,
+                    "parts": m.parts,
+                    "network_ids": m.network_ids,
+                    "created_at": r.occurred_at,
+                }
+                for r in records
+                for m in r.messages
+            ]
+            claims = [{"p": r.partner_id, "k": r.request_key, "rid": r.id, "now": now} for r in t.claimed]
+            total = t.total
+            legs = [ledger.debit(self._account(o, typ), amt) for (o, typ), amt in t.debits.items() if amt]
             if total:
                 legs.append(ledger.credit(self._account(PLATFORM, AccountType.REVENUE), total))
             # Contested rows are touched in a fixed order (account id) so batches never deadlock.
@@ -282,7 +253,8 @@ class CdrWriter:
                 await conn.execute(_INSERT_MESSAGES, messages)
             if claims:  # the keys' claims are answered in the CDRs' own transaction
                 await conn.execute(ANSWER_CLAIM, claims)
-            await self._upsert_rollups(conn, rollup)
+            await self._upsert_rollups(conn, t)
+            consumed = t.consumed
             gids = sorted(consumed)
             if len(gids) == 1:
                 res = await conn.execute(_CONSUME_GRANT, {"gid": gids[0], "x": consumed[gids[0]]})
@@ -325,10 +297,10 @@ class CdrWriter:
                     async with apg.transaction():
                         await apg.execute(cdr_pg.SQL_ENTRY, *pg.entry_args())
                         await apg.copy_records_to_table(
-                            "usage_records", records=pg.usage_rows(), columns=cdr_pg.USAGE_COLUMNS
+                            "usage_records", records=pg.usage_rows, columns=cdr_pg.USAGE_COLUMNS
                         )
                         await apg.copy_records_to_table(
-                            "messages", records=pg.message_rows(), columns=cdr_pg.MESSAGE_COLUMNS
+                            "messages", records=pg.message_rows, columns=cdr_pg.MESSAGE_COLUMNS
                         )
                         await apg.fetchrow(cdr_pg.SQL_AFTER_COPY, *pg.args())
                 else:  # one statement: its own transaction
@@ -346,7 +318,7 @@ class CdrWriter:
                 if apg.is_closed():  # never hand a dead connection back to the pool
                     await conn.invalidate()
 
-    async def _upsert_rollups(self, conn: AsyncConnection, rollup: dict[RollupKey, list[Any]]) -> None:
+    async def _upsert_rollups(self, conn: AsyncConnection, t: BatchTotals) -> None:
         values = [
             {
                 "partner_id": pid,
@@ -355,12 +327,12 @@ class CdrWriter:
                 "price_plan_id": plan,
                 "band": band,
                 "scope": scope,
-                "month": agg[0],
-                "calls": agg[1],
-                "quantity": agg[2],
-                "amount": agg[3],
+                "month": agg.month,
+                "calls": agg.calls,
+                "quantity": agg.quantity,
+                "amount": agg.amount,
             }
-            for (pid, prod, day, plan, band, scope), agg in sorted(rollup.items())
+            for (pid, prod, day, plan, band, scope), agg in t.sorted_rollups()
         ]
         if values:  # few rows per batch (partners x products), one executemany
             await conn.execute(_rollup_upsert(conn.dialect.name), values)
