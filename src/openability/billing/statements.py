@@ -437,8 +437,9 @@ async def _billed(session: Any, month: str, partner_ids: Sequence[str] | None = 
 
 async def _write_rows(session: Any, table: Table, rows: list[dict[str, Any]]) -> None:
     """Rows (every one with the same columns) into `table` in one round trip: COPY on PostgreSQL
-    (asyncpg, in the session's transaction; each value bound by its column's type as an INSERT binds
-    it), one multi-row INSERT elsewhere. Only for rows no unique key can refuse: a refusal would come
+    (asyncpg, in the session's transaction; each value, None too, bound by its column's type as an
+    INSERT binds it: a JSON column's None is JSON null, as the ORM writes it), one multi-row INSERT
+    elsewhere. Only for rows no unique key can refuse: a refusal would come
     back as the driver's error, not as an IntegrityError."""
     if not rows:
         return
@@ -449,10 +450,7 @@ async def _write_rows(session: Any, table: Table, rows: list[dict[str, Any]]) ->
         return
     columns = list(rows[0])
     binds = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-    records = [
-        tuple(v if b is None or v is None else b(v) for v, b in zip(r.values(), binds, strict=True))
-        for r in rows
-    ]
+    records = [tuple(v if b is None else b(v) for v, b in zip(r.values(), binds, strict=True)) for r in rows]
     raw = await conn.get_raw_connection()
     apg: Any = raw.driver_connection
     await apg.copy_records_to_table(table.name, records=records, columns=columns)
@@ -560,7 +558,10 @@ async def bill_partners(
             stmt = loaded[d.values["id"]]
             await _book(uow, stmt, d.partner, d.fig)
             uow.audit(
-                "statement.created", ("statement", stmt.id), partner_id=d.partner.id, after=snapshot(stmt)
+                "statement.created",
+                ("statement", stmt.id),
+                partner_id=d.partner.id,
+                after=_snapshot_of(d.values),  # the figures as made (a total of whole fen: 0.20)
             )
     await session.flush()  # the carried adjustments, now applied
     return len(drafts)

@@ -297,6 +297,7 @@ async def test_r_bill_02_partners_billed_in_chunks_skip_the_ones_billed_already(
     partner billed already (an earlier, interrupted run) bills the others and leaves it as it was."""
     from openability.billing import statements
     from openability.billing.models import StatementLine
+    from openability.kernel.audit import AuditEntry, mask
 
     assert statements.bill_run_chunk(60) == 3 and statements.bill_run_chunk(3) == 1
     assert statements.bill_run_chunk(10_000) == 500 and statements.bill_run_chunk(100_000) == 500
@@ -332,6 +333,26 @@ async def test_r_bill_02_partners_billed_in_chunks_skip_the_ones_billed_already(
                 )
             ).all()
             assert [k.value for k in kinds] == ["usage", "rounding"]
+        # each statement made is audited once, as uow.audit writes it (before: JSON null, not SQL NULL)
+        audits = (
+            await uow.session.scalars(select(AuditEntry).where(AuditEntry.action == "statement.created"))
+        ).all()
+        money = ("total", "exact", "provisional", "true_up")
+
+        def figures(after: dict[str, Any]) -> dict[str, Any]:
+            return {k: D(v) if k in money else v for k, v in after.items()}
+
+        assert sorted((a.entity_id, a.partner_id, a.before, figures(a.after)) for a in audits) == sorted(
+            (s.id, s.partner_id, None, figures(mask(statements.snapshot(s)))) for s in rows
+        )
+        # the total as the statement was made: whole fen ("0.20"), as bill_partner audits it
+        assert all(D(a.after["total"]).as_tuple().exponent == -2 for a in audits)
+        sql_nulls = await uow.session.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "statement.created", AuditEntry.before.is_(None))
+        )
+        assert sql_nulls == 0
     await assert_ledger_clean()
 
 
