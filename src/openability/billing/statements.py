@@ -31,7 +31,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from openability.billing import dues, holds, invoices
@@ -55,7 +55,8 @@ from openability.billing.types import (
 from openability.catalog import service as catalog
 from openability.catalog.types import PlanVersion
 from openability.charging import settlement
-from openability.kernel import access
+from openability.kernel import access, audit
+from openability.kernel.audit import AuditEntry
 from openability.kernel.clock import SHANGHAI, month_key
 from openability.kernel.errors import Conflict, InvalidArgument, NotFound, RuleViolation
 from openability.kernel.events import BALANCE_CHANGED
@@ -169,11 +170,13 @@ async def bill_run(
     # chunk, not per partner); a chunk's statements exist with their lines and entries, or none of
     # them, so a killed run resumes at the first chunk not committed.
     size = bill_run_chunk(len(ordered))
+    async with platform.uow(actor) as uow:
+        billed = await _billed(uow.session, month)  # a resumed run's statements, read once
     for start in range(0, len(ordered), size):
         chunk = ordered[start : start + size]
         try:
             async with platform.uow(actor) as uow:
-                created += await bill_partners(uow, month, chunk, plan_cache)
+                created += await bill_partners(uow, month, chunk, plan_cache, billed)
         except IntegrityError:
             # another run billed some of them first: these partners one at a time, as it did
             for pid in chunk:
@@ -242,46 +245,60 @@ def _tier_words(line: rules.UsageLine) -> str:
     return f"阶梯 tier {line.tier_from}–{upper}"
 
 
-def _new_statement(
+def _statement_values(
     uow: UnitOfWork,
     month: str,
     partner: PartnerRef,
-    rollups: Sequence[settlement.RollupRow],
+    usage: tuple[int, int, Decimal],
     lines: Sequence[rules.UsageLine],
     carried: Sequence[CarriedAdjustment],
-) -> tuple[Statement, rules.Figures]:
-    """The partner's statement of the month (not yet added to the session) and its figures."""
-    provisional = sum((r.amount for r in rollups), ZERO)
+) -> tuple[dict[str, Any], rules.Figures]:
+    """The partner's statement of the month, as its columns, and its figures. `usage`: the month's
+    (calls, quantity, amount charged in real time) from its rollups."""
+    calls, quantity, provisional = usage
     fig = rules.figures(lines, provisional, [a.amount for a in carried])
     mode = BillingMode.PREPAID if partner.kind == PartnerKind.AP else partner.billing_mode  # R-PARTNER-01
-    stmt = Statement(
-        id=new_id("stm"),
-        partner_id=partner.id,
-        month=month,
-        state=StatementState.DRAFT,
-        billing_mode=mode.value,
-        calls=sum(r.calls for r in rollups),
-        quantity=sum(r.quantity for r in rollups),
-        provisional=fig.provisional,
-        exact=fig.exact,
-        adjustments=fig.adjustments,
-        rounding=fig.rounding,
-        total=fig.total,
-        true_up=fig.true_up,
-        undercharge=fig.undercharge,
-        note=(
+    values = {
+        "id": new_id("stm"),
+        "partner_id": partner.id,
+        "month": month,
+        "state": StatementState.DRAFT,
+        "billing_mode": mode.value,
+        "calls": calls,
+        "quantity": quantity,
+        "provisional": fig.provisional,
+        "exact": fig.exact,
+        "adjustments": fig.adjustments,
+        "rounding": fig.rounding,
+        "total": fig.total,
+        "true_up": fig.true_up,
+        "undercharge": fig.undercharge,
+        "note": (
             f"实时计费低于精确价 {fig.undercharge}，不予补收 (R-CHARGE-06) / real-time charges were "
             f"{fig.undercharge} below the exact price: not charged afterwards (R-CHARGE-06)"
             if fig.undercharge
             else ""
         ),
-        created_at=uow.now,
-    )
-    return stmt, fig
+        "created_at": uow.now,
+    }
+    return values, fig
+
+
+def _snapshot_of(values: dict[str, Any]) -> dict[str, Any]:
+    """`snapshot` of a statement not loaded as an object (its columns as `_statement_values` made them)."""
+    return {
+        "state": values["state"],
+        "month": values["month"],
+        "total": values["total"],
+        "exact": values["exact"],
+        "provisional": values["provisional"],
+        "true_up": values["true_up"],
+        "confirmation": values.get("confirmation"),
+    }
 
 
 # An adjustment or rounding line's usage columns, stated (they are the columns' defaults) so that every
-# line has the same columns: the ORM inserts a chunk's lines as one batched INSERT, not one per line.
+# line has the same columns: a chunk's lines are one multi-row INSERT.
 _NO_USAGE: dict[str, Any] = {
     "product_id": None,
     "product_code": "",
@@ -297,60 +314,59 @@ _NO_USAGE: dict[str, Any] = {
 
 
 def _statement_lines(
-    stmt: Statement,
+    statement_id: str,
     lines: Sequence[rules.UsageLine],
     codes: dict[str, str],
     carried: Sequence[CarriedAdjustment],
     fig: rules.Figures,
-) -> list[StatementLine]:
-    """The statement's lines: usage, carried adjustments (now applied to it), rounding."""
-    out: list[StatementLine] = []
+) -> list[dict[str, Any]]:
+    """The statement's lines, as their columns: usage, carried adjustments, rounding."""
+    out: list[dict[str, Any]] = []
     seq = 0
     for ln in lines:
         seq += 1
         code = codes.get(ln.product_id, ln.product_id)
         out.append(
-            StatementLine(
-                statement_id=stmt.id,
-                seq=seq,
-                kind=LineKind.USAGE,
-                product_id=ln.product_id,
-                product_code=code,
-                price_plan_id=ln.price_plan_id,
-                plan_version=ln.plan_version,
-                band=ln.band,
-                scope=ln.scope,
-                tier_from=ln.tier_from,
-                tier_to=ln.tier_to,
-                units=ln.units,
-                unit_price=ln.unit_price,
-                amount=ln.amount,
-                description=f"{code} v{ln.plan_version} {ln.band}/{ln.scope} {_tier_words(ln)}",
-            )
+            {
+                "statement_id": statement_id,
+                "seq": seq,
+                "kind": LineKind.USAGE,
+                "product_id": ln.product_id,
+                "product_code": code,
+                "price_plan_id": ln.price_plan_id,
+                "plan_version": ln.plan_version,
+                "band": ln.band,
+                "scope": ln.scope,
+                "tier_from": ln.tier_from,
+                "tier_to": ln.tier_to,
+                "units": ln.units,
+                "unit_price": ln.unit_price,
+                "amount": ln.amount,
+                "description": f"{code} v{ln.plan_version} {ln.band}/{ln.scope} {_tier_words(ln)}",
+            }
         )
     for adj in carried:
         seq += 1
         out.append(
-            StatementLine(
-                statement_id=stmt.id,
-                seq=seq,
-                kind=LineKind.ADJUSTMENT,
+            {
+                "statement_id": statement_id,
+                "seq": seq,
+                "kind": LineKind.ADJUSTMENT,
                 **_NO_USAGE,
-                amount=adj.amount,
-                description=f"争议调整 {adj.from_month} / adjustment from dispute {adj.dispute_id} ({adj.from_month})",
-            )
+                "amount": adj.amount,
+                "description": f"争议调整 {adj.from_month} / adjustment from dispute {adj.dispute_id} ({adj.from_month})",
+            }
         )
-        adj.applied_statement_id = stmt.id
     seq += 1
     out.append(
-        StatementLine(
-            statement_id=stmt.id,
-            seq=seq,
-            kind=LineKind.ROUNDING,
+        {
+            "statement_id": statement_id,
+            "seq": seq,
+            "kind": LineKind.ROUNDING,
             **_NO_USAGE,
-            amount=fig.rounding,
-            description="四舍五入到分 / rounding to the fen (ROUND_HALF_UP)",
-        )
+            "amount": fig.rounding,
+            "description": "四舍五入到分 / rounding to the fen (ROUND_HALF_UP)",
+        }
     )
     return out
 
@@ -368,34 +384,110 @@ def _carried_query(partner_ids: Sequence[str], month: str) -> Any:
     )
 
 
+def _usage_of_rollups(rollups: Sequence[settlement.RollupRow]) -> list[rules.Usage]:
+    return [
+        rules.Usage(r.product_id, r.day, r.price_plan_id, r.band, r.scope, r.quantity, r.amount)
+        for r in rollups
+    ]
+
+
+def _needs_days(totals: Sequence[settlement.UsageTotal]) -> bool:
+    """Whether a product of the partner's month has more than one price version, band or scope: its
+    re-rate walks the days in order (the month-to-date volume is shared across them), so it is rated
+    from the daily rows; otherwise from the month's totals, with the same lines (R-CHARGE-06)."""
+    seen: set[str] = set()
+    for t in totals:
+        if t.product_id in seen:
+            return True
+        seen.add(t.product_id)
+    return False
+
+
+def _audit_row(uow: UnitOfWork, statement_id: str, partner_id: str, after: dict[str, Any]) -> dict[str, Any]:
+    """The "statement.created" audit row `uow.audit` makes, as its columns (inserted with the chunk's)."""
+    return {
+        "id": new_id("aud"),
+        "at": uow.now,
+        "actor_type": uow.actor.type,
+        "actor_id": uow.actor.id,
+        "action": "statement.created",
+        "entity_type": "statement",
+        "entity_id": statement_id,
+        "partner_id": partner_id,
+        "before": None,
+        "after": audit.mask(after),
+        "correlator": uow.correlator,
+        "note": None,
+    }
+
+
+# The tables the chunk's rows go to, written with Core multi-row INSERTs (no ORM unit of work).
+_STATEMENTS: Table = Statement.__table__  # type: ignore[assignment]
+_LINES: Table = StatementLine.__table__  # type: ignore[assignment]
+_AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
+
+
+async def _billed(session: Any, month: str, partner_ids: Sequence[str] | None = None) -> set[str]:
+    """The partners (of `partner_ids`, or all) with a statement of the month."""
+    q = select(Statement.partner_id).where(Statement.month == month)
+    if partner_ids is not None:
+        q = q.where(Statement.partner_id.in_(list(partner_ids)))
+    return set((await session.scalars(q)).all())
+
+
+async def _write_rows(session: Any, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Rows (every one with the same columns) into `table` in one round trip: COPY on PostgreSQL
+    (asyncpg, in the session's transaction; each value, None too, bound by its column's type as an
+    INSERT binds it: a JSON column's None is JSON null, as the ORM writes it), one multi-row INSERT
+    elsewhere. Only for rows no unique key can refuse: a refusal would come
+    back as the driver's error, not as an IntegrityError."""
+    if not rows:
+        return
+    conn = await session.connection()
+    dialect = conn.dialect
+    if dialect.name != "postgresql" or dialect.driver != "asyncpg":
+        await conn.execute(insert(table), rows)
+        return
+    columns = list(rows[0])
+    binds = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    records = [tuple(v if b is None else b(v) for v, b in zip(r.values(), binds, strict=True)) for r in rows]
+    raw = await conn.get_raw_connection()
+    apg: Any = raw.driver_connection
+    await apg.copy_records_to_table(table.name, records=records, columns=columns)
+
+
 @dataclass
 class _Draft:
     partner: PartnerRef
-    stmt: Statement
+    values: dict[str, Any]  # the statement's columns
     fig: rules.Figures
-    lines: list[rules.UsageLine]
-    codes: dict[str, str]
+    lines: list[dict[str, Any]]
     carried: list[CarriedAdjustment]
+
+    @property
+    def books(self) -> bool:
+        """Whether the statement moves money (a true-up or carried adjustments, `_book`)."""
+        return bool(self.fig.true_up or self.fig.adjustments)
 
 
 async def bill_partners(
-    uow: UnitOfWork, month: str, partner_ids: Sequence[str], plan_cache: PlanCache | None = None
+    uow: UnitOfWork,
+    month: str,
+    partner_ids: Sequence[str],
+    plan_cache: PlanCache | None = None,
+    billed: set[str] | None = None,
 ) -> int:
     """`bill_partner` for a chunk of partners in one transaction, set-based: the existing statements,
-    the partners, their rollups and their carried adjustments read with one query each; statements
-    and lines inserted with one batched INSERT each. The true-up and adjustment entries and the audit
-    rows are each partner's, in partner order, as `bill_partner` makes them. Returns the statements
-    made. An IntegrityError (another run billed one of them first) rolls the whole chunk back."""
+    the partners, their month's usage summed per product, version, band and scope in the database
+    (`settlement.month_totals_of`; the daily rows only for a partner whose product changed version,
+    band or scope in the month), and their carried adjustments read with one query each; statements,
+    lines and "statement.created" audit rows inserted with one multi-row INSERT each. The true-up and
+    adjustment entries are made per partner, in partner order, only for the statements that move
+    money. `billed`: the partners with a statement of the month (read once by the bill run); without
+    it they are read here. Returns the statements made. An IntegrityError (another run billed one of them first)
+    rolls the whole chunk back."""
     session = uow.session
-    done = set(
-        (
-            await session.scalars(
-                select(Statement.partner_id).where(
-                    Statement.month == month, Statement.partner_id.in_(list(partner_ids))
-                )
-            )
-        ).all()
-    )
+    done = billed if billed is not None else await _billed(session, month, partner_ids)
     todo = [pid for pid in partner_ids if pid not in done]
     if not todo:
         return 0
@@ -403,36 +495,75 @@ async def bill_partners(
     todo = [pid for pid in todo if pid in refs]
     if not todo:
         return 0
-    rollups_of = await settlement.month_rollups_of(session, todo, month)
+    totals_of = await settlement.month_totals_of(session, todo, month)
+    by_day = [pid for pid in todo if _needs_days(totals_of.get(pid, ()))]
+    rollups_of = await settlement.month_rollups_of(session, by_day, month) if by_day else {}
     carried_of: dict[str, list[CarriedAdjustment]] = {}
     for adj in (await session.scalars(_carried_query(todo, month))).all():
         carried_of.setdefault(adj.partner_id, []).append(adj)
     drafts: list[_Draft] = []
     for pid in todo:
-        rollups = rollups_of.get(pid, [])
+        totals = totals_of.get(pid, [])
         carried = carried_of.get(pid, [])
-        if not rollups and not carried:
+        if not totals and not carried:
             continue
-        plans, codes = await _plans(uow, [r.product_id for r in rollups], plan_cache)
-        usage = [
-            rules.Usage(r.product_id, r.day, r.price_plan_id, r.band, r.scope, r.quantity, r.amount)
-            for r in rollups
-        ]
+        plans, codes = await _plans(uow, [t.product_id for t in totals], plan_cache)
+        rollups = rollups_of.get(pid)
+        usage = (
+            _usage_of_rollups(rollups)
+            if rollups is not None
+            else [
+                rules.Usage(t.product_id, t.first_day, t.price_plan_id, t.band, t.scope, t.rated, t.amount)
+                for t in totals
+            ]
+        )
         lines = rules.rerate(usage, plans)
-        stmt, fig = _new_statement(uow, month, refs[pid], rollups, lines, carried)
-        drafts.append(_Draft(refs[pid], stmt, fig, lines, codes, carried))
+        month_usage = (
+            sum(t.calls for t in totals),
+            sum(t.quantity for t in totals),
+            sum((t.amount for t in totals), ZERO),
+        )
+        values, fig = _statement_values(uow, month, refs[pid], month_usage, lines, carried)
+        drafts.append(
+            _Draft(
+                refs[pid], values, fig, _statement_lines(values["id"], lines, codes, carried, fig), carried
+            )
+        )
     if not drafts:
         return 0
-    session.add_all([d.stmt for d in drafts])
-    await session.flush()  # the unique (partner, month) answers here, before any money moves
+    # the unique (partner, month) answers here, before any money moves
+    await session.execute(insert(_STATEMENTS), [d.values for d in drafts])
+    await _write_rows(session, _LINES, [ln for d in drafts for ln in d.lines])
     for d in drafts:
-        session.add_all(_statement_lines(d.stmt, d.lines, d.codes, d.carried, d.fig))
-    await session.flush()
-    for d in drafts:
-        await _book(uow, d.stmt, d.partner, d.fig)
-        uow.audit(
-            "statement.created", ("statement", d.stmt.id), partner_id=d.partner.id, after=snapshot(d.stmt)
+        for adj in d.carried:
+            adj.applied_statement_id = d.values["id"]  # applied to it (flushed below)
+    plain = [d for d in drafts if not d.books]
+    if plain:
+        await _write_rows(
+            session,
+            _AUDIT,
+            [_audit_row(uow, d.values["id"], d.partner.id, _snapshot_of(d.values)) for d in plain],
         )
+    booking = [d for d in drafts if d.books]
+    if booking:
+        loaded = {
+            s.id: s
+            for s in (
+                await session.scalars(
+                    select(Statement).where(Statement.id.in_([d.values["id"] for d in booking]))
+                )
+            ).all()
+        }
+        for d in booking:
+            stmt = loaded[d.values["id"]]
+            await _book(uow, stmt, d.partner, d.fig)
+            uow.audit(
+                "statement.created",
+                ("statement", stmt.id),
+                partner_id=d.partner.id,
+                after=_snapshot_of(d.values),  # the figures as made (a total of whole fen: 0.20)
+            )
+    await session.flush()  # the carried adjustments, now applied
     return len(drafts)
 
 
@@ -455,15 +586,19 @@ async def bill_partner(
     if not rollups and not carried:
         return 0
     plans, codes = await _plans(uow, [r.product_id for r in rollups], plan_cache)
-    usage = [
-        rules.Usage(r.product_id, r.day, r.price_plan_id, r.band, r.scope, r.quantity, r.amount)
-        for r in rollups
-    ]
-    lines = rules.rerate(usage, plans)
-    stmt, fig = _new_statement(uow, month, partner, rollups, lines, carried)
+    lines = rules.rerate(_usage_of_rollups(rollups), plans)
+    month_usage = (
+        sum(r.calls for r in rollups),
+        sum(r.quantity for r in rollups),
+        sum((r.amount for r in rollups), ZERO),
+    )
+    values, fig = _statement_values(uow, month, partner, month_usage, lines, carried)
+    stmt = Statement(**values)
     session.add(stmt)
     await session.flush()  # the unique (partner, month) answers here, before any money moves
-    session.add_all(_statement_lines(stmt, lines, codes, carried, fig))
+    session.add_all([StatementLine(**ln) for ln in _statement_lines(stmt.id, lines, codes, carried, fig)])
+    for adj in carried:
+        adj.applied_statement_id = stmt.id
     await session.flush()
     await _book(uow, stmt, partner, fig)
     uow.audit("statement.created", ("statement", stmt.id), partner_id=partner_id, after=snapshot(stmt))

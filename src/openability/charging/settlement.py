@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openability.charging.models import Message, UsageDaily, UsageRecord
@@ -103,6 +103,68 @@ async def month_rollups_of(
     out: dict[str, list[RollupRow]] = {}
     for r in rows.all():
         out.setdefault(r[0], []).append(RollupRow(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotal:
+    """A partner's month of one product at one price version, band and scope: its rollup rows summed
+    (the bill run's pre-aggregation, `month_totals_of`)."""
+
+    product_id: str
+    first_day: date  # the first day with usage at this version, band and scope
+    price_plan_id: str
+    band: str
+    scope: str
+    calls: int
+    quantity: int  # every row's
+    rated: int  # the rows with a positive quantity: what re-rating prices
+    amount: Decimal  # as charged in real time (provisional, R-CHARGE-06)
+
+
+async def month_totals_of(
+    session: AsyncSession, partner_ids: Sequence[str], month: str
+) -> dict[str, list[UsageTotal]]:
+    """The month's rollups of many partners summed in the database per (partner, product, price
+    version, band, scope), one query: partner id -> its totals, by product, version, band and scope; a
+    partner without rows is absent. A product with one total in the month re-rates from it exactly as
+    from its daily rows (graduated tiers are priced on the running month-to-date volume, so only the
+    order across versions, bands and scopes needs the days: `month_rollups_of`)."""
+    rated = func.sum(case((UsageDaily.quantity > 0, UsageDaily.quantity), else_=0))
+    rows = await session.execute(
+        select(
+            UsageDaily.partner_id,
+            UsageDaily.product_id,
+            func.min(UsageDaily.day),
+            UsageDaily.price_plan_id,
+            UsageDaily.band,
+            UsageDaily.scope,
+            func.sum(UsageDaily.calls),
+            func.sum(UsageDaily.quantity),
+            rated,
+            func.sum(UsageDaily.amount),
+        )
+        .where(UsageDaily.partner_id.in_(list(partner_ids)), UsageDaily.month == month)
+        .group_by(
+            UsageDaily.partner_id,
+            UsageDaily.product_id,
+            UsageDaily.price_plan_id,
+            UsageDaily.band,
+            UsageDaily.scope,
+        )
+        .order_by(
+            UsageDaily.partner_id,
+            UsageDaily.product_id,
+            UsageDaily.price_plan_id,
+            UsageDaily.band,
+            UsageDaily.scope,
+        )
+    )
+    out: dict[str, list[UsageTotal]] = {}
+    for r in rows.all():
+        out.setdefault(r[0], []).append(
+            UsageTotal(r[1], r[2], r[3], r[4], r[5], int(r[6]), int(r[7]), int(r[8]), r[9])
+        )
     return out
 
 

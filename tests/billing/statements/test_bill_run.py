@@ -297,6 +297,7 @@ async def test_r_bill_02_partners_billed_in_chunks_skip_the_ones_billed_already(
     partner billed already (an earlier, interrupted run) bills the others and leaves it as it was."""
     from openability.billing import statements
     from openability.billing.models import StatementLine
+    from openability.kernel.audit import AuditEntry, mask
 
     assert statements.bill_run_chunk(60) == 3 and statements.bill_run_chunk(3) == 1
     assert statements.bill_run_chunk(10_000) == 500 and statements.bill_run_chunk(100_000) == 500
@@ -332,4 +333,88 @@ async def test_r_bill_02_partners_billed_in_chunks_skip_the_ones_billed_already(
                 )
             ).all()
             assert [k.value for k in kinds] == ["usage", "rounding"]
+        # each statement made is audited once, as uow.audit writes it (before: JSON null, not SQL NULL)
+        audits = (
+            await uow.session.scalars(select(AuditEntry).where(AuditEntry.action == "statement.created"))
+        ).all()
+        money = ("total", "exact", "provisional", "true_up")
+
+        def figures(after: dict[str, Any]) -> dict[str, Any]:
+            return {k: D(v) if k in money else v for k, v in after.items()}
+
+        assert sorted((a.entity_id, a.partner_id, a.before, figures(a.after)) for a in audits) == sorted(
+            (s.id, s.partner_id, None, figures(mask(statements.snapshot(s)))) for s in rows
+        )
+        # the total as the statement was made: whole fen ("0.20"), as bill_partner audits it
+        assert all(D(a.after["total"]).as_tuple().exponent == -2 for a in audits)
+        sql_nulls = await uow.session.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "statement.created", AuditEntry.before.is_(None))
+        )
+        assert sql_nulls == 0
+    await assert_ledger_clean()
+
+
+async def test_r_charge_06_a_chunk_summed_in_the_database_states_what_the_daily_rows_state(
+    month: Any, container: Any, kit: Any, assert_ledger_clean: Any
+) -> None:
+    """The bill run's chunks re-rate each partner's month from its usage summed per product, price
+    version, band and scope in the database (`settlement.month_totals_of`), not from its daily rows.
+    The same usage over three days, crossing the 1000-unit tier, billed one partner at a time from the
+    daily rows (`bill_partner`) and in a chunk (`bill_partners`) gives the same statement figures, the
+    same lines and the same true-up entry (R-CHARGE-06, R-BILL-02). Each world has its own product:
+    the lines are compared with its code masked."""
+    from openability.billing import statements
+    from openability.billing.models import StatementLine
+
+    worlds = [await kit.make_world(container, balance=D("500.0000"), caps=("sms",)) for _ in range(3)]
+    for day, units in ((2, 600), (5, 500), (20, 3)):
+        month.at(11, day, 10)
+        for w in worlds:
+            await month.send(w, units)
+    month.at(12, 1, 0, 0, 5)
+    async with container.uow() as uow:
+        assert await statements.bill_partner(uow, "2026-11", worlds[0].partner_id) == 1
+    async with container.uow() as uow:
+        assert await statements.bill_partners(uow, "2026-11", [w.partner_id for w in worlds[1:]]) == 2
+    states = []
+    async with container.uow() as uow:
+        for w in worlds:
+            s = await uow.session.scalar(select(Statement).where(Statement.partner_id == w.partner_id))
+            assert s is not None
+            lines = (
+                await uow.session.scalars(
+                    select(StatementLine)
+                    .where(StatementLine.statement_id == s.id)
+                    .order_by(StatementLine.seq)
+                )
+            ).all()
+            entry = await uow.session.get(JournalEntry, s.true_up_entry_id) if s.true_up_entry_id else None
+            states.append(
+                (
+                    statements.snapshot(s),
+                    (s.calls, s.quantity, s.adjustments, s.rounding, s.undercharge, s.billing_mode, s.note),
+                    [
+                        (
+                            ln.seq,
+                            ln.kind,
+                            ln.plan_version,
+                            ln.band,
+                            ln.scope,
+                            ln.tier_from,
+                            ln.tier_to,
+                            ln.units,
+                            ln.unit_price,
+                            ln.amount,
+                            ln.description.replace(ln.product_code, "<code>"),
+                        )
+                        for ln in lines
+                    ],
+                    None if entry is None else (entry.kind, entry.memo.replace(s.id, "")),
+                )
+            )
+    assert states[0][0]["exact"] == 1000 * TIER_1 + 103 * TIER_2
+    assert [ln[5] for ln in states[0][2]] == [0, 1000, None]  # two tiers, then the rounding line
+    assert states[1] == states[0] and states[2] == states[0]
     await assert_ledger_clean()
