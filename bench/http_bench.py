@@ -177,13 +177,17 @@ def memory(pids: list[int]) -> list[ProcMemory]:
 
 def worker_pids(server: BenchServer) -> list[int]:
     """The processes that serve requests: the uvicorn process itself with one worker; with several,
-    its worker processes (multiprocessing spawn children), not the supervisor."""
+    its worker processes (multiprocessing spawn children), not the supervisor; granian's workers."""
     if server.proc is None:
         return []
     try:
         tree = _process_tree(server.proc.pid)
     except OSError:
         return []
+    if server.server != "uvicorn":
+        # granian's first process only supervises, even with one worker: its workers are its (forked)
+        # children.
+        return tree[1:] or tree[:1]
     if server.workers <= 1:
         return tree[:1]
     workers = []
