@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from statistics import median
 
 from bench import billrun_bench, cdr_bench, http_bench, spread_bench, summary, workers_bench
+from bench.pg_sampler import PgSampler, PgStats
 from bench.world import backends, container_for, count_cdrs, fresh_database, seed_account
+from bench.wrk import LoadResult
 
 FULL = {
     "seconds": 10,
@@ -30,6 +35,20 @@ TOUCH_ALL_MAX = 10_000  # spread: more partners than that are not each called on
 # The bill run (PostgreSQL): CDRs of one month over partners x 3 products.
 FULL.update(cdrs_month=10_000_000, billrun_partners=10_000)
 SMOKE.update(cdrs_month=20_000, billrun_partners=100)
+# http, spread and workers: the compared loads interleaved A/B/A/B, the ratio reported as the median.
+FULL.update(rounds=3)
+SMOKE.update(rounds=1)
+
+
+@contextlib.contextmanager
+def _pg_cpu(backend: str, url: str) -> Iterator[PgStats]:
+    """PostgreSQL's side of a load run: the CPU of the bench database's backends (PgSampler; None on
+    SQLite or when PostgreSQL is not on this host)."""
+    if backend != "postgresql":
+        yield PgStats()
+        return
+    with PgSampler(url) as pg:
+        yield pg.stats
 
 
 def _http(
@@ -41,6 +60,7 @@ def _http(
     pin: bool = False,
     routes: list[str] | None = None,
     server_kind: str = "uvicorn",
+    rounds: int = 1,
 ) -> None:
     # --pin: the server on CPU 0, the load generator on CPU 1 (steadier figures on a shared machine).
     server_cpu, client_cpu = ("0", "1") if pin else (None, None)
@@ -59,63 +79,96 @@ def _http(
         with http_bench.BenchServer(url, data, stack=stack, cpu=server_cpu, server=server_kind) as server:
             # Warm-up: caches filled, first grant taken, JIT-less Python paths imported.
             http_bench.load(server.base, "charged_sms", token, 1, connections, client_cpu=client_cpu)
-            res: dict[str, http_bench.LoadResult] = {}
+            # The routes interleaved A/B/A/B: `rounds` rounds, each loading every route once.
+            runs: list[dict[str, LoadResult]] = []
+            pg_ms: dict[str, list[float]] = {}  # route -> PostgreSQL backends' CPU per call, each round
             mem: list[http_bench.ProcMemory] = []
-            for route in wanted:
-                res[route] = http_bench.load(
-                    server.base, route, token, seconds, connections, server, client_cpu
-                )
-                if route == "charged_sms":  # the worker's memory at the end of the charged run
-                    mem = http_bench.memory(http_bench.worker_pids(server))
-            # p50/p99 with the charged route driven at 80% of the peak just measured.
-            rate = 0.8 * res["charged_sms"].rps
+            for _ in range(rounds):
+                res: dict[str, LoadResult] = {}
+                for route in wanted:
+                    with _pg_cpu(backend, url) as pg:
+                        res[route] = http_bench.load(
+                            server.base, route, token, seconds, connections, server, client_cpu
+                        )
+                    if pg.backend_cpu_seconds is not None and res[route].requests:
+                        pg_ms.setdefault(route, []).append(
+                            1000 * pg.backend_cpu_seconds / res[route].requests
+                        )
+                    if route == "charged_sms":  # the worker's memory at the end of the charged run
+                        mem = http_bench.memory(http_bench.worker_pids(server))
+                runs.append(res)
+            # p50/p99 with the charged route driven at 80% of the peak just measured (the median).
+            rate = 0.8 * median(r["charged_sms"].rps for r in runs)
             lat = http_bench.latency_at_rate(
                 server, "charged_sms", token, rate, seconds, connections, client_cpu
             )
             sample = ""
-            if any(res[r].ok < res[r].requests for r in ("charged_sms", "charged_sms_key") if r in res):
+            if any(
+                r[k].ok < r[k].requests for r in runs for k in ("charged_sms", "charged_sms_key") if k in r
+            ):
                 sample = http_bench.sample_call(server.base, token)
         cdrs, violations = asyncio.run(count_cdrs(url, data))
-    tool = res["charged_sms"].tool
+    tool = runs[0]["charged_sms"].tool
     pinned = " (server pinned to CPU 0, load to CPU 1)" if pin else ""
-    print(f"\n[http/{backend}] one {server_kind} worker, load: {tool}, {seconds}s per route{pinned}")
-    for r in res.values():
-        cpu = f", server CPU {r.cpu_ms_per_call:.3f} ms/call" if r.cpu_ms_per_call is not None else ""
-        print(
-            f"  {r.route:15s} {r.rps:9.0f} req/s  (2xx {r.ok} of {r.requests}, mean latency"
-            f" {r.latency_ms:.2f} ms{cpu})"
-        )
+    print(
+        f"\n[http/{backend}] one {server_kind} worker, load: {tool}, {seconds}s per route{pinned};"
+        f" routes interleaved, {rounds} round(s)"
+    )
+    for i, res in enumerate(runs, 1):
+        for r in res.values():
+            cpu = f", server CPU {r.cpu_ms_per_call:.3f} ms/call" if r.cpu_ms_per_call is not None else ""
+            pgc = pg_ms.get(r.route, [])
+            if len(pgc) == len(runs):
+                cpu += f" + PostgreSQL backends {pgc[i - 1]:.3f} ms/call"
+            print(
+                f"  {f'#{i} ' if rounds > 1 else ''}{r.route:15s} {r.rps:9.0f} req/s  (2xx {r.ok} of"
+                f" {r.requests}, mean latency {r.latency_ms:.2f} ms{cpu})"
+            )
     print(f"  CDRs in the database: {cdrs} (incl. warm-up), ledger audit: {violations or 'clean'}")
     _http_latency_rss(backend, lat, mem)
     if sample:
         print(f"  WARNING: charged calls failed; one call now answers: {sample}")
-    charged = res["charged_sms"].rps
-    cpu_charged = res["charged_sms"].cpu_ms_per_call
+
+    def med(route: str, f: Callable[[LoadResult], float | None]) -> float | None:
+        xs = [x for x in (f(r[route]) for r in runs) if x is not None]
+        return median(xs) if len(xs) == len(runs) else None
+
+    def with_pg(route: str) -> float | None:
+        cpu = med(route, lambda r: r.cpu_ms_per_call)
+        pg = pg_ms.get(route, [])
+        return None if cpu is None or len(pg) != len(runs) else cpu + median(pg)
+
+    cpu_charged = med("charged_sms", lambda r: r.cpu_ms_per_call)
     for base in ("starlette_noop", "fastapi_noop", "charged_sms_key"):
-        cpu_base = res[base].cpu_ms_per_call if base in res else None
+        cpu_base = med(base, lambda r: r.cpu_ms_per_call) if base in wanted else None
         if cpu_charged is not None and cpu_base:
             # Not a RATIO line: CPU per call is a diagnostic next to the req/s ratio (DESIGN.md).
-            print(f"  server CPU per call, charged_sms / {base}: {cpu_charged / cpu_base:.2f}x")
-    if "charged_sms_key" in res:
-        keyed = res["charged_sms_key"].rps
-        print(
-            f"RATIO http/{backend} charged_sms_key/charged_sms = {keyed / max(charged, 1e-9):.3f}"
-            f"  ({keyed:.0f} vs {charged:.0f} req/s: the cost of claiming the key)"
-        )
+            line = f"  server CPU per call, charged_sms / {base}: {cpu_charged / cpu_base:.2f}x"
+            a, b = with_pg("charged_sms"), with_pg(base)
+            if a is not None and b:
+                line += f"; with the PostgreSQL backends' CPU: {a:.3f} vs {b:.3f} ms = {a / b:.2f}x"
+            print(line + (" (medians)" if rounds > 1 else ""))
+
+    def ratio_line(a: str, b: str, note: str = "") -> float:
+        ratios = [r[a].rps / max(r[b].rps, 1e-9) for r in runs]
+        m: float = median(ratios)
+        each = f"; rounds {' · '.join(f'{x:.3f}' for x in ratios)}, median" if rounds > 1 else ""
+        ra = median(r[a].rps for r in runs)
+        rb = median(r[b].rps for r in runs)
+        print(f"RATIO http/{backend} {a}/{b} = {m:.3f}  ({ra:.0f} vs {rb:.0f} req/s{each}{note})")
+        return m
+
+    if "charged_sms_key" in wanted:
+        ratio_line("charged_sms_key", "charged_sms", ": the cost of claiming the key")
     for base in ("starlette_noop", "fastapi_noop"):
-        if base not in res:
+        if base not in wanted:
             continue
-        print(
-            f"RATIO http/{backend} charged_sms/{base} = {charged / max(res[base].rps, 1e-9):.3f}"
-            f"  ({charged:.0f} vs {res[base].rps:.0f} req/s)"
-        )
-    if "fastapi_noop" in res:
-        summary.record("charged_vs_fastapi", charged / max(res["fastapi_noop"].rps, 1e-9), backend)
+        m = ratio_line("charged_sms", base)
+        if base == "fastapi_noop":
+            summary.record("charged_vs_fastapi", m, backend, f"median of {rounds}" if rounds > 1 else "")
 
 
-def _http_latency_rss(
-    backend: str, lat: http_bench.LoadResult | None, mem: list[http_bench.ProcMemory]
-) -> None:
+def _http_latency_rss(backend: str, lat: LoadResult | None, mem: list[http_bench.ProcMemory]) -> None:
     http_bench.print_latency("one worker", f"http/{backend}", lat)
     for m in mem:
         print(
@@ -134,6 +187,7 @@ def _spread(
     warmup: int,
     pin: bool,
     touch_all: bool,
+    rounds: int = 1,
 ) -> None:
     import time
 
@@ -163,11 +217,15 @@ def _spread(
             touch, c2 = time.monotonic() - t1, server.cpu_seconds()
             touch_cpu = (c2 - c1) * 1000 / partners if c1 is not None and c2 is not None else None
             spread_bench.measure(server, "warm-up", tokens, seq, warmup, connections, pin)
-            hot = spread_bench.measure(server, "hot", tokens, hot_seq, seconds, connections, pin)
-            spread = spread_bench.measure(server, "spread", tokens, seq, seconds, connections, pin)
+            pairs = []
+            for _ in range(rounds):  # hot and spread interleaved A/B/A/B
+                hot = spread_bench.measure(server, "hot", tokens, hot_seq, seconds, connections, pin)
+                spread = spread_bench.measure(server, "spread", tokens, seq, seconds, connections, pin)
+                pairs.append(spread_bench.SpreadResult(partners, zipf, hot, spread))
             mem = http_bench.memory(http_bench.worker_pids(server))
         cdrs, violations = asyncio.run(count_cdrs(url, data))
-    r = spread_bench.SpreadResult(partners, zipf, hot, spread)
+    # The round with the median ratio stands for the run (its req/s are printed with the ratio).
+    r = sorted(pairs, key=lambda p: p.ratio)[len(pairs) // 2]
     dist = "uniform" if zipf is None else f"Zipf s={zipf:g}"
     print(
         f"\n[spread/{backend}] {partners} partners ({dist}), set up in {setup:.1f} s; one uvicorn worker"
@@ -178,22 +236,28 @@ def _spread(
         print(f"  warm-up: one call per partner in {touch:.1f} s{cpu}, answers {touched}")
     else:
         print("  warm-up: no call per partner first (the spread load meets cold partners)")
-    for x in (hot, spread):
-        cpu = f", server CPU {x.cpu_ms_per_call:.3f} ms/call" if x.cpu_ms_per_call is not None else ""
-        print(
-            f"  {x.route:8s} {x.rps:9.0f} req/s  (2xx {x.ok} of {x.requests}, mean latency"
-            f" {x.latency_ms:.2f} ms{cpu})"
-        )
+    for i, p in enumerate(pairs, 1):
+        for x in (p.hot, p.spread):
+            cpu = f", server CPU {x.cpu_ms_per_call:.3f} ms/call" if x.cpu_ms_per_call is not None else ""
+            print(
+                f"  {f'#{i} ' if rounds > 1 else ''}{x.route:8s} {x.rps:9.0f} req/s  (2xx {x.ok} of"
+                f" {x.requests}, mean latency {x.latency_ms:.2f} ms{cpu})"
+            )
+    hot, spread = r.hot, r.spread
+    each = f"; rounds {' · '.join(f'{p.ratio:.3f}' for p in pairs)}, median" if rounds > 1 else ""
     print(f"  CDRs in the database: {cdrs} (incl. warm-up), ledger audit: {violations or 'clean'}")
     for m in mem:
         print(f"  worker memory after the load: VmRSS {m.rss_mib:.1f} MiB, VmHWM {m.hwm_mib:.1f} MiB")
-    print(f"RATIO spread/{backend} {r.label}/hot = {r.ratio:.3f}  ({spread.rps:.0f} vs {hot.rps:.0f} req/s)")
+    print(
+        f"RATIO spread/{backend} {r.label}/hot = {r.ratio:.3f}  ({spread.rps:.0f} vs {hot.rps:.0f} req/s"
+        f"{each})"
+    )
     # The issue's two spread targets; other sizes and distributions are printed, not judged.
     key = "spread_1k_uniform" if (partners, zipf) == (1000, None) else None
     if partners == 100_000 and zipf is not None:
         key = "spread_100k_zipf"
     if key is not None:
-        summary.record(key, r.ratio, backend, f"{spread.rps:.0f} vs {hot.rps:.0f} req/s")
+        summary.record(key, r.ratio, backend, f"{spread.rps:.0f} vs {hot.rps:.0f} req/s{each}")
 
 
 # The CDR bench's batch sizes: ~30 is what the writer sees under HTTP load, 300 its maximum.
@@ -295,6 +359,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--zipf", type=float, default=ZIPF_S, help=f"spread: Zipf exponent s ({ZIPF_S})")
     ap.add_argument("--cdrs-month", type=int, help="billrun: CDRs in the billed month (10,000,000)")
     ap.add_argument("--billrun-partners", type=int, help="billrun: partners (10,000), 3 products each")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        help="http, spread, workers: rounds of the compared loads interleaved A/B/A/B, median reported (3)",
+    )
     ap.add_argument("--warmup", type=int, help="spread: seconds of spread load before measuring (5)")
     ap.add_argument(
         "--pin", action="store_true", help="taskset: the server on CPU 0, the load generator (wrk) on CPU 1"
@@ -332,7 +401,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("PostgreSQL needs OPENABILITY_TEST_DATABASE_URL")
     print(
         f"openability benchmarks ({'smoke' if args.smoke else 'full'} size {size}); "
-        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, backends {chosen}; one run each"
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, backends {chosen};"
+        f" http, spread and workers: {size['rounds']} interleaved round(s), medians"
     )
     print(f"uvicorn HTTP stack: {_http_stack(args.http_stack)}; grant settings: {_grant_settings()}")
     with tempfile.TemporaryDirectory(prefix="oa-bench-") as tmp:
@@ -348,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.pin,
                     routes,
                     args.server,
+                    size["rounds"],
                 )
             if args.only in (None, "cdr"):
                 _cdr(backend, workdir, size["cdrs"])
@@ -366,12 +437,13 @@ def main(argv: list[str] | None = None) -> int:
                         size["warmup"],
                         args.pin and spread_bench.can_pin(),
                         not args.no_touch_all,
+                        size["rounds"],
                     )
             if args.only in (None, "workers") and backend == "postgresql":
                 with fresh_database(backend, workdir) as url:
                     workers_bench.run(
                         backend, url, workdir / "workers", size["seconds"], size["connections"],
-                        size["warmup"], args.pin,
+                        size["warmup"], args.pin, size["rounds"],
                     )  # fmt: skip
         if args.only == "workers" and "postgresql" not in chosen:
             print("\n[workers] not run: PostgreSQL only (set OPENABILITY_TEST_DATABASE_URL)")

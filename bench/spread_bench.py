@@ -29,8 +29,9 @@ from typing import Any
 from sqlalchemy import Table, select, update
 
 from bench import wrk
-from bench.http_bench import SMS_BODY, SMS_PATH, BenchServer, LoadResult
+from bench.http_bench import SMS_BODY, SMS_PATH, BenchServer
 from bench.world import Account
+from bench.wrk import LoadResult
 
 SEQUENCE_LEN = 200_000  # calls drawn in advance; wrk cycles through them
 CLONE_CHUNK = 5_000  # partners cloned per round of inserts

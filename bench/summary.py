@@ -121,7 +121,8 @@ def lines() -> list[str]:
 
 def print_summary() -> None:
     print(
-        "\nSUMMARY: the targets of issue 9, measured in this run (one run each; docs/benchmarks.md has medians)"
+        "\nSUMMARY: the targets of issue 9, measured in this run (http, spread, workers: the median of"
+        " --rounds interleaved rounds)"
     )
     for line in lines():
         print(line)

@@ -14,13 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 from bench import http_bench, summary
-from bench.http_bench import BenchServer, LoadResult, ProcMemory
+from bench.http_bench import BenchServer, ProcMemory
 from bench.pg_sampler import PgSampler, PgStats
 from bench.world import container_for, count_cdrs, seed_account
+from bench.wrk import LoadResult
 
 
 @dataclass
@@ -105,67 +108,101 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def report(
-    backend: str, runs: list[WorkersRun], seconds: int, pin: bool, cdrs: int, audit: list[str]
+    backend: str,
+    rounds: list[list[WorkersRun]],
+    seconds: int,
+    pin: bool,
+    cdrs: int,
+    audit: list[str],
 ) -> None:
-    one, two = runs
+    """Every round's figures (1 worker, then 2: interleaved A/B/A/B), then the ratios' medians."""
     where = "; server processes on CPU 0, wrk on CPU 1" if pin else ""
     print(
         f"\n[workers/{backend}] charged SMS against 1 and 2 uvicorn workers (--workers N), load:"
-        f" {one.load.tool}, {seconds}s each{where}"
+        f" {rounds[0][0].load.tool}, {seconds}s each{where}; {len(rounds)} round(s)"
     )
-    for r in runs:
-        peak = max((m.hwm_mib for m in r.memory), default=0.0)
-        rss = ", ".join(f"{m.rss_mib:.0f}" for m in r.memory)
-        split = "/".join(f"{100 * s:.0f}" for s in r.cpu_split)
-        print(
-            f"  {r.workers} worker{'s' if r.workers > 1 else ' '} {r.load.rps:8.0f} req/s (2xx {r.load.ok} of"
-            f" {r.load.requests}); CPU per call: server {_ms(r.server_ms)} ms + PostgreSQL backends"
-            f" {_ms(r.pg_ms)} ms = {_ms(r.total_ms)} ms (whole PostgreSQL cluster {_ms(r.cluster_ms)} ms);"
-            f" CPU split {split}%; RSS {rss} MiB (peak {peak:.0f} MiB)"
-        )
-    for r in runs:
-        waits = f": {r.pg.top_waits()}" if r.pg.lock_waits else ""
-        print(
-            f"  lock waits, {r.workers} worker{'s' if r.workers > 1 else ''}: {r.pg.lock_samples} of"
-            f" {r.pg.samples} pg_stat_activity samples (every 100 ms, {r.pg.backends} backends){waits}"
-        )
-    for r in runs:
-        http_bench.print_latency(f"{r.workers} worker(s)", f"workers/{backend}", r.latency)
+    totals: list[float] = []
+    servers: list[float] = []
+    rps: list[float] = []
+    waits: list[int] = []
+    for i, runs in enumerate(rounds, 1):
+        one, two = runs
+        tag = f"#{i} " if len(rounds) > 1 else ""
+        for r in runs:
+            peak = max((m.hwm_mib for m in r.memory), default=0.0)
+            rss = ", ".join(f"{m.rss_mib:.0f}" for m in r.memory)
+            split = "/".join(f"{100 * s:.0f}" for s in r.cpu_split)
+            print(
+                f"  {tag}{r.workers} worker{'s' if r.workers > 1 else ' '} {r.load.rps:8.0f} req/s (2xx"
+                f" {r.load.ok} of {r.load.requests}); CPU per call: server {_ms(r.server_ms)} ms +"
+                f" PostgreSQL backends {_ms(r.pg_ms)} ms = {_ms(r.total_ms)} ms (whole PostgreSQL cluster"
+                f" {_ms(r.cluster_ms)} ms); CPU split {split}%; RSS {rss} MiB (peak {peak:.0f} MiB)"
+            )
+        for r in runs:
+            top = f": {r.pg.top_waits()}" if r.pg.lock_waits else ""
+            print(
+                f"  {tag}lock waits, {r.workers} worker{'s' if r.workers > 1 else ''}: {r.pg.lock_samples}"
+                f" of {r.pg.samples} pg_stat_activity samples (every 100 ms, {r.pg.backends} backends){top}"
+            )
+        for r in runs:
+            http_bench.print_latency(f"{r.workers} worker(s)", f"workers/{backend}", r.latency)
+        if any(r.load.ok < r.load.requests for r in runs):
+            print(f"  {tag}WARNING: charged calls failed (see the 2xx counts)")
+        rps.append(two.load.rps / max(one.load.rps, 1e-9))
+        server = _ratio(two.server_ms, one.server_ms)
+        total = _ratio(two.total_ms, one.total_ms)
+        if server is not None:
+            servers.append(server)
+        if total is not None:
+            totals.append(total)
+        waits.append(two.pg.lock_samples)
+        for r in runs:
+            for m in r.memory:
+                summary.record("worker_rss_mib", m.hwm_mib, backend, f"VmHWM, {r.workers} worker(s)")
     print(f"  CDRs in the database: {cdrs} (incl. warm-up), ledger audit: {audit or 'clean'}")
-    if any(r.load.ok < r.load.requests for r in runs):
-        print("  WARNING: charged calls failed (see the 2xx counts)")
-    rps = _ratio(two.load.rps, one.load.rps)
-    server = _ratio(two.server_ms, one.server_ms)
-    total = _ratio(two.total_ms, one.total_ms)
-    print(
-        f"RATIO workers/{backend} rps_2w/1w = {rps or 0:.3f}  ({two.load.rps:.0f} vs {one.load.rps:.0f} req/s)"
-    )
-    if server is not None:
+
+    def each(xs: Sequence[float]) -> str:
+        return f"; rounds {' · '.join(f'{x:.3f}' for x in xs)}, median" if len(rounds) > 1 else ""
+
+    print(f"RATIO workers/{backend} rps_2w/1w = {median(rps):.3f}  (req/s{each(rps)})")
+    if len(servers) == len(rounds):
         print(
-            f"RATIO workers/{backend} cpu_per_call_2w/1w = {server:.3f}"
-            f"  (server only: {_ms(two.server_ms)} vs {_ms(one.server_ms)} ms)"
+            f"RATIO workers/{backend} cpu_per_call_2w/1w = {median(servers):.3f}  (server only{each(servers)})"
         )
-    if total is not None:
+    if len(totals) == len(rounds):
         print(
-            f"RATIO workers/{backend} cpu_per_call_with_pg_2w/1w = {total:.3f}"
-            f"  (server + PostgreSQL backends: {_ms(two.total_ms)} vs {_ms(one.total_ms)} ms)"
+            f"RATIO workers/{backend} cpu_per_call_with_pg_2w/1w = {median(totals):.3f}"
+            f"  (server + PostgreSQL backends{each(totals)})"
         )
-    figure = total if total is not None else server
-    if figure is not None:
+    figures = totals if len(totals) == len(rounds) else servers
+    if len(figures) == len(rounds):
         what = (
             "server + PostgreSQL backends"
-            if total is not None
+            if figures is totals
             else "server only (PostgreSQL not on this host)"
         )
-        summary.record("workers_cpu", figure, backend, f"{what}; server only {_ms(server)}")
-    summary.record("workers_lock_waits", two.pg.lock_samples, backend, f"of {two.pg.samples} samples")
-    for r in runs:
-        for m in r.memory:
-            summary.record("worker_rss_mib", m.hwm_mib, backend, f"VmHWM, {r.workers} worker(s)")
+        server_only = f"{median(servers):.3f}" if len(servers) == len(rounds) else "n/a"
+        summary.record("workers_cpu", median(figures), backend, f"{what}; server only {server_only}")
+    n = rounds[-1][1].pg.samples
+    summary.record(
+        "workers_lock_waits", median(waits), backend, f"of ~{n} samples{each([float(w) for w in waits])}"
+    )
 
 
-def run(backend: str, url: str, data: Path, seconds: int, connections: int, warmup: int, pin: bool) -> None:
+def run(
+    backend: str,
+    url: str,
+    data: Path,
+    seconds: int,
+    connections: int,
+    warmup: int,
+    pin: bool,
+    rounds: int = 1,
+) -> None:
     token = asyncio.run(_seed(url, data))
-    runs = [run_one(url, data, token, n, seconds, connections, warmup, pin) for n in (1, 2)]
+    runs = [
+        [run_one(url, data, token, n, seconds, connections, warmup, pin) for n in (1, 2)]
+        for _ in range(rounds)
+    ]
     cdrs, violations = asyncio.run(count_cdrs(url, data))
     report(backend, runs, seconds, pin, cdrs, violations)
