@@ -9,8 +9,9 @@ money test) run it; each violation is one readable sentence.
      payments (billing) and the usage records (charging);
   4. every CDR's journal entry exists and is a CHARGE entry; per CHARGE entry the CDR amounts equal its
      revenue credit (the revenue account or a revenue shard) and each partner's debit (so each CDR is in exactly one entry, with its money);
-  5. per partner, prepaid:reserved == the open amount of its active grants (granted - consumed -
-     released); closed grants are fully released; each grant's consumption equals its CDRs; the GRANT and
+  5. per partner, prepaid:reserved (the sum of its worker slots) == the open amount of its active
+     grants (granted - consumed - released), and per slot account == the open amount of the active
+     grants on that slot (ledger/types.py RESERVED_SLOTS); closed grants are fully released; each grant's consumption equals its CDRs; the GRANT and
      GRANT_RELEASE entries equal the grants' granted and released totals.
   7. statements (billing): each statement's total is the sum of its lines and a whole fen; its true-up
      (R-CHARGE-06) and carried adjustments (R-BILL-06) are each exactly one ADJUSTMENT entry that moves
@@ -160,6 +161,7 @@ async def run_audit(session: AsyncSession) -> list[str]:
     # 5. grants <-> reserved money
     grants = await grant_facts(session)
     open_by_partner: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    open_by_slot: dict[tuple[str, int], Decimal] = defaultdict(lambda: ZERO)
     granted_by_partner: dict[str, Decimal] = defaultdict(lambda: ZERO)
     released_by_partner: dict[str, Decimal] = defaultdict(lambda: ZERO)
     consumed = await consumed_by_grant(session)
@@ -173,6 +175,7 @@ async def run_audit(session: AsyncSession) -> list[str]:
             )
         if g.state == GrantState.ACTIVE:
             open_by_partner[g.partner_id] += open_amount
+            open_by_slot[(g.partner_id, g.slot)] += open_amount
         elif open_amount != 0:
             out.append(f"grant {g.id} of {g.partner_id} is closed but {open_amount} of it was never released")
         if consumed.get(g.id, ZERO) != g.consumed:
@@ -181,6 +184,17 @@ async def run_audit(session: AsyncSession) -> list[str]:
             )
     for gid in set(consumed) - {g.id for g in grants}:
         out.append(f"CDRs refer to grant {gid}, which does not exist")
+    slots = facts.reserved_slots
+    for pid, slot in sorted(set(slots) | set(open_by_slot)):
+        acc = slots.get((pid, slot))
+        if acc is None:
+            out.append(
+                f"partner {pid}: active grants hold {open_by_slot[(pid, slot)]} on reserved slot {slot}, which has no account"
+            )
+        elif acc.balance != open_by_slot.get((pid, slot), ZERO):
+            out.append(
+                f"partner {pid}: prepaid:reserved slot {slot} is {acc.balance} but its active grants hold {open_by_slot.get((pid, slot), ZERO)}"
+            )
     grant_partners = {o for (o, t) in by_key if t == AccountType.PREPAID_RESERVED} | set(open_by_partner)
     for pid in sorted(grant_partners):
         reserved = by_key.get((pid, AccountType.PREPAID_RESERVED))

@@ -36,9 +36,9 @@ def test_r_charge_02_each_cdr_debits_one_account_and_grants_consume_what_they_re
     t = batch_totals(recs, closed={"g2"})
     assert t.grant_ids == ["g1", "g1", None, None, None]
     assert t.debits == {
-        ("p1", AccountType.PREPAID_RESERVED): Decimal("0.1000"),
-        ("p1", AccountType.PREPAID_AVAILABLE): Decimal("0.0500"),
-        ("p2", AccountType.RECEIVABLE): Decimal("1.5000"),
+        ("p1", AccountType.PREPAID_RESERVED, 0): Decimal("0.1000"),
+        ("p1", AccountType.PREPAID_AVAILABLE, 0): Decimal("0.0500"),
+        ("p2", AccountType.RECEIVABLE, 0): Decimal("1.5000"),
     }
     assert t.consumed == {"g1": Decimal("0.1000")}
     assert t.total == Decimal("1.6500") == sum(t.debits.values())

@@ -85,6 +85,7 @@ async def test_r_charge_02_refill_statement_moves_what_rules_grant_refill_comput
                         "w-grid",
                         new_id("je"),
                         "grid",
+                        res.slot,
                     )
                     raise _Rollback
             except _Rollback:

@@ -2,10 +2,10 @@
 SQLite, set-wise on PostgreSQL: charging/cdr_writer.py, charging/cdr_pg.py): a pure function of the
 typed records, no database.
 
-Per record: which account pays (a prepaid CDR on an open grant: the partner's prepaid:reserved and the
-grant's consumption; a prepaid CDR without a grant, or on a grant found closed: prepaid:available; a
+Per record: which account pays (a prepaid CDR on an open grant: the partner's prepaid:reserved account
+of the grant's slot (CdrRecord.slot, ledger/types.py RESERVED_SLOTS) and the grant's consumption; a prepaid CDR without a grant, or on a grant found closed: prepaid:available; a
 postpaid one: receivable) and which grant it records. Per batch: the debits per (partner, account
-type), the consumption per grant, the revenue total, the daily rollups (R-CHARGE-06: keyed by the
+type, slot), the consumption per grant, the revenue total, the daily rollups (R-CHARGE-06: keyed by the
 price version, band and scope in force) and the CDRs whose claim the batch answers."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from datetime import date
 from decimal import Decimal
 
 from openability.charging.types import CdrRecord
-from openability.ledger.types import AccountType
+from openability.ledger.types import AccountKey, AccountType
 
 PREPAID = "prepaid"
 ZERO = Decimal(0)
@@ -40,7 +40,7 @@ class Rollup:
 
 @dataclass(slots=True)
 class BatchTotals:
-    debits: dict[tuple[str, AccountType], Decimal]  # by (partner, account type); zero ones included
+    debits: dict[AccountKey, Decimal]  # by (partner, account type, slot); zero ones included
     consumed: dict[str, Decimal]  # by open grant
     total: Decimal  # the revenue: every record's amount
     grant_ids: list[str | None]  # per record, in order: the grant it is recorded on (None: none)
@@ -54,7 +54,7 @@ class BatchTotals:
 
 def batch_totals(records: Sequence[CdrRecord], closed: set[str]) -> BatchTotals:
     """The accounting of `records`; `closed`: grants found closed (their CDRs charge available)."""
-    debits: dict[tuple[str, AccountType], Decimal] = defaultdict(Decimal)
+    debits: dict[AccountKey, Decimal] = defaultdict(Decimal)
     consumed: dict[str, Decimal] = defaultdict(Decimal)
     rollups: dict[RollupKey, Rollup] = {}
     grant_ids: list[str | None] = []
@@ -66,12 +66,12 @@ def batch_totals(records: Sequence[CdrRecord], closed: set[str]) -> BatchTotals:
         if r.billing_mode == PREPAID:
             if grant_id is None or grant_id in closed:
                 grant_id = None
-                debits[(r.partner_id, AccountType.PREPAID_AVAILABLE)] += amount
+                debits[(r.partner_id, AccountType.PREPAID_AVAILABLE, 0)] += amount
             else:
-                debits[(r.partner_id, AccountType.PREPAID_RESERVED)] += amount
+                debits[(r.partner_id, AccountType.PREPAID_RESERVED, r.slot)] += amount
                 consumed[grant_id] += amount
         else:
-            debits[(r.partner_id, AccountType.RECEIVABLE)] += amount
+            debits[(r.partner_id, AccountType.RECEIVABLE, 0)] += amount
         grant_ids.append(grant_id)
         total += amount
         if r.claimed:

@@ -27,7 +27,7 @@ from openability.charging.types import CdrRecord, ClaimState, GrantState
 from openability.kernel.db import json_dumps
 from openability.kernel.money import to_units
 from openability.ledger.setwise import SqlParams, entry_insert_sql, fail_if, post_ctes
-from openability.ledger.types import NORMAL_SIDE, AccountRef, AccountType, EntryKind
+from openability.ledger.types import NORMAL_SIDE, AccountKey, AccountRef, EntryKind
 
 GRANT_CLOSED_MARK = "openability: grant closed"
 
@@ -187,15 +187,15 @@ def _json_texts(values: list[Any]) -> list[str]:
 def batch_args(
     records: list[CdrRecord],
     closed: set[str],
-    accounts: Mapping[tuple[str, AccountType], AccountRef],
+    accounts: Mapping[AccountKey, AccountRef],
     *,
     entry_id: str,
     ref_id: str,
     now: Any,
     revenue_fallback: str,
 ) -> PgBatch:
-    """The rows and arrays of one batch. `accounts`: the accounts by (owner, type) of every partner in
-    it. Each CDR is one tuple in column order (no per-row dict); amounts in units (each distinct
+    """The rows and arrays of one batch. `accounts`: the accounts by (owner, type, slot) of every
+    partner in it (each prepaid:reserved slot its records' grants use). Each CDR is one tuple in column order (no per-row dict); amounts in units (each distinct
     amount converted once: to_units refuses more than the money's places)."""
     t = batch_totals(records, closed)
     units = {a: to_units(a) for a in {r.amount for r in records}}

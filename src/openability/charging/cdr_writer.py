@@ -40,7 +40,7 @@ from openability.kernel.ids import new_id
 from openability.ledger import service as ledger
 from openability.ledger.revenue import ensure_revenue_shards
 from openability.ledger.setwise import NEGATIVE_MARK, failure_mark
-from openability.ledger.types import PLATFORM, AccountRef, AccountType, EntryKind
+from openability.ledger.types import PLATFORM, AccountKey, AccountRef, AccountType, EntryKind
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -95,7 +95,8 @@ class CdrWriter:
             wait=container.settings.cdr_batch_wait_ms / 1000,
             on_error=lambda _exc: CdrFailed("CDR could not be recorded"),
         )
-        self._accounts: dict[tuple[str, AccountType], AccountRef] = {}
+        # by (owner, type, slot): a partner's prepaid:reserved slots each (ledger/types.py RESERVED_SLOTS)
+        self._accounts: dict[AccountKey, AccountRef] = {}
         self._postgres = container.dialect == "postgresql"
         self._shards_ready = False
         self.batches = 0
@@ -189,16 +190,30 @@ class CdrWriter:
         missing = {
             o
             for o in owners
-            if (o, AccountType.REVENUE if o == PLATFORM else AccountType.PREPAID_RESERVED)
+            if (o, AccountType.REVENUE if o == PLATFORM else AccountType.PREPAID_RESERVED, 0)
             not in self._accounts
         }
         if not missing:
             return
-        self._accounts.update(await ledger.account_refs(session, missing))
+        refs = await ledger.account_refs(session, missing)
+        self._accounts.update({(o, t, 0): ref for (o, t), ref in refs.items()})
 
-    def _account(self, owner: str, type_: AccountType) -> AccountRef:
+    async def _slot_account_ids(self, session: AsyncSession, records: list[CdrRecord]) -> None:
+        """The reserved slot accounts the records' grants use, when one is not known yet (a slot
+        created since: a grant's slot account exists before its grant)."""
+        missing = {
+            r.partner_id
+            for r in records
+            if r.grant_id is not None
+            and (r.partner_id, AccountType.PREPAID_RESERVED, r.slot) not in self._accounts
+        }
+        if missing:
+            refs = await ledger.reserved_refs(session, missing)
+            self._accounts.update({(o, ref.type, slot): ref for (o, slot), ref in refs.items()})
+
+    def _account(self, owner: str, type_: AccountType, slot: int = 0) -> AccountRef:
         # ledger.post only needs the id and type (it increments the balance in the database).
-        return self._accounts[(owner, type_)]
+        return self._accounts[(owner, type_, slot)]
 
     async def _write(self, batch: list[CdrItem], closed: set[str]) -> None:
         if self._postgres:
@@ -208,6 +223,7 @@ class CdrWriter:
             s, now = uow.session, uow.now
             await self._account_ids(s, {PLATFORM} | {it.item.partner_id for it in batch})
             records = [it.item for it in batch]
+            await self._slot_account_ids(s, records)
             t = batch_totals(records, closed)
             rows = [_usage_row(r, g) for r, g in zip(records, t.grant_ids, strict=True)]
             messages = [
@@ -226,7 +242,7 @@ class CdrWriter:
             ]
             claims = [{"p": r.partner_id, "k": r.request_key, "rid": r.id, "now": now} for r in t.claimed]
             total = t.total
-            legs = [ledger.debit(self._account(o, typ), amt) for (o, typ), amt in t.debits.items() if amt]
+            legs = [ledger.debit(self._accounts[k], amt) for k, amt in t.debits.items() if amt]
             if total:
                 legs.append(ledger.credit(self._account(PLATFORM, AccountType.REVENUE), total))
             # Contested rows are touched in a fixed order (account id) so batches never deadlock.
@@ -271,17 +287,25 @@ class CdrWriter:
         COPY_MIN_RECORDS in one statement, one round trip; a larger one as the entry row, COPY of the
         CDR and message rows and one statement for the rest, in one transaction."""
         owners = {it.item.partner_id for it in batch}
-        if not self._shards_ready or any(
-            (o, AccountType.PREPAID_RESERVED) not in self._accounts for o in owners
+        records = [it.item for it in batch]
+        if (
+            not self._shards_ready
+            or any((o, AccountType.PREPAID_RESERVED, 0) not in self._accounts for o in owners)
+            or any(
+                (r.partner_id, AccountType.PREPAID_RESERVED, r.slot) not in self._accounts
+                for r in records
+                if r.slot
+            )
         ):
             async with self.container.uow() as uow:
                 if not self._shards_ready:
                     await ensure_revenue_shards(uow.session, uow.now)
                     self._shards_ready = True
                 await self._account_ids(uow.session, {PLATFORM} | owners)
+                await self._slot_account_ids(uow.session, records)
         now = self.container.clock.now()
         pg = cdr_pg.batch_args(
-            [it.item for it in batch],
+            records,
             closed,
             self._accounts,
             entry_id=new_id("je"),

@@ -33,6 +33,7 @@ class GrantFacts:
     granted: Decimal
     consumed: Decimal
     released: Decimal
+    slot: int = 0  # the partner's prepaid:reserved slot holding its money
 
 
 async def prepaid_cdr_totals(session: AsyncSession) -> dict[str, Decimal]:
@@ -60,7 +61,9 @@ async def cdr_totals_by_entry(session: AsyncSession) -> list[CdrEntryTotal]:
 
 async def grant_facts(session: AsyncSession) -> list[GrantFacts]:
     rows = await session.execute(
-        select(Grant.id, Grant.partner_id, Grant.state, Grant.granted, Grant.consumed, Grant.released)
+        select(
+            Grant.id, Grant.partner_id, Grant.state, Grant.granted, Grant.consumed, Grant.released, Grant.slot
+        )
     )
     return [GrantFacts(*r) for r in rows.all()]
 

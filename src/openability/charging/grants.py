@@ -1,6 +1,9 @@
 """Prepaid grants (RFC 4006-style credit reservations), held in memory by one gateway worker.
 
-A grant is money moved from a partner's prepaid:available into prepaid:reserved in one DB transaction.
+A grant is money moved from a partner's prepaid:available into prepaid:reserved in one DB transaction:
+into the partner's reserved account of the grant's worker slot (Grant.slot, ledger/types.py
+RESERVED_SLOTS), a slot no other worker's active grant of the partner uses, so two workers' refills,
+CDR batches and releases for one partner never lock the same reserved row.
 Calls consume it in memory; the CDR writer books the consumption (Dr reserved, Cr revenue; grants.consumed
 += x) in the same transaction as the CDRs. So a hot account costs one DB write per grant, not per call,
 and no call is served without money behind it (R-CHARGE-01/02).
@@ -43,7 +46,7 @@ from openability.kernel.money import from_units, to_units
 from openability.kernel.outage import log_failure
 from openability.ledger import service as ledger
 from openability.ledger.setwise import NEGATIVE_MARK, failure_mark
-from openability.ledger.types import AccountType, EntryKind
+from openability.ledger.types import AccountType, EntryKind, pick_reserved_slot
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -97,12 +100,14 @@ class Reservation:
     partner_id: str
     grant_id: str | None
     amount: Decimal
+    slot: int = 0  # the grant's reserved slot (its CDR debits that slot's prepaid:reserved account)
 
 
 @dataclass(slots=True)
 class _Held:
     partner_id: str
     grant_id: str | None = None
+    slot: int = 0  # the grant's reserved slot
     remaining: Decimal = ZERO
     inflight: int = 0
     expires_at: datetime = NEVER
@@ -215,7 +220,7 @@ class GrantManager:
             observed = h.win_spent / elapsed
             h.rate = RATE_SMOOTHING * observed + (1 - RATE_SMOOTHING) * h.rate
             h.win_start, h.win_spent = now, ZERO
-        return Reservation(h.partner_id, h.grant_id, amount)
+        return Reservation(h.partner_id, h.grant_id, amount, h.slot)
 
     def _target(self, h: _Held, amount: Decimal) -> Decimal:
         return rules.grant_target(
@@ -248,8 +253,15 @@ class GrantManager:
         pid = h.partner_id
         async with self.container.uow() as uow:
             s = uow.session
+            slot = h.slot
+            if h.grant_id is None or await s.scalar(select(Grant.state).where(Grant.id == h.grant_id)) != (
+                GrantState.ACTIVE
+            ):
+                slot = await self._new_slot(s, pid, now)
             accs = await ledger.lock_accounts(
-                s, [(pid, AccountType.PREPAID_AVAILABLE), (pid, AccountType.PREPAID_RESERVED)]
+                s,
+                [(pid, AccountType.PREPAID_AVAILABLE), (pid, AccountType.PREPAID_RESERVED)],
+                reserved_slot=slot,
             )
             avail, reserved = (
                 accs[(pid, AccountType.PREPAID_AVAILABLE)],
@@ -285,6 +297,7 @@ class GrantManager:
                         "id": grant_id,
                         "partner_id": pid,
                         "worker_id": self.worker_id,
+                        "slot": slot,
                         "granted": x,
                         "consumed": ZERO,
                         "released": ZERO,
@@ -309,12 +322,31 @@ class GrantManager:
         if h.grant_id != grant_id:
             # Calls in flight on a lost grant settle against it, not against the new one.
             h.inflight = 0
-        h.grant_id, h.remaining, h.expires_at = grant_id, remaining + x, expires_at
+        h.grant_id, h.slot, h.remaining, h.expires_at = grant_id, slot, remaining + x, expires_at
         h.poor_available = None
+
+    async def _new_slot(self, s: AsyncSession, partner_id: str, now: datetime) -> int:
+        """SQLite: the reserved slot of a new grant (the lowest no other worker's active grant of the
+        partner uses), its account created if needed. One writer at a time: nothing to serialise."""
+        taken = (
+            await s.scalars(
+                select(Grant.slot).where(
+                    Grant.partner_id == partner_id,
+                    Grant.state == GrantState.ACTIVE,
+                    Grant.worker_id != self.worker_id,
+                )
+            )
+        ).all()
+        slot = pick_reserved_slot(list(taken))
+        if slot != 0:
+            await ledger.ensure_reserved_slot(s, partner_id, slot, now)
+        return slot
 
     async def _refill_pg(self, h: _Held, amount: Decimal, now: datetime) -> None:
         """`_refill` on PostgreSQL: charging/grants_pg.py's statement on the raw asyncpg connection, its
-        own transaction (the lock on the partner's accounts lasts one statement and its commit)."""
+        own transaction (the lock on the partner's accounts lasts one statement and its commit). A new
+        grant first picks its reserved slot in a short transaction (grants_pg.NEW_GRANT_LOCK): three
+        more round trips, once per grant, not per refill."""
         expires_at = now + timedelta(seconds=self.settings.grant_ttl_seconds)
         new_grant = new_id("gr")
         want = max(self._target(h, amount), amount)
@@ -331,11 +363,24 @@ class GrantManager:
             new_id("je"),
             f"grant to {self.worker_id}",
         )
+        slot = h.slot
         async with self.container.engine.connect() as conn:
             raw = await conn.get_raw_connection()
             apg: Any = raw.driver_connection
             try:
-                row = await apg.fetchrow(grants_pg.SQL, *args)
+                if h.grant_id is None:
+                    async with apg.transaction():
+                        # Serialised per partner with the other workers' new grants, each statement
+                        # sees the grants committed before it: two workers never pick one slot.
+                        await apg.execute(grants_pg.NEW_GRANT_LOCK, h.partner_id)
+                        taken = await apg.fetch(grants_pg.TAKEN_SLOTS, h.partner_id, self.worker_id)
+                        slot = pick_reserved_slot([r[0] for r in taken])
+                        if slot != 0:
+                            await apg.execute(grants_pg.ENSURE_SLOT, new_id("acc"), h.partner_id, slot, now)
+                        row = await apg.fetchrow(grants_pg.SQL, *args, slot)
+                else:
+                    # A grant reaped under this worker is replaced on the same slot.
+                    row = await apg.fetchrow(grants_pg.SQL, *args, slot)
             except asyncpg.PostgresError as exc:
                 mark = failure_mark(str(exc))
                 if mark is not None and mark[0] == NEGATIVE_MARK:  # cannot happen: x <= available
@@ -362,7 +407,8 @@ class GrantManager:
         if h.grant_id != grant_id:
             # Calls in flight on a lost grant settle against it, not against the new one.
             h.inflight = 0
-        h.grant_id, h.remaining, h.expires_at = grant_id, remaining + from_units(x_units), expires_at
+        h.grant_id, h.slot = grant_id, slot
+        h.remaining, h.expires_at = remaining + from_units(x_units), expires_at
         h.poor_available = None
 
     # ---- housekeeping --------------------------------------------------------------------------
@@ -440,12 +486,16 @@ async def release_grant(
     """Close a grant: its open amount (granted - consumed - released) goes back to available
     (EntryKind.GRANT_RELEASE). Locks the partner's accounts first, then the grant (the fixed order).
     With `expired_before`, a grant extended since (expires_at >= it) is left alone. Returns the amount
-    released, or None when the grant was not closed here."""
-    partner_id = await session.scalar(select(Grant.partner_id).where(Grant.id == grant_id))
-    if partner_id is None:
+    released, or None when the grant was not closed here. The money comes from the grant's reserved
+    slot: only that slot's account is locked (never another worker's)."""
+    found = (await session.execute(select(Grant.partner_id, Grant.slot).where(Grant.id == grant_id))).first()
+    if found is None:
         return None
+    partner_id, slot = found
     accs = await ledger.lock_accounts(
-        session, [(partner_id, AccountType.PREPAID_AVAILABLE), (partner_id, AccountType.PREPAID_RESERVED)]
+        session,
+        [(partner_id, AccountType.PREPAID_AVAILABLE), (partner_id, AccountType.PREPAID_RESERVED)],
+        reserved_slot=slot,
     )
     grant = await session.scalar(
         select(Grant)

@@ -4,7 +4,8 @@ path of charging/grants.py (`GrantManager._refill`, SQLite) does the same in eig
 
 What the statement does, in the order the CDR writer and the grant release take the same rows (the
 partner's accounts in id order, then the grant: charging/cdr_pg.py), so none of them deadlock:
-  1. lock the partner's prepaid:available and prepaid:reserved rows (`ORDER BY id FOR UPDATE`) and read
+  1. lock the partner's prepaid:available row and its prepaid:reserved row of the grant's slot ($12,
+     ledger/types.py RESERVED_SLOTS: never another worker's slot) (`ORDER BY id FOR UPDATE`) and read
      the available balance under that lock;
   2. lock this worker's grant if it is still active (a grant reaped meanwhile is replaced);
   3. compute the amount to move with `rules.grant_refill`'s arithmetic in integer money units (the
@@ -30,10 +31,11 @@ _ACTIVE = GrantState.ACTIVE.value
 
 # $1 partner id, $2 the worker's grant id (NULL: none), $3 the grant's remaining money in memory (units),
 # $4 need (the call's amount, units), $5 want (max(target, need), units), $6 now, $7 new expires_at,
-# $8 id of a new grant, $9 worker id, $10 journal entry id, $11 memo.
+# $8 id of a new grant, $9 worker id, $10 journal entry id, $11 memo, $12 the reserved slot.
 SQL = f"""WITH acc AS MATERIALIZED (
   SELECT a.id, a.type, a.balance FROM accounts a
-  WHERE a.owner_id = $1::text AND a.type IN ('{_AVAIL}', '{_RESERVED}')
+  WHERE a.owner_id = $1::text
+    AND (a.type = '{_AVAIL}' OR (a.type = '{_RESERVED}' AND a.slot = $12::int4))
   ORDER BY a.id FOR UPDATE
 ), old AS MATERIALIZED (
   SELECT g.id FROM grants g
@@ -60,8 +62,9 @@ SQL = f"""WITH acc AS MATERIALIZED (
   UPDATE grants g SET granted = g.granted + c.x, expires_at = $7::timestamptz
   FROM calc c WHERE g.id = c.kept AND c.x IS NOT NULL RETURNING g.id
 ), ins AS (
-  INSERT INTO grants (id, partner_id, worker_id, granted, consumed, released, state, created_at, expires_at)
-  SELECT $8::text, $1::text, $9::text, c.x, 0, 0, '{_ACTIVE}', $6::timestamptz, $7::timestamptz
+  INSERT INTO grants (id, partner_id, worker_id, slot, granted, consumed, released, state, created_at,
+    expires_at)
+  SELECT $8::text, $1::text, $9::text, $12::int4, c.x, 0, 0, '{_ACTIVE}', $6::timestamptz, $7::timestamptz
   FROM calc c WHERE c.kept IS NULL AND c.x IS NOT NULL RETURNING id
 ), entry AS (
   INSERT INTO journal_entries (id, kind, ref_type, ref_id, memo, reversal_of, created_at)
@@ -83,3 +86,14 @@ SELECT c.x, c.avail, c.kept, (SELECT count(*) FROM upd) + (SELECT count(*) FROM 
   (SELECT count(*) FROM lines) AS lines,
   {fail_if(NEGATIVE_MARK, "bal.id", f"FROM bal WHERE bal.type = '{_AVAIL}' AND bal.balance < 0")} AS negative
 FROM calc c"""
+
+# A new grant's reserved slot, in one short transaction before SQL (charging/grants.py `_refill_pg`):
+# a per-partner transaction-level advisory lock that only new grants take (first, before any row lock:
+# no deadlock with the CDR writer or a release), then the slots of the other workers' active grants
+# (read after the lock: every grant committed before it is seen), then the slot's account if new.
+NEW_GRANT_LOCK = "SELECT pg_advisory_xact_lock(7401, hashtext($1::text))"
+TAKEN_SLOTS = f"""SELECT g.slot FROM grants g
+WHERE g.partner_id = $1::text AND g.state = '{_ACTIVE}' AND g.worker_id <> $2::text"""
+ENSURE_SLOT = f"""INSERT INTO accounts (id, owner_id, type, slot, balance, version, created_at)
+VALUES ($1::text, $2::text, '{_RESERVED}', $3::int4, 0, 0, $4::timestamptz)
+ON CONFLICT (owner_id, type, slot) DO NOTHING"""

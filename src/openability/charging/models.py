@@ -35,6 +35,8 @@ class Grant(Base):
     id: Mapped[str] = mapped_column(IdStr(), primary_key=True)
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
     worker_id: Mapped[str] = mapped_column(String(80))
+    # the partner's prepaid:reserved slot holding this grant's money (ledger/types.py RESERVED_SLOTS)
+    slot: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     granted: Mapped[Decimal] = mapped_column(Money())
     consumed: Mapped[Decimal] = mapped_column(Money())
     released: Mapped[Decimal] = mapped_column(Money())

@@ -512,6 +512,7 @@ class ChargingEngine:
             response,
             messages,
             claimed,
+            auth.reservation.slot,
         )
 
     # ---- one capability call ----------------------------------------------------------------------

@@ -166,3 +166,5 @@ class CdrRecord:
     messages: list[CdrMessage]
     # The key was claimed in request_claims (a client's key): the CDR's transaction marks it answered.
     claimed: bool = False
+    # The grant's reserved slot (charging/grants.py): the prepaid:reserved account the CDR debits.
+    slot: int = 0

@@ -39,6 +39,7 @@ class AccountState:
     owner_id: str
     type: AccountType
     balance: Decimal
+    slot: int = 0  # a prepaid:reserved account's worker slot (ledger/types.py RESERVED_SLOTS)
 
 
 def _flows() -> defaultdict[str, defaultdict[EntryKind, Decimal]]:
@@ -48,7 +49,10 @@ def _flows() -> defaultdict[str, defaultdict[EntryKind, Decimal]]:
 @dataclass
 class LedgerFacts:
     accounts: dict[str, AccountState]  # by id
+    # by (owner, type); prepaid:reserved is the sum of the owner's slots (slot 0's id)
     by_key: dict[tuple[str, AccountType], AccountState]
+    # each prepaid:reserved slot account, by (owner, slot)
+    reserved_slots: dict[tuple[str, int], AccountState] = field(default_factory=dict)
     # Per partner, per entry kind: the net prepaid flow in the accounts' normal side (+ = more money).
     prepaid_flows: defaultdict[str, defaultdict[EntryKind, Decimal]] = field(default_factory=_flows)
     reserved_flows: defaultdict[str, defaultdict[EntryKind, Decimal]] = field(default_factory=_flows)
@@ -58,9 +62,23 @@ class LedgerFacts:
 
 
 async def ledger_facts(session: AsyncSession) -> LedgerFacts:
-    rows = (await session.execute(select(Account.id, Account.owner_id, Account.type, Account.balance))).all()
-    accounts = {r[0]: AccountState(r[0], r[1], r[2], r[3]) for r in rows}
-    facts = LedgerFacts(accounts, {(a.owner_id, a.type): a for a in accounts.values()})
+    rows = (
+        await session.execute(
+            select(Account.id, Account.owner_id, Account.type, Account.balance, Account.slot)
+        )
+    ).all()
+    accounts = {r[0]: AccountState(r[0], r[1], r[2], r[3], r[4]) for r in rows}
+    by_key: dict[tuple[str, AccountType], AccountState] = {}
+    slots: dict[tuple[str, int], AccountState] = {}
+    for a in sorted(accounts.values(), key=lambda a: a.slot):
+        key = (a.owner_id, a.type)
+        if a.type == AccountType.PREPAID_RESERVED:
+            slots[(a.owner_id, a.slot)] = a
+            held = by_key.get(key)
+            if held is not None:  # the partner's reserved money: its slots summed
+                a = AccountState(held.id, held.owner_id, held.type, held.balance + a.balance, held.slot)
+        by_key[key] = a
+    facts = LedgerFacts(accounts, by_key, slots)
     for reserved_only, target in ((False, facts.prepaid_flows), (True, facts.reserved_flows)):
         types = (AccountType.PREPAID_RESERVED,) if reserved_only else PREPAID_TYPES
         for owner, kind, total in (

@@ -19,11 +19,13 @@ from openability.ledger.types import (
 
 class Account(Base):
     __tablename__ = "accounts"
-    __table_args__ = (UniqueConstraint("owner_id", "type"),)
+    __table_args__ = (UniqueConstraint("owner_id", "type", "slot"),)
 
     id: Mapped[str] = mapped_column(IdStr(), primary_key=True)
     owner_id: Mapped[str] = mapped_column(String(40), index=True)  # partner id or "platform"
     type: Mapped[AccountType] = mapped_column(enum_column(AccountType))
+    # a partner's prepaid:reserved money per worker slot (ledger/types.py RESERVED_SLOTS); 0 otherwise
+    slot: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     balance: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
     # optimistic version, bumped on each posting: cheap evidence of contention in benchmarks
     version: Mapped[int] = mapped_column(Integer, default=0)

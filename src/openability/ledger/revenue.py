@@ -39,6 +39,7 @@ async def ensure_revenue_shards(session: AsyncSession, now: datetime) -> None:
             "id": new_id("acc"),
             "owner_id": revenue_shard_owner(i),
             "type": AccountType.REVENUE,
+            "slot": 0,
             "balance": ZERO,
             "version": 0,
             "created_at": now,
@@ -47,7 +48,9 @@ async def ensure_revenue_shards(session: AsyncSession, now: datetime) -> None:
     ]
     dialect = session.get_bind().dialect.name
     ins = pg_insert(Account) if dialect == "postgresql" else sqlite_insert(Account)
-    await session.execute(ins.values(rows).on_conflict_do_nothing(index_elements=["owner_id", "type"]))
+    await session.execute(
+        ins.values(rows).on_conflict_do_nothing(index_elements=["owner_id", "type", "slot"])
+    )
 
 
 async def revenue_balance(session: AsyncSession) -> Decimal:

@@ -9,7 +9,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, cast
 
-from sqlalchemy import Table, and_, bindparam, insert, select, update
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -68,11 +70,43 @@ def credit(account: AccountLike, amount: Decimal) -> Leg:
 async def account_refs(
     session: AsyncSession, owners: Iterable[str]
 ) -> dict[tuple[str, AccountType], AccountRef]:
-    """Every account of the given owners, by (owner, type)."""
+    """Every account of the given owners, by (owner, type): of prepaid:reserved, slot 0's (see
+    `reserved_refs` for the others)."""
     rows = await session.execute(
-        select(Account.id, Account.owner_id, Account.type).where(Account.owner_id.in_(set(owners)))
+        select(Account.id, Account.owner_id, Account.type).where(
+            Account.owner_id.in_(set(owners)), Account.slot == 0
+        )
     )
     return {(owner, type_): AccountRef(acc_id, owner, type_) for acc_id, owner, type_ in rows.all()}
+
+
+async def reserved_refs(session: AsyncSession, owners: Iterable[str]) -> dict[tuple[str, int], AccountRef]:
+    """Every prepaid:reserved slot account of the given owners, by (owner, slot)."""
+    rows = await session.execute(
+        select(Account.id, Account.owner_id, Account.slot).where(
+            Account.owner_id.in_(set(owners)), Account.type == AccountType.PREPAID_RESERVED
+        )
+    )
+    return {
+        (owner, slot): AccountRef(acc_id, owner, AccountType.PREPAID_RESERVED)
+        for acc_id, owner, slot in rows.all()
+    }
+
+
+async def ensure_reserved_slot(session: AsyncSession, owner_id: str, slot: int, now: datetime) -> None:
+    """Create the partner's prepaid:reserved account of `slot` if it does not exist yet (idempotent; safe
+    when two workers create it at once). Slot 0 is created with the partner's other accounts."""
+    row = {
+        "id": new_id("acc"),
+        "owner_id": owner_id,
+        "type": AccountType.PREPAID_RESERVED,
+        "slot": slot,
+        "balance": Decimal(0),
+        "version": 0,
+        "created_at": now,
+    }
+    ins = pg_insert(Account) if session.get_bind().dialect.name == "postgresql" else sqlite_insert(Account)
+    await session.execute(ins.values(row).on_conflict_do_nothing(index_elements=["owner_id", "type", "slot"]))
 
 
 async def ensure_platform_accounts(session: AsyncSession, now: datetime) -> None:
@@ -86,7 +120,11 @@ async def ensure_partner_accounts(session: AsyncSession, partner_id: str, now: d
 async def ensure_accounts(
     session: AsyncSession, owner_id: str, types: Iterable[AccountType], now: datetime
 ) -> None:
-    have = set((await session.scalars(select(Account.type).where(Account.owner_id == owner_id))).all())
+    have = set(
+        (
+            await session.scalars(select(Account.type).where(Account.owner_id == owner_id, Account.slot == 0))
+        ).all()
+    )
     for t in types:
         if t not in have:
             session.add(
@@ -98,7 +136,7 @@ async def ensure_accounts(
 async def get_account(
     session: AsyncSession, owner_id: str, type_: AccountType, *, lock: bool = False
 ) -> Account:
-    stmt = select(Account).where(Account.owner_id == owner_id, Account.type == type_)
+    stmt = select(Account).where(Account.owner_id == owner_id, Account.type == type_, Account.slot == 0)
     if lock:
         stmt = stmt.with_for_update()
     acc = await session.scalar(stmt)
@@ -108,14 +146,21 @@ async def get_account(
 
 
 async def lock_accounts(
-    session: AsyncSession, keys: Sequence[tuple[str, AccountType]]
+    session: AsyncSession, keys: Sequence[tuple[str, AccountType]], *, reserved_slot: int = 0
 ) -> dict[tuple[str, AccountType], Account]:
-    """Lock several accounts in a fixed order (by id) to avoid deadlocks; returns them by key."""
-    owners = {k[0] for k in keys}
+    """Lock several accounts in a fixed order (by id) to avoid deadlocks; returns them by key. Only the
+    accounts named are locked; a prepaid:reserved key names the account of `reserved_slot`."""
+
+    def slot(t: AccountType) -> int:
+        return reserved_slot if t == AccountType.PREPAID_RESERVED else 0
+
+    wanted = or_(
+        *(and_(Account.owner_id == o, Account.type == t, Account.slot == slot(t)) for o, t in set(keys))
+    )
     rows = (
         await session.scalars(
             select(Account)
-            .where(Account.owner_id.in_(owners))
+            .where(wanted)
             .order_by(Account.id)
             .with_for_update()
             # The locked rows' values replace those of objects this session read before (stale).
@@ -272,10 +317,15 @@ async def reverse(session: AsyncSession, entry_id: str, now: datetime, memo: str
 
 
 async def balances(session: AsyncSession, owner_id: str) -> dict[AccountType, Decimal]:
+    """The owner's balance per account type (prepaid:reserved: the sum of its slots)."""
     rows = (
-        await session.execute(select(Account.type, Account.balance).where(Account.owner_id == owner_id))
+        await session.execute(
+            select(Account.type, sum_units(Account.balance))
+            .where(Account.owner_id == owner_id)
+            .group_by(Account.type)
+        )
     ).all()
-    return {r[0]: r[1] for r in rows}
+    return {t: units(v) for t, v in rows}
 
 
 async def totals_by_type(session: AsyncSession, types: Iterable[AccountType]) -> dict[AccountType, Decimal]:
@@ -294,15 +344,16 @@ async def totals_by_type(session: AsyncSession, types: Iterable[AccountType]) ->
 
 
 async def balances_of_type(session: AsyncSession, type_: AccountType) -> dict[str, Decimal]:
-    """Owner id -> balance of every partner account of one type whose balance is not zero."""
+    """Owner id -> balance of every partner account of one type whose balance is not zero (the sum
+    of its slots for prepaid:reserved)."""
     rows = (
         await session.execute(
-            select(Account.owner_id, Account.balance).where(
-                Account.type == type_, _PARTNER_OWNED, Account.balance != Decimal(0)
-            )
+            select(Account.owner_id, sum_units(Account.balance))
+            .where(Account.type == type_, _PARTNER_OWNED, Account.balance != Decimal(0))
+            .group_by(Account.owner_id)
         )
     ).all()
-    return {owner: balance for owner, balance in rows}
+    return {owner: units(total) for owner, total in rows if units(total) != 0}
 
 
 async def holdings(
@@ -331,5 +382,6 @@ async def holdings(
         rows = rows.where(Account.owner_id.in_(owners))
     found: dict[str, dict[AccountType, Decimal]] = {}
     for owner, type_, balance in (await session.execute(rows)).all():
-        found.setdefault(owner, {})[type_] = balance
+        per_type = found.setdefault(owner, {})
+        per_type[type_] = per_type.get(type_, Decimal("0.0000")) + balance  # reserved: its slots summed
     return [(o, found.get(o, {})) for o in owners]

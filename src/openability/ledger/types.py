@@ -63,6 +63,31 @@ def revenue_shard_owner(slot: int) -> str:
     return f"{REVENUE_SHARD_PREFIX}{slot:02d}"
 
 
+# A partner's reserved money (prepaid:reserved) is split the same way, per worker slot: accounts of type
+# PREPAID_RESERVED with `slot` 0…RESERVED_SLOTS-1 (Account.slot; every other account is slot 0). A new
+# grant takes the lowest slot that no other worker's active grant of the partner uses
+# (pick_reserved_slot, chosen under a per-partner lock so two workers never pick the same one), the
+# slot's account is created on first use, and the grant's reservation, its CDR batches' debits and its
+# release all move that slot's account (charging/grants.py). So two gateway workers' grants and CDR
+# batches for one partner never lock the same reserved row. The partner's reserved money is the sum of
+# its slots (ledger.service.balances and every other read); the audit checks each slot against the
+# open amount of the active grants on it (integrity.py invariant 5).
+RESERVED_SLOTS = 8
+
+# An account as the CDR writer looks it up: (owner, type, slot); slot 0 but for prepaid:reserved.
+AccountKey = tuple[str, AccountType, int]
+
+
+def pick_reserved_slot(taken: list[int], slots: int = RESERVED_SLOTS) -> int:
+    """The reserved slot for a new grant: the lowest one no other worker's active grant uses, else (more
+    workers than slots) the lowest of the least used ones."""
+    use = [0] * slots
+    for s in taken:
+        if 0 <= s < slots:
+            use[s] += 1
+    return min(range(slots), key=lambda s: (use[s], s))
+
+
 def is_platform_owner(owner_id: str) -> bool:
     """The platform itself or one of its revenue shards (not a partner)."""
     return owner_id == PLATFORM or owner_id.startswith(REVENUE_SHARD_PREFIX)
