@@ -1,6 +1,7 @@
 """The CDR writer's queue and commit pipeline (charging/cdr_writer.py): every caller's future resolves
-only after its own batch committed, one outcome per record, at most PG_PIPELINE batches in flight on
-PostgreSQL (one on SQLite) and a second one only behind a full backlog — R-CHARGE-02."""
+only after its own batch committed, one outcome per record, at most PG_PIPELINE COPY-sized batches in
+flight on PostgreSQL (one-statement batches and SQLite: one) and a second one only behind a full
+backlog — R-CHARGE-02."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from openability.charging.cdr_pg import COPY_MIN_RECORDS
 from openability.charging.cdr_writer import PG_PIPELINE, CdrFailed, CdrWriter
 from openability.charging.grants import GrantManager
 from openability.charging.models import Grant, UsageDaily, UsageRecord
@@ -85,17 +87,20 @@ def writer_with(container: Any, db: FakeDb, batch_max: int, postgres: bool) -> C
     return w
 
 
-@pytest.mark.parametrize("postgres", [True, False])
+@pytest.mark.parametrize(
+    ("postgres", "batch_max", "depth"),
+    [(True, COPY_MIN_RECORDS, PG_PIPELINE), (True, 20, 1), (False, COPY_MIN_RECORDS, 1)],
+)
 async def test_r_charge_02_each_future_resolves_after_its_own_batch_committed(
-    container: Any, postgres: bool
+    container: Any, postgres: bool, batch_max: int, depth: int
 ) -> None:
-    """A backlog of 200 records, batches of 20: every record committed exactly once, in a batch of at
-    most 20; each future done only once its record's batch committed; PG_PIPELINE batches in flight
-    on PostgreSQL's path, one on SQLite's."""
+    """A backlog of 10 full batches: every record committed exactly once, in a batch of at most
+    batch_max; each future done only once its record's batch committed; PG_PIPELINE batches in flight
+    on PostgreSQL's path when they take COPY, one otherwise and on SQLite's."""
     db = FakeDb()
-    w = writer_with(container, db, 20, postgres)
+    w = writer_with(container, db, batch_max, postgres)
     now = container.clock.now()
-    recs = [record(i, now) for i in range(200)]
+    recs = [record(i, now) for i in range(10 * batch_max)]
     seen_committed: dict[str, bool] = {}
 
     def check(rid: str) -> Any:
@@ -114,9 +119,9 @@ async def test_r_charge_02_each_future_resolves_after_its_own_batch_committed(
         await w.stop()
     ids = [rid for b in db.committed for rid in b]
     assert sorted(ids) == sorted(r.id for r in recs)  # each once
-    assert max(len(b) for b in db.committed) == 20
+    assert max(len(b) for b in db.committed) == batch_max
     assert all(seen_committed[r.id] for r in recs)
-    assert db.most == (PG_PIPELINE if postgres else 1)
+    assert db.most == depth
     assert w.batches == len(db.committed)
 
 
@@ -180,27 +185,27 @@ async def test_r_charge_02_stop_commits_everything_queued_then_refuses(container
 async def test_r_charge_02_pipelined_batches_book_every_cdr_once(
     container: Any, build: Any, assert_ledger_clean: Any, backend: str
 ) -> None:
-    """On PostgreSQL, 300 CDRs in batches of 20 (two in flight on the same partner's accounts and
-    grant): every CDR once, the rollup counts them all, the grant consumed their sum, no deadlock,
-    the ledger audit clean."""
+    """On PostgreSQL, 600 CDRs in COPY batches of COPY_MIN_RECORDS (two in flight on the same partner's
+    accounts and grant): every CDR once, the rollup counts them all, the grant consumed their sum, no
+    deadlock, the ledger audit clean."""
     f = await build(container, Decimal("100.0000"))
-    container.settings = container.settings.model_copy(update={"cdr_batch_max": 20})
+    container.settings = container.settings.model_copy(update={"cdr_batch_max": COPY_MIN_RECORDS})
     now = container.clock.now()
     gm = GrantManager(container, "w-q")
-    res = await gm.reserve(f.partner_id, PRICE * 300)
-    recs = [record(i, now, f.partner_id, f.product_id, f.plan_id, res.grant_id) for i in range(300)]
+    res = await gm.reserve(f.partner_id, PRICE * 600)
+    recs = [record(i, now, f.partner_id, f.product_id, f.plan_id, res.grant_id) for i in range(600)]
     w = CdrWriter(container)
     await w.start()
     try:
         await asyncio.gather(*(w.write(r) for r in recs))
     finally:
         await w.stop()
-    assert w.batches == 15
+    assert w.batches == 600 // COPY_MIN_RECORDS
     async with container.uow() as uow:
         s = uow.session
-        assert await s.scalar(select(func.count()).select_from(UsageRecord)) == 300
-        assert await s.scalar(select(func.sum(UsageDaily.calls))) == 300
-        assert await s.scalar(select(Grant.consumed).where(Grant.id == res.grant_id)) == PRICE * 300
+        assert await s.scalar(select(func.count()).select_from(UsageRecord)) == 600
+        assert await s.scalar(select(func.sum(UsageDaily.calls))) == 600
+        assert await s.scalar(select(Grant.consumed).where(Grant.id == res.grant_id)) == PRICE * 600
     gm.done(res)
     await gm.release_idle(all_grants=True)
     await assert_ledger_clean()

@@ -10,9 +10,9 @@ of a claimed key (charging/claims.py) marks its claim answered in the same trans
 Two paths write the same rows: on PostgreSQL the batch goes set-wise through the raw asyncpg
 connection (charging/cdr_pg.py: one statement, one round trip, or COPY for large batches; the revenue
 credit on a revenue shard no other worker holds, ledger/setwise.py); on SQLite (one writer at a time
-anyway) through SQLAlchemy Core below. On PostgreSQL a second batch is sent while one commits when a
-full batch is queued behind it (PG_PIPELINE below); each caller's future still resolves only after its
-own batch committed.
+anyway) through SQLAlchemy Core below. On PostgreSQL a second COPY-sized batch is sent while one
+commits when a full batch is queued behind it (PG_PIPELINE below); each caller's future still resolves
+only after its own batch committed.
 """
 
 from __future__ import annotations
@@ -86,11 +86,12 @@ class _GrantClosed(Exception):
         self.grant_id = grant_id
 
 
-# How many batches the PostgreSQL path commits at once, each on its own connection. A second batch is
-# started only when a full one is queued behind the one committing (a backlog): its rows are sent and
-# inserted while the first commits (the first's WAL flush and the next batch's Python work overlap),
-# and it waits for the first's account and grant rows, which both take in the same order (no deadlock).
-# Without a backlog the writer commits one batch at a time, so batches grow with the load as before.
+# How many batches the PostgreSQL path commits at once, each on its own connection, when its batches
+# take the COPY path (batch_max >= cdr_pg.COPY_MIN_RECORDS). A second batch is started only when a full
+# one is queued behind the one committing (a backlog): its rows are sent and COPYed while the first
+# commits (the first's WAL flush and the next batch's Python work overlap), and it waits for the first's
+# account and grant rows, which both take in the same order (no deadlock). Without a backlog the writer
+# commits one batch at a time, so batches grow with the load as before.
 PG_PIPELINE = 2
 
 
@@ -194,7 +195,10 @@ class CdrWriter:
         loop = self._loop
         assert loop is not None
         q, batch_max = self._queue, self._batch_max
-        depth = PG_PIPELINE if self._postgres else 1  # SQLite: one writer at a time anyway
+        # SQLite: one writer at a time anyway. PostgreSQL: only batches that take the COPY path (their
+        # rows are sent and inserted before any lock is taken); two one-statement batches of ~30 on the
+        # same accounts cost more CPU than they overlap (docs/benchmarks.md "CDR writer").
+        depth = PG_PIPELINE if self._postgres and batch_max >= cdr_pg.COPY_MIN_RECORDS else 1
         inflight: set[asyncio.Task[None]] = set()
         waited = False  # the records queued now have waited for the batch that committed before them
         try:
