@@ -214,6 +214,10 @@ class CdrWriter:
                     await self._sleep(batch_max, self._wait)
                 n = min(len(q), batch_max)
                 taken = [q.popleft() for _ in range(n)]
+                if depth == 1:  # one at a time: inline, no task per batch
+                    await self._commit([r for r, _ in taken], [f for _, f in taken])
+                    waited = True
+                    continue
                 task = loop.create_task(self._commit([r for r, _ in taken], [f for _, f in taken]))
                 inflight.add(task)
                 # A second batch goes at once only when a full one is queued (a backlog); otherwise
