@@ -47,6 +47,13 @@ class CdrResult:
     batches: int
     batch_max: int
     audit: list[str]
+    # CPU seconds of each timed side (steadier than wall time on a shared machine): this process
+    # (the writer's Python, or the COPY's driver work) and the PostgreSQL backends serving the bench
+    # database (from /proc when PostgreSQL runs on this host; None otherwise, and on SQLite).
+    writer_cpu: float = 0.0
+    raw_cpu: float = 0.0
+    writer_pg_cpu: float | None = None
+    raw_pg_cpu: float | None = None
 
     @property
     def writer_rps(self) -> float:
@@ -170,6 +177,36 @@ async def _raw_insert(conn: AsyncConnection, sqlite: bool, chunk: RawChunk) -> N
             await apg.copy_records_to_table(name, records=records, columns=names)
 
 
+def _run_seconds(pid: int) -> float | None:
+    """A process's CPU time in seconds (/proc/<pid>/schedstat: nanoseconds on the CPU)."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+async def _pg_cpu(c: Any) -> dict[int, float] | None:
+    """CPU seconds so far of each PostgreSQL backend of the bench database (None: not on this host)."""
+    if c.dialect != "postgresql":
+        return None
+    async with c.engine.connect() as conn:
+        pids = (
+            await conn.exec_driver_sql(
+                "SELECT pid FROM pg_stat_activity"
+                " WHERE datname = current_database() AND backend_type = 'client backend'"
+            )
+        ).scalars()
+        out = {pid: s for pid in pids if (s := _run_seconds(pid)) is not None}
+    return out or None
+
+
+def _pg_delta(before: dict[int, float] | None, after: dict[int, float] | None) -> float | None:
+    """The backends' CPU between two snapshots (a backend started in between counts whole)."""
+    if before is None or after is None:
+        return None
+    return sum(s - before.get(pid, 0.0) for pid, s in after.items())
+
+
 @contextmanager
 def _server_gc(c: Any) -> Iterator[None]:
     """Both timed sides run under the collector a server runs under (app.tune_gc: what was built
@@ -211,10 +248,13 @@ async def run_cdr_bench(
         typed = [_typed(rec, msg, day) for rec, msg in items]
         writer = CdrWriter(c)
         await writer.start()
+        pg0 = await _pg_cpu(c)
         with _server_gc(c):
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             await asyncio.gather(*(writer.write(rec) for rec in typed))
             writer_seconds = time.perf_counter() - t0
+            writer_cpu = time.process_time() - cpu0
+        writer_pg = _pg_delta(pg0, await _pg_cpu(c))
         await writer.stop()
         grants.done(reservation)
         await grants.release_idle(all_grants=True)
@@ -237,12 +277,27 @@ async def run_cdr_bench(
             )
             for i in range(0, n, size)
         ]
+        pg0 = await _pg_cpu(c)
         with _server_gc(c):
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             for chunk in chunks:
                 async with c.engine.connect() as conn:
                     await _raw_insert(conn, sqlite, chunk)
             raw_seconds = time.perf_counter() - t0
-        return CdrResult(backend, n, writer_seconds, raw_seconds, writer.batches, size, violations)
+            raw_cpu = time.process_time() - cpu0
+        raw_pg = _pg_delta(pg0, await _pg_cpu(c))
+        return CdrResult(
+            backend,
+            n,
+            writer_seconds,
+            raw_seconds,
+            writer.batches,
+            size,
+            violations,
+            writer_cpu,
+            raw_cpu,
+            writer_pg,
+            raw_pg,
+        )
     finally:
         await c.dispose()

@@ -18,7 +18,6 @@ from openability.charging.cdr_writer import CdrWriter
 from openability.charging.grants import GrantManager
 from openability.charging.models import Grant, Message, UsageDaily, UsageRecord
 from openability.charging.types import CdrMessage, CdrRecord
-from openability.kernel.batching import Pending
 from openability.kernel.clock import business_date, month_key
 from openability.kernel.errors import InsufficientBalance
 from openability.kernel.ids import new_id
@@ -197,18 +196,14 @@ async def test_r_charge_02_a_failing_setwise_batch_leaves_nothing(
     await write_all(writer, records(f, res.grant_id, "first", 2, now))
     before = await snapshot(container, f)
 
-    def pending(recs: list[CdrRecord]) -> list[Pending[CdrRecord]]:
-        loop = asyncio.get_running_loop()
-        return [Pending(r, loop.create_future(), 0.0) for r in recs]
-
     dup = records(f, res.grant_id, "second", 4, now)
     dup[2].request_key = "first-0"  # stored by the first batch
     with pytest.raises(Exception, match=r"duplicate key|unique"):
-        await writer._write_pg(pending(dup), set())
+        await writer._write_pg(dup, set())
     broke = records(f, res.grant_id, "third", 3, now)
     broke[-1].amount = Decimal("50.0000")  # from available (no grant): more than the partner has
     with pytest.raises(InsufficientBalance):
-        await writer._write_pg(pending(broke), set())
+        await writer._write_pg(broke, set())
     assert await snapshot(container, f) == before
     async with container.uow() as uow:
         n = await uow.session.scalar(select(func.count()).select_from(UsageRecord))

@@ -10,14 +10,18 @@ of a claimed key (charging/claims.py) marks its claim answered in the same trans
 Two paths write the same rows: on PostgreSQL the batch goes set-wise through the raw asyncpg
 connection (charging/cdr_pg.py: one statement, one round trip, or COPY for large batches; the revenue
 credit on a revenue shard no other worker holds, ledger/setwise.py); on SQLite (one writer at a time
-anyway) through SQLAlchemy Core below.
+anyway) through SQLAlchemy Core below. On PostgreSQL a second COPY-sized batch is sent while one
+commits when a full batch is queued behind it (PG_PIPELINE below); each caller's future still resolves
+only after its own batch committed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+from collections import deque
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -33,10 +37,10 @@ from openability.charging.cdr_batch import ROLLUP_KEY, BatchTotals, batch_totals
 from openability.charging.claims import ANSWER_CLAIM
 from openability.charging.models import Grant, Message, UsageDaily, UsageRecord
 from openability.charging.types import CdrRecord, GrantState
-from openability.kernel.batching import BatchWriter, Pending
 from openability.kernel.db import Money
 from openability.kernel.errors import InsufficientBalance
 from openability.kernel.ids import new_id
+from openability.kernel.outage import log_failure
 from openability.ledger import service as ledger
 from openability.ledger.revenue import ensure_revenue_shards
 from openability.ledger.setwise import NEGATIVE_MARK, failure_mark
@@ -82,87 +86,198 @@ class _GrantClosed(Exception):
         self.grant_id = grant_id
 
 
-CdrItem = Pending[CdrRecord]
+# How many batches the PostgreSQL path commits at once, each on its own connection, when its batches
+# take the COPY path (batch_max >= cdr_pg.COPY_MIN_RECORDS). A second batch is started only when a full
+# one is queued behind the one committing (a backlog): its rows are sent and COPYed while the first
+# commits (the first's WAL flush and the next batch's Python work overlap), and it waits for the first's
+# account and grant rows, which both take in the same order (no deadlock). Without a backlog the writer
+# commits one batch at a time, so batches grow with the load as before.
+PG_PIPELINE = 2
+
+
+def _succeed(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _fail(fut: asyncio.Future[None], exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)
+        fut.exception()  # retrieved: a caller that went away must not log "never retrieved"
 
 
 class CdrWriter:
+    """The group commit: `write` appends (record, future) to a deque; one task takes batches of up to
+    `batch_max` (waiting at most `wait` after the first record for more) and commits them. No queue
+    entry object, no timestamp per record, no task per wait: the task sleeps on one future that
+    `write` wakes only when it must (the writer idle and a record came, or a batch became full)."""
+
     def __init__(self, container: Platform) -> None:
         self.container = container
-        self._writer: BatchWriter[CdrRecord] = BatchWriter(
-            "cdr-writer",
-            self._commit,
-            batch_max=container.settings.cdr_batch_max,
-            wait=container.settings.cdr_batch_wait_ms / 1000,
-            on_error=lambda _exc: CdrFailed("CDR could not be recorded"),
-        )
+        self._batch_max = max(1, container.settings.cdr_batch_max)
+        self._wait = max(0.0, container.settings.cdr_batch_wait_ms / 1000)
+        self._queue: deque[tuple[CdrRecord, asyncio.Future[None]]] = deque()
+        self._wake_at = 1  # write() wakes the task once the queue holds this many records
+        self._wakeup: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
         # by (owner, type, slot): a partner's prepaid:reserved slots each (ledger/types.py RESERVED_SLOTS)
         self._accounts: dict[AccountKey, AccountRef] = {}
         self._postgres = container.dialect == "postgresql"
+        self._setup = asyncio.Lock()
         self._shards_ready = False
         self.batches = 0
 
     @property
     def running(self) -> bool:
-        return self._writer.running
+        return self._task is not None and not self._task.done() and not self._stopping
 
     @property
     def batch_max(self) -> int:
-        return self._writer.batch_max
+        return self._batch_max
 
     async def start(self) -> None:
-        await self._writer.start()
+        if self._task is None or self._task.done():
+            self._loop = asyncio.get_running_loop()
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name="cdr-writer")
 
     async def stop(self) -> None:
         """Flush everything queued, then stop."""
-        await self._writer.stop()
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
 
     def write(self, record: CdrRecord) -> asyncio.Future[None]:
         """Queue one CDR (with its messages); the future resolves once it is durable, or fails with
         DuplicateRequest or CdrFailed. A plain future, not a coroutine: awaiting it costs the caller no
         coroutine frame, and a burst handed to `asyncio.gather` no task per CDR."""
-        if not self._writer.running:
+        loop = self._loop
+        if loop is None or not self.running:
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             fut.set_exception(CdrFailed("the CDR writer is not running"))
             return fut
         # Not shielded (a shield costs a second future and two callbacks per call): a cancelled caller
-        # cancels only its own future; the item stays queued and commits with its batch all the same
-        # (the writer never skips an item because its future is done).
-        return self._writer.put(record)
+        # cancels only its own future; the record stays queued and commits with its batch all the same
+        # (the writer never skips a record because its future is done).
+        fut = loop.create_future()
+        q = self._queue
+        q.append((record, fut))
+        if len(q) >= self._wake_at:
+            self._wake()
+        return fut
+
+    def _wake(self) -> None:
+        w = self._wakeup
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def _sleep(self, wake_at: int, within: float | None) -> None:
+        """Until the queue holds `wake_at` records, stop() is called or `within` seconds pass."""
+        loop = self._loop
+        assert loop is not None
+        self._wake_at = wake_at
+        self._wakeup = w = loop.create_future()
+        timer = loop.call_later(within, _succeed, w) if within is not None else None
+        try:
+            await w
+        finally:
+            self._wakeup = None
+            self._wake_at = 1
+            if timer is not None:
+                timer.cancel()
+
+    async def _run(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        q, batch_max = self._queue, self._batch_max
+        # SQLite: one writer at a time anyway. PostgreSQL: only batches that take the COPY path (their
+        # rows are sent and inserted before any lock is taken); two one-statement batches of ~30 on the
+        # same accounts cost more CPU than they overlap (docs/benchmarks.md "CDR writer").
+        depth = PG_PIPELINE if self._postgres and batch_max >= cdr_pg.COPY_MIN_RECORDS else 1
+        inflight: set[asyncio.Task[None]] = set()
+        waited = False  # the records queued now have waited for the batch that committed before them
+        try:
+            while True:
+                if not q:
+                    if self._stopping:
+                        break
+                    await self._sleep(1, None)
+                    waited = False
+                    continue
+                if len(q) < batch_max and self._wait and not waited and not self._stopping:
+                    # Wait at most `wait` after the first record for more (a full batch ends it).
+                    await self._sleep(batch_max, self._wait)
+                n = min(len(q), batch_max)
+                taken = [q.popleft() for _ in range(n)]
+                if depth == 1:  # one at a time: inline, no task per batch
+                    await self._commit([r for r, _ in taken], [f for _, f in taken])
+                    waited = True
+                    continue
+                task = loop.create_task(self._commit([r for r, _ in taken], [f for _, f in taken]))
+                inflight.add(task)
+                # A second batch goes at once only when a full one is queued (a backlog); otherwise
+                # the records arriving meanwhile wait for this commit and form the next batch.
+                while inflight and (len(inflight) >= depth or len(q) < batch_max):
+                    done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                    inflight -= done
+                waited = True
+        finally:
+            if inflight:
+                await asyncio.wait(inflight)
+            err = CdrFailed("the CDR writer stopped")
+            while q:  # only when cancelled: stop() commits everything queued
+                _fail(q.popleft()[1], err)
 
     # ---- the group commit -----------------------------------------------------------------------
 
-    async def _commit(self, batch: list[CdrItem]) -> None:
-        t0 = asyncio.get_running_loop().time()
+    async def _commit(self, batch: list[CdrRecord], futures: list[asyncio.Future[None]]) -> None:
+        try:
+            await self._commit_batch(batch, futures)
+        except Exception as exc:  # never let the writer die: fail the batch's open callers instead
+            log_failure(log, exc, "cdr-writer: a batch of %d failed", len(batch))
+            failed = CdrFailed("CDR could not be recorded")
+            for fut in futures:
+                _fail(fut, failed)
+
+    async def _commit_batch(self, batch: list[CdrRecord], futures: list[asyncio.Future[None]]) -> None:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
         try:
             await self._write_with_closed_grants(batch)
         except Exception as exc:
             if len(batch) == 1:
-                await self._fail_one(batch[0], exc)
+                await self._fail_one(batch[0], futures[0], exc)
             else:
                 log.warning("CDR batch of %d failed (%s); retrying record by record", len(batch), exc)
-                for it in batch:
+                for record, fut in zip(batch, futures, strict=True):
                     try:
-                        await self._write_with_closed_grants([it])
+                        await self._write_with_closed_grants([record])
                     except Exception as one_exc:
-                        await self._fail_one(it, one_exc)
+                        await self._fail_one(record, fut, one_exc)
                     else:
-                        it.succeed()
+                        _succeed(fut)
             return
         finally:
-            CDR_BATCH_SECONDS.observe(asyncio.get_running_loop().time() - t0)
+            CDR_BATCH_SECONDS.observe(loop.time() - t0)
         CDR_BATCH_SIZE.observe(len(batch))
         self.batches += 1
-        for it in batch:
-            it.succeed()
+        for fut in futures:
+            _succeed(fut)
 
-    async def _fail_one(self, it: CdrItem, exc: Exception) -> None:
+    async def _fail_one(self, record: CdrRecord, fut: asyncio.Future[None], exc: Exception) -> None:
         if isinstance(exc, IntegrityError | _Duplicate):
-            stored = await self._stored(it.item.partner_id, it.item.request_key)
+            stored = await self._stored(record.partner_id, record.request_key)
             if stored is not None:
-                it.fail(DuplicateRequest(*stored))
+                _fail(fut, DuplicateRequest(*stored))
                 return
-        log.error("CDR %s not recorded: %s", it.item.id, exc)
-        it.fail(CdrFailed("CDR could not be recorded"))
+        log.error("CDR %s not recorded: %s", record.id, exc)
+        _fail(fut, CdrFailed("CDR could not be recorded"))
 
     async def _stored(self, partner_id: str, key: str) -> tuple[dict[str, Any], str] | None:
         async with self.container.uow() as uow:
@@ -175,7 +290,7 @@ class CdrWriter:
             ).first()
         return (dict(row[0]), str(row[1])) if row is not None else None
 
-    async def _write_with_closed_grants(self, batch: list[CdrItem]) -> None:
+    async def _write_with_closed_grants(self, batch: list[CdrRecord]) -> None:
         closed: set[str] = set()
         while True:
             try:
@@ -215,14 +330,13 @@ class CdrWriter:
         # ledger.post only needs the id and type (it increments the balance in the database).
         return self._accounts[(owner, type_, slot)]
 
-    async def _write(self, batch: list[CdrItem], closed: set[str]) -> None:
+    async def _write(self, records: list[CdrRecord], closed: set[str]) -> None:
         if self._postgres:
-            await self._write_pg(batch, closed)
+            await self._write_pg(records, closed)
             return
         async with self.container.uow() as uow:
             s, now = uow.session, uow.now
-            await self._account_ids(s, {PLATFORM} | {it.item.partner_id for it in batch})
-            records = [it.item for it in batch]
+            await self._account_ids(s, {PLATFORM} | {r.partner_id for r in records})
             await self._slot_account_ids(s, records)
             t = batch_totals(records, closed)
             rows = [_usage_row(r, g) for r, g in zip(records, t.grant_ids, strict=True)]
@@ -282,12 +396,11 @@ class CdrWriter:
                 if closed_gid is not None:
                     raise _GrantClosed(closed_gid)
 
-    async def _write_pg(self, batch: list[CdrItem], closed: set[str]) -> None:
+    async def _write_pg(self, records: list[CdrRecord], closed: set[str]) -> None:
         """PostgreSQL, on the raw asyncpg connection (charging/cdr_pg.py): a batch of fewer than
         COPY_MIN_RECORDS in one statement, one round trip; a larger one as the entry row, COPY of the
         CDR and message rows and one statement for the rest, in one transaction."""
-        owners = {it.item.partner_id for it in batch}
-        records = [it.item for it in batch]
+        owners = {r.partner_id for r in records}
         if (
             not self._shards_ready
             or any((o, AccountType.PREPAID_RESERVED, 0) not in self._accounts for o in owners)
@@ -297,7 +410,7 @@ class CdrWriter:
                 if r.slot
             )
         ):
-            async with self.container.uow() as uow:
+            async with self._setup, self.container.uow() as uow:  # one at a time: two batches in flight
                 if not self._shards_ready:
                     await ensure_revenue_shards(uow.session, uow.now)
                     self._shards_ready = True
