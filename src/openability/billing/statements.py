@@ -134,7 +134,10 @@ async def bill_run(
         run = await uow.session.get(BillRun, month)
         if run is not None and run.state == BillRunState.COMPLETED:
             return BillRunResult(month, 0, run.statements, run.total, True)
-        pids = set(await settlement.partners_with_usage(uow.session, month))
+        # The month's usage of every partner, summed per product, version, band and scope in one pass
+        # over the month's rollups (~3 rows per partner): the partners to bill, and each chunk's usage.
+        totals_of = await settlement.month_totals_of(uow.session, None, month)
+        pids = set(totals_of)
         pids |= set(
             (
                 await uow.session.scalars(
@@ -176,7 +179,7 @@ async def bill_run(
         chunk = ordered[start : start + size]
         try:
             async with platform.uow(actor) as uow:
-                created += await bill_partners(uow, month, chunk, plan_cache, billed)
+                created += await bill_partners(uow, month, chunk, plan_cache, billed, totals_of)
         except IntegrityError:
             # another run billed some of them first: these partners one at a time, as it did
             for pid in chunk:
@@ -403,8 +406,24 @@ def _needs_days(totals: Sequence[settlement.UsageTotal]) -> bool:
     return False
 
 
+def _masked_snapshot(values: dict[str, Any]) -> dict[str, Any]:
+    """`audit.mask(_snapshot_of(values))` built directly (no key of a snapshot names a secret; the
+    money is its string, the state its value): the "statement.created" row's `after`."""
+    confirmation = values.get("confirmation")
+    return {
+        "state": values["state"].value,
+        "month": values["month"],
+        "total": str(values["total"]),
+        "exact": str(values["exact"]),
+        "provisional": str(values["provisional"]),
+        "true_up": str(values["true_up"]),
+        "confirmation": None if confirmation is None else audit.jsonable(confirmation),
+    }
+
+
 def _audit_row(uow: UnitOfWork, statement_id: str, partner_id: str, after: dict[str, Any]) -> dict[str, Any]:
-    """The "statement.created" audit row `uow.audit` makes, as its columns (inserted with the chunk's)."""
+    """The "statement.created" audit row `uow.audit` makes, as its columns (inserted with the chunk's).
+    `after`: the statement's snapshot as `audit.mask` writes it (`_masked_snapshot`)."""
     return {
         "id": new_id("aud"),
         "at": uow.now,
@@ -415,7 +434,7 @@ def _audit_row(uow: UnitOfWork, statement_id: str, partner_id: str, after: dict[
         "entity_id": statement_id,
         "partner_id": partner_id,
         "before": None,
-        "after": audit.mask(after),
+        "after": after,
         "correlator": uow.correlator,
         "note": None,
     }
@@ -439,8 +458,8 @@ async def _write_rows(session: Any, table: Table, rows: list[dict[str, Any]]) ->
     """Rows (every one with the same columns) into `table` in one round trip: COPY on PostgreSQL
     (asyncpg, in the session's transaction; each value, None too, bound by its column's type as an
     INSERT binds it: a JSON column's None is JSON null, as the ORM writes it), one multi-row INSERT
-    elsewhere. Only for rows no unique key can refuse: a refusal would come
-    back as the driver's error, not as an IntegrityError."""
+    elsewhere. A unique key's refusal is an IntegrityError on both (the COPY's unique violation,
+    SQLSTATE 23505, is raised as one), and the transaction is then to be rolled back."""
     if not rows:
         return
     conn = await session.connection()
@@ -449,11 +468,26 @@ async def _write_rows(session: Any, table: Table, rows: list[dict[str, Any]]) ->
         await conn.execute(insert(table), rows)
         return
     columns = list(rows[0])
-    binds = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-    records = [tuple(v if b is None else b(v) for v, b in zip(r.values(), binds, strict=True)) for r in rows]
+    # only the columns whose type converts the value (money to units, enums, JSON, datetimes)
+    binds = [
+        (i, b)
+        for i, b in enumerate(table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns)
+        if b is not None
+    ]
+    records = []
+    for r in rows:
+        values = list(r.values())
+        for i, b in binds:
+            values[i] = b(values[i])
+        records.append(tuple(values))
     raw = await conn.get_raw_connection()
     apg: Any = raw.driver_connection
-    await apg.copy_records_to_table(table.name, records=records, columns=columns)
+    try:
+        await apg.copy_records_to_table(table.name, records=records, columns=columns)
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) == "23505":  # unique_violation
+            raise IntegrityError(f"COPY {table.name}", None, exc) from exc
+        raise
 
 
 @dataclass
@@ -476,6 +510,7 @@ async def bill_partners(
     partner_ids: Sequence[str],
     plan_cache: PlanCache | None = None,
     billed: set[str] | None = None,
+    month_totals: dict[str, list[settlement.UsageTotal]] | None = None,
 ) -> int:
     """`bill_partner` for a chunk of partners in one transaction, set-based: the existing statements,
     the partners, their month's usage summed per product, version, band and scope in the database
@@ -484,7 +519,9 @@ async def bill_partners(
     lines and "statement.created" audit rows inserted with one multi-row INSERT each. The true-up and
     adjustment entries are made per partner, in partner order, only for the statements that move
     money. `billed`: the partners with a statement of the month (read once by the bill run); without
-    it they are read here. Returns the statements made. An IntegrityError (another run billed one of them first)
+    it they are read here. `month_totals`: the month's usage totals of every partner (read once by the
+    bill run, `settlement.month_totals_of`); without it the chunk's are read here. Returns the
+    statements made. An IntegrityError (another run billed one of them first)
     rolls the whole chunk back."""
     session = uow.session
     done = billed if billed is not None else await _billed(session, month, partner_ids)
@@ -495,7 +532,9 @@ async def bill_partners(
     todo = [pid for pid in todo if pid in refs]
     if not todo:
         return 0
-    totals_of = await settlement.month_totals_of(session, todo, month)
+    totals_of = (
+        month_totals if month_totals is not None else await settlement.month_totals_of(session, todo, month)
+    )
     by_day = [pid for pid in todo if _needs_days(totals_of.get(pid, ()))]
     rollups_of = await settlement.month_rollups_of(session, by_day, month) if by_day else {}
     carried_of: dict[str, list[CarriedAdjustment]] = {}
@@ -532,7 +571,7 @@ async def bill_partners(
     if not drafts:
         return 0
     # the unique (partner, month) answers here, before any money moves
-    await session.execute(insert(_STATEMENTS), [d.values for d in drafts])
+    await _write_rows(session, _STATEMENTS, [d.values for d in drafts])
     await _write_rows(session, _LINES, [ln for d in drafts for ln in d.lines])
     for d in drafts:
         for adj in d.carried:
@@ -542,7 +581,7 @@ async def bill_partners(
         await _write_rows(
             session,
             _AUDIT,
-            [_audit_row(uow, d.values["id"], d.partner.id, _snapshot_of(d.values)) for d in plain],
+            [_audit_row(uow, d.values["id"], d.partner.id, _masked_snapshot(d.values)) for d in plain],
         )
     booking = [d for d in drafts if d.books]
     if booking:

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openability.charging.models import Message, UsageDaily, UsageRecord
@@ -23,6 +23,8 @@ from openability.ledger.checks import sum_units, units
 
 # How many ids of each side a matching report lists (the counts are always complete).
 REPORT_IDS = 1000
+# PostgreSQL's work_mem for the bill run's month-wide aggregate (`month_totals_of`)
+MONTH_AGGREGATE_WORK_MEM = "256MB"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,14 +125,25 @@ class UsageTotal:
 
 
 async def month_totals_of(
-    session: AsyncSession, partner_ids: Sequence[str], month: str
+    session: AsyncSession, partner_ids: Sequence[str] | None, month: str
 ) -> dict[str, list[UsageTotal]]:
-    """The month's rollups of many partners summed in the database per (partner, product, price
-    version, band, scope), one query: partner id -> its totals, by product, version, band and scope; a
-    partner without rows is absent. A product with one total in the month re-rates from it exactly as
-    from its daily rows (graduated tiers are priced on the running month-to-date volume, so only the
-    order across versions, bands and scopes needs the days: `month_rollups_of`)."""
+    """The month's rollups of many partners (`None`: every partner) summed in the database per
+    (partner, product, price version, band, scope), one query: partner id -> its totals, by product,
+    version, band and scope; a partner without rows is absent. A product with one total in the month
+    re-rates from it exactly as from its daily rows (graduated tiers are priced on the running
+    month-to-date volume, so only the order across versions, bands and scopes needs the days:
+    `month_rollups_of`). The bill run asks for every partner at once: one pass over the month's
+    rollup rows (a partner's rows lie all over the table, so a query per chunk of partners read about
+    as many pages as the whole month, 20 times)."""
     rated = func.sum(case((UsageDaily.quantity > 0, UsageDaily.quantity), else_=0))
+    where = [UsageDaily.month == month]
+    if partner_ids is not None:
+        where.append(UsageDaily.partner_id.in_(list(partner_ids)))
+    elif (await session.connection()).dialect.name == "postgresql":
+        # The whole month's groups (~3 per partner, ~300 bytes each) fit in memory as a hash table:
+        # without room for it PostgreSQL sorts the month's rollup rows on disk first (2-3x slower).
+        # For this transaction only.
+        await session.execute(text(f"SET LOCAL work_mem = '{MONTH_AGGREGATE_WORK_MEM}'"))
     rows = await session.execute(
         select(
             UsageDaily.partner_id,
@@ -144,7 +157,7 @@ async def month_totals_of(
             rated,
             func.sum(UsageDaily.amount),
         )
-        .where(UsageDaily.partner_id.in_(list(partner_ids)), UsageDaily.month == month)
+        .where(*where)
         .group_by(
             UsageDaily.partner_id,
             UsageDaily.product_id,

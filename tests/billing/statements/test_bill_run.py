@@ -418,3 +418,74 @@ async def test_r_charge_06_a_chunk_summed_in_the_database_states_what_the_daily_
     assert [ln[5] for ln in states[0][2]] == [0, 1000, None]  # two tiers, then the rounding line
     assert states[1] == states[0] and states[2] == states[0]
     await assert_ledger_clean()
+
+
+async def test_r_bill_02_the_run_sums_the_months_usage_once_for_every_chunk(
+    month: Any, container: Any, kit: Any, assert_ledger_clean: Any, monkeypatch: Any
+) -> None:
+    """The bill run reads the month's usage with one month-wide aggregate (one pass over the month's
+    rollups), not one per chunk: three partners in chunks of one are summed by a single
+    `month_totals_of` for every partner, and each chunk states its partner's exact month (R-BILL-02,
+    R-CHARGE-06: the usage of three days crosses the 1000-unit tier)."""
+    from openability.billing import statements
+    from openability.charging import settlement
+
+    worlds = [await kit.make_world(container, balance=D("500.0000"), caps=("sms",)) for _ in range(3)]
+    for day, units in ((2, 600), (5, 500), (20, 3)):
+        month.at(11, day, 10)
+        for w in worlds:
+            await month.send(w, units)
+    month.at(12, 1, 0, 0, 5)
+    calls: list[Any] = []
+    real = settlement.month_totals_of
+
+    async def spy(session: Any, partner_ids: Any, month_: str) -> Any:
+        calls.append(partner_ids)
+        return await real(session, partner_ids, month_)
+
+    monkeypatch.setattr(settlement, "month_totals_of", spy)
+    monkeypatch.setattr(statements, "bill_run_chunk", lambda n: 1)  # three chunks
+    res = await statements.bill_run(container, "2026-11")
+    assert (res.created, res.statements) == (3, 3)
+    assert calls == [None]  # once, month-wide
+    async with container.uow() as uow:
+        for w in worlds:
+            s = await uow.session.scalar(select(Statement).where(Statement.partner_id == w.partner_id))
+            assert s is not None and s.quantity == 1103
+            assert s.exact == 1000 * TIER_1 + 103 * TIER_2
+            assert s.provisional == s.exact and s.true_up == 0 and s.total == D("54.12")
+    await assert_ledger_clean()
+
+
+async def test_r_bill_02_a_chunk_racing_another_run_is_refused_as_a_whole(
+    month: Any, container: Any, kit: Any, assert_ledger_clean: Any
+) -> None:
+    """A chunk whose statements another run made first (its `billed` read before they existed) is
+    refused by the unique (partner, month) as an IntegrityError — on PostgreSQL the statements are
+    written with COPY — and rolled back whole: no statement, line or audit row of the other partner
+    (R-BILL-02; the bill run then bills the chunk one partner at a time)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from openability.billing import statements
+    from openability.billing.models import StatementLine
+    from openability.kernel.audit import AuditEntry
+
+    worlds = [await kit.make_world(container, balance=D("50.0000"), caps=("sms",)) for _ in range(2)]
+    month.at(11, 10, 9)
+    for w in worlds:
+        await month.send(w, 3)
+    month.at(12, 1, 0, 0, 5)
+    async with container.uow() as uow:
+        assert await statements.bill_partner(uow, "2026-11", worlds[0].partner_id) == 1
+    with pytest.raises(IntegrityError):
+        async with container.uow() as uow:
+            await statements.bill_partners(uow, "2026-11", [w.partner_id for w in worlds], billed=set())
+    async with container.uow() as uow:
+        rows = (await uow.session.scalars(select(Statement))).all()
+        assert [s.partner_id for s in rows] == [worlds[0].partner_id]
+        lines = await uow.session.scalar(select(func.count()).select_from(StatementLine))
+        created = await uow.session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "statement.created")
+        )
+        assert (lines, created) == (2, 1)
+    await assert_ledger_clean()
