@@ -6,7 +6,7 @@ Per record: which account pays (a prepaid CDR on an open grant: the partner's pr
 of the grant's slot (CdrRecord.slot, ledger/types.py RESERVED_SLOTS) and the grant's consumption; a prepaid CDR without a grant, or on a grant found closed: prepaid:available; a
 postpaid one: receivable) and which grant it records. Per batch: the debits per (partner, account
 type, slot), the consumption per grant, the revenue total, the daily rollups (R-CHARGE-06: keyed by the
-price version, band and scope in force) and the CDRs whose claim the batch answers."""
+price version, band and scope in force, and by the grant's slot: two workers never upsert one row) and the CDRs whose claim the batch answers."""
 
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ PREPAID = "prepaid"
 ZERO = Decimal(0)
 
 # The daily rollup's key (charging/models.py UsageDaily): the price version, band and scope in force
-# for each use, so the bill run re-rates exactly from the rollups (R-CHARGE-06).
-ROLLUP_KEY = ("partner_id", "product_id", "day", "price_plan_id", "band", "scope")
-RollupKey = tuple[str, str, date, str, str, str]
+# for each use, so the bill run re-rates exactly from the rollups (R-CHARGE-06); and the slot of the
+# CDR's grant (0: postpaid or no grant), so two gateway workers' batches (each worker's grants on its
+# own reserved slot) never upsert, and wait on, one row. Readers sum over the slots.
+ROLLUP_KEY = ("partner_id", "product_id", "day", "price_plan_id", "band", "scope", "slot")
+RollupKey = tuple[str, str, date, str, str, str, int]
 
 
 @dataclass(slots=True)
@@ -76,7 +78,8 @@ def batch_totals(records: Sequence[CdrRecord], closed: set[str]) -> BatchTotals:
         total += amount
         if r.claimed:
             claimed.append(r)
-        key = (r.partner_id, r.product_id, r.day, r.price_plan_id, r.band, r.scope)
+        slot = r.slot if r.billing_mode == PREPAID and r.grant_id is not None else 0
+        key = (r.partner_id, r.product_id, r.day, r.price_plan_id, r.band, r.scope, slot)
         agg = rollups.get(key)
         if agg is None:
             rollups[key] = Rollup(r.month, 1, r.quantity, amount)

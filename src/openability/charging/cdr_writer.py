@@ -464,12 +464,13 @@ class CdrWriter:
                 "price_plan_id": plan,
                 "band": band,
                 "scope": scope,
+                "slot": slot,
                 "month": agg.month,
                 "calls": agg.calls,
                 "quantity": agg.quantity,
                 "amount": agg.amount,
             }
-            for (pid, prod, day, plan, band, scope), agg in t.sorted_rollups()
+            for (pid, prod, day, plan, band, scope, slot), agg in t.sorted_rollups()
         ]
         if values:  # few rows per batch (partners x products), one executemany
             await conn.execute(_rollup_upsert(conn.dialect.name), values)

@@ -108,7 +108,10 @@ class UsageDaily(Base):
 
     Keyed by the price version, band and scope in force for each use as well as the day
     (R-PRICE-03), so the bill run re-rates the month exactly from the rollups alone (R-CHARGE-06):
-    a day on which the price changed has one row per version."""
+    a day on which the price changed has one row per version. Split per reserved slot too (`slot`: the
+    CDRs' grant's slot, ledger/types.py RESERVED_SLOTS; 0 without a grant or postpaid), so two gateway
+    workers' CDR batches never upsert one row (docs/charging.md "Reserved money per worker slot"):
+    every reader sums over the slots."""
 
     __tablename__ = "usage_daily"
     __table_args__ = (
@@ -119,6 +122,7 @@ class UsageDaily(Base):
             "price_plan_id",
             "band",
             "scope",
+            "slot",
             name="uq_usage_daily_rollup_key",
         ),
         # the bill run's read: one partner's month
@@ -132,6 +136,7 @@ class UsageDaily(Base):
     price_plan_id: Mapped[str] = mapped_column(IdStr())  # the version used (R-PRICE-03)
     band: Mapped[str] = mapped_column(String(20))
     scope: Mapped[str] = mapped_column(String(20))
+    slot: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # the grant's reserved slot
     month: Mapped[str] = mapped_column(String(7), index=True)
     calls: Mapped[int] = mapped_column(BigInteger)
     quantity: Mapped[int] = mapped_column(BigInteger)

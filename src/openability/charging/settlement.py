@@ -61,50 +61,38 @@ async def rollup_months(session: AsyncSession, before: str) -> list[str]:
 
 
 async def month_rollups(session: AsyncSession, partner_id: str, month: str) -> list[RollupRow]:
-    """The partner's rollup rows of the month, by product and day."""
-    rows = await session.scalars(
-        select(UsageDaily)
-        .where(UsageDaily.partner_id == partner_id, UsageDaily.month == month)
-        .order_by(
-            UsageDaily.product_id, UsageDaily.day, UsageDaily.price_plan_id, UsageDaily.band, UsageDaily.scope
-        )
-    )
-    return [
-        RollupRow(r.product_id, r.day, r.price_plan_id, r.band, r.scope, r.calls, r.quantity, r.amount)
-        for r in rows.all()
-    ]
+    """The partner's rollup rows of the month, by product and day (the reserved slots' rows summed)."""
+    return (await month_rollups_of(session, [partner_id], month)).get(partner_id, [])
 
 
 async def month_rollups_of(
     session: AsyncSession, partner_ids: Sequence[str], month: str
 ) -> dict[str, list[RollupRow]]:
     """`month_rollups` of many partners in one query (the bill run's chunks): partner id -> its rows,
-    by product and day; a partner without rows is absent."""
+    by product and day; a partner without rows is absent. A row sums the key's rows of every reserved
+    slot (usage_daily.slot: the CDR writer's rows per worker slot, R-CHARGE-06)."""
+    key = (
+        UsageDaily.partner_id,
+        UsageDaily.product_id,
+        UsageDaily.day,
+        UsageDaily.price_plan_id,
+        UsageDaily.band,
+        UsageDaily.scope,
+    )
     rows = await session.execute(
         select(
-            UsageDaily.partner_id,
-            UsageDaily.product_id,
-            UsageDaily.day,
-            UsageDaily.price_plan_id,
-            UsageDaily.band,
-            UsageDaily.scope,
-            UsageDaily.calls,
-            UsageDaily.quantity,
-            UsageDaily.amount,
+            *key,
+            func.sum(UsageDaily.calls),
+            func.sum(UsageDaily.quantity),
+            func.sum(UsageDaily.amount),
         )
         .where(UsageDaily.partner_id.in_(list(partner_ids)), UsageDaily.month == month)
-        .order_by(
-            UsageDaily.partner_id,
-            UsageDaily.product_id,
-            UsageDaily.day,
-            UsageDaily.price_plan_id,
-            UsageDaily.band,
-            UsageDaily.scope,
-        )
+        .group_by(*key)
+        .order_by(*key)
     )
     out: dict[str, list[RollupRow]] = {}
     for r in rows.all():
-        out.setdefault(r[0], []).append(RollupRow(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]))
+        out.setdefault(r[0], []).append(RollupRow(r[1], r[2], r[3], r[4], r[5], int(r[6]), int(r[7]), r[8]))
     return out
 
 
@@ -135,6 +123,8 @@ async def month_totals_of(
     `month_rollups_of`). The bill run asks for every partner at once: one pass over the month's
     rollup rows (a partner's rows lie all over the table, so a query per chunk of partners read about
     as many pages as the whole month, 20 times)."""
+    # Summed over the rows of every reserved slot too (usage_daily.slot). A quantity is never negative
+    # (charging/rules.py), so the slots' positive rows are exactly the day's positive rows.
     rated = func.sum(case((UsageDaily.quantity > 0, UsageDaily.quantity), else_=0))
     where = [UsageDaily.month == month]
     if partner_ids is not None:

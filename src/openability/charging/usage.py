@@ -91,8 +91,8 @@ async def usage_summary(
     m = parse_month(month, uow.now)
     pid = await _scope(uow, partner_id)
     product_id = await _product_id(uow, product)
-    # A day may have several rollup rows (one per price version, band and scope in force that day):
-    # summed here to one row per day and product.
+    # A day may have several rollup rows (one per price version, band and scope in force that day, and
+    # per reserved slot of the CDRs' grants): summed here to one row per day and product.
     cols = (UsageDaily.day, UsageDaily.partner_id, UsageDaily.product_id)
     stmt = select(
         *cols,
