@@ -120,3 +120,24 @@ async def funded(container: Container) -> Funded:
 @pytest.fixture
 def build() -> Any:
     return build_funded
+
+
+SUBJECT_PRICE = Decimal("0.0500")
+
+
+def flat_subject(f: Any, *, valid_days: int = 1) -> Any:
+    """The charging Subject of `f`'s partner and product: prepaid, national/list, one price version
+    valid since `valid_days` ago with one flat tier of SUBJECT_PRICE per segment."""
+    from openability.charging import rules
+    from openability.charging.service import Subject
+
+    plans = (
+        rules.PlanVersion(
+            f.plan_id,
+            1,
+            f.container.clock.now() - timedelta(days=valid_days),
+            None,
+            {("national", "list"): ((0, SUBJECT_PRICE),)},
+        ),
+    )
+    return Subject(f.partner_id, f.product_id, "cli_x", "prepaid", "national", "list", plans, "segment")

@@ -3,7 +3,7 @@ SQLite (charging/partitions.py, docs/charging.md "CDR partitions")."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -12,27 +12,19 @@ from sqlalchemy import func, select, text
 
 from openability.billing.models import BillRun
 from openability.billing.types import BillRunState
-from openability.charging import partitions, rules
+from openability.charging import partitions
 from openability.charging.cdr_writer import DuplicateRequest
 from openability.charging.jobs import CDR_PARTITIONS
 from openability.charging.models import UsageRecord
 from openability.charging.service import ChargingEngine, Subject
 from openability.kernel.errors import NotFound, RuleViolation
+from support_funded import SUBJECT_PRICE, flat_subject
 
-PRICE = Decimal("0.0500")
+PRICE = SUBJECT_PRICE
 
 
 def subject(f: Any) -> Subject:
-    plans = (
-        rules.PlanVersion(
-            f.plan_id,
-            1,
-            f.container.clock.now() - timedelta(days=400),
-            None,
-            {("national", "list"): ((0, PRICE),)},
-        ),
-    )
-    return Subject(f.partner_id, f.product_id, "cli_x", "prepaid", "national", "list", plans, "segment")
+    return flat_subject(f, valid_days=400)  # tests/support_funded.py: SUBJECT_PRICE per segment
 
 
 async def write_cdrs(container: Any, funded: Any, keys: list[str]) -> list[Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ from sqlalchemy.exc import OperationalError
 
 from openability.bootstrap import Container, build_container
 from openability.capabilities.sms import SmsCapability, SmsRequest
-from openability.charging import rules
 from openability.charging.cdr_writer import CdrWriter
 from openability.charging.claims import recover_claims
 from openability.charging.models import Grant, Message, RequestClaim, UsageRecord
@@ -30,8 +28,9 @@ from openability.charging.types import ChargeOutcome, ClaimState
 from openability.connectors.base import NetworkUnavailable, SmsSubmission, Submitted
 from openability.kernel.errors import AppError
 from openability.ledger.types import AccountType
+from support_funded import SUBJECT_PRICE, flat_subject
 
-PRICE = Decimal("0.0500")
+PRICE = SUBJECT_PRICE
 TO = "+8613800138000"
 
 
@@ -57,16 +56,7 @@ class CountingSms:
 
 
 def subject(f: Any) -> Subject:
-    plans = (
-        rules.PlanVersion(
-            f.plan_id,
-            1,
-            f.container.clock.now() - timedelta(days=1),
-            None,
-            {("national", "list"): ((0, PRICE),)},
-        ),
-    )
-    return Subject(f.partner_id, f.product_id, "cli_x", "prepaid", "national", "list", plans, "segment")
+    return flat_subject(f)  # tests/support_funded.py: SUBJECT_PRICE per segment
 
 
 def plan(sms: CountingSms, text: str = "hello") -> Any:

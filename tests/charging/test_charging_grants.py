@@ -20,21 +20,13 @@ from openability.charging.types import GrantState
 from openability.kernel.errors import InsufficientBalance
 from openability.ledger.models import JournalEntry
 from openability.ledger.types import AccountType
+from support_funded import SUBJECT_PRICE, flat_subject
 
-PRICE = Decimal("0.0500")
+PRICE = SUBJECT_PRICE
 
 
 def subject(f: Any) -> Subject:
-    plans = (
-        rules.PlanVersion(
-            f.plan_id,
-            1,
-            f.container.clock.now() - timedelta(days=1),
-            None,
-            {("national", "list"): ((0, PRICE),)},
-        ),
-    )
-    return Subject(f.partner_id, f.product_id, "cli_x", "prepaid", "national", "list", plans, "segment")
+    return flat_subject(f)  # tests/support_funded.py: SUBJECT_PRICE per segment
 
 
 async def test_r_charge_02_grant_size_adapts_but_never_exceeds_available(

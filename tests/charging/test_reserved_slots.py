@@ -7,13 +7,11 @@ holds per slot (R-CHARGE-02: the balance never goes below zero, each deduction o
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 
-from openability.charging import rules
 from openability.charging.grants import GrantManager
 from openability.charging.models import Grant
 from openability.charging.service import ChargingEngine, Subject
@@ -22,21 +20,13 @@ from openability.integrity import run_audit
 from openability.ledger import service as ledger
 from openability.ledger.models import Account, JournalEntry, JournalLine
 from openability.ledger.types import AccountType, EntryKind, pick_reserved_slot
+from support_funded import SUBJECT_PRICE, flat_subject
 
-PRICE = Decimal("0.0500")
+PRICE = SUBJECT_PRICE
 
 
 def subject(f: Any) -> Subject:
-    plans = (
-        rules.PlanVersion(
-            f.plan_id,
-            1,
-            f.container.clock.now() - timedelta(days=1),
-            None,
-            {("national", "list"): ((0, PRICE),)},
-        ),
-    )
-    return Subject(f.partner_id, f.product_id, "cli_x", "prepaid", "national", "list", plans, "segment")
+    return flat_subject(f)  # tests/support_funded.py: SUBJECT_PRICE per segment
 
 
 def test_a_new_grant_takes_the_lowest_slot_no_other_worker_uses() -> None:
