@@ -2,7 +2,8 @@
 partner's month streamed for the raw usage log, and the matching of a partner's record list against
 them (R-BILL-05/06). Typed read models only; no ORM object leaves charging.
 
-The bill run reads rollups only (`month_rollups`, `partners_with_usage`): its cost grows with
+The bill run reads rollups only (`month_totals_of` for the whole month, `month_rollups_of` for a
+product whose price version changed): its cost grows with
 partners x products x days x price versions, never with calls. The CDR scans here serve a dispute,
 which asks for every record by definition."""
 
