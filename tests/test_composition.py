@@ -18,7 +18,7 @@ from openability.billing.jobs import (
     STATEMENT_ISSUE,
     STATEMENT_LATE_ALERT,
 )
-from openability.charging.jobs import CDR_PARTITIONS, CLAIMS_RECOVERY, GRANT_REAPER
+from openability.charging.jobs import CDR_PARTITIONS, CLAIMS_RECOVERY, GRANT_REAPER, VOLUME_COUNTERS_PRUNE
 from openability.connectors.base import Connectors
 from openability.jobs.registry import job_table
 from openability.jobs_catalog import all_jobs
@@ -33,6 +33,7 @@ def test_every_job_is_listed_once_by_explicit_import() -> None:
         GRANT_REAPER,
         CLAIMS_RECOVERY,
         CDR_PARTITIONS,
+        VOLUME_COUNTERS_PRUNE,
         SLA_BREACHES,
         HOLIDAY_GREETINGS,
         BILL_RUN,

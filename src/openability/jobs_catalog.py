@@ -14,7 +14,7 @@ from openability.billing.jobs import (
     STATEMENT_ISSUE,
     STATEMENT_LATE_ALERT,
 )
-from openability.charging.jobs import CDR_PARTITIONS, CLAIMS_RECOVERY, GRANT_REAPER
+from openability.charging.jobs import CDR_PARTITIONS, CLAIMS_RECOVERY, GRANT_REAPER, VOLUME_COUNTERS_PRUNE
 from openability.jobs.registry import Job, job_table
 from openability.ledger.jobs import REVENUE_ROLLUP
 from openability.notifications.jobs import NOTIFICATIONS_DELIVERY
@@ -29,6 +29,7 @@ def all_jobs() -> dict[str, Job]:
         GRANT_REAPER,
         CLAIMS_RECOVERY,
         CDR_PARTITIONS,
+        VOLUME_COUNTERS_PRUNE,
         SLA_BREACHES,
         HOLIDAY_GREETINGS,
         BILL_RUN,

@@ -20,6 +20,7 @@ from openability.charging import rules
 from openability.charging.models import UsageRecord, VolumeCounter
 from openability.charging.service import Authorization, ChargingEngine, Subject
 from openability.charging.volume import reserve_block
+from openability.jobs_catalog import all_jobs
 from openability.kernel.db import make_engine
 
 # The issue's scenario: 0.05 from unit 0, 0.04 from unit 1000.
@@ -318,3 +319,29 @@ async def test_r_charge_06_block_size_follows_the_observed_traffic(
     assert 2 * s.volume_block_units < size <= 400 * s.volume_block_window_seconds
     assert engine.volumes.blocks_taken < 1600 // s.volume_block_units
     assert engine.volumes.block_size(key, 10**9) == 10**9  # a call bigger than any block gets its own
+
+
+async def test_volume_counters_prune_keeps_the_current_and_the_previous_month(
+    container: Container, build: Any, clock: Any
+) -> None:
+    """volume-counters-prune: one row per partner, product and month would otherwise grow forever; the
+    previous month stays (a call started before midnight on the 1st still takes a block of it)."""
+    f = await build(container, Decimal("100.0000"))
+    clock.set(datetime(2027, 1, 1, 16, 30, tzinfo=UTC))  # 00:30 on 2 January 2027 in Beijing
+    async with container.uow() as uow:
+        for month in ("2026-10", "2026-11", "2026-12", "2027-01"):
+            uow.session.add(
+                VolumeCounter(
+                    partner_id=f.partner_id,
+                    product_id=f.product_id,
+                    month=month,
+                    reserved=10,
+                    blocks=1,
+                    updated_at=clock.now(),
+                )
+            )
+    result = await all_jobs()["volume-counters-prune"].fn(container)
+    assert result.startswith("deleted 2 volume counter(s)")
+    async with container.uow() as uow:
+        months = (await uow.session.scalars(select(VolumeCounter.month).order_by(VolumeCounter.month))).all()
+    assert list(months) == ["2026-12", "2027-01"]

@@ -1,6 +1,7 @@
 """Charging jobs: the grant reaper (closes grants of dead gateway workers), the claims recovery
-(resolves idempotency claims left by dead workers, deletes old ones) and the CDR partitions (the
-months ahead on PostgreSQL, charging/partitions.py)."""
+(resolves idempotency claims left by dead workers, deletes old ones), the CDR partitions (the
+months ahead on PostgreSQL, charging/partitions.py) and the pruning of old volume counters (one row
+per partner, product and month, charging/volume.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from openability.charging import partitions, service
+from openability.charging import partitions, service, volume
 from openability.charging.claims import recover_claims
 from openability.jobs.registry import Job, daily, every_minute
 from openability.kernel.money import fmt
@@ -79,4 +80,18 @@ CDR_PARTITIONS = Job(
     fn=create_cdr_partitions,
     period=daily,
     description="PostgreSQL: create the CDR partitions of this month and the next two; move CDRs out of DEFAULT",
+)
+
+
+async def prune_volume_counters(container: Platform) -> str:
+    async with container.uow() as uow:
+        n = await volume.prune_counters(uow.session, uow.now)
+    return f"deleted {n} volume counter(s) of months before the previous one"
+
+
+VOLUME_COUNTERS_PRUNE = Job(
+    name="volume-counters-prune",
+    fn=prune_volume_counters,
+    period=daily,
+    description="Delete the month-to-date volume counters of months before the previous one",
 )

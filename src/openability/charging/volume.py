@@ -51,7 +51,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -59,6 +59,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openability.charging import rules
 from openability.charging.models import UsageDaily, VolumeCounter
+from openability.kernel.clock import month_key, previous_month
 from openability.kernel.errors import Busy
 from openability.kernel.outage import log_failure
 from openability.kernel.singleflight import SingleFlight
@@ -177,6 +178,15 @@ async def give_back_tail(session: AsyncSession, key: Key, units: int, block_end:
         .values(reserved=_T.c.reserved - units)
     )
     return bool(getattr(res, "rowcount", 0))
+
+
+async def prune_counters(session: AsyncSession, now: datetime) -> int:
+    """Delete the counters of months before the previous one (Asia/Shanghai); returns the rows deleted.
+    A worker prices only the month of its call, and a call that started just before midnight on the
+    1st still takes a block of the previous month, so the current and the previous month stay; older
+    rows are read by nothing (the bill run re-rates from the rollups)."""
+    res = await session.execute(delete(_T).where(_T.c.month < previous_month(month_key(now))))
+    return int(getattr(res, "rowcount", 0) or 0)
 
 
 @dataclass(slots=True)

@@ -56,6 +56,18 @@ def month_key(dt: datetime) -> str:
     return f"{d.year:04d}-{d.month:02d}"
 
 
+def next_month(month: str) -> str:
+    """'YYYY-MM' of the month after `month`."""
+    year, mon = int(month[:4]), int(month[5:7])
+    return f"{year + mon // 12:04d}-{mon % 12 + 1:02d}"
+
+
+def previous_month(month: str) -> str:
+    """'YYYY-MM' of the month before `month`."""
+    year, mon = int(month[:4]), int(month[5:7])
+    return f"{year - 1:04d}-12" if mon == 1 else f"{year:04d}-{mon - 1:02d}"
+
+
 def month_bounds(month: str) -> tuple[datetime, datetime]:
     """UTC [start, end) of a 'YYYY-MM' billing month in Asia/Shanghai."""
     year, mon = (int(x) for x in month.split("-"))
