@@ -130,6 +130,15 @@ def test_validate_tiers_normalizes_strings() -> None:
     ]
 
 
+def test_r_price_01_a_tier_list_whose_unit_price_rises_is_refused() -> None:
+    """Graduated tiers: the unit price falls (or stays) as the month's volume rises."""
+    assert rules.validate_tiers([(0, "0.05"), (1000, "0.05"), (5000, "0.04")])[2] == (5000, D("0.0400"))
+    with pytest.raises(
+        InvalidArgument, match=r"tiers\[2\]: unit price 0.0600 is above the previous tier's 0.0400"
+    ):
+        rules.validate_tiers([(0, "0.05"), (1000, "0.04"), (5000, "0.06")])
+
+
 @pytest.mark.parametrize(
     ("tiers", "fragment"),
     [

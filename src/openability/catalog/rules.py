@@ -67,7 +67,9 @@ def validate_tiers(
     tiers: Sequence[tuple[object, object]], *, label: str = "tiers"
 ) -> list[tuple[int, Decimal]]:
     """Check one tier list and return it normalized: starts at 0, strictly increasing from_volume,
-    prices >= 0 with at most 4 decimals. Raises InvalidArgument with the offending position."""
+    prices >= 0 with at most 4 decimals, never above the previous tier's (the real-time rating's bound,
+    charging/volume.py, holds only for falling prices). Raises InvalidArgument with the offending
+    position."""
     if not tiers:
         raise InvalidArgument(f"{label}: at least one tier is required", code="INVALID_TIERS")
     out: list[tuple[int, Decimal]] = []
@@ -82,6 +84,12 @@ def validate_tiers(
         if out and volume <= out[-1][0]:
             raise InvalidArgument(
                 f"{label}[{i}]: from_volume {volume} must be greater than {out[-1][0]}", code="INVALID_TIERS"
+            )
+        if out and price > out[-1][1]:
+            raise InvalidArgument(
+                f"{label}[{i}]: unit price {price} is above the previous tier's {out[-1][1]}: graduated "
+                "tiers fall as the month's volume rises (R-PRICE-01)",
+                code="INVALID_TIERS",
             )
         out.append((volume, price))
     return out
