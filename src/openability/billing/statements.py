@@ -454,6 +454,25 @@ async def _billed(session: Any, month: str, partner_ids: Sequence[str] | None = 
     return set((await session.scalars(q)).all())
 
 
+def _once(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`convert`, remembering its result per value and type: equal values of one type convert equally
+    (a Decimal's units do not depend on its exponent), and a value of another type is still converted
+    (or refused) by `convert`; an unhashable value (a JSON column's dict) is converted each time."""
+    seen: dict[Any, Any] = {}
+
+    def once(value: Any) -> Any:
+        key = (value.__class__, value)
+        try:
+            return seen[key]
+        except KeyError:
+            out = seen[key] = convert(value)
+            return out
+        except TypeError:
+            return convert(value)
+
+    return once
+
+
 async def _write_rows(session: Any, table: Table, rows: list[dict[str, Any]]) -> None:
     """Rows (every one with the same columns) into `table` in one round trip: COPY on PostgreSQL
     (asyncpg, in the session's transaction; each value, None too, bound by its column's type as an
@@ -468,9 +487,10 @@ async def _write_rows(session: Any, table: Table, rows: list[dict[str, Any]]) ->
         await conn.execute(insert(table), rows)
         return
     columns = list(rows[0])
-    # only the columns whose type converts the value (money to units, enums, JSON, datetimes)
+    # only the columns whose type converts the value (money to units, enums, JSON, datetimes), each
+    # distinct value converted once (a chunk's statements share their time, state and many amounts)
     binds = [
-        (i, b)
+        (i, _once(b))
         for i, b in enumerate(table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns)
         if b is not None
     ]
@@ -540,13 +560,18 @@ async def bill_partners(
     carried_of: dict[str, list[CarriedAdjustment]] = {}
     for adj in (await session.scalars(_carried_query(todo, month))).all():
         carried_of.setdefault(adj.partner_id, []).append(adj)
+    # the price versions of every product the chunk used, and their price lists as the re-rate walks
+    # them, once per chunk (a version or code the partner did not use is never looked up)
+    plans, codes = await _plans(
+        uow, list({t.product_id for pid in todo for t in totals_of.get(pid, ())}), plan_cache
+    )
+    tables: rules.TierTables = {}
     drafts: list[_Draft] = []
     for pid in todo:
         totals = totals_of.get(pid, [])
         carried = carried_of.get(pid, [])
         if not totals and not carried:
             continue
-        plans, codes = await _plans(uow, [t.product_id for t in totals], plan_cache)
         rollups = rollups_of.get(pid)
         usage = (
             _usage_of_rollups(rollups)
@@ -556,7 +581,7 @@ async def bill_partners(
                 for t in totals
             ]
         )
-        lines = rules.rerate(usage, plans)
+        lines = rules.rerate(usage, plans, tables)
         month_usage = (
             sum(t.calls for t in totals),
             sum(t.quantity for t in totals),

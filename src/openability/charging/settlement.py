@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,8 +26,7 @@ from openability.ledger.checks import sum_units, units
 REPORT_IDS = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class RollupRow:
+class RollupRow(NamedTuple):
     """One daily rollup row: a day's usage of one product at one price version, band and scope."""
 
     product_id: str
@@ -95,10 +94,10 @@ async def month_rollups_of(
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class UsageTotal:
+class UsageTotal(NamedTuple):
     """A partner's month of one product at one price version, band and scope: its rollup rows summed
-    (the bill run's pre-aggregation, `month_totals_of`)."""
+    (the bill run's pre-aggregation, `month_totals_of`). A named tuple: one per partner, product and
+    version of the month (~30,000 at 10,000 partners), made fast."""
 
     product_id: str
     first_day: date  # the first day with usage at this version, band and scope
