@@ -24,6 +24,7 @@ entries, charging/cdr_writer.py); the statement states the amount, the true-up c
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -100,6 +101,7 @@ def snapshot(s: Statement) -> dict[str, Any]:
 
 BILL_RUN_CHUNK = 500  # partners per transaction, at most
 BILL_RUN_CHUNKS = 20  # at least this many chunks when there are enough partners (progress, resumption)
+BILL_RUN_PARALLEL = 2  # chunks in flight at once on PostgreSQL (a killed run loses this many at most)
 
 
 def bill_run_chunk(partners: int) -> int:
@@ -171,26 +173,45 @@ async def bill_run(
     plan_cache: PlanCache = {}
     # Partners are billed in chunks, one transaction each (bill_partners: a handful of statements per
     # chunk, not per partner); a chunk's statements exist with their lines and entries, or none of
-    # them, so a killed run resumes at the first chunk not committed.
+    # them, so a killed run resumes at the first chunk not committed. On PostgreSQL BILL_RUN_PARALLEL
+    # chunks are in flight at once, each on its own connection: while one waits for the database to
+    # store its rows (COPY, the lines' keys), the next one's statements are made in Python.
     size = bill_run_chunk(len(ordered))
     async with platform.uow(actor) as uow:
         billed = await _billed(uow.session, month)  # a resumed run's statements, read once
-    for start in range(0, len(ordered), size):
-        chunk = ordered[start : start + size]
+        parallel = BILL_RUN_PARALLEL if uow.session.get_bind().dialect.name == "postgresql" else 1
+
+    async def bill_chunk(chunk: list[str]) -> int:
         try:
             async with platform.uow(actor) as uow:
-                created += await bill_partners(uow, month, chunk, plan_cache, billed, totals_of)
+                return await bill_partners(uow, month, chunk, plan_cache, billed, totals_of)
         except IntegrityError:
             # another run billed some of them first: these partners one at a time, as it did
+            made = 0
             for pid in chunk:
                 try:
                     async with platform.uow(actor) as uow:
-                        created += await bill_partner(uow, month, pid, plan_cache)
+                        made += await bill_partner(uow, month, pid, plan_cache)
                 except IntegrityError:
                     pass  # another run made this partner's statement first
-        if progress is not None:
-            for i in range(start + 1, start + len(chunk) + 1):
-                progress(i, len(ordered))
+            return made
+
+    chunks = [ordered[start : start + size] for start in range(0, len(ordered), size)]
+    billed_so_far = 0
+    for first in range(0, len(chunks), parallel):
+        group = chunks[first : first + parallel]
+        if len(group) == 1:
+            created += await bill_chunk(group[0])
+        else:
+            # a chunk that fails otherwise cancels the others (rolled back) and fails the run
+            async with asyncio.TaskGroup() as tg:
+                tasks = [tg.create_task(bill_chunk(c)) for c in group]
+            created += sum(t.result() for t in tasks)
+        for chunk in group:
+            if progress is not None:
+                for i in range(billed_so_far + 1, billed_so_far + len(chunk) + 1):
+                    progress(i, len(ordered))
+            billed_so_far += len(chunk)
     async with platform.uow(actor) as uow:
         count = (
             await uow.session.scalar(
@@ -214,8 +235,9 @@ async def bill_run(
 
 
 async def _month_total(uow: UnitOfWork, month: str) -> Decimal:
-    totals = (await uow.session.scalars(select(Statement.total).where(Statement.month == month))).all()
-    return sum(totals, ZERO)
+    """The month's statement totals summed (in the database: exact, the column is integer units)."""
+    total = await uow.session.scalar(select(func.sum(Statement.total)).where(Statement.month == month))
+    return ZERO if total is None else total
 
 
 # product id -> (code, its price versions by plan id), or None for a product that does not exist
