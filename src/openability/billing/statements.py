@@ -25,8 +25,10 @@ entries, charging/cdr_writer.py); the statement states the amount, the true-up c
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -119,12 +121,34 @@ class BillRunResult:
     already_done: bool  # the month was billed before: nothing changed
 
 
+# The collector's first-generation threshold while a bill run makes its statements: it allocates a few
+# objects per partner, product and line that all live until their chunk is written, and with the
+# default (700) the collector ran every few partners and walked the process's long-lived objects
+# often: ~0.2 s of 0.8 s in the month's totals alone (10,000 partners). Restored when the run ends.
+BILL_RUN_GC_THRESHOLD = 100_000
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], BILL_RUN_GC_THRESHOLD), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
+
 async def bill_run(
     platform: Platform, month: str, *, actor: Actor = SYSTEM, progress: Progress | None = None
 ) -> BillRunResult:
     """Bill `month` (R-BILL-02). Idempotent: a completed month answers its figures and changes nothing;
     an interrupted one resumes (a partner's statement exists or not, with its entries, as a whole)."""
     month = parse_month(month)
+    with _fewer_collections():
+        return await _bill_run(platform, month, actor, progress)
+
+
+async def _bill_run(platform: Platform, month: str, actor: Actor, progress: Progress | None) -> BillRunResult:
     async with platform.uow(actor) as uow:
         access.require_staff(uow.actor, *STATEMENT_ROLES)
         if uow.now < rules.bill_run_due(month):
