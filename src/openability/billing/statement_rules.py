@@ -155,8 +155,7 @@ def rerate(
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Figures:
+class Figures(NamedTuple):
     """A statement's figures. Lines: the usage lines (`exact`), the carried adjustments, the rounding
     line; `total` is their sum and a whole fen."""
 

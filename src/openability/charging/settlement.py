@@ -126,7 +126,8 @@ async def month_totals_of(
     if partner_ids is not None:
         where.append(m.partner_id.in_(list(partner_ids)))
     key = (m.partner_id, m.product_id, m.price_plan_id, m.band, m.scope)
-    rows = await session.execute(
+    # on the session's connection: a Core statement, no ORM result machinery per row
+    rows = await (await session.connection()).execute(
         select(
             m.partner_id,
             m.product_id,
