@@ -128,14 +128,25 @@ class BillRunResult:
 BILL_RUN_GC_THRESHOLD = 100_000
 
 
+_gc_runs: list[tuple[int, ...]] = []  # the threshold before the first of the bill runs in progress
+
+
 @contextlib.contextmanager
 def _fewer_collections() -> Iterator[None]:
-    old = gc.get_threshold()
-    gc.set_threshold(max(old[0], BILL_RUN_GC_THRESHOLD), *old[1:])
+    """The raised threshold while any bill run of the process is in progress (two at once: the first's
+    saved value is restored when the last ends)."""
+    if not _gc_runs:
+        old = gc.get_threshold()
+        gc.set_threshold(max(old[0], BILL_RUN_GC_THRESHOLD), *old[1:])
+        _gc_runs.append(old)
+    else:
+        _gc_runs.append(_gc_runs[0])
     try:
         yield
     finally:
-        gc.set_threshold(*old)
+        saved = _gc_runs.pop()
+        if not _gc_runs:
+            gc.set_threshold(*saved)
 
 
 async def bill_run(

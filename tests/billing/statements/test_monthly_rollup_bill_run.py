@@ -199,3 +199,33 @@ async def test_r_bill_02_the_month_wide_totals_are_the_monthly_rollup_rows(
         again = (await settlement.month_totals_of(uow.session, [w.partner_id], "2026-11"))[w.partner_id]
         await uow.session.rollback()
     assert again == totals
+
+
+async def test_r_bill_02_two_runs_at_once_leave_the_garbage_collector_as_it_was(
+    month: Any, container: Any, kit: Any
+) -> None:
+    """The bill run collects garbage less often while it runs (statements.BILL_RUN_GC_THRESHOLD): two
+    runs at once bill the month once, run with the raised threshold, and the last to end restores the
+    threshold the process had."""
+    import asyncio
+    import gc
+
+    from openability.billing import statements
+
+    w = await kit.make_world(container, balance=D("50.0000"), caps=("sms",))
+    month.at(11, 10, 9)
+    await month.send(w, 3)
+    month.at(12, 1, 0, 1)
+    before = gc.get_threshold()
+    seen: list[int] = []
+    results = await asyncio.gather(
+        *(
+            statements.bill_run(
+                container, "2026-11", progress=lambda i, n: seen.append(gc.get_threshold()[0])
+            )
+            for _ in range(2)
+        )
+    )
+    assert sum(r.created for r in results) == 1 and {r.statements for r in results} == {1}
+    assert seen and set(seen) == {max(before[0], statements.BILL_RUN_GC_THRESHOLD)}
+    assert gc.get_threshold() == before
