@@ -11,7 +11,9 @@ closed month (BENCH_MONTH):
   in Asia/Shanghai time, each priced at its plan's first tier (so the exact re-rate of this volume gives
   the same money: no true-up), pointing to its partner's CHARGE entry;
 * the daily rollups the CDR writer keeps (usage_daily), built from those CDRs with one INSERT … SELECT
-  … GROUP BY (the CDR writer's key: partner, product, Asia/Shanghai day, price version, band, scope).
+  … GROUP BY (the CDR writer's key: partner, product, Asia/Shanghai day, price version, band, scope),
+  and the monthly rollups it keeps next to them (usage_monthly, what the bill run reads) summed from
+  those (charging/rollups.py `rebuild_monthly`).
 
 Measured: the real bill run (`billing.statements.bill_run`, what the `bill-run` job runs) in a
 subprocess (its peak RSS from `resource.getrusage`, ru_maxrss), timed inside the subprocess from its
@@ -302,6 +304,7 @@ async def _bill_run_here(url: str, data: Path) -> dict[str, Any]:
 async def _setup(url: str, data: Path, partners: int, cdrs: int) -> tuple[int, float, float, float, float]:
     from bench.spread_bench import clone_partners
     from bench.world import container_for, seed_account
+    from openability.charging.rollups import rebuild_monthly
 
     t0 = time.perf_counter()
     c = container_for(url, data)
@@ -324,10 +327,13 @@ async def _setup(url: str, data: Path, partners: int, cdrs: int) -> tuple[int, f
         t2 = time.perf_counter()
         async with c.engine.begin() as conn:
             rollups = (await conn.execute(text(ROLLUPS_SQL), {"m": BENCH_MONTH})).rowcount
+            # the monthly rollups the CDR writer keeps next to the daily ones, summed from them
+            await rebuild_monthly(conn, BENCH_MONTH)
         async with c.engine.connect() as conn:
             await conn.execute(text("COMMIT"))
             await conn.execute(text("ANALYZE usage_records"))
             await conn.execute(text("ANALYZE usage_daily"))
+            await conn.execute(text("ANALYZE usage_monthly"))
         roll = time.perf_counter() - t2
     finally:
         await c.dispose()

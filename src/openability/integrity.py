@@ -23,6 +23,9 @@ money test) run it; each violation is one readable sentence.
   8. collections (billing/collection_audit.py): each postpaid statement's due against its payments
      (PAYMENT entries: Dr cash / Cr receivable) and its deposit deduction (one DEPOSIT_DEDUCTION entry:
      Dr deposit / Cr receivable); DEPOSIT entries == confirmed deposit payments.
+  9. rollups (charging/rollups.py): each monthly rollup row (usage_monthly, what the bill run reads)
+     equals its key's daily rollup rows summed over the days, first day included, and no key is on one
+     side only (R-CHARGE-06).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from openability.billing.collection_audit import collection_violations
 from openability.billing.facts import StatementMoney, confirmed_topups, held_by_partner, statement_money
 from openability.billing.types import ADJUSTMENT_REF, HOLD_RELEASE_REF, TRUE_UP_REF
 from openability.charging.facts import cdr_totals_by_entry, consumed_by_grant, grant_facts, prepaid_cdr_totals
+from openability.charging.rollups import monthly_mismatches
 from openability.charging.types import GrantState
 from openability.kernel.money import round_fen
 from openability.ledger.checks import (
@@ -230,6 +234,8 @@ async def run_audit(session: AsyncSession) -> list[str]:
             )
     # 8. collections <-> their payments and deposit deductions
     out += await collection_violations(session, accounts)
+    # 9. the monthly rollups the bill run reads == the daily rollups summed over the days (R-CHARGE-06)
+    out += await monthly_mismatches(session)
     return out
 
 

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from openability.bootstrap import build_container
 from openability.catalog.models import PricePlan, Product
 from openability.charging.models import UsageDaily
+from openability.charging.rollups import rebuild_monthly
 from openability.cli import app
 from openability.config import Settings
 from openability.kernel.migrate import upgrade
@@ -61,6 +62,8 @@ def october(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
                             amount=Decimal("0.0500") * segments,
                         )
                     )
+                await uow.session.flush()
+                await rebuild_monthly(uow.session, "2026-10")  # the monthly rollups the bill run reads
         finally:
             await container.dispose()
 

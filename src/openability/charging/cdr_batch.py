@@ -6,7 +6,8 @@ Per record: which account pays (a prepaid CDR on an open grant: the partner's pr
 of the grant's slot (CdrRecord.slot, ledger/types.py RESERVED_SLOTS) and the grant's consumption; a prepaid CDR without a grant, or on a grant found closed: prepaid:available; a
 postpaid one: receivable) and which grant it records. Per batch: the debits per (partner, account
 type, slot), the consumption per grant, the revenue total, the daily rollups (R-CHARGE-06: keyed by the
-price version, band and scope in force, and by the grant's slot: two workers never upsert one row) and the CDRs whose claim the batch answers."""
+price version, band and scope in force, and by the grant's slot: two workers never upsert one row) and
+the monthly ones (the same key minus the day) and the CDRs whose claim the batch answers."""
 
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ ZERO = Decimal(0)
 # own reserved slot) never upsert, and wait on, one row. Readers sum over the slots.
 ROLLUP_KEY = ("partner_id", "product_id", "day", "price_plan_id", "band", "scope", "slot")
 RollupKey = tuple[str, str, date, str, str, str, int]
+# The monthly rollup's key (charging/models.py UsageMonthly): the daily key minus the day, plus the month.
+MONTHLY_KEY = ("partner_id", "product_id", "month", "price_plan_id", "band", "scope", "slot")
+MonthlyKey = tuple[str, str, str, str, str, str, int]
 
 
 @dataclass(slots=True)
@@ -35,6 +39,16 @@ class Rollup:
     """One daily rollup row's increment."""
 
     month: str
+    calls: int
+    quantity: int
+    amount: Decimal
+
+
+@dataclass(slots=True)
+class MonthlyRollup:
+    """One monthly rollup row's increment."""
+
+    first_day: date
     calls: int
     quantity: int
     amount: Decimal
@@ -52,6 +66,21 @@ class BatchTotals:
     def sorted_rollups(self) -> list[tuple[RollupKey, Rollup]]:
         """In key order: two batches upserting the same rollup rows take them in one order."""
         return sorted(self.rollups.items(), key=lambda kv: kv[0])
+
+    def monthly_rollups(self) -> list[tuple[MonthlyKey, MonthlyRollup]]:
+        """The daily increments summed per monthly key (a batch may span midnight), in key order."""
+        out: dict[MonthlyKey, MonthlyRollup] = {}
+        for (pid, prod, day, plan, band, scope, slot), r in self.rollups.items():
+            key = (pid, prod, r.month, plan, band, scope, slot)
+            m = out.get(key)
+            if m is None:
+                out[key] = MonthlyRollup(day, r.calls, r.quantity, r.amount)
+            else:
+                m.first_day = min(m.first_day, day)
+                m.calls += r.calls
+                m.quantity += r.quantity
+                m.amount += r.amount
+        return sorted(out.items(), key=lambda kv: kv[0])
 
 
 def batch_totals(records: Sequence[CdrRecord], closed: set[str]) -> BatchTotals:

@@ -4,9 +4,10 @@ explicit BEGIN/COMMIT (a single statement is its own transaction, so it is all o
 
 The statement's data-modifying common table expressions insert the CDRs, their messages (`unnest`
 arrays; columns named, so the table's key shape does not matter), answer the claimed keys, upsert
-the daily rollups, consume the grants, and post the CHARGE entry set-wise (ledger/setwise.py). The
+the daily rollups and the monthly ones (the daily increments summed per month key in the statement:
+one more CTE, no round trip; charging/models.py UsageMonthly), consume the grants, and post the CHARGE entry set-wise (ledger/setwise.py). The
 final SELECT pulls them in its column order (each scalar subquery runs when its column is first
-evaluated): rows, claims, rollups, then the account rows (in id order), then the grant rows — the
+evaluated): rows, claims, daily then monthly rollups, then the account rows (in id order), then the grant rows — the
 order the grant manager takes them too (accounts, then its grant: charging/grants.py); grants before
 accounts here deadlocked with a grant release (found by tests/gateway on PostgreSQL).
 
@@ -22,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from openability.charging.cdr_batch import ROLLUP_KEY, batch_totals
+from openability.charging.cdr_batch import MONTHLY_KEY, ROLLUP_KEY, batch_totals
 from openability.charging.types import CdrRecord, ClaimState, GrantState
 from openability.kernel.db import json_dumps
 from openability.kernel.money import to_units
@@ -104,6 +105,7 @@ def _statement(with_rows: bool) -> tuple[str, SqlParams]:
 )"""
         counts = "(SELECT count(*) FROM cdrs) AS cdrs, (SELECT count(*) FROM msgs) AS msgs, "
     roll_cols, roll_src = _unnest(p, "roll", _ROLLUP)
+    month_key = ", ".join(MONTHLY_KEY)
     claim_p, claim_k, claim_r = p("claim.p", "text[]"), p("claim.k", "text[]"), p("claim.r", "text[]")
     grant_ids, grant_x = p("grant.id", "text[]"), p("grant.x", "int8[]")
     now = "$2::timestamptz"
@@ -116,16 +118,27 @@ def _statement(with_rows: bool) -> tuple[str, SqlParams]:
   UPDATE request_claims c SET state = '{ClaimState.ANSWERED.value}', usage_record_id = u.r, updated_at = {now}
   FROM unnest({claim_p}, {claim_k}, {claim_r}) AS u(p, k, r)
   WHERE c.partner_id = u.p AND c.request_key = u.k RETURNING 1
+), rin AS MATERIALIZED (
+  SELECT u.* FROM {roll_src}
 ), roll AS (
-  INSERT INTO usage_daily ({roll_cols}) SELECT u.* FROM {roll_src}
+  INSERT INTO usage_daily ({roll_cols}) SELECT * FROM rin
   ON CONFLICT ({", ".join(ROLLUP_KEY)}) DO UPDATE SET calls = usage_daily.calls + excluded.calls,
     quantity = usage_daily.quantity + excluded.quantity, amount = usage_daily.amount + excluded.amount
+  RETURNING 1
+), mroll AS (
+  INSERT INTO usage_monthly ({month_key}, first_day, calls, quantity, amount)
+  SELECT {month_key}, min(day), sum(calls)::int8, sum(quantity)::int8, sum(amount)::int8 FROM rin
+  GROUP BY {month_key} ORDER BY {month_key}
+  ON CONFLICT ({month_key}) DO UPDATE SET first_day = LEAST(usage_monthly.first_day, excluded.first_day),
+    calls = usage_monthly.calls + excluded.calls, quantity = usage_monthly.quantity + excluded.quantity,
+    amount = usage_monthly.amount + excluded.amount
   RETURNING 1
 ), consumed AS (
   UPDATE grants g SET consumed = g.consumed + u.x FROM unnest({grant_ids}, {grant_x}) AS u(id, x)
   WHERE g.id = u.id AND g.state = '{GrantState.ACTIVE.value}' RETURNING g.id
 )
 SELECT {counts}(SELECT count(*) FROM claims) AS claims, (SELECT count(*) FROM roll) AS rollups,
+  (SELECT count(*) FROM mroll) AS monthly,
   {post.lines_count} AS lines, {post.check} AS negative, {closed} AS closed,
   {post.revenue_account} AS revenue_account"""
     assert p.names[0] == "entry_id" and p.names[1] == "now"

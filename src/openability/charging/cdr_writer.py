@@ -1,4 +1,4 @@
-"""The CDR writer: group-commits CDRs (usage records), their messages, the daily rollups, one CHARGE
+"""The CDR writer: group-commits CDRs (usage records), their messages, the daily and monthly rollups, one CHARGE
 journal entry per batch and the grant consumption, all in ONE transaction (DESIGN.md hot path, step 4).
 
 Callers hand typed records (charging/types.py: `CdrRecord` with its `CdrMessage`s); the writer alone
@@ -27,15 +27,15 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from prometheus_client import Histogram
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, case, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from openability.charging import cdr_pg
-from openability.charging.cdr_batch import ROLLUP_KEY, BatchTotals, batch_totals
+from openability.charging.cdr_batch import MONTHLY_KEY, ROLLUP_KEY, BatchTotals, batch_totals
 from openability.charging.claims import ANSWER_CLAIM
-from openability.charging.models import Grant, Message, UsageDaily, UsageRecord
+from openability.charging.models import Grant, Message, UsageDaily, UsageMonthly, UsageRecord
 from openability.charging.types import CdrRecord, GrantState
 from openability.kernel.db import Money
 from openability.kernel.errors import InsufficientBalance
@@ -474,6 +474,24 @@ class CdrWriter:
         ]
         if values:  # few rows per batch (partners x products), one executemany
             await conn.execute(_rollup_upsert(conn.dialect.name), values)
+        monthly = [
+            {
+                "partner_id": pid,
+                "product_id": prod,
+                "month": month,
+                "price_plan_id": plan,
+                "band": band,
+                "scope": scope,
+                "slot": slot,
+                "first_day": agg.first_day,
+                "calls": agg.calls,
+                "quantity": agg.quantity,
+                "amount": agg.amount,
+            }
+            for (pid, prod, month, plan, band, scope, slot), agg in t.monthly_rollups()
+        ]
+        if monthly:  # the monthly rollups, in the same transaction (R-CHARGE-06)
+            await conn.execute(_monthly_upsert(conn.dialect.name), monthly)
 
 
 def _usage_row(r: CdrRecord, grant_id: str | None) -> dict[str, Any]:
@@ -507,6 +525,7 @@ _USAGE: Table = UsageRecord.__table__  # type: ignore[assignment]
 _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 _GRANTS: Table = Grant.__table__  # type: ignore[assignment]
 _DAILY: Table = UsageDaily.__table__  # type: ignore[assignment]
+_MONTHLY: Table = UsageMonthly.__table__  # type: ignore[assignment]
 
 _INSERT_USAGE = _USAGE.insert()
 _INSERT_MESSAGES = _MESSAGES.insert()
@@ -531,5 +550,22 @@ def _rollup_upsert(dialect: str) -> Any:
             "calls": _DAILY.c.calls + ins.excluded.calls,
             "quantity": _DAILY.c.quantity + ins.excluded.quantity,
             "amount": _DAILY.c.amount + ins.excluded.amount,
+        },
+    )
+
+
+@functools.cache
+def _monthly_upsert(dialect: str) -> Any:
+    ins = pg_insert(_MONTHLY) if dialect == "postgresql" else sqlite_insert(_MONTHLY)
+    return ins.on_conflict_do_update(
+        index_elements=list(MONTHLY_KEY),
+        set_={
+            "first_day": case(
+                (ins.excluded.first_day < _MONTHLY.c.first_day, ins.excluded.first_day),
+                else_=_MONTHLY.c.first_day,
+            ),
+            "calls": _MONTHLY.c.calls + ins.excluded.calls,
+            "quantity": _MONTHLY.c.quantity + ins.excluded.quantity,
+            "amount": _MONTHLY.c.amount + ins.excluded.amount,
         },
     )

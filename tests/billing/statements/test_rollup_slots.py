@@ -14,6 +14,7 @@ from openability.charging import settlement
 from openability.charging import usage as usage_reads
 from openability.charging.cdr_batch import batch_totals
 from openability.charging.models import UsageDaily
+from openability.charging.rollups import rebuild_monthly
 from openability.charging.types import CdrRecord
 from openability.kernel.clock import SHANGHAI, business_date
 from openability.kernel.ids import new_id
@@ -108,6 +109,8 @@ async def test_r_charge_06_two_slots_rows_of_one_day_are_billed_and_summed_once(
                     amount=D(amount),
                 )
             )
+        await uow.session.flush()
+        await rebuild_monthly(uow.session, "2026-11")  # the monthly rollups the bill run reads
     async with container.uow() as uow:
         stored = (
             await uow.session.scalars(
