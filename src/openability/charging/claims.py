@@ -177,6 +177,7 @@ class ClaimStore:
 
     async def _take_pin(self) -> tuple[AsyncConnection, Any, Any]:
         conn = await self.container.engine.connect()
+        raw: Any = None
         try:
             raw = (await conn.get_raw_connection()).driver_connection
             assert raw is not None
@@ -184,6 +185,9 @@ class ClaimStore:
         except BaseException as exc:
             await conn.invalidate(exc if isinstance(exc, Exception) else None)
             await conn.close()
+            if isinstance(exc, Exception) and ((raw is not None and raw.is_closed()) or is_outage(exc)):
+                # asyncpg's own errors are not SQLAlchemy's: the caller must see an outage (503).
+                raise ConnectionResetError(f"the database connection was closed: {exc!r}") from exc
             raise
         self._pin = (conn, raw, stmt)
         return self._pin
