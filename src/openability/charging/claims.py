@@ -3,7 +3,8 @@ before the network is touched, so however many workers and nodes see copies of a
 
 One round trip for the winner: `INSERT … SELECT … WHERE NOT EXISTS (a CDR with that key) ON CONFLICT
 DO NOTHING RETURNING` in autocommit, group-committed: the concurrent claims of a worker go in one
-statement (PostgreSQL: `unnest` of arrays, one prepared statement). A loser reads the claim:
+statement (PostgreSQL: `unnest` of arrays, prepared once on a pooled connection the store holds while
+its batcher runs: no pool checkout or SQLAlchemy per batch). A loser reads the claim:
 
 * answered (its CDR exists): the CDR's answer is replayed (a different request body → 409);
 * claimed by another worker: a different body → 409 `IDEMPOTENCY_KEY_REUSED` at once; the same body
@@ -38,6 +39,8 @@ from openability.kernel.errors import Conflict
 from openability.kernel.outage import is_outage
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
     from openability.kernel.platform import Platform
     from openability.kernel.uow import UnitOfWork
 
@@ -96,8 +99,16 @@ class ClaimStore:
         # load: several times the cost of the statement).
         self._slots = asyncio.Semaphore(CLAIM_CONCURRENCY)
         self._batcher: BatchWriter[_ClaimRequest] = BatchWriter(
-            "claims", self._commit_claims, batch_max=CLAIM_BATCH_MAX
+            "claims", self._commit_claims, batch_max=CLAIM_BATCH_MAX, on_exit=self._batcher_exit
         )
+        # PostgreSQL, while the batcher runs: one pooled connection held by the claim store (its raw
+        # asyncpg connection and the claim statement prepared on it), so a batch is one `fetch` with
+        # no pool checkout, no SQLAlchemy connection or greenlet hop, no statement-cache lookup. The
+        # batcher commits one batch at a time, so one connection is enough; it is given back at stop()
+        # and dropped (invalidated) when the server ended it. Only the batcher's task takes it, and the
+        # task gives it back when it ends, also when it is cancelled (a worker nobody stopped).
+        self._pin: tuple[AsyncConnection, Any, Any] | None = None
+        self._stopping = False
 
     # ---- the claim: one statement per batch of concurrent claims ----------------------------------
 
@@ -105,7 +116,20 @@ class ClaimStore:
         await self._batcher.start()
 
     async def stop(self) -> None:
-        await self._batcher.stop()
+        self._stopping = True
+        try:
+            await self._batcher.stop()
+        finally:
+            self._stopping = False
+        await self._unpin()
+
+    async def _batcher_exit(self) -> None:
+        if self._stopping:
+            await self._unpin()  # back to the pool
+        else:
+            # The task was cancelled (its loop is being torn down, its worker never stopped): the pool
+            # may be disposed already, so the connection is closed, not handed back.
+            await self._unpin(ConnectionAbortedError("the claim batcher was cancelled"))
 
     async def try_claim(self, partner_id: str, key: str, req_hash: str) -> bool:
         """Claim the key (True) unless it is claimed already or has a CDR (False). Concurrent claims
@@ -126,7 +150,64 @@ class ClaimStore:
             for it in batch:
                 it.fail(exc)
 
+    async def _claim_pinned(self, reqs: list[_ClaimRequest]) -> None:
+        """PostgreSQL, from the batcher: the claim statement on the store's own connection."""
+        pin = self._pin
+        if pin is None or pin[1].is_closed():
+            if pin is not None:
+                await self._unpin(ConnectionResetError("the claim connection was closed"))
+            pin = await self._take_pin()
+        now = self.container.clock.now()
+        try:
+            rows = await pin[2].fetch(
+                [r.partner_id for r in reqs],
+                [r.key for r in reqs],
+                [r.req_hash for r in reqs],
+                self.owner,
+                now,
+            )
+        except Exception as exc:
+            if pin[1].is_closed() or is_outage(exc):
+                # The server ended the connection (a restart): never use it again, and the callers
+                # see an outage (503); the next batch takes a new one.
+                await self._unpin(exc)
+                raise ConnectionResetError(f"the database connection was closed: {exc!r}") from exc
+            raise
+        _mark_won(reqs, rows)
+
+    async def _take_pin(self) -> tuple[AsyncConnection, Any, Any]:
+        conn = await self.container.engine.connect()
+        raw: Any = None
+        try:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None
+            stmt = await raw.prepare(_PG_CLAIMS)
+        except BaseException as exc:
+            await conn.invalidate(exc if isinstance(exc, Exception) else None)
+            await conn.close()
+            if isinstance(exc, Exception) and ((raw is not None and raw.is_closed()) or is_outage(exc)):
+                # asyncpg's own errors are not SQLAlchemy's: the caller must see an outage (503).
+                raise ConnectionResetError(f"the database connection was closed: {exc!r}") from exc
+            raise
+        self._pin = (conn, raw, stmt)
+        return self._pin
+
+    async def _unpin(self, exc: BaseException | None = None) -> None:
+        pin, self._pin = self._pin, None
+        if pin is None:
+            return
+        conn = pin[0]
+        try:
+            if exc is not None:
+                await conn.invalidate(exc if isinstance(exc, Exception) else None)
+            await conn.close()
+        except Exception as close_exc:  # a dead connection: the pool forgets it either way
+            log.debug("closing the claim connection: %s", close_exc)
+
     async def _claim_batch(self, reqs: list[_ClaimRequest]) -> None:
+        if self._pg and self._batcher.in_task():
+            await self._claim_pinned(reqs)  # the batcher's own connection (only its task uses it)
+            return
         now = self.container.clock.now()
         async with self._slots:
             if self._pg:
@@ -165,9 +246,7 @@ class ClaimStore:
                 params += (self.owner, at, at)
                 async with self.container.engine.begin() as conn:
                     rows = list((await conn.exec_driver_sql(sql, tuple(params))).all())
-        won = {(str(r[0]), str(r[1])) for r in rows}
-        for r in reqs:
-            r.won = (r.partner_id, r.key) in won
+        _mark_won(reqs, rows)
 
     async def _exec(self, stmt: Any, params: dict[str, Any]) -> Any:
         """One statement in its own transaction: the RETURNING rows, or the rowcount."""
@@ -291,6 +370,18 @@ class ClaimStore:
                 )
             ).first()
         return StoredAnswer(201, dict(row[0]), str(row[1])) if row is not None else None
+
+
+def _mark_won(reqs: list[_ClaimRequest], rows: Any) -> None:
+    """A returned row is one inserted claim: it goes to the first request of the batch with its
+    (partner, key). Copies of a key in one batch (the statement inserts the key once, ON CONFLICT DO
+    NOTHING skips the others) lose, as they would in separate batches."""
+    won = {(str(r[0]), str(r[1])) for r in rows}
+    for r in reqs:
+        k = (r.partner_id, r.key)
+        r.won = k in won
+        if r.won:
+            won.discard(k)
 
 
 _PG_CLAIMS = f"""INSERT INTO request_claims

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -190,7 +191,7 @@ class GatewayRuntime:
         cap = self.capabilities[capability]
         try:
             auth, _, _, _ = _request_headers(scope)
-            tok = await self._authenticate(auth, cap.name)
+            tok = await self._authenticate(auth, cap.name, self.clock.now())
             async with self.container.uow() as uow:
                 body = await message_status(uow.session, tok.partner_id, capability, message_id)
         except AppError as exc:
@@ -206,12 +207,11 @@ class GatewayRuntime:
 
     # ---- the call --------------------------------------------------------------------------------
 
-    async def _authenticate(self, auth: str, scope: str) -> TokenInfo:
+    async def _authenticate(self, auth: str, scope: str, now: datetime) -> TokenInfo:
         scheme, _, token = auth.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("send 'Authorization: Bearer <access token>' (POST /oauth/token)")
-        now = self.clock.now()
         tok = await self.caches.tokens.get(token_hash(token), now)
         if tok is None:
             raise Unauthenticated("the access token is not valid", bearer_error="invalid_token")
@@ -221,9 +221,11 @@ class GatewayRuntime:
             raise PermissionDenied(f"the access token has no '{scope}' scope", code="INSUFFICIENT_SCOPE")
         return tok
 
-    async def _entitle(self, tok: TokenInfo, capability: str) -> tuple[PartnerInfo, tuple[str, ...]]:
+    async def _entitle(
+        self, tok: TokenInfo, capability: str, now: datetime
+    ) -> tuple[PartnerInfo, tuple[str, ...]]:
         """The partner (active) and its ordered products of the capability, oldest order first."""
-        partner = await self.caches.partners.get(tok.partner_id, self.clock.now())
+        partner = await self.caches.partners.get(tok.partner_id, now)
         if partner is None:
             raise Unauthenticated("the access token's partner does not exist", bearer_error="invalid_token")
         if partner.status == "suspended":
@@ -235,10 +237,11 @@ class GatewayRuntime:
             raise PermissionDenied(f"no active order for a {capability} product", code="NO_ACTIVE_ORDER")
         return partner, ordered
 
-    async def _product(self, capability: str, ordered: tuple[str, ...], wanted: str | None) -> ProductInfo:
+    async def _product(
+        self, capability: str, ordered: tuple[str, ...], wanted: str | None, now: datetime
+    ) -> ProductInfo:
         """The product the call is rated on: the one the body's productId names (id or code) among the
         partner's active orders of the capability, else the oldest active order."""
-        now = self.clock.now()
         if wanted is None or wanted == ordered[0]:
             product_id = ordered[0]
         elif wanted in ordered:
@@ -296,21 +299,22 @@ class GatewayRuntime:
     ) -> tuple[int, dict[str, Any], bool]:
         name = cap.name
         auth, ctype, length, header_key = _request_headers(scope)
-        tok = await self._authenticate(auth, name)
-        partner, ordered = await self._entitle(tok, name)
+        # One clock read for the gateway's checks (token expiry, caches, rate limit): the engine
+        # reads its own for the call's instant.
+        now = self.clock.now()
+        tok = await self._authenticate(auth, name, now)
+        partner, ordered = await self._entitle(tok, name, now)
         raw = await self._read_body(receive, ctype, length, cap.max_body)
         decode = self._decoders.get(name)
         if decode is not None:
             req = decode(raw, self.settings)
         else:
             req = cap.validate(validation.parse_json(raw), self.settings)
-        product = await self._product(name, ordered, req.product_id)
+        product = await self._product(name, ordered, req.product_id, now)
         if header_key is not None:
             validation.check_key(header_key, "Idempotency-Key")
         key = idempotency_key(header_key, req.client_correlator)
-        retry = self.limiter.acquire(
-            (partner.id, product.id), product.rate_limit, self.clock.now().timestamp()
-        )
+        retry = self.limiter.acquire((partner.id, product.id), product.rate_limit, now.timestamp())
         if retry:
             raise TooManyRequests(
                 f"rate limit of {product.rate_limit} calls a second exceeded", details={"retryAfter": retry}

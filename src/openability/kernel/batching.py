@@ -1,19 +1,27 @@
 """Group commit: one task takes queued items and hands them to a commit function in batches — up to
-`batch_max` items, waiting at most `wait` seconds after the first for more — so a burst of writes costs
-one transaction per batch, not one per item. Each caller awaits its own item's future.
+`batch_max` items, waiting at most `wait` seconds for more when a batch is not full — so a burst of
+writes costs one transaction per batch, not one per item. Each caller awaits its own item's future.
 
 The commit function resolves the futures it has an answer for (per-item failures, say); whatever it
 leaves open is resolved after it returns (success) or raises (every open future gets `on_error(exc)`).
-The writer never dies of a failed batch, and `stop()` commits everything queued before it returns."""
+The writer never dies of a failed batch.
+
+The queue is the CDR writer's (charging/cdr_writer.py): a deque of `Pending` (the item and its future),
+and one waker future for the task that `put` completes only when it must (the task idle and an item
+came, or a waiting batch became full). No asyncio.Queue (its getter futures and `wait_for` task per
+wait), no timestamp per item. Items queued while a batch commits have waited already: the next batch
+goes at once, without a further `wait`. A writer that is stopping refuses new items (their future
+fails with `on_error(WriterStopped)`; `running` is False from the moment `stop()` is called, so callers
+that check it take their direct path instead) and commits everything queued before `stop()` returns."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from openability.kernel.outage import log_failure
 
@@ -22,11 +30,16 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass(slots=True)
+class WriterStopped(RuntimeError):
+    """The writer is stopped or stopping: the item was not queued."""
+
+
 class Pending(Generic[T]):
-    item: T
-    future: asyncio.Future[None]
-    enqueued: float
+    __slots__ = ("future", "item")
+
+    def __init__(self, item: T, future: asyncio.Future[None]) -> None:
+        self.item = item
+        self.future = future
 
     def succeed(self) -> None:
         if not self.future.done():
@@ -38,7 +51,9 @@ class Pending(Generic[T]):
             self.future.exception()  # retrieved: a caller that went away must not log "never retrieved"
 
 
-_STOP: Any = object()
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 class BatchWriter(Generic[T]):
@@ -50,70 +65,132 @@ class BatchWriter(Generic[T]):
         batch_max: int,
         wait: float = 0.0,
         on_error: Callable[[Exception], BaseException] = lambda exc: exc,
+        on_exit: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.name = name
+        # Run by the task when it ends (stopped, or cancelled: a loop torn down under a writer nobody
+        # stopped): what the commit function holds across batches (a connection) is given back.
+        self._on_exit = on_exit
         self._commit = commit
         self.batch_max = max(1, batch_max)
         self.wait = max(0.0, wait)
         self._on_error = on_error
-        self._queue: asyncio.Queue[Pending[T]] = asyncio.Queue()
+        self._queue: deque[Pending[T]] = deque()
+        self._wake_at = 1  # put() wakes the task once the queue holds this many items
+        self._wakeup: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+        self.batches = 0
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        """Started and not stopping: `put` queues the item."""
+        return self._task is not None and not self._task.done() and not self._stopping
+
+    def in_task(self) -> bool:
+        """True when called from the writer's own task (inside a commit)."""
+        return self._task is not None and asyncio.current_task() is self._task
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
 
     async def start(self) -> None:
-        if not self.running:
-            self._task = asyncio.create_task(self._loop(), name=self.name)
+        if self._task is None or self._task.done():
+            self._loop = loop = asyncio.get_running_loop()
+            self._stopping = False
+            self._task = loop.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
-        """Commit everything queued, then stop."""
+        """Refuse new items, commit everything queued, then stop."""
         if self._task is None:
             return
-        await self._queue.put(_STOP)
+        self._stopping = True
+        self._wake()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
 
     def put(self, item: T) -> asyncio.Future[None]:
-        """Queue one item; its future resolves once the item's batch is committed (or failed)."""
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        self._queue.put_nowait(Pending(item, fut, loop.time()))
+        """Queue one item; its future resolves once the item's batch is committed (or failed). A plain
+        future: awaiting it costs the caller no coroutine frame. Not running (or stopping): the future
+        has failed already with `on_error(WriterStopped)`."""
+        loop = self._loop
+        if loop is None or not self.running:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            fut.set_exception(self._on_error(WriterStopped(f"{self.name}: the writer is not running")))
+            fut.exception()  # retrieved: the caller that awaits it still gets it
+            return fut
+        fut = loop.create_future()
+        q = self._queue
+        q.append(Pending(item, fut))
+        if len(q) >= self._wake_at:
+            self._wake()
         return fut
 
-    async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        stopping = False
-        while not stopping:
-            first = await self._queue.get()
-            if first is _STOP:
-                break
-            batch: list[Pending[T]] = [first]
-            deadline = first.enqueued + self.wait
-            while len(batch) < self.batch_max:
+    def _wake(self) -> None:
+        w = self._wakeup
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def _sleep(self, wake_at: int, within: float | None) -> None:
+        """Until the queue holds `wake_at` items, stop() is called or `within` seconds pass."""
+        loop = self._loop
+        assert loop is not None
+        self._wake_at = wake_at
+        self._wakeup = w = loop.create_future()
+        timer = loop.call_later(within, _wake, w) if within is not None else None
+        try:
+            await w
+        finally:
+            self._wakeup = None
+            self._wake_at = 1
+            if timer is not None:
+                timer.cancel()
+
+    async def _run(self) -> None:
+        q, batch_max = self._queue, self.batch_max
+        waited = False  # the items queued now have waited for the batch that committed before them
+        try:
+            while True:
+                if not q:
+                    if self._stopping:
+                        break
+                    await self._sleep(1, None)
+                    waited = False
+                    continue
+                if len(q) < batch_max and self.wait and not waited and not self._stopping:
+                    await self._sleep(batch_max, self.wait)  # a full batch or stop() ends the wait
+                n = len(q) if len(q) <= batch_max else batch_max
+                batch = [q.popleft() for _ in range(n)]
+                await self._commit_batch(batch)
+                waited = True
+        finally:
+            if q:  # only when the task was cancelled: stop() commits everything queued
+                err = self._on_error(WriterStopped(f"{self.name}: the writer stopped"))
+                while q:
+                    q.popleft().fail(err)
+            if self._on_exit is not None:
                 try:
-                    nxt = self._queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    left = deadline - loop.time()
-                    if left <= 0:
-                        break
-                    try:
-                        nxt = await asyncio.wait_for(self._queue.get(), left)
-                    except TimeoutError:
-                        break
-                if nxt is _STOP:
-                    stopping = True
-                    break
-                batch.append(nxt)
-            try:
-                await self._commit(batch)
-            except Exception as exc:  # never let the writer die: fail the batch's callers instead
-                log_failure(log, exc, "%s: a batch of %d failed", self.name, len(batch))
-                err = self._on_error(exc)
-                for p in batch:
-                    p.fail(err)
-            else:
-                for p in batch:
-                    p.succeed()
+                    await self._on_exit()
+                except Exception as exc:
+                    log.warning("%s: cleaning up at exit failed: %s: %s", self.name, type(exc).__name__, exc)
+
+    async def _commit_batch(self, batch: list[Pending[T]]) -> None:
+        try:
+            await self._commit(batch)
+        except Exception as exc:  # never let the writer die: fail the batch's callers instead
+            log_failure(log, exc, "%s: a batch of %d failed", self.name, len(batch))
+            err = self._on_error(exc)
+            for p in batch:
+                p.fail(err)
+        except BaseException:  # cancelled mid-commit: its callers must not wait for ever
+            err = self._on_error(WriterStopped(f"{self.name}: the writer stopped"))
+            for p in batch:
+                p.fail(err)
+            raise
+        else:
+            self.batches += 1
+            for p in batch:
+                p.succeed()
