@@ -73,7 +73,7 @@ async def find_partner_ref(uow: UnitOfWork, partner_id: str) -> PartnerRef | Non
 async def find_partner_refs(uow: UnitOfWork, partner_ids: Iterable[str]) -> dict[str, PartnerRef]:
     """`find_partner_ref` of many partners in one query (the bill run's chunks): id -> ref; unknown
     ids are absent."""
-    return {p.id: _partner_ref(p) for p in await lifecycle.find_partners(uow, partner_ids)}
+    return {row[0]: PartnerRef(*row) for row in await lifecycle.find_partner_ref_rows(uow, partner_ids)}
 
 
 async def partner_names(
