@@ -30,12 +30,11 @@ import pytest
 from faultkit import Template, cloned
 from sqlalchemy import func, select
 
-from openability.billing.statement_rules import previous_month
 from openability.bootstrap import build_container
 from openability.charging.cdr_writer import CdrWriter
 from openability.charging.types import CdrRecord
 from openability.config import Settings
-from openability.kernel.clock import SHANGHAI, FrozenClock, business_date, month_key
+from openability.kernel.clock import SHANGHAI, FrozenClock, business_date, month_key, previous_month
 from openability.kernel.db import make_engine, make_sessionmaker
 from openability.kernel.ids import new_id
 

@@ -14,9 +14,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from openability.billing.rules import MAX_PAYMENT
-from openability.billing.statement_rules import next_month
 from openability.billing.types import DueState
-from openability.kernel.clock import SHANGHAI, business_date, end_of_business_day
+from openability.kernel.clock import SHANGHAI, business_date, end_of_business_day, next_month
 from openability.kernel.errors import Conflict, InvalidArgument, RuleViolation
 from openability.kernel.money import FEN, fmt_fen
 

@@ -27,7 +27,7 @@ from openability.billing import alerts, collection_rules, collections, invoices,
 from openability.billing import statement_rules as rules
 from openability.charging import settlement
 from openability.jobs.registry import DueFn, Job, PeriodJobFn, every_minute
-from openability.kernel.clock import SHANGHAI, month_key
+from openability.kernel.clock import SHANGHAI, month_key, previous_month
 from openability.kernel.errors import RuleViolation
 from openability.kernel.money import fmt_fen
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 def settled_month(now: datetime) -> str:
     """The period key of the month's jobs: the month before the current one (Asia/Shanghai)."""
-    return rules.previous_month(month_key(now))
+    return previous_month(month_key(now))
 
 
 async def run_bill_run(platform: Platform, month: str) -> str:
@@ -161,7 +161,7 @@ def deferred_due(p: Platform, month: str) -> datetime:
 
 def deferred_month(now: datetime) -> str:
     """The period key of `collections-deferred`: the month two before the current one."""
-    return rules.previous_month(settled_month(now))
+    return previous_month(settled_month(now))
 
 
 async def _collect(platform: Platform, month: str, due: datetime) -> str:

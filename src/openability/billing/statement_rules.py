@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from openability.catalog.rules import tiers_for
 from openability.catalog.types import PlanVersion
-from openability.kernel.clock import SHANGHAI, end_of_business_day
+from openability.kernel.clock import SHANGHAI, end_of_business_day, next_month
 from openability.kernel.money import round_fen
 
 ZERO = Decimal("0.0000")
@@ -189,16 +189,6 @@ def figures(lines: Sequence[UsageLine], provisional: Decimal, adjustments: Seque
 
 
 # ---- the month's calendar (Asia/Shanghai, R-BILL-02) ------------------------------------------------
-
-
-def next_month(month: str) -> str:
-    year, mon = int(month[:4]), int(month[5:7])
-    return f"{year + mon // 12:04d}-{mon % 12 + 1:02d}"
-
-
-def previous_month(month: str) -> str:
-    year, mon = int(month[:4]), int(month[5:7])
-    return f"{year - 1:04d}-12" if mon == 1 else f"{year:04d}-{mon - 1:02d}"
 
 
 def _day_of_next_month(month: str, day: int) -> date:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
-from openability.kernel.clock import month_key
+from openability.kernel.clock import month_key, next_month
 from openability.kernel.errors import NotFound, RuleViolation
 
 if TYPE_CHECKING:
@@ -57,11 +57,6 @@ def partition_name(month: str) -> str:
     if not MONTH_RE.match(month):
         raise ValueError(f"not a month: {month!r} (YYYY-MM)")
     return f"{PARENT}_{month[:4]}_{month[5:]}"
-
-
-def next_month(month: str) -> str:
-    y, m = int(month[:4]), int(month[5:])
-    return f"{y + m // 12:04d}-{m % 12 + 1:02d}"
 
 
 def months_ahead(current: str, ahead: int = AHEAD) -> list[str]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import TYPE_CHECKING
 
 from openability.charging import usage
 from openability.console.web import env
 from openability.jobs.registry import Job, daily, every_minute
 from openability.kernel.calendar_admin import load_working_calendar
-from openability.kernel.clock import business_date
+from openability.kernel.clock import business_date, previous_month
 from openability.kernel.notify import notify
 from openability.kernel.uow import UnitOfWork
 from openability.partners import service as partners_service
@@ -31,11 +30,6 @@ def care_threshold(uow: UnitOfWork) -> int:
     return uow.settings.care_offer_min_monthly_volume
 
 
-def _previous_month(d: date) -> str:
-    y, m = (d.year, d.month - 1) if d.month > 1 else (d.year - 1, 12)
-    return f"{y:04d}-{m:02d}"
-
-
 async def send_holiday_greetings(uow: UnitOfWork) -> tuple[int, int]:
     """On the first day of each statutory festival: a zh-CN greeting to every active partner, and to
     partners whose previous month's volume reached the threshold an offer of holiday packages
@@ -46,7 +40,7 @@ async def send_holiday_greetings(uow: UnitOfWork) -> tuple[int, int]:
     if festival is None:
         return 0, 0
     partners = await partners_service.partners_with_status(uow, PartnerStatus.ACTIVE)
-    month = _previous_month(today)
+    month = previous_month(f"{today.year:04d}-{today.month:02d}")
     volumes = await usage.monthly_volume_by_partner(uow, month)
     threshold = care_threshold(uow)
     owners = await service.operator_names(uow, {p.service_owner_id for p in partners if p.service_owner_id})
