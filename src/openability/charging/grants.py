@@ -487,7 +487,7 @@ async def _refill_statement(apg: Any, args: list[Any]) -> Any:
         if row is None or row["locked"] == 2:
             return row
         await asyncio.sleep(pause)
-        pause *= 2
+        pause = min(2 * pause, grants_pg.SKIP_MAX_SLEEP)
     return await apg.fetchrow(grants_pg.SQL, *args)
 
 
