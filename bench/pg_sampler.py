@@ -38,9 +38,11 @@ _BLOCKERS = """SELECT w.pid, w.wait_event, w.query, b.pid, b.state, b.query, b.x
      coalesce(l.tuple::text, ''), coalesce(l.transactionid::text, ''), coalesce(l.objid::text, ''),
      l.mode, l.granted::text])
    FROM pg_locks l WHERE l.pid = w.pid AND (NOT l.granted OR l.locktype = 'tuple'))
-FROM pg_stat_activity w CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS bp(pid)
-JOIN pg_stat_activity b ON b.pid = bp.pid
+FROM pg_stat_activity w LEFT JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS bp(pid) ON true
+LEFT JOIN pg_stat_activity b ON b.pid = bp.pid
 WHERE w.datname = $1 AND w.wait_event_type = 'Lock'"""
+# A relation extension lock (`Lock:extend`: two transactions adding a page to one table at once) has
+# no blocker pg_blocking_pids reports: traced with the blocker unknown.
 # In the bench database: a table's name, and the accounts row at a tuple (while still visible).
 _RELNAME = "SELECT relname FROM pg_class WHERE oid = $1::text::oid"
 _ACCOUNT_AT = "SELECT owner_id, type, slot FROM accounts WHERE ctid = $1::text::tid"
@@ -243,7 +245,12 @@ class PgSampler:
             lock, row = await self._what(event or "", locks or [])
             out.add(
                 Blocked(
-                    statement_name(wq or ""), lock, row, statement_name(bq or ""), bstate or "", bool(older)
+                    statement_name(wq or ""),
+                    lock,
+                    row,
+                    statement_name(bq or "") if bstate is not None else "(no blocker reported)",
+                    bstate or "active",
+                    bool(older),
                 )
             )
         return out
