@@ -18,7 +18,7 @@ partner's accounts in id order, then the grant: charging/cdr_pg.py), so none of 
 The statement returns one row in every case: `locked` says how many of the two account rows it
 locked. SQL_SKIP_LOCKED takes them `SKIP LOCKED`: when another transaction holds one (another worker's
 refill on the available row, this worker's CDR batch on its reserved slot), it locks fewer than two,
-writes nothing and the worker tries again a little later (charging/grants.py `_refill_pg`), so a refill
+writes nothing and the worker tries again a little later (charging/grants.py `_refill_statement`), so a refill
 does not wait in PostgreSQL; after SKIP_TRIES it waits (SQL) rather than starve.
 
 The amount is never more than the available balance read under the lock, so no concurrent refill
@@ -98,10 +98,10 @@ SELECT c.x, c.avail, c.kept, (SELECT count(*) FROM upd) + (SELECT count(*) FROM 
 FROM (SELECT 1) AS one LEFT JOIN calc c ON true"""
 
 
-# Waits for the account rows (the last try, and the SQLite-free tests' reference).
+# Waits for the account rows: the last try, after SKIP_TRIES busy ones.
 SQL = _refill_sql(skip_locked=False)
 # Takes the account rows only if no other transaction holds one (`locked` < 2: nothing written, the
-# grant not locked): charging/grants.py `_refill_pg` tries again after a short sleep, in the worker,
+# grant not locked): charging/grants.py `_refill_statement` tries again after a short sleep, in the worker,
 # instead of waiting in PostgreSQL behind another worker's refill (the partner's one available row)
 # or its own CDR batch (its reserved slot row).
 SQL_SKIP_LOCKED = _refill_sql(skip_locked=True)
