@@ -216,10 +216,11 @@ async def test_r_charge_02_two_workers_refilling_under_their_cdr_batches_charge_
 async def test_r_bill_10_a_revenue_rollup_leaves_shards_free_for_cdr_batches(
     container: Any, funded: Any, assert_ledger_clean: Any
 ) -> None:
-    """With every shard holding revenue, a roll-up in progress takes at most half of them; a CDR batch
-    committed meanwhile credits one of the others and does not wait for the roll-up (before, the
-    roll-up took every idle shard and the batch waited on the platform's revenue account). Later
-    roll-ups move the rest: platform revenue is the exact sum throughout, every entry balanced."""
+    """With every shard holding revenue, a roll-up in progress takes at most half of them; a second
+    roll-up meanwhile (the other worker's) skips without waiting; a CDR batch committed meanwhile
+    credits one of the free shards and does not wait for the roll-up (before, the roll-ups took every
+    idle shard and the batch waited on the platform's revenue account). Later roll-ups move the rest:
+    platform revenue is the exact sum throughout, every entry balanced."""
     now = container.clock.now()
     writer = CdrWriter(container)
     await write_all(writer, records(funded, None, "warm", 1, now))  # creates the shards
@@ -267,6 +268,10 @@ async def test_r_bill_10_a_revenue_rollup_leaves_shards_free_for_cdr_batches(
         ).all()
         assert len(taken) == REVENUE_SHARDS // 2
         assert moved == sum(shard_balances[a] for a in taken)
+        # another worker's roll-up meanwhile (the job runs at every tick in every worker): it skips
+        # this tick instead of waiting for the platform's revenue account, and moves nothing
+        async with container.uow() as other:
+            assert await asyncio.wait_for(revenue.roll_up_revenue(other.session, other.now), 5) == 0
         # a batch while the roll-up holds its shards and the platform's revenue account
         await asyncio.wait_for(write_all(writer, records(funded, None, "during", 3, now)), timeout=10)
     async with container.uow() as uow:

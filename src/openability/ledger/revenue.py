@@ -70,7 +70,9 @@ async def roll_up_revenue(
 ) -> Decimal:
     """Move the balances of up to `max_shards` idle shards, the fullest first, into the platform's
     revenue account (one REVENUE_ROLLUP entry). A shard that a CDR batch holds right now is skipped
-    (SKIP LOCKED): rolled up on a later run, never waited for. Returns the amount moved.
+    (SKIP LOCKED): rolled up on a later run, never waited for; so is the whole run while another
+    transaction holds the platform's revenue account (another worker's roll-up). Returns the amount
+    moved. This transaction waits for no row.
 
     Never all the shards at once: while this transaction holds the shards it took and the platform's
     revenue account, a CDR batch credits one of the shards left (ledger/setwise.py `rev`). Taking every
@@ -78,6 +80,18 @@ async def roll_up_revenue(
     this transaction's commit — the last lock waits of the two-worker benchmark (docs/charging.md
     "Reserved money per worker slot"). The shards left are rolled up by the next runs (the fullest
     first, so none is left behind for long); platform revenue is their sum at any time."""
+    # The platform's revenue account first, SKIP LOCKED: this job runs at every scheduler tick in every
+    # worker (Job.record False), so two workers' roll-ups meet — the second one skips this tick instead
+    # of waiting for the first one's commit (and a CDR batch falling back to it is not waited for).
+    main = await session.scalar(
+        select(Account)
+        .where(Account.owner_id == PLATFORM, Account.type == AccountType.REVENUE, Account.slot == 0)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    if main is None:
+        await ledger.get_account(session, PLATFORM, AccountType.REVENUE)  # NotFound if it is missing
+        return ZERO
     stmt = (
         select(Account)
         .where(
@@ -94,7 +108,6 @@ async def roll_up_revenue(
     total = sum((a.balance for a in shards), ZERO)
     if not shards:
         return ZERO
-    main = await ledger.get_account(session, PLATFORM, AccountType.REVENUE)
     # revenue is credit-normal: a debit of its balance empties a shard, the credit moves it to revenue
     legs = [ledger.debit(a, a.balance) for a in shards] + [ledger.credit(main, total)]
     legs.sort(key=lambda leg: leg.account.id)
