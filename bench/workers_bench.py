@@ -142,8 +142,10 @@ def report(
             top = f": {r.pg.top_waits()}" if r.pg.lock_waits else ""
             print(
                 f"  {tag}lock waits, {r.workers} worker{'s' if r.workers > 1 else ''}: {r.pg.lock_samples}"
-                f" of {r.pg.samples} pg_stat_activity samples (every 100 ms, {r.pg.backends} backends){top}"
+                f" of {r.pg.samples} pg_stat_activity samples (every {r.pg.interval_ms:.0f} ms, {r.pg.backends} backends){top}"
             )
+            for line in r.pg.blocker_lines():  # each traced wait: waiter, lock and row, blocker
+                print(f"    blocked: {line}")
         for r in runs:
             http_bench.print_latency(f"{r.workers} worker(s)", f"workers/{backend}", r.latency)
         if any(r.load.ok < r.load.requests for r in runs):

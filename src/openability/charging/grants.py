@@ -377,10 +377,10 @@ class GrantManager:
                         slot = pick_reserved_slot([r[0] for r in taken])
                         if slot != 0:
                             await apg.execute(grants_pg.ENSURE_SLOT, new_id("acc"), h.partner_id, slot, now)
-                        row = await apg.fetchrow(grants_pg.SQL, *args, slot)
+                        row = await _refill_statement(apg, [*args, slot])
                 else:
                     # A grant reaped under this worker is replaced on the same slot.
-                    row = await apg.fetchrow(grants_pg.SQL, *args, slot)
+                    row = await _refill_statement(apg, [*args, slot])
             except asyncpg.PostgresError as exc:
                 mark = failure_mark(str(exc))
                 if mark is not None and mark[0] == NEGATIVE_MARK:  # cannot happen: x <= available
@@ -389,7 +389,7 @@ class GrantManager:
             finally:
                 if apg.is_closed():  # never hand a dead connection back to the pool
                     await conn.invalidate()
-        if row is None:
+        if row is None or row["locked"] < 2:  # the waiting statement found fewer than two rows
             raise NotFound(f"prepaid accounts of {h.partner_id} not found")
         x_units, avail_units, kept = row["x"], row["avail"], row["kept"]
         if x_units is None:
@@ -473,6 +473,22 @@ class GrantManager:
                     # housekeeping's scan every second. A call waiting on this lock starts afresh.
                     del self._held[h.partner_id]
         return n
+
+
+async def _refill_statement(apg: Any, args: list[Any]) -> Any:
+    """Run the refill statement without waiting in PostgreSQL for the account rows: SKIP LOCKED, and
+    while another transaction holds one of them (another worker's refill on the partner's available
+    row, this worker's own CDR batch on its reserved slot row: one statement and its commit), sleep a
+    little and try again — the refill queues in this worker, not on a row lock. After
+    grants_pg.SKIP_TRIES busy tries the waiting statement (never starved). A busy try writes nothing."""
+    pause = grants_pg.SKIP_FIRST_SLEEP
+    for _ in range(grants_pg.SKIP_TRIES):
+        row = await apg.fetchrow(grants_pg.SQL_SKIP_LOCKED, *args)
+        if row is None or row["locked"] == 2:
+            return row
+        await asyncio.sleep(pause)
+        pause = min(2 * pause, grants_pg.SKIP_MAX_SLEEP)
+    return await apg.fetchrow(grants_pg.SQL, *args)
 
 
 async def release_grant(

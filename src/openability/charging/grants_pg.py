@@ -15,6 +15,12 @@ partner's accounts in id order, then the grant: charging/cdr_pg.py), so none of 
   5. post the balanced GRANT entry (Dr available, Cr reserved, x): the entry row, its two lines and
      both balance moves, as setwise.py posts the CDR batch's entry.
 
+The statement returns one row in every case: `locked` says how many of the two account rows it
+locked. SQL_SKIP_LOCKED takes them `SKIP LOCKED`: when another transaction holds one (another worker's
+refill on the available row, this worker's CDR batch on its reserved slot), it locks fewer than two,
+writes nothing and the worker tries again a little later (charging/grants.py `_refill_statement`), so a refill
+does not wait in PostgreSQL; after SKIP_TRIES it waits (SQL) rather than starve.
+
 The amount is never more than the available balance read under the lock, so no concurrent refill
 can overdraw it (R-CHARGE-02); the statement also fails on purpose (ledger/setwise.py `fail_if`) if a
 prepaid:available balance would end below zero, so nothing of it is written then."""
@@ -29,14 +35,17 @@ _AVAIL = AccountType.PREPAID_AVAILABLE.value
 _RESERVED = AccountType.PREPAID_RESERVED.value
 _ACTIVE = GrantState.ACTIVE.value
 
+
 # $1 partner id, $2 the worker's grant id (NULL: none), $3 the grant's remaining money in memory (units),
 # $4 need (the call's amount, units), $5 want (max(target, need), units), $6 now, $7 new expires_at,
 # $8 id of a new grant, $9 worker id, $10 journal entry id, $11 memo, $12 the reserved slot.
-SQL = f"""WITH acc AS MATERIALIZED (
+def _refill_sql(skip_locked: bool) -> str:
+    lock = "FOR UPDATE SKIP LOCKED" if skip_locked else "FOR UPDATE"
+    return f"""WITH acc AS MATERIALIZED (
   SELECT a.id, a.type, a.balance FROM accounts a
   WHERE a.owner_id = $1::text
     AND (a.type = '{_AVAIL}' OR (a.type = '{_RESERVED}' AND a.slot = $12::int4))
-  ORDER BY a.id FOR UPDATE
+  ORDER BY a.id {lock}
 ), old AS MATERIALIZED (
   SELECT g.id FROM grants g
   WHERE g.id = $2::text AND g.state = '{_ACTIVE}' AND (SELECT count(*) FROM acc) = 2
@@ -84,8 +93,24 @@ SQL = f"""WITH acc AS MATERIALIZED (
 )
 SELECT c.x, c.avail, c.kept, (SELECT count(*) FROM upd) + (SELECT count(*) FROM ins) AS grants,
   (SELECT count(*) FROM lines) AS lines,
-  {fail_if(NEGATIVE_MARK, "bal.id", f"FROM bal WHERE bal.type = '{_AVAIL}' AND bal.balance < 0")} AS negative
-FROM calc c"""
+  {fail_if(NEGATIVE_MARK, "bal.id", f"FROM bal WHERE bal.type = '{_AVAIL}' AND bal.balance < 0")} AS negative,
+  (SELECT count(*) FROM acc) AS locked
+FROM (SELECT 1) AS one LEFT JOIN calc c ON true"""
+
+
+# Waits for the account rows: the last try, after SKIP_TRIES busy ones.
+SQL = _refill_sql(skip_locked=False)
+# Takes the account rows only if no other transaction holds one (`locked` < 2: nothing written, the
+# grant not locked): charging/grants.py `_refill_statement` tries again after a short sleep, in the worker,
+# instead of waiting in PostgreSQL behind another worker's refill (the partner's one available row)
+# or its own CDR batch (its reserved slot row).
+SQL_SKIP_LOCKED = _refill_sql(skip_locked=True)
+# How often, and how long apart (seconds, doubling up to SKIP_MAX_SLEEP), a refill finds an account row
+# busy before it waits for it in PostgreSQL (SQL): a CDR batch or another refill holds it for one
+# statement and its commit (~1–5 ms). 8 tries: ~60 ms in all.
+SKIP_TRIES = 8
+SKIP_FIRST_SLEEP = 0.0005
+SKIP_MAX_SLEEP = 0.016
 
 # A new grant's reserved slot, in one short transaction before SQL (charging/grants.py `_refill_pg`):
 # a per-partner transaction-level advisory lock that only new grants take (first, before any row lock:

@@ -29,6 +29,10 @@ from openability.ledger.types import (
 
 ZERO = Decimal(0)
 
+# The most shards one roll-up takes: the others stay free for the CDR batches meanwhile (see
+# roll_up_revenue). Half of them: with fewer batches in flight than that, a batch always finds one.
+ROLLUP_MAX_SHARDS = REVENUE_SHARDS // 2
+
 _REVENUE_ACCOUNTS = or_(Account.owner_id == PLATFORM, Account.owner_id.startswith(REVENUE_SHARD_PREFIX))
 
 
@@ -61,10 +65,33 @@ async def revenue_balance(session: AsyncSession) -> Decimal:
     return units(total)
 
 
-async def roll_up_revenue(session: AsyncSession, now: datetime) -> Decimal:
-    """Move every idle shard's balance into the platform's revenue account (one REVENUE_ROLLUP entry).
-    A shard that a CDR batch holds right now is skipped (SKIP LOCKED): rolled up on the next run, never
-    waited for. Returns the amount moved."""
+async def roll_up_revenue(
+    session: AsyncSession, now: datetime, *, max_shards: int = ROLLUP_MAX_SHARDS
+) -> Decimal:
+    """Move the balances of up to `max_shards` idle shards, the fullest first, into the platform's
+    revenue account (one REVENUE_ROLLUP entry). A shard that a CDR batch holds right now is skipped
+    (SKIP LOCKED): rolled up on a later run, never waited for; so is the whole run while another
+    transaction holds the platform's revenue account (another worker's roll-up). Returns the amount
+    moved. This transaction waits for no row.
+
+    Never all the shards at once: while this transaction holds the shards it took and the platform's
+    revenue account, a CDR batch credits one of the shards left (ledger/setwise.py `rev`). Taking every
+    idle shard left a batch none, so it fell back to the platform's revenue account and waited for
+    this transaction's commit — the last lock waits of the two-worker benchmark (docs/charging.md
+    "Reserved money per worker slot"). The shards left are rolled up by the next runs (the fullest
+    first, so none is left behind for long); platform revenue is their sum at any time."""
+    # The platform's revenue account first, SKIP LOCKED: this job runs at every scheduler tick in every
+    # worker (Job.record False), so two workers' roll-ups meet — the second one skips this tick instead
+    # of waiting for the first one's commit (and a CDR batch falling back to it is not waited for).
+    main = await session.scalar(
+        select(Account)
+        .where(Account.owner_id == PLATFORM, Account.type == AccountType.REVENUE, Account.slot == 0)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    if main is None:
+        await ledger.get_account(session, PLATFORM, AccountType.REVENUE)  # NotFound if it is missing
+        return ZERO
     stmt = (
         select(Account)
         .where(
@@ -72,15 +99,15 @@ async def roll_up_revenue(session: AsyncSession, now: datetime) -> Decimal:
             Account.owner_id.startswith(REVENUE_SHARD_PREFIX),
             Account.balance != ZERO,
         )
-        .order_by(Account.id)
+        .order_by(Account.balance.desc(), Account.id)
+        .limit(max(1, max_shards))
         .with_for_update(skip_locked=True)
         .execution_options(populate_existing=True)
     )
-    shards = list((await session.scalars(stmt)).all())
+    shards = sorted((await session.scalars(stmt)).all(), key=lambda a: a.id)
     total = sum((a.balance for a in shards), ZERO)
     if not shards:
         return ZERO
-    main = await ledger.get_account(session, PLATFORM, AccountType.REVENUE)
     # revenue is credit-normal: a debit of its balance empties a shard, the credit moves it to revenue
     legs = [ledger.debit(a, a.balance) for a in shards] + [ledger.credit(main, total)]
     legs.sort(key=lambda leg: leg.account.id)
