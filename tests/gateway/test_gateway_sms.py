@@ -171,6 +171,7 @@ async def test_r_price_01_graduated_price_crosses_tier_with_month_to_date_volume
     from datetime import date
 
     from openability.charging.models import UsageDaily
+    from openability.charging.rollups import rebuild_monthly
 
     async with container.uow() as uow:  # 999 segments already used this month (another worker, earlier)
         uow.session.add(
@@ -187,6 +188,8 @@ async def test_r_price_01_graduated_price_crosses_tier_with_month_to_date_volume
                 amount=Decimal("49.9500"),
             )
         )
+        await uow.session.flush()
+        await rebuild_monthly(uow.session, "2026-11")  # the writer keeps both rollups
     r = await client.post(URL, json=kit.sms(["+8613800138000", "+8613900139000"]), headers=world.auth)
     assert r.status_code == 201
     # unit #1000 (position 999) at 0.05, unit #1001 (position 1000) at the 0.04 tier

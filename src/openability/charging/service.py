@@ -55,6 +55,7 @@ from openability.charging.types import (
 from openability.charging.volume import UNPLACED, Segments, VolumeBlocks, rate_segments, split_segments
 from openability.connectors.base import NetworkInDoubt, NetworkThrottled, NetworkUnavailable, Submitted
 from openability.kernel.clock import business_date
+from openability.kernel.db import json_dumps, json_loads
 from openability.kernel.errors import AppError, Busy, InvalidArgument, NetworkBusy, RuleViolation
 from openability.kernel.ids import new_id
 from openability.kernel.money import fmt
@@ -132,7 +133,10 @@ class IdempotencyStore:
         self.container = container
         self.claims = claims
         self._inflight: dict[tuple[str, str], tuple[asyncio.Future[StoredAnswer], str]] = {}
-        self._done: OrderedDict[tuple[str, str], StoredAnswer] = OrderedDict()
+        # Charged answers, newest last, kept as JSON text (status, body, request hash): a 20,000-entry
+        # LRU of answer dicts held ~24 MiB of a worker's memory under keyed load (issue 9's RSS
+        # target); a replay decodes it, as a replay from the database does.
+        self._done: OrderedDict[tuple[str, str], tuple[int, str, str]] = OrderedDict()
 
     async def begin(self, partner_id: str, key: str, req_hash: str) -> StoredAnswer | None:
         """None: the caller owns the key now (claimed in the database) and must call finish().
@@ -142,7 +146,7 @@ class IdempotencyStore:
             hit = self._done.get(k)
             if hit is not None:
                 self._done.move_to_end(k)
-                return _check_same(hit, req_hash)
+                return _check_same(StoredAnswer(hit[0], json_loads(hit[1]), hit[2]), req_hash)
             waiting = self._inflight.get(k)
             if waiting is None:
                 break
@@ -179,7 +183,7 @@ class IdempotencyStore:
         if waiting is not None and not waiting[0].done():
             waiting[0].set_result(answer)
         if answer.status < 300:
-            self._done[k] = answer
+            self._done[k] = (answer.status, json_dumps(answer.body), answer.request_hash)
             if len(self._done) > IDEMPOTENCY_LRU_SIZE:
                 self._done.popitem(last=False)
 
