@@ -141,3 +141,21 @@ def flat_subject(f: Any, *, valid_days: int = 1) -> Any:
         ),
     )
     return Subject(f.partner_id, f.product_id, "cli_x", "prepaid", "national", "list", plans, "segment")
+
+
+async def charge_call(engine: Any, subj: Any, i: int, units: int = 1) -> None:
+    """One charged SMS call through a ChargingEngine: authorize `units`, settle them, and record its
+    CDR `cdr_<i>` under the key `k<i>` (its answer {"i": i})."""
+    auth = await engine.authorize(subj, units)
+    engine.settle(auth, units)
+    await engine.record(
+        auth,
+        record_id=f"cdr_{i}",
+        request_key=f"k{i}",
+        req_hash="",
+        capability="sms",
+        operation="sendMessage",
+        recipients=["+8613800138000"],
+        response={"i": i},
+        messages=[],
+    )

@@ -20,7 +20,7 @@ from openability.charging.types import GrantState
 from openability.kernel.errors import InsufficientBalance
 from openability.ledger.models import JournalEntry
 from openability.ledger.types import AccountType
-from support_funded import SUBJECT_PRICE, flat_subject
+from support_funded import SUBJECT_PRICE, charge_call, flat_subject
 
 PRICE = SUBJECT_PRICE
 
@@ -145,19 +145,7 @@ async def test_cdr_writer_group_commits_and_books_grant_consumption(
         subj = subject(funded)
 
         async def call(i: int) -> None:
-            auth = await engine.authorize(subj, 1)
-            engine.settle(auth, 1)
-            await engine.record(
-                auth,
-                record_id=f"cdr_{i}",
-                request_key=f"k{i}",
-                req_hash="",
-                capability="sms",
-                operation="sendMessage",
-                recipients=["+8613800138000"],
-                response={"i": i},
-                messages=[],
-            )
+            await charge_call(engine, subj, i)
 
         await asyncio.gather(*(call(i) for i in range(50)))
         assert engine.cdr.batches < 50  # grouped

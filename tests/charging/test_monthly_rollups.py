@@ -20,7 +20,7 @@ from openability.charging.types import CdrRecord
 from openability.integrity import run_audit
 from openability.kernel.clock import SHANGHAI, business_date
 from openability.kernel.ids import new_id
-from support_funded import SUBJECT_PRICE, flat_subject
+from support_funded import SUBJECT_PRICE, charge_call, flat_subject
 
 D = Decimal
 
@@ -124,19 +124,7 @@ async def test_r_charge_06_monthly_rollups_equal_the_daily_ones_after_two_worker
     try:
 
         async def call(w: ChargingEngine, i: int, units: int) -> None:
-            auth = await w.authorize(subj, units)
-            w.settle(auth, units)
-            await w.record(
-                auth,
-                record_id=f"cdr_{i}",
-                request_key=f"k{i}",
-                req_hash="",
-                capability="sms",
-                operation="sendMessage",
-                recipients=["+8613800138000"],
-                response={"i": i},
-                messages=[],
-            )
+            await charge_call(w, subj, i, units)
 
         for _day in range(3):
             await asyncio.gather(*(call(workers[(n + i) % 2], n + i, 1 + (n + i) % 3) for i in range(10)))

@@ -36,7 +36,7 @@ from openability.ledger.types import (
     AccountType,
     EntryKind,
 )
-from support_funded import SUBJECT_PRICE, flat_subject
+from support_funded import SUBJECT_PRICE, charge_call, flat_subject
 
 pytestmark = pytest.mark.postgres_only
 PRICE = SUBJECT_PRICE
@@ -180,19 +180,7 @@ async def test_r_charge_02_two_workers_refilling_under_their_cdr_batches_charge_
     try:
 
         async def call(w: ChargingEngine, i: int) -> None:
-            auth = await w.authorize(subj, 1)
-            w.settle(auth, 1)
-            await w.record(
-                auth,
-                record_id=f"cdr_{i}",
-                request_key=f"k{i}",
-                req_hash="",
-                capability="sms",
-                operation="sendMessage",
-                recipients=["+8613800138000"],
-                response={"i": i},
-                messages=[],
-            )
+            await charge_call(w, subj, i)
 
         for start in range(0, n, 50):  # waves, so the grants run dry and refill between batches
             await asyncio.gather(*(call(workers[i % 2], i) for i in range(start, start + 50)))

@@ -20,7 +20,7 @@ from openability.integrity import run_audit
 from openability.ledger import service as ledger
 from openability.ledger.models import Account, JournalEntry, JournalLine
 from openability.ledger.types import AccountType, EntryKind, pick_reserved_slot
-from support_funded import SUBJECT_PRICE, flat_subject
+from support_funded import SUBJECT_PRICE, charge_call, flat_subject
 
 PRICE = SUBJECT_PRICE
 
@@ -61,19 +61,7 @@ async def test_r_charge_02_two_workers_grants_and_cdr_batches_use_different_rese
     try:
 
         async def call(w: ChargingEngine, i: int) -> None:
-            auth = await w.authorize(subj, 1)
-            w.settle(auth, 1)
-            await w.record(
-                auth,
-                record_id=f"cdr_{i}",
-                request_key=f"k{i}",
-                req_hash="",
-                capability="sms",
-                operation="sendMessage",
-                recipients=["+8613800138000"],
-                response={"i": i},
-                messages=[],
-            )
+            await charge_call(w, subj, i)
 
         await asyncio.gather(*(call(workers[i % 2], i) for i in range(30)))
         async with container.uow() as uow:

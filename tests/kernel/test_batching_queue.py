@@ -86,7 +86,7 @@ async def test_items_queued_during_a_commit_go_next_without_a_further_wait() -> 
     await w.start()
     first = w.put(1)
     await asyncio.sleep(0)
-    w._wake()  # end the first batch's wait (5 s) at once: the test is about the second batch
+    w._waker.wake()  # end the first batch's wait (5 s) at once: the test is about the second batch
     await asyncio.sleep(0)
     later = [w.put(i) for i in (2, 3)]
     gate.set()

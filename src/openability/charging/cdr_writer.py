@@ -37,6 +37,7 @@ from openability.charging.cdr_batch import MONTHLY_KEY, ROLLUP_KEY, BatchTotals,
 from openability.charging.claims import ANSWER_CLAIM
 from openability.charging.models import Grant, Message, UsageDaily, UsageMonthly, UsageRecord
 from openability.charging.types import CdrRecord, GrantState
+from openability.kernel.batching import Waker
 from openability.kernel.db import Money
 from openability.kernel.errors import InsufficientBalance
 from openability.kernel.ids import new_id
@@ -117,8 +118,7 @@ class CdrWriter:
         self._batch_max = max(1, container.settings.cdr_batch_max)
         self._wait = max(0.0, container.settings.cdr_batch_wait_ms / 1000)
         self._queue: deque[tuple[CdrRecord, asyncio.Future[None]]] = deque()
-        self._wake_at = 1  # write() wakes the task once the queue holds this many records
-        self._wakeup: asyncio.Future[None] | None = None
+        self._waker = Waker()  # write() wakes the task only when it must (kernel/batching.py)
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
@@ -148,7 +148,7 @@ class CdrWriter:
         if self._task is None:
             return
         self._stopping = True
-        self._wake()
+        self._waker.wake()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
@@ -168,29 +168,8 @@ class CdrWriter:
         fut = loop.create_future()
         q = self._queue
         q.append((record, fut))
-        if len(q) >= self._wake_at:
-            self._wake()
+        self._waker.queued(len(q))
         return fut
-
-    def _wake(self) -> None:
-        w = self._wakeup
-        if w is not None and not w.done():
-            w.set_result(None)
-
-    async def _sleep(self, wake_at: int, within: float | None) -> None:
-        """Until the queue holds `wake_at` records, stop() is called or `within` seconds pass."""
-        loop = self._loop
-        assert loop is not None
-        self._wake_at = wake_at
-        self._wakeup = w = loop.create_future()
-        timer = loop.call_later(within, _succeed, w) if within is not None else None
-        try:
-            await w
-        finally:
-            self._wakeup = None
-            self._wake_at = 1
-            if timer is not None:
-                timer.cancel()
 
     async def _run(self) -> None:
         loop = self._loop
@@ -207,12 +186,12 @@ class CdrWriter:
                 if not q:
                     if self._stopping:
                         break
-                    await self._sleep(1, None)
+                    await self._waker.sleep(loop, 1, None)
                     waited = False
                     continue
                 if len(q) < batch_max and self._wait and not waited and not self._stopping:
                     # Wait at most `wait` after the first record for more (a full batch ends it).
-                    await self._sleep(batch_max, self._wait)
+                    await self._waker.sleep(loop, batch_max, self._wait)
                 n = min(len(q), batch_max)
                 taken = [q.popleft() for _ in range(n)]
                 if depth == 1:  # one at a time: inline, no task per batch

@@ -56,6 +56,41 @@ def _wake(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
+class Waker:
+    """The wake-up of a writer task that sleeps on its deque (BatchWriter here, the CDR writer in
+    charging/cdr_writer.py): the producer calls `queued(len(queue))` after each append, which completes
+    the task's one future only when it must — the task sleeps and the queue holds what it waits for;
+    `wake()` ends any sleep (stop). No asyncio.Queue, no wait_for task per wait."""
+
+    __slots__ = ("_at", "_fut")
+
+    def __init__(self) -> None:
+        self._at = 1  # queued() wakes the task once the queue holds this many items
+        self._fut: asyncio.Future[None] | None = None
+
+    def queued(self, n: int) -> None:
+        if n >= self._at:
+            self.wake()
+
+    def wake(self) -> None:
+        f = self._fut
+        if f is not None and not f.done():
+            f.set_result(None)
+
+    async def sleep(self, loop: asyncio.AbstractEventLoop, wake_at: int, within: float | None) -> None:
+        """Until the queue holds `wake_at` items, wake() is called or `within` seconds pass."""
+        self._at = wake_at
+        self._fut = f = loop.create_future()
+        timer = loop.call_later(within, _wake, f) if within is not None else None
+        try:
+            await f
+        finally:
+            self._fut = None
+            self._at = 1
+            if timer is not None:
+                timer.cancel()
+
+
 class BatchWriter(Generic[T]):
     def __init__(
         self,
@@ -76,8 +111,7 @@ class BatchWriter(Generic[T]):
         self.wait = max(0.0, wait)
         self._on_error = on_error
         self._queue: deque[Pending[T]] = deque()
-        self._wake_at = 1  # put() wakes the task once the queue holds this many items
-        self._wakeup: asyncio.Future[None] | None = None
+        self._waker = Waker()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
@@ -107,7 +141,7 @@ class BatchWriter(Generic[T]):
         if self._task is None:
             return
         self._stopping = True
-        self._wake()
+        self._waker.wake()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
@@ -125,43 +159,24 @@ class BatchWriter(Generic[T]):
         fut = loop.create_future()
         q = self._queue
         q.append(Pending(item, fut))
-        if len(q) >= self._wake_at:
-            self._wake()
+        self._waker.queued(len(q))
         return fut
 
-    def _wake(self) -> None:
-        w = self._wakeup
-        if w is not None and not w.done():
-            w.set_result(None)
-
-    async def _sleep(self, wake_at: int, within: float | None) -> None:
-        """Until the queue holds `wake_at` items, stop() is called or `within` seconds pass."""
+    async def _run(self) -> None:
+        q, batch_max, waker = self._queue, self.batch_max, self._waker
         loop = self._loop
         assert loop is not None
-        self._wake_at = wake_at
-        self._wakeup = w = loop.create_future()
-        timer = loop.call_later(within, _wake, w) if within is not None else None
-        try:
-            await w
-        finally:
-            self._wakeup = None
-            self._wake_at = 1
-            if timer is not None:
-                timer.cancel()
-
-    async def _run(self) -> None:
-        q, batch_max = self._queue, self.batch_max
         waited = False  # the items queued now have waited for the batch that committed before them
         try:
             while True:
                 if not q:
                     if self._stopping:
                         break
-                    await self._sleep(1, None)
+                    await waker.sleep(loop, 1, None)
                     waited = False
                     continue
                 if len(q) < batch_max and self.wait and not waited and not self._stopping:
-                    await self._sleep(batch_max, self.wait)  # a full batch or stop() ends the wait
+                    await waker.sleep(loop, batch_max, self.wait)  # a full batch or stop() ends the wait
                 n = len(q) if len(q) <= batch_max else batch_max
                 batch = [q.popleft() for _ in range(n)]
                 await self._commit_batch(batch)
