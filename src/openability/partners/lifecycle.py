@@ -28,7 +28,7 @@ from openability.partners._common import (
     name_taken,
     partner_user_has,
 )
-from openability.partners.models import Partner, PartnerUser
+from openability.partners.models import PARTNER_REF_COLUMNS, Partner, PartnerUser
 from openability.partners.passwords import hash_secret_async
 from openability.partners.schemas import CreateSi, RegisterAp, UpdatePartner
 from openability.partners.types import PartnerKind, PartnerStatus, ProductKind, Scope, Tier
@@ -71,27 +71,13 @@ async def find_partner(uow: UnitOfWork, partner_id: str) -> Partner | None:
     return await uow.session.get(Partner, partner_id)
 
 
-# The columns of a PartnerRef (partners/types.py), in its field order.
-REF_COLUMNS = (
-    Partner.id,
-    Partner.kind,
-    Partner.name,
-    Partner.billing_mode,
-    Partner.status,
-    Partner.scope,
-    Partner.tier,
-    Partner.credit_code,
-    Partner.service_owner_id,
-)
-
-
 async def find_partner_ref_rows(uow: UnitOfWork, partner_ids: Iterable[str]) -> list[Any]:
     """The PartnerRef columns of many partners in one query, as plain rows (no ORM object per
     partner: the bill run reads 10,000 at a time); unknown ids are absent."""
     ids = sorted(set(partner_ids))
     if not ids:
         return []
-    return list((await uow.session.execute(select(*REF_COLUMNS).where(Partner.id.in_(ids)))).all())
+    return list((await uow.session.execute(select(*PARTNER_REF_COLUMNS).where(Partner.id.in_(ids)))).all())
 
 
 async def partner_names(

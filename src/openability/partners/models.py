@@ -50,6 +50,21 @@ class Partner(Base):
         }
 
 
+# The columns of a PartnerRef (partners/types.py), in its field order: read as plain rows where many
+# partners or a hot path need them (the bill run's chunks, the gateway's first call of a token).
+PARTNER_REF_COLUMNS = (
+    Partner.id,
+    Partner.kind,
+    Partner.name,
+    Partner.billing_mode,
+    Partner.status,
+    Partner.scope,
+    Partner.tier,
+    Partner.credit_code,
+    Partner.service_owner_id,
+)
+
+
 class PartnerUser(Base):
     __tablename__ = "partner_users"
 

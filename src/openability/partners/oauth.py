@@ -25,7 +25,7 @@ from openability.kernel.ids import new_id, new_secret
 from openability.kernel.uow import Actor, UnitOfWork
 from openability.partners import rules, throttle
 from openability.partners._common import audit_as, load_partner, partner_user_has
-from openability.partners.models import AccessToken, ApiClient, Partner
+from openability.partners.models import PARTNER_REF_COLUMNS, AccessToken, ApiClient, Partner
 from openability.partners.passwords import hash_secret_async, verify_secret_async
 from openability.partners.tokens import KIND_CLIENT, hash_token, new_token
 from openability.partners.types import ClientToken, PartnerRef, PartnerStatus
@@ -220,17 +220,6 @@ async def issue_client_token(
     return token, ttl, granted
 
 
-_PARTNER_COLS = (
-    Partner.id,
-    Partner.kind,
-    Partner.name,
-    Partner.billing_mode,
-    Partner.status,
-    Partner.scope,
-    Partner.tier,
-    Partner.credit_code,
-    Partner.service_owner_id,
-)
 # The gateway's first call of a token: the token, its client's state and the partner, columns only.
 _TOKEN_PARTNER = (
     select(
@@ -240,13 +229,13 @@ _TOKEN_PARTNER = (
         AccessToken.expires_at,
         AccessToken.revoked_at,
         ApiClient.active,
-        *_PARTNER_COLS,
+        *PARTNER_REF_COLUMNS,
     )
     .join(ApiClient, ApiClient.id == AccessToken.subject_id)
     .outerjoin(Partner, Partner.id == AccessToken.partner_id)
     .where(AccessToken.token_hash == bindparam("h"), AccessToken.kind == KIND_CLIENT)
 )
-_PARTNER_REF = select(*_PARTNER_COLS).where(Partner.id == bindparam("pid"))
+_PARTNER_REF = select(*PARTNER_REF_COLUMNS).where(Partner.id == bindparam("pid"))
 
 
 def _ref(row: Any) -> PartnerRef:
