@@ -158,19 +158,7 @@ async def test_r_charge_06_the_audit_names_a_monthly_rollup_that_is_not_its_days
     await engine.start()
     try:
         for i in range(3):
-            auth = await engine.authorize(flat_subject(funded), 1)
-            engine.settle(auth, 1)
-            await engine.record(
-                auth,
-                record_id=f"cdr_{i}",
-                request_key=f"k{i}",
-                req_hash="",
-                capability="sms",
-                operation="sendMessage",
-                recipients=["+8613800138000"],
-                response={},
-                messages=[],
-            )
+            await charge_call(engine, flat_subject(funded), i)
     finally:
         await engine.stop()
     async with container.uow() as uow:

@@ -159,13 +159,7 @@ class ClaimStore:
             pin = await self._take_pin()
         now = self.container.clock.now()
         try:
-            rows = await pin[2].fetch(
-                [r.partner_id for r in reqs],
-                [r.key for r in reqs],
-                [r.req_hash for r in reqs],
-                self.owner,
-                now,
-            )
+            rows = await pin[2].fetch(*_claim_args(reqs, self.owner, now))
         except Exception as exc:
             if pin[1].is_closed() or is_outage(exc):
                 # The server ended the connection (a restart): never use it again, and the callers
@@ -217,14 +211,7 @@ class ClaimStore:
                     raw = (await conn.get_raw_connection()).driver_connection
                     assert raw is not None
                     try:
-                        rows = await raw.fetch(
-                            _PG_CLAIMS,
-                            [r.partner_id for r in reqs],
-                            [r.key for r in reqs],
-                            [r.req_hash for r in reqs],
-                            self.owner,
-                            now,
-                        )
+                        rows = await raw.fetch(_PG_CLAIMS, *_claim_args(reqs, self.owner, now))
                     except Exception as exc:
                         # The driver's errors are not SQLAlchemy's: when the server ended the connection
                         # (a restart) the pool must be told, or it hands the dead one out again, and the
@@ -370,6 +357,11 @@ class ClaimStore:
                 )
             ).first()
         return StoredAnswer(201, dict(row[0]), str(row[1])) if row is not None else None
+
+
+def _claim_args(reqs: list[_ClaimRequest], owner: str, now: datetime) -> list[Any]:
+    """The claim statement's parameters (`_PG_CLAIMS`): the batch as three arrays, the owner, the time."""
+    return [[r.partner_id for r in reqs], [r.key for r in reqs], [r.req_hash for r in reqs], owner, now]
 
 
 def _mark_won(reqs: list[_ClaimRequest], rows: Any) -> None:
