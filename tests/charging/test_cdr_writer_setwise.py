@@ -24,7 +24,7 @@ from openability.kernel.ids import new_id
 from openability.ledger import revenue
 from openability.ledger.jobs import roll_up
 from openability.ledger.models import Account, JournalEntry, JournalLine
-from openability.ledger.types import PLATFORM, REVENUE_SHARD_PREFIX, AccountType, EntryKind
+from openability.ledger.types import PLATFORM, REVENUE_SHARD_PREFIX, REVENUE_SHARDS, AccountType, EntryKind
 
 PRICE = Decimal("0.0450")
 
@@ -271,6 +271,38 @@ async def test_r_bill_10_revenue_shards_never_wait_and_roll_up_to_the_sum(
             .where(JournalEntry.kind == EntryKind.REVENUE_ROLLUP)
         )
     assert after == before == main and left == 0 and rollups == 1
+    await assert_ledger_clean()
+
+
+@pytest.mark.postgres_only
+async def test_r_bill_10_the_batch_credits_a_shard_it_names_by_id(
+    container: Any, build: Any, assert_ledger_clean: Any
+) -> None:
+    """The writer learns the revenue shards' account ids once (ensure_revenue_shards) and its batch
+    statement takes one of them by primary key — no scan of every account for the owner prefix, whose
+    cost grew with the number of partners — so each CHARGE entry's revenue line is on a shard."""
+    f = await build(container, Decimal("10.0000"))
+    now = container.clock.now()
+    writer = CdrWriter(container)
+    await write_all(writer, records(f, None, "a", 3, now))
+    await write_all(writer, records(f, None, "b", 2, now))
+    async with container.uow() as uow:
+        shards = (
+            await uow.session.scalars(
+                select(Account.id)
+                .where(Account.owner_id.startswith(REVENUE_SHARD_PREFIX), Account.type == AccountType.REVENUE)
+                .order_by(Account.id)
+            )
+        ).all()
+        credited = (
+            await uow.session.scalars(
+                select(JournalLine.account_id)
+                .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+                .where(JournalEntry.kind == EntryKind.CHARGE, JournalLine.amount < Decimal(0))
+            )
+        ).all()
+    assert writer._shards == list(shards) and len(shards) == REVENUE_SHARDS
+    assert "LIKE" not in cdr_pg.SQL and len(credited) == 2 and set(credited) <= set(shards)
     await assert_ledger_clean()
 
 

@@ -117,7 +117,7 @@ def _statement(with_rows: bool) -> tuple[str, SqlParams]:
     sql = f"""WITH {post.ctes}{rows}, claims AS (
   UPDATE request_claims c SET state = '{ClaimState.ANSWERED.value}', usage_record_id = u.r, updated_at = {now}
   FROM unnest({claim_p}, {claim_k}, {claim_r}) AS u(p, k, r)
-  WHERE c.partner_id = u.p AND c.request_key = u.k RETURNING 1
+  WHERE cardinality({claim_p}) > 0 AND c.partner_id = u.p AND c.request_key = u.k RETURNING 1
 ), rin AS MATERIALIZED (
   SELECT u.* FROM {roll_src}
 ), roll AS (
@@ -207,6 +207,7 @@ def batch_args(
     ref_id: str,
     now: Any,
     revenue_fallback: str,
+    revenue_shards: list[str],
 ) -> PgBatch:
     """The rows and arrays of one batch. `accounts`: the accounts by (owner, type, slot) of every
     partner in it (each prepaid:reserved slot its records' grants use). Each CDR is one tuple in column order (no per-row dict); amounts in units (each distinct
@@ -260,6 +261,7 @@ def batch_args(
         "memo": f"{len(records)} CDR(s)",
         "revenue": to_units(t.total),
         "revenue_fallback": revenue_fallback,
+        "revenue_shards": revenue_shards,
         "leg_account": [leg[0] for leg in legs],
         "leg_amount": [leg[1] for leg in legs],
         "leg_delta": [leg[2] for leg in legs],

@@ -126,6 +126,7 @@ class CdrWriter:
         self._accounts: dict[AccountKey, AccountRef] = {}
         self._postgres = container.dialect == "postgresql"
         self._setup = asyncio.Lock()
+        self._shards: list[str] = []  # the revenue shards' account ids (ledger/revenue.py), once known
         self._shards_ready = False
         self.batches = 0
 
@@ -391,7 +392,7 @@ class CdrWriter:
         ):
             async with self._setup, self.container.uow() as uow:  # one at a time: two batches in flight
                 if not self._shards_ready:
-                    await ensure_revenue_shards(uow.session, uow.now)
+                    self._shards = await ensure_revenue_shards(uow.session, uow.now)
                     self._shards_ready = True
                 await self._account_ids(uow.session, {PLATFORM} | owners)
                 await self._slot_account_ids(uow.session, records)
@@ -404,6 +405,7 @@ class CdrWriter:
             ref_id=new_id("cb"),
             now=now,
             revenue_fallback=self._account(PLATFORM, AccountType.REVENUE).id,
+            revenue_shards=self._shards,
         )
         async with self.container.engine.connect() as conn:
             raw = await conn.get_raw_connection()

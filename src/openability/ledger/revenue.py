@@ -36,8 +36,10 @@ ROLLUP_MAX_SHARDS = REVENUE_SHARDS // 2
 _REVENUE_ACCOUNTS = or_(Account.owner_id == PLATFORM, Account.owner_id.startswith(REVENUE_SHARD_PREFIX))
 
 
-async def ensure_revenue_shards(session: AsyncSession, now: datetime) -> None:
-    """Create the revenue shards that do not exist yet (idempotent; safe when two workers start at once)."""
+async def ensure_revenue_shards(session: AsyncSession, now: datetime) -> list[str]:
+    """Create the revenue shards that do not exist yet (idempotent; safe when two workers start at once).
+    Returns every shard's account id, in id order (the CDR writer's statement credits one of them by id:
+    ledger/setwise.py `rev`)."""
     rows = [
         {
             "id": new_id("acc"),
@@ -55,6 +57,15 @@ async def ensure_revenue_shards(session: AsyncSession, now: datetime) -> None:
     await session.execute(
         ins.values(rows).on_conflict_do_nothing(index_elements=["owner_id", "type", "slot"])
     )
+    shards = await session.scalars(
+        select(Account.id)
+        .where(
+            Account.type == AccountType.REVENUE,
+            Account.owner_id.startswith(REVENUE_SHARD_PREFIX, autoescape=True),
+        )
+        .order_by(Account.id)
+    )
+    return list(shards)
 
 
 async def revenue_balance(session: AsyncSession) -> Decimal:
