@@ -19,6 +19,7 @@ from openability.charging.grants import GrantManager
 from openability.charging.models import Grant, Message, UsageDaily, UsageRecord
 from openability.charging.types import CdrMessage, CdrRecord
 from openability.kernel.clock import business_date, month_key
+from openability.kernel.db import json_dumps
 from openability.kernel.errors import InsufficientBalance
 from openability.kernel.ids import new_id
 from openability.ledger import revenue
@@ -303,6 +304,33 @@ async def test_r_bill_10_the_batch_credits_a_shard_it_names_by_id(
         ).all()
     assert writer._shards == list(shards) and len(shards) == REVENUE_SHARDS
     assert "LIKE" not in cdr_pg.SQL and len(credited) == 2 and set(credited) <= set(shards)
+    await assert_ledger_clean()
+
+
+@pytest.mark.postgres_only
+async def test_r_charge_02_one_statement_stores_each_json_column_as_json_dumps_makes_it(
+    container: Any, build: Any, assert_ledger_clean: Any
+) -> None:
+    """The one statement sends each JSON column as one JSON array (json_array_elements): every row
+    still stores the text kernel.db.json_dumps makes of its own value — key order, Chinese text and
+    nesting as the SQLAlchemy path and COPY store them — and no row takes another row's value."""
+    f = await build(container, Decimal("10.0000"))
+    now = container.clock.now()
+    recs = records(f, None, "json", 5, now)
+    for i, r in enumerate(recs):
+        r.response = {"z": i, "a": [{"说明": "你好", "n": None}], "k": {"2": True, "1": "x" * i}}
+    writer = CdrWriter(container)
+    await write_all(writer, recs)
+    assert writer.batches == 1 and len(recs) < cdr_pg.COPY_MIN_RECORDS
+    async with container.engine.connect() as conn:
+        usage = dict(
+            (
+                await conn.execute(text("SELECT id, response::text || recipients::text FROM usage_records"))
+            ).all()
+        )
+        messages = dict((await conn.execute(text("SELECT id, network_ids::text FROM messages"))).all())
+    assert usage == {r.id: json_dumps(r.response) + json_dumps(r.recipients) for r in recs}
+    assert messages == {m.id: json_dumps(m.network_ids) for r in recs for m in r.messages}
     await assert_ledger_clean()
 
 

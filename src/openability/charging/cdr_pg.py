@@ -82,10 +82,19 @@ _JSON_OPTS = orjson.OPT_NON_STR_KEYS  # as kernel.db.json_dumps
 
 
 def _unnest(p: SqlParams, prefix: str, cols: tuple[tuple[str, str], ...]) -> tuple[str, str]:
-    """(column list, `unnest(…) AS u(…)`) of one table's arrays, parameters named prefix.column."""
+    """(column list, `ROWS FROM (…) AS u(…)`) of one table's columns, parameters named prefix.column,
+    zipped by position: an array per column (`unnest`), except a `json` column, which comes as ONE
+    JSON array text (`json_array_elements`: each element's text as sent, so a row stores what
+    kernel.db.json_dumps makes) — one string for the driver to send instead of an array of texts,
+    each made, decoded and checked on its own."""
     names = ", ".join(c for c, _ in cols)
-    arrays = ", ".join(p(f"{prefix}.{c}", f"{t}[]") for c, t in cols)
-    return names, f"unnest({arrays}) AS u({names})"
+    sources = ", ".join(
+        f"json_array_elements({p(f'{prefix}.{c}', 'json')})"
+        if t == "json"
+        else f"unnest({p(f'{prefix}.{c}', f'{t}[]')})"
+        for c, t in cols
+    )
+    return names, f"ROWS FROM ({sources}) AS u({names})"
 
 
 def _statement(with_rows: bool) -> tuple[str, SqlParams]:
@@ -162,8 +171,10 @@ class PgBatch:
     """One batch's rows and statement arguments, built from the typed records."""
 
     scalars: dict[str, Any]  # the statement's arguments other than the CDR and message columns
-    usage_rows: list[tuple[Any, ...]]  # in USAGE_COLUMNS order (journal_entry_id last)
-    message_rows: list[tuple[Any, ...]]  # in MESSAGE_COLUMNS order
+    # In USAGE_COLUMNS order (journal_entry_id last) and MESSAGE_COLUMNS order; a JSON column holds
+    # its text on the COPY path, its value otherwise (`_columns` makes one JSON array of them).
+    usage_rows: list[tuple[Any, ...]]
+    message_rows: list[tuple[Any, ...]]
 
     @property
     def copy(self) -> bool:
@@ -184,9 +195,22 @@ class PgBatch:
 
 
 def _columns(prefix: str, cols: tuple[tuple[str, str], ...], rows: list[tuple[Any, ...]]) -> dict[str, Any]:
-    """Rows -> one array per column (asyncpg takes the tuples as they are)."""
+    """Rows -> one array per column (asyncpg takes the tuples as they are); a `json` column's values
+    -> one JSON array text (see `_unnest`)."""
     by_col = list(zip(*rows, strict=True)) if rows else [()] * len(cols)
-    return {f"{prefix}.{c}": by_col[i] for i, (c, _) in enumerate(cols)}
+    return {
+        f"{prefix}.{c}": _json_array(by_col[i]) if t == "json" else by_col[i] for i, (c, t) in enumerate(cols)
+    }
+
+
+def _json_array(values: tuple[Any, ...]) -> str:
+    """A JSON column's values as one JSON array whose elements are the texts kernel.db.json_dumps
+    makes: orjson once for the whole column (compact, like its per-value output), and json_dumps per
+    value (with its standard-library fallback) only when orjson refuses one."""
+    try:
+        return _dumps(values, option=_JSON_OPTS).decode()
+    except orjson.JSONEncodeError:
+        return "[" + ",".join(json_dumps(v) for v in values) + "]"
 
 
 def _json_texts(values: list[Any]) -> list[str]:
@@ -196,6 +220,10 @@ def _json_texts(values: list[Any]) -> list[str]:
         return [_dumps(v, option=_JSON_OPTS).decode() for v in values]
     except orjson.JSONEncodeError:
         return [json_dumps(v) for v in values]
+
+
+def _same(values: list[Any]) -> list[Any]:
+    return values
 
 
 def batch_args(
@@ -214,8 +242,12 @@ def batch_args(
     amount converted once: to_units refuses more than the money's places)."""
     t = batch_totals(records, closed)
     units = {a: to_units(a) for a in {r.amount for r in records}}
-    recipients = _json_texts([r.recipients for r in records])
-    responses = _json_texts([r.response for r in records])
+    # JSON columns: each row's text for COPY; the values themselves for the one statement, which
+    # sends each JSON column as one JSON array (`_columns`).
+    copy = len(records) >= COPY_MIN_RECORDS
+    texts = _json_texts if copy else _same
+    recipients = texts([r.recipients for r in records])
+    responses = texts([r.response for r in records])
     usage = [
         (
             r.id,
@@ -243,7 +275,7 @@ def batch_args(
         for r, grant_id, rec, resp in zip(records, t.grant_ids, recipients, responses, strict=True)
     ]
     pairs = [(r, m) for r in records for m in r.messages]
-    network_ids = _json_texts([m.network_ids for _, m in pairs])
+    network_ids = texts([m.network_ids for _, m in pairs])
     messages = [
         (m.id, r.id, r.partner_id, r.capability, m.recipient, m.parts, nids, r.occurred_at)
         for (r, m), nids in zip(pairs, network_ids, strict=True)
