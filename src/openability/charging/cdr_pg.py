@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -79,22 +80,38 @@ _ROLLUP = (
 )
 _dumps = orjson.dumps
 _JSON_OPTS = orjson.OPT_NON_STR_KEYS  # as kernel.db.json_dumps
+# A row's plain values: a naive timestamp taken as UTC, as asyncpg's timestamptz encoder takes it.
+_ROW_OPTS = orjson.OPT_NAIVE_UTC
 
 
 def _unnest(p: SqlParams, prefix: str, cols: tuple[tuple[str, str], ...]) -> tuple[str, str]:
-    """(column list, `ROWS FROM (…) AS u(…)`) of one table's columns, parameters named prefix.column,
-    zipped by position: an array per column (`unnest`), except a `json` column, which comes as ONE
-    JSON array text (`json_array_elements`: each element's text as sent, so a row stores what
-    kernel.db.json_dumps makes) — one string for the driver to send instead of an array of texts,
-    each made, decoded and checked on its own."""
+    """(column list, `unnest(…) AS u(…)`) of one table's arrays, parameters named prefix.column."""
     names = ", ".join(c for c, _ in cols)
-    sources = ", ".join(
-        f"json_array_elements({p(f'{prefix}.{c}', 'json')})"
-        if t == "json"
-        else f"unnest({p(f'{prefix}.{c}', f'{t}[]')})"
-        for c, t in cols
-    )
-    return names, f"ROWS FROM ({sources}) AS u({names})"
+    arrays = ", ".join(p(f"{prefix}.{c}", f"{t}[]") for c, t in cols)
+    return names, f"unnest({arrays}) AS u({names})"
+
+
+def _rows(p: SqlParams, prefix: str, cols: tuple[tuple[str, str], ...]) -> tuple[str, str, str]:
+    """(column list, select list, source) of one table's rows sent as JSON: the plain columns of every
+    row as ONE jsonb array of arrays (parameter prefix.rows; each value taken by position and cast),
+    each `json` column as ONE JSON array of its values (parameter prefix.column; `json_array_elements`
+    keeps each element's text, so a row stores what kernel.db.json_dumps makes), zipped by position
+    (`ROWS FROM`). The driver sends a few strings instead of an array per column, each element
+    encoded and checked on its own (`_rows_args`)."""
+    names = ", ".join(c for c, _ in cols)
+    sources = [f"jsonb_array_elements({p(f'{prefix}.rows', 'jsonb')})"]
+    aliases = ["r"]
+    exprs = []
+    i = 0
+    for c, t in cols:
+        if t == "json":
+            sources.append(f"json_array_elements({p(f'{prefix}.{c}', 'json')})")
+            aliases.append(c)
+            exprs.append(f"u.{c}")
+        else:
+            exprs.append(f"u.r->>{i}" if t == "text" else f"(u.r->>{i})::{t}")
+            i += 1
+    return names, ", ".join(exprs), f"ROWS FROM ({', '.join(sources)}) AS u({', '.join(aliases)})"
 
 
 def _statement(with_rows: bool) -> tuple[str, SqlParams]:
@@ -104,13 +121,13 @@ def _statement(with_rows: bool) -> tuple[str, SqlParams]:
     entry_id = "$1::text"  # post_ctes' first parameter
     rows, counts = "", ""
     if with_rows:
-        usage_cols, usage_src = _unnest(p, "usage", _USAGE)
-        msg_cols, msg_src = _unnest(p, "msg", _MESSAGES)
+        usage_cols, usage_sel, usage_src = _rows(p, "usage", _USAGE)
+        msg_cols, msg_sel, msg_src = _rows(p, "msg", _MESSAGES)
         rows = f""", cdrs AS (
   INSERT INTO usage_records ({usage_cols}, journal_entry_id)
-  SELECT u.*, {entry_id} FROM {usage_src} RETURNING 1
+  SELECT {usage_sel}, {entry_id} FROM {usage_src} RETURNING 1
 ), msgs AS (
-  INSERT INTO messages ({msg_cols}) SELECT u.* FROM {msg_src} RETURNING 1
+  INSERT INTO messages ({msg_cols}) SELECT {msg_sel} FROM {msg_src} RETURNING 1
 )"""
         counts = "(SELECT count(*) FROM cdrs) AS cdrs, (SELECT count(*) FROM msgs) AS msgs, "
     roll_cols, roll_src = _unnest(p, "roll", _ROLLUP)
@@ -172,7 +189,7 @@ class PgBatch:
 
     scalars: dict[str, Any]  # the statement's arguments other than the CDR and message columns
     # In USAGE_COLUMNS order (journal_entry_id last) and MESSAGE_COLUMNS order; a JSON column holds
-    # its text on the COPY path, its value otherwise (`_columns` makes one JSON array of them).
+    # its text on the COPY path, its value otherwise (`_rows_args` makes one JSON array of them).
     usage_rows: list[tuple[Any, ...]]
     message_rows: list[tuple[Any, ...]]
 
@@ -185,8 +202,8 @@ class PgBatch:
             return PARAMS_AFTER_COPY.values(self.scalars)
         # One statement: the rows' columns as arrays (the entry id column aside: the statement's own).
         values = dict(self.scalars)
-        values.update(_columns("usage", _USAGE, self.usage_rows))
-        values.update(_columns("msg", _MESSAGES, self.message_rows))
+        values.update(_rows_args("usage", _USAGE, self.usage_rows))
+        values.update(_rows_args("msg", _MESSAGES, self.message_rows))
         return PARAMS.values(values)
 
     def entry_args(self) -> list[Any]:
@@ -194,13 +211,17 @@ class PgBatch:
         return [v["entry_id"], v["now"], v["ref_id"], v["memo"]]
 
 
-def _columns(prefix: str, cols: tuple[tuple[str, str], ...], rows: list[tuple[Any, ...]]) -> dict[str, Any]:
-    """Rows -> one array per column (asyncpg takes the tuples as they are); a `json` column's values
-    -> one JSON array text (see `_unnest`)."""
-    by_col = list(zip(*rows, strict=True)) if rows else [()] * len(cols)
-    return {
-        f"{prefix}.{c}": _json_array(by_col[i]) if t == "json" else by_col[i] for i, (c, t) in enumerate(cols)
-    }
+def _rows_args(prefix: str, cols: tuple[tuple[str, str], ...], rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """The arguments of `_rows`: the plain columns of the rows as one JSON array of arrays (orjson:
+    texts, integers, null, timestamps in ISO 8601 with their offset), each `json` column's values as
+    one JSON array (`_json_array`)."""
+    plain = [i for i, (_, t) in enumerate(cols) if t != "json"]
+    pick = itemgetter(*plain)
+    out: dict[str, Any] = {f"{prefix}.rows": _dumps([pick(r) for r in rows], option=_ROW_OPTS).decode()}
+    for i, (c, t) in enumerate(cols):
+        if t == "json":
+            out[f"{prefix}.{c}"] = _json_array(tuple(r[i] for r in rows))
+    return out
 
 
 def _json_array(values: tuple[Any, ...]) -> str:
@@ -243,7 +264,7 @@ def batch_args(
     t = batch_totals(records, closed)
     units = {a: to_units(a) for a in {r.amount for r in records}}
     # JSON columns: each row's text for COPY; the values themselves for the one statement, which
-    # sends each JSON column as one JSON array (`_columns`).
+    # sends each JSON column as one JSON array (`_rows_args`).
     copy = len(records) >= COPY_MIN_RECORDS
     texts = _json_texts if copy else _same
     recipients = texts([r.recipients for r in records])
