@@ -2,8 +2,10 @@
 round trip, prepared once per connection (asyncpg's statement cache) — no SQLAlchemy, no ORM, no
 explicit BEGIN/COMMIT (a single statement is its own transaction, so it is all or nothing).
 
-The statement's data-modifying common table expressions insert the CDRs, their messages (`unnest`
-arrays; columns named, so the table's key shape does not matter), answer the claimed keys, upsert
+The statement's data-modifying common table expressions insert the CDRs, their messages (sent as
+JSON: each table's plain columns as one jsonb array of arrays, each JSON column as one JSON array —
+a few strings for the driver instead of an array per column; columns named, so the table's key shape
+does not matter), answer the claimed keys (skipped when the batch answers none), upsert
 the daily rollups and the monthly ones (the daily increments summed per month key in the statement:
 one more CTE, no round trip; charging/models.py UsageMonthly), consume the grants, and post the CHARGE entry set-wise (ledger/setwise.py). The
 final SELECT pulls them in its column order (each scalar subquery runs when its column is first
@@ -200,7 +202,7 @@ class PgBatch:
     def args(self) -> list[Any]:
         if self.copy:
             return PARAMS_AFTER_COPY.values(self.scalars)
-        # One statement: the rows' columns as arrays (the entry id column aside: the statement's own).
+        # One statement: the rows as JSON (`_rows`; the entry id column aside: the statement's own).
         values = dict(self.scalars)
         values.update(_rows_args("usage", _USAGE, self.usage_rows))
         values.update(_rows_args("msg", _MESSAGES, self.message_rows))
