@@ -10,7 +10,10 @@ CDR writer (charging/cdr_writer.py) and idempotency (R-CHARGE-04). The gateway m
 which claims the idempotency key across workers (charging/claims.py; or replays the first answer),
 rates and reserves the estimate (402 / 422 before the network), sends to each recipient through the
 plan, settles what was really served (or cancels when nothing was), journals the send in the worker's
-spool (charging/spool.py), writes the durable CDR and returns the answer. A sent call whose CDR the
+spool (charging/spool.py) and answers once the CDR is durable: by default once its spool line is
+fdatasync'ed (a group sync), the database commit following behind the answer; with
+settings.charge_answer_after = "commit" (or no spool) once the CDR is committed (docs/charging.md
+"When a call is answered"). A sent call whose CDR the
 database refuses is answered all the same and booked by `maintain()`; a dead worker's spool is replayed
 by the others (`recover_spools()`): a call that reached the network is charged exactly once. Its steps are public for
 service-level tests:
@@ -25,6 +28,7 @@ service-level tests:
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from collections import OrderedDict
@@ -42,7 +46,7 @@ from openability.charging.cdr_writer import CdrFailed, CdrWriter, DuplicateReque
 from openability.charging.claims import ClaimStore, StoredAnswer, key_reused
 from openability.charging.grants import GrantManager, Reservation, release_grant
 from openability.charging.models import Grant, UsageRecord
-from openability.charging.spool import Segment, SendSpool
+from openability.charging.spool import GroupSync, Segment, SendSpool
 from openability.charging.types import (
     CdrMessage,
     CdrRecord,
@@ -176,6 +180,13 @@ class IdempotencyStore:
             return _check_same(stored, req_hash)
         return None
 
+    def correct(self, partner_id: str, key: str, answer: StoredAnswer) -> None:
+        """The key's stored answer is another one than this worker remembered (a CDR of another worker
+        won the key after this worker answered): later replays get the stored one."""
+        k = (partner_id, key)
+        if k in self._done:
+            self._done[k] = (answer.status, json_dumps(answer.body), answer.request_hash)
+
     def finish(self, partner_id: str, key: str, answer: StoredAnswer) -> None:
         """Publish the answer to waiting duplicates; successful (charged) answers are remembered."""
         k = (partner_id, key)
@@ -225,6 +236,11 @@ class ChargingEngine:
         self.idempotency = IdempotencyStore(container, self.claims)
         self.volumes = VolumeBlocks(container)
         self.spool = SendSpool(container.settings.data_dir / "spool", self.grants.worker_id)
+        # Answer a sent call once its spool line is synced, its CDR committed behind the answer
+        # (config.py charge_answer_after); the commits still pending, for flush().
+        self.answer_on_sync = container.settings.charge_answer_after == "spool"
+        self.spool_sync = GroupSync(self.spool)
+        self._behind: set[asyncio.Future[None]] = set()
         # Sent calls whose CDR could not be committed yet, and failed claims not marked yet (database
         # down): both retried by maintain().
         self._unbooked: list[_Unbooked] = []
@@ -255,6 +271,7 @@ class ChargingEngine:
         volume after it, its unused month-to-date positions. Grants under unbooked CDRs stay open: the
         spool replay at the next start books them."""
         await self.cdr.stop()
+        await self.flush()  # the commits behind answers have settled (booked, or in _unbooked)
         if self._unbooked:
             await self.cdr.start()
             try:
@@ -283,6 +300,12 @@ class ChargingEngine:
     @property
     def unbooked(self) -> int:
         return len(self._unbooked)
+
+    async def flush(self) -> None:
+        """Wait until every CDR answered ahead of its commit is committed (or, refused, handed to
+        maintain()): a caller that must read its own writes (tests, a drain)."""
+        while self._behind:
+            await asyncio.wait(list(self._behind))
 
     async def _rebook(self) -> None:
         if not self._unbooked or not self.cdr.running:
@@ -648,6 +671,8 @@ class ChargingEngine:
         segment = self.spool.append(cdr)  # the record of the send, before anything else can fail
         if self.after_send is not None:
             self.after_send(cdr)
+        if segment is not None and self.answer_on_sync:
+            return await self._answer_after_sync(cdr, segment, auth, body, rating.amount)
         try:
             await self.cdr.write(cdr)
         except DuplicateRequest as dup:
@@ -683,6 +708,65 @@ class ChargingEngine:
         self.spool.booked(segment)
         self.grants.done(auth.reservation)
         return ChargeOutcome(201, body, amount=rating.amount)
+
+    async def _answer_after_sync(
+        self, cdr: CdrRecord, segment: Segment, auth: Authorization, body: JsonObject, amount: Decimal
+    ) -> ChargeOutcome:
+        """The CDR goes to the writer at once and its spool line to the group sync; the call is answered
+        when the sync is done, the commit settles behind it (_committed_behind). A failed sync falls
+        back to waiting for the commit."""
+        fut = self.cdr.write(cdr)
+        self._behind.add(fut)
+        fut.add_done_callback(functools.partial(self._committed_behind, cdr, segment, auth))
+        try:
+            await self.spool_sync.wait(segment)
+        except OSError:
+            log.exception("send spool: fdatasync failed; the answer waits for the CDR's commit")
+            await asyncio.wait((fut,))  # not cancelled with the caller: the callback settles it
+        if fut.done() and not fut.cancelled():
+            dup = fut.exception()
+            if isinstance(dup, DuplicateRequest) and dup.response != cdr.response:
+                # Settled before the answer: another worker's CDR holds the key, its answer stands
+                # (as when the answer waits for the commit).
+                return ChargeOutcome(201, dup.response)
+        return ChargeOutcome(201, body, amount=amount)
+
+    def _committed_behind(
+        self, cdr: CdrRecord, segment: Segment, auth: Authorization, fut: asyncio.Future[None]
+    ) -> None:
+        """The commit of a CDR answered after the spool sync: only now does its reservation stop holding
+        the grant (R-CHARGE-02: the money stays spent until the CDR is in the database), and its
+        spool line stop counting; a CDR the database refused goes to maintain(), as in commit mode."""
+        self._behind.discard(fut)
+        exc = fut.exception() if not fut.cancelled() else asyncio.CancelledError()
+        if exc is None or (isinstance(exc, DuplicateRequest) and exc.response == cdr.response):
+            self.spool.booked(segment)
+            self.grants.done(auth.reservation)
+            return
+        if isinstance(exc, DuplicateRequest):
+            # Another worker stored this key first: near impossible with a claimed key (the claim row
+            # keeps every other worker from sending until this CDR marks it answered). The key's
+            # stored CDR is its one charge: this call's money goes back to the grant, and later replays
+            # in this worker give the stored answer, as other workers do.
+            log.error(
+                "call %s/%s was sent twice and answered before its key was found stored by another "
+                "worker: charged once, by the stored CDR",
+                cdr.partner_id,
+                cdr.request_key,
+            )
+            self.spool.booked(segment)
+            s = auth.subject
+            self.volumes.release((s.partner_id, s.product_id, auth.month), auth.segments)
+            auth.segments = ()
+            self.grants.cancel(auth.reservation)
+            self.idempotency.correct(
+                cdr.partner_id, cdr.request_key, StoredAnswer(201, exc.response, exc.request_hash)
+            )
+            return
+        # CdrFailed (the database down or restarting) or unknown: the money stays spent, the spool line
+        # stays (synced), maintain() books the CDR (a stored one comes back as a DuplicateRequest: once).
+        self._unbooked.append(_Unbooked(cdr, segment, auth.reservation))
+        log.warning("CDR of %s/%s not committed; booked later", cdr.partner_id, cdr.request_key)
 
 
 def _unserved(plan: ChargePlan, results: list[Submitted | BaseException]) -> Busy:
