@@ -319,3 +319,35 @@ async def test_r_charge_02_concurrent_calls_share_one_fdatasync(
     assert await counts(c, funded.partner_id) == (40, 40 * PRICE)
     assert await charged_total(funded) == 40 * PRICE
     await assert_ledger_clean()
+
+
+async def test_r_charge_02_a_commit_backlog_makes_answers_wait_for_their_commit(
+    container: Container, funded: Any, assert_ledger_clean: Any
+) -> None:
+    """Past BEHIND_BATCHES batches answered and not committed, an answer waits for its own commit
+    (the database slower than the traffic: the backlog stays bounded)."""
+    from openability.charging.service import BEHIND_BATCHES
+
+    c, _, _ = spool_workers(container)
+    a = ChargingEngine(
+        build_container(c.settings.model_copy(update={"cdr_batch_max": 1}), clock=c.clock, engine=c.engine),
+        "w",
+    )
+    sms, subj = CountingSms(delay=0.01), subject(funded)
+    await a.start()
+    try:
+        held = HeldWriter(a)
+        few = await asyncio.gather(*(call(a, subj, plan(sms), None) for _ in range(BEHIND_BATCHES)))
+        assert all(isinstance(o, ChargeOutcome) and o.status == 201 for o in few)  # answered, held
+        more = asyncio.gather(*(call(a, subj, plan(sms), None) for _ in range(2)))
+        await asyncio.sleep(0.1)
+        assert not more.done() and len(held.items) == BEHIND_BATCHES + 2
+        held.release()
+        outs = await more
+        assert all(isinstance(o, ChargeOutcome) and o.status == 201 for o in outs)
+        assert len(await stored_keys(c, funded.partner_id)) == BEHIND_BATCHES + 2
+    finally:
+        await a.stop()
+    n = BEHIND_BATCHES + 2
+    assert await counts(c, funded.partner_id) == (n, n * PRICE)
+    await assert_ledger_clean()

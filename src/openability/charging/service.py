@@ -87,6 +87,7 @@ _INTERNAL: JsonObject = {"status": 500, "code": "INTERNAL", "message": "internal
 _FAILED_REASON = "the network element refused it"
 _IN_DOUBT_REASON = "the network element did not answer in time; it may have been delivered"
 ORPHAN_SCAN_SECONDS = 5.0
+BEHIND_BATCHES = 4
 
 
 @dataclass(slots=True)
@@ -241,6 +242,10 @@ class ChargingEngine:
         self.answer_on_sync = container.settings.charge_answer_after == "spool"
         self.spool_sync = GroupSync(self.spool)
         self._behind: set[asyncio.Future[None]] = set()
+        # Backpressure: past this many CDRs answered and not committed yet (the database slower than
+        # the traffic), an answer waits for its own commit again, so the backlog (and the spool)
+        # stays bounded.
+        self._behind_max = BEHIND_BATCHES * max(1, container.settings.cdr_batch_max)
         # Sent calls whose CDR could not be committed yet, and failed claims not marked yet (database
         # down): both retried by maintain().
         self._unbooked: list[_Unbooked] = []
@@ -723,6 +728,8 @@ class ChargingEngine:
         except OSError:
             log.exception("send spool: fdatasync failed; the answer waits for the CDR's commit")
             await asyncio.wait((fut,))  # not cancelled with the caller: the callback settles it
+        if len(self._behind) > self._behind_max and not fut.done():
+            await asyncio.wait((fut,))  # a backlog: this answer waits for its commit
         if fut.done() and not fut.cancelled():
             dup = fut.exception()
             if isinstance(dup, DuplicateRequest) and dup.response != cdr.response:
