@@ -78,6 +78,14 @@ class HeldWriter:
             self.real(record).add_done_callback(lambda src, dst=fut: _chain(dst, src))
 
 
+async def until(cond: Callable[[], bool], seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.01)):
+        if cond():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("timed out")
+
+
 async def stored_keys(c: Container, partner_id: str) -> list[str]:
     async with c.uow() as uow:
         rows = await uow.session.scalars(
@@ -259,8 +267,9 @@ async def test_r_charge_02_without_a_spool_the_answer_waits_for_the_commit(
         assert not a.spool.is_open
         held = HeldWriter(a)
         task = asyncio.create_task(call(a, subj, plan(sms), "no-spool"))
-        await asyncio.sleep(0.1)
-        assert not task.done() and len(held.items) == 1  # sent, waiting for the commit
+        await until(lambda: len(held.items) == 1)
+        await asyncio.sleep(0.05)
+        assert not task.done()  # sent, waiting for the commit
         held.release()
         out = await task
         assert isinstance(out, ChargeOutcome) and out.status == 201
@@ -286,8 +295,9 @@ async def test_r_charge_02_a_failed_spool_sync_waits_for_the_commit(
     try:
         held = HeldWriter(a)
         task = asyncio.create_task(call(a, subj, plan(sms), None))
-        await asyncio.sleep(0.1)
-        assert not task.done() and len(held.items) == 1
+        await until(lambda: len(held.items) == 1)
+        await asyncio.sleep(0.05)
+        assert not task.done()
         held.release()
         out = await task
         assert isinstance(out, ChargeOutcome) and out.status == 201
@@ -340,8 +350,9 @@ async def test_r_charge_02_a_commit_backlog_makes_answers_wait_for_their_commit(
         few = await asyncio.gather(*(call(a, subj, plan(sms), None) for _ in range(BEHIND_BATCHES)))
         assert all(isinstance(o, ChargeOutcome) and o.status == 201 for o in few)  # answered, held
         more = asyncio.gather(*(call(a, subj, plan(sms), None) for _ in range(2)))
-        await asyncio.sleep(0.1)
-        assert not more.done() and len(held.items) == BEHIND_BATCHES + 2
+        await until(lambda: len(held.items) == BEHIND_BATCHES + 2)
+        await asyncio.sleep(0.05)
+        assert not more.done()
         held.release()
         outs = await more
         assert all(isinstance(o, ChargeOutcome) and o.status == 201 for o in outs)
@@ -350,4 +361,35 @@ async def test_r_charge_02_a_commit_backlog_makes_answers_wait_for_their_commit(
         await a.stop()
     n = BEHIND_BATCHES + 2
     assert await counts(c, funded.partner_id) == (n, n * PRICE)
+    await assert_ledger_clean()
+
+
+async def test_r_charge_02_a_commit_before_the_sync_answers_at_once(
+    container: Container, funded: Any, assert_ledger_clean: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow disk: the CDR commits before the spool sync returns, and the call is answered then (the
+    first durable point), its CDR already in the database."""
+    import threading
+
+    c, a, _ = spool_workers(container)
+    sms, subj = CountingSms(), subject(funded)
+    await a.start()
+    real = a.spool.datasync
+    disk = threading.Event()
+
+    def slow(segs: Any) -> None:
+        disk.wait(30)
+        real(segs)
+
+    monkeypatch.setattr(a.spool, "datasync", slow)
+    try:
+        out = await call(a, subj, plan(sms), "slow-disk")
+        assert isinstance(out, ChargeOutcome) and out.status == 201
+        assert a.spool_sync.syncs == 0  # answered before the sync returned
+        assert await stored_keys(c, funded.partner_id) == ["slow-disk"]
+        disk.set()
+        await until(lambda: a.spool_sync.syncs == 1)
+    finally:
+        await a.stop()
+    assert await counts(c, funded.partner_id) == (1, PRICE)
     await assert_ledger_clean()

@@ -717,17 +717,28 @@ class ChargingEngine:
     async def _answer_after_sync(
         self, cdr: CdrRecord, segment: Segment, auth: Authorization, body: JsonObject, amount: Decimal
     ) -> ChargeOutcome:
-        """The CDR goes to the writer at once and its spool line to the group sync; the call is answered
-        when the sync is done, the commit settles behind it (_committed_behind). A failed sync falls
-        back to waiting for the commit."""
+        """The CDR goes to the writer and its spool line to the group sync at once; the call is answered
+        at the first durable point: the sync done (the commit then settles behind the answer:
+        _committed_behind) or the CDR committed (a slow disk). A CDR the writer refused first is
+        answered once its line is synced, as in commit mode; a failed sync falls back to the commit."""
         fut = self.cdr.write(cdr)
         self._behind.add(fut)
         fut.add_done_callback(functools.partial(self._committed_behind, cdr, segment, auth))
-        try:
-            await self.spool_sync.wait(segment)
-        except OSError:
-            log.exception("send spool: fdatasync failed; the answer waits for the CDR's commit")
-            await asyncio.wait((fut,))  # not cancelled with the caller: the callback settles it
+        synced = self.spool_sync.wait(segment)
+        # Neither future is cancelled with the caller: the group sync and the callback settle them.
+        await asyncio.wait((synced, fut), return_when=asyncio.FIRST_COMPLETED)
+        if not synced.done():
+            if fut.cancelled() or fut.exception() is not None:
+                dup = None if fut.cancelled() else fut.exception()
+                if isinstance(dup, DuplicateRequest) and dup.response != cdr.response:
+                    return ChargeOutcome(201, dup.response)  # another worker's CDR holds the key
+                # Refused (the database down): the answer waits for the line's sync.
+                await asyncio.wait((synced,))
+        elif synced.exception() is not None:
+            log.error(
+                "send spool: fdatasync failed (%s); the answer waits for the commit", synced.exception()
+            )
+            await asyncio.wait((fut,))
         if len(self._behind) > self._behind_max and not fut.done():
             await asyncio.wait((fut,))  # a backlog: this answer waits for its commit
         if fut.done() and not fut.cancelled():
