@@ -306,11 +306,22 @@ class ChargingEngine:
     def unbooked(self) -> int:
         return len(self._unbooked)
 
-    async def flush(self) -> None:
+    @property
+    def committing(self) -> bool:
+        """Some CDRs answered ahead of their commit are not committed yet."""
+        return bool(self._behind)
+
+    async def flush(self, seconds: float | None = None) -> None:
         """Wait until every CDR answered ahead of its commit is committed (or, refused, handed to
-        maintain()): a caller that must read its own writes (tests, a drain)."""
+        maintain()), at most `seconds`: a caller that must read its own writes (tests, a
+        status query, a drain)."""
+        loop = asyncio.get_running_loop()
+        end = None if seconds is None else loop.time() + seconds
         while self._behind:
-            await asyncio.wait(list(self._behind))
+            left = None if end is None else end - loop.time()
+            if left is not None and left <= 0:
+                return
+            await asyncio.wait(list(self._behind), timeout=left)
 
     async def _rebook(self) -> None:
         if not self._unbooked or not self.cdr.running:
