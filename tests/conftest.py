@@ -166,6 +166,10 @@ def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
         run_test_smsc=False,
         run_scheduler=False,
         payments_sandbox=request.node.get_closest_marker("payments_sandbox") is not None,
+        # Calls answered after their CDR's commit, so a test reads its own writes right after a call;
+        # the production default (answered after the spool sync, the commit behind) has its own tests
+        # (tests/charging/test_spool_answer.py).
+        charge_answer_after="commit",
         _env_file=None,
     )
 

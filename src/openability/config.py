@@ -184,6 +184,14 @@ class Settings(BaseSettings):
     idempotency_wait_seconds: float = Field(default=10.0, ge=0)
     idempotency_claim_retention_hours: int = Field(default=24, ge=1)
     cdr_batch_wait_ms: int = 3
+    # When a charged call is answered (docs/charging.md "When a call is answered", R-CHARGE-02):
+    # "spool" (the default) once the call's CDR line is fdatasync'ed in the worker's send spool (one
+    # sync per group of calls), its database commit following behind the answer; "commit" once the CDR
+    # batch is committed in the database (the answer waits a group commit, ~3-9 ms under load). Both
+    # charge a sent call exactly once; with "spool" a read of the partner's CDRs or usage right after
+    # the answer may not see the call yet (it lands within a batch commit). Without a writable spool
+    # (data_dir) a worker waits for the commit whatever this says.
+    charge_answer_after: Literal["spool", "commit"] = "spool"
     # Management-API token cache and the grants' "last refusal" memory: a few seconds.
     cache_ttl_seconds: float = 2.0
     # The gateway's caches (client tokens, partners with their active orders, products with their price

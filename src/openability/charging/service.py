@@ -10,7 +10,10 @@ CDR writer (charging/cdr_writer.py) and idempotency (R-CHARGE-04). The gateway m
 which claims the idempotency key across workers (charging/claims.py; or replays the first answer),
 rates and reserves the estimate (402 / 422 before the network), sends to each recipient through the
 plan, settles what was really served (or cancels when nothing was), journals the send in the worker's
-spool (charging/spool.py), writes the durable CDR and returns the answer. A sent call whose CDR the
+spool (charging/spool.py) and answers once the CDR is durable: by default once its spool line is
+fdatasync'ed (a group sync), the database commit following behind the answer; with
+settings.charge_answer_after = "commit" (or no spool) once the CDR is committed (docs/charging.md
+"When a call is answered"). A sent call whose CDR the
 database refuses is answered all the same and booked by `maintain()`; a dead worker's spool is replayed
 by the others (`recover_spools()`): a call that reached the network is charged exactly once. Its steps are public for
 service-level tests:
@@ -25,6 +28,7 @@ service-level tests:
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from collections import OrderedDict
@@ -42,7 +46,7 @@ from openability.charging.cdr_writer import CdrFailed, CdrWriter, DuplicateReque
 from openability.charging.claims import ClaimStore, StoredAnswer, key_reused
 from openability.charging.grants import GrantManager, Reservation, release_grant
 from openability.charging.models import Grant, UsageRecord
-from openability.charging.spool import Segment, SendSpool
+from openability.charging.spool import GroupSync, Segment, SendSpool
 from openability.charging.types import (
     CdrMessage,
     CdrRecord,
@@ -83,6 +87,7 @@ _INTERNAL: JsonObject = {"status": 500, "code": "INTERNAL", "message": "internal
 _FAILED_REASON = "the network element refused it"
 _IN_DOUBT_REASON = "the network element did not answer in time; it may have been delivered"
 ORPHAN_SCAN_SECONDS = 5.0
+BEHIND_BATCHES = 4
 
 
 @dataclass(slots=True)
@@ -176,6 +181,13 @@ class IdempotencyStore:
             return _check_same(stored, req_hash)
         return None
 
+    def correct(self, partner_id: str, key: str, answer: StoredAnswer) -> None:
+        """The key's stored answer is another one than this worker remembered (a CDR of another worker
+        won the key after this worker answered): later replays get the stored one."""
+        k = (partner_id, key)
+        if k in self._done:
+            self._done[k] = (answer.status, json_dumps(answer.body), answer.request_hash)
+
     def finish(self, partner_id: str, key: str, answer: StoredAnswer) -> None:
         """Publish the answer to waiting duplicates; successful (charged) answers are remembered."""
         k = (partner_id, key)
@@ -225,6 +237,15 @@ class ChargingEngine:
         self.idempotency = IdempotencyStore(container, self.claims)
         self.volumes = VolumeBlocks(container)
         self.spool = SendSpool(container.settings.data_dir / "spool", self.grants.worker_id)
+        # Answer a sent call once its spool line is synced, its CDR committed behind the answer
+        # (config.py charge_answer_after); the commits still pending, for flush().
+        self.answer_on_sync = container.settings.charge_answer_after == "spool"
+        self.spool_sync = GroupSync(self.spool)
+        self._behind: set[asyncio.Future[None]] = set()
+        # Backpressure: past this many CDRs answered and not committed yet (the database slower than
+        # the traffic), an answer waits for its own commit again, so the backlog (and the spool)
+        # stays bounded.
+        self._behind_max = BEHIND_BATCHES * max(1, container.settings.cdr_batch_max)
         # Sent calls whose CDR could not be committed yet, and failed claims not marked yet (database
         # down): both retried by maintain().
         self._unbooked: list[_Unbooked] = []
@@ -255,6 +276,7 @@ class ChargingEngine:
         volume after it, its unused month-to-date positions. Grants under unbooked CDRs stay open: the
         spool replay at the next start books them."""
         await self.cdr.stop()
+        await self.flush()  # the commits behind answers have settled (booked, or in _unbooked)
         if self._unbooked:
             await self.cdr.start()
             try:
@@ -283,6 +305,23 @@ class ChargingEngine:
     @property
     def unbooked(self) -> int:
         return len(self._unbooked)
+
+    @property
+    def committing(self) -> bool:
+        """Some CDRs answered ahead of their commit are not committed yet."""
+        return bool(self._behind)
+
+    async def flush(self, seconds: float | None = None) -> None:
+        """Wait until every CDR answered ahead of its commit is committed (or, refused, handed to
+        maintain()), at most `seconds`: a caller that must read its own writes (tests, a
+        status query, a drain)."""
+        loop = asyncio.get_running_loop()
+        end = None if seconds is None else loop.time() + seconds
+        while self._behind:
+            left = None if end is None else end - loop.time()
+            if left is not None and left <= 0:
+                return
+            await asyncio.wait(list(self._behind), timeout=left)
 
     async def _rebook(self) -> None:
         if not self._unbooked or not self.cdr.running:
@@ -648,6 +687,8 @@ class ChargingEngine:
         segment = self.spool.append(cdr)  # the record of the send, before anything else can fail
         if self.after_send is not None:
             self.after_send(cdr)
+        if segment is not None and self.answer_on_sync:
+            return await self._answer_after_sync(cdr, segment, auth, body, rating.amount)
         try:
             await self.cdr.write(cdr)
         except DuplicateRequest as dup:
@@ -683,6 +724,78 @@ class ChargingEngine:
         self.spool.booked(segment)
         self.grants.done(auth.reservation)
         return ChargeOutcome(201, body, amount=rating.amount)
+
+    async def _answer_after_sync(
+        self, cdr: CdrRecord, segment: Segment, auth: Authorization, body: JsonObject, amount: Decimal
+    ) -> ChargeOutcome:
+        """The CDR goes to the writer and its spool line to the group sync at once; the call is answered
+        at the first durable point: the sync done (the commit then settles behind the answer:
+        _committed_behind) or the CDR committed (a slow disk). A CDR the writer refused first is
+        answered once its line is synced, as in commit mode; a failed sync falls back to the commit."""
+        fut = self.cdr.write(cdr)
+        self._behind.add(fut)
+        fut.add_done_callback(functools.partial(self._committed_behind, cdr, segment, auth))
+        synced = self.spool_sync.wait(segment)
+        # Neither future is cancelled with the caller: the group sync and the callback settle them.
+        await asyncio.wait((synced, fut), return_when=asyncio.FIRST_COMPLETED)
+        if not synced.done():
+            if fut.cancelled() or fut.exception() is not None:
+                dup = None if fut.cancelled() else fut.exception()
+                if isinstance(dup, DuplicateRequest) and dup.response != cdr.response:
+                    return ChargeOutcome(201, dup.response)  # another worker's CDR holds the key
+                # Refused (the database down): the answer waits for the line's sync.
+                await asyncio.wait((synced,))
+        elif synced.exception() is not None:
+            log.error(
+                "send spool: fdatasync failed (%s); the answer waits for the commit", synced.exception()
+            )
+            await asyncio.wait((fut,))
+        if len(self._behind) > self._behind_max and not fut.done():
+            await asyncio.wait((fut,))  # a backlog: this answer waits for its commit
+        if fut.done() and not fut.cancelled():
+            dup = fut.exception()
+            if isinstance(dup, DuplicateRequest) and dup.response != cdr.response:
+                # Settled before the answer: another worker's CDR holds the key, its answer stands
+                # (as when the answer waits for the commit).
+                return ChargeOutcome(201, dup.response)
+        return ChargeOutcome(201, body, amount=amount)
+
+    def _committed_behind(
+        self, cdr: CdrRecord, segment: Segment, auth: Authorization, fut: asyncio.Future[None]
+    ) -> None:
+        """The commit of a CDR answered after the spool sync: only now does its reservation stop holding
+        the grant (R-CHARGE-02: the money stays spent until the CDR is in the database), and its
+        spool line stop counting; a CDR the database refused goes to maintain(), as in commit mode."""
+        self._behind.discard(fut)
+        exc = fut.exception() if not fut.cancelled() else asyncio.CancelledError()
+        if exc is None or (isinstance(exc, DuplicateRequest) and exc.response == cdr.response):
+            self.spool.booked(segment)
+            self.grants.done(auth.reservation)
+            return
+        if isinstance(exc, DuplicateRequest):
+            # Another worker stored this key first: near impossible with a claimed key (the claim row
+            # keeps every other worker from sending until this CDR marks it answered). The key's
+            # stored CDR is its one charge: this call's money goes back to the grant, and later replays
+            # in this worker give the stored answer, as other workers do.
+            log.error(
+                "call %s/%s was sent twice and answered before its key was found stored by another "
+                "worker: charged once, by the stored CDR",
+                cdr.partner_id,
+                cdr.request_key,
+            )
+            self.spool.booked(segment)
+            s = auth.subject
+            self.volumes.release((s.partner_id, s.product_id, auth.month), auth.segments)
+            auth.segments = ()
+            self.grants.cancel(auth.reservation)
+            self.idempotency.correct(
+                cdr.partner_id, cdr.request_key, StoredAnswer(201, exc.response, exc.request_hash)
+            )
+            return
+        # CdrFailed (the database down or restarting) or unknown: the money stays spent, the spool line
+        # stays (synced), maintain() books the CDR (a stored one comes back as a DuplicateRequest: once).
+        self._unbooked.append(_Unbooked(cdr, segment, auth.reservation))
+        log.warning("CDR of %s/%s not committed; booked later", cdr.partner_id, cdr.request_key)
 
 
 def _unserved(plan: ChargePlan, results: list[Submitted | BaseException]) -> Busy:

@@ -8,6 +8,10 @@ once, whatever fails in between).
   so a killed worker (kill -9) does not lose it. When a CDR cannot be committed (the database is
   down or restarting) the worker `fsync`s the spool before it answers, so the record also survives a
   crash of the machine, and books it later from memory.
+* By default (settings.charge_answer_after = "spool") a sent call is answered once its line is on
+  disk: `GroupSync` runs one `fdatasync` for every line appended since the last one (one thread hop
+  per group, not per call), and the CDR is committed behind the answer. A line synced here and
+  replayed exactly once is the call's durable CDR (docs/charging.md "When a call is answered").
 * A new segment is started every `SEGMENT_SECONDS`; an old one is deleted once all of its CDRs are
   committed: the files hold only the last seconds of traffic plus what is not booked yet.
 * A worker that dies leaves its files with no lock held. The other workers of the node look for
@@ -20,6 +24,7 @@ keys stay in doubt, never sent again).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import logging
@@ -34,12 +39,21 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from prometheus_client import Counter, Histogram
 
 from openability.charging.types import CdrMessage, CdrRecord
 
 log = logging.getLogger(__name__)
 
 SEGMENT_SECONDS = 5.0
+SPOOL_SYNCS = Histogram(
+    "openability_spool_sync_seconds",
+    "One group fdatasync of the send spool, thread hop included",
+    buckets=(0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05),
+)
+SPOOL_SYNCED = Counter(
+    "openability_spool_synced_calls", "Calls answered after a group sync of the send spool"
+)
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -169,6 +183,18 @@ class SendSpool:
         if seg is not None and not seg.dropped:
             os.fsync(seg.fd)
 
+    def datasync(self, segs: list[Segment]) -> None:
+        """fdatasync the segments (in a worker thread: GroupSync). A segment dropped meanwhile holds
+        only committed CDRs: nothing to sync (its descriptor may be closed under us)."""
+        for seg in segs:
+            if seg.dropped:
+                continue
+            try:
+                os.fdatasync(seg.fd)
+            except OSError:
+                if not seg.dropped:
+                    raise
+
     def rotate(self, *, force: bool = False) -> None:
         """Start a new segment once the open one is old enough (and not empty); delete the segments
         whose CDRs are all committed. A rotated segment keeps its descriptor until it is deleted (an
@@ -267,3 +293,52 @@ def glob_escape(name: str) -> str:
 def _seq_of(path: Path, name: str) -> int:
     middle = path.name[len(name) + 1 : -len(".jsonl")]
     return int(middle) if middle.isdigit() else 0
+
+
+class GroupSync:
+    """Group fdatasync of a spool: `await wait(segment)` returns once every line appended to the
+    spool before the call is on disk. The first waiter starts one task that syncs, in a worker thread,
+    all the segments of the waiters queued so far; the waiters that come while it runs form the next
+    group. One thread hop per group: under load a group holds every call answered in a ~0.2 ms sync.
+    A failed sync (OSError) fails its group's waiters (they fall back to waiting for the commit)."""
+
+    def __init__(self, spool: SendSpool) -> None:
+        self.spool = spool
+        self._waiting: list[tuple[Segment, asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self.syncs = 0  # groups synced (tests, the bench's notes)
+        self.synced = 0  # lines' waiters released
+
+    def wait(self, seg: Segment) -> asyncio.Future[None]:
+        """A future that resolves once `seg`'s lines appended so far are on disk (a plain future: the
+        caller awaits it with no coroutine frame of its own)."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._waiting.append((seg, fut))
+        if self._task is None:
+            self._task = loop.create_task(self._run(), name="spool-sync")
+        return fut
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting:
+                group, self._waiting = self._waiting, []
+                segs = list({id(s): s for s, _ in group}.values())
+                t0 = time.perf_counter()
+                try:
+                    await asyncio.to_thread(self.spool.datasync, segs)
+                except OSError as exc:
+                    for _, fut in group:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                            fut.exception()  # retrieved: a caller that went away must not log it
+                    continue
+                self.syncs += 1
+                self.synced += len(group)
+                SPOOL_SYNCS.observe(time.perf_counter() - t0)
+                SPOOL_SYNCED.inc(len(group))
+                for _, fut in group:
+                    if not fut.done():
+                        fut.set_result(None)
+        finally:
+            self._task = None

@@ -38,6 +38,7 @@ from openability.kernel.errors import (
     Busy,
     ClientClosed,
     Internal,
+    NotFound,
     PayloadTooLarge,
     PermissionDenied,
     Suspended,
@@ -58,6 +59,9 @@ log = logging.getLogger(__name__)
 
 KB = 1024
 HOUSEKEEPING_SECONDS = 1.0
+# A status query that finds no message while this worker has CDRs answered ahead of their commit
+# waits at most this long for those commits before it answers 404.
+STATUS_FLUSH_SECONDS = 2.0
 JSON = "application/json"
 _REPLAYED = {"Idempotent-Replayed": "true"}
 
@@ -192,8 +196,17 @@ class GatewayRuntime:
         try:
             auth, _, _, _ = _request_headers(scope)
             tok = await self._authenticate(auth, cap.name, self.clock.now())
-            async with self.container.uow() as uow:
-                body = await message_status(uow.session, tok.partner_id, capability, message_id)
+            try:
+                async with self.container.uow() as uow:
+                    body = await message_status(uow.session, tok.partner_id, capability, message_id)
+            except NotFound:
+                if not self.engine.committing:
+                    raise
+                # Read-your-writes for this worker's answers: a call answered after its spool sync
+                # may not be committed yet (docs/charging.md "When a call is answered").
+                await self.engine.flush(STATUS_FLUSH_SECONDS)
+                async with self.container.uow() as uow:
+                    body = await message_status(uow.session, tok.partner_id, capability, message_id)
         except AppError as exc:
             return _error(exc)
         except Exception as exc:
