@@ -515,3 +515,35 @@ async def test_r_charge_01_a_call_waiting_on_a_grant_being_released_takes_a_new_
     gm.done(r)
     await gm.release_idle(all_grants=True)
     await assert_ledger_clean()
+
+
+async def test_r_charge_02_idle_grants_of_many_partners_are_released_together_and_their_money_returns(
+    container: Any, build: Any, clock: Any, assert_ledger_clean: Any
+) -> None:
+    """A worker that served many partners now and then gives their idle grants back in one go (on
+    PostgreSQL one statement per RELEASE_CHUNK grants, grants_pg.RELEASE_MANY): each grant closed
+    with its open money back in available by its own balanced entry, each partner forgotten."""
+    partners = [await build(container, Decimal("5.0000")) for _ in range(12)]
+    gm = GrantManager(container)
+    for f in partners:
+        gm.done(await gm.reserve(f.partner_id, PRICE))
+    grant_ids = {gm.held(f.partner_id)[0] for f in partners}
+    assert None not in grant_ids and len(grant_ids) == 12
+    s = container.settings
+    clock.advance(seconds=s.grant_ttl_seconds + s.grant_reap_grace_seconds)
+    assert await gm.release_idle() == 12
+    assert all(f.partner_id not in gm._held for f in partners)
+    async with container.uow() as uow:
+        grants = (await uow.session.scalars(select(Grant).where(Grant.id.in_(grant_ids)))).all()
+        releases = (
+            await uow.session.scalars(
+                select(func.count()).select_from(JournalEntry).where(JournalEntry.ref_id.in_(grant_ids))
+            )
+        ).one()
+    assert {g.state for g in grants} == {GrantState.CLOSED}
+    assert all(g.granted == g.consumed + g.released and g.closed_at is not None for g in grants)
+    assert releases == 24  # each grant: its GRANT entry and its GRANT_RELEASE entry
+    for f in partners:  # nothing was consumed (no CDR): every cent is back in available
+        b = await f.balances()
+        assert b[AccountType.PREPAID_AVAILABLE] == Decimal("5.0000") and b[AccountType.PREPAID_RESERVED] == 0
+    await assert_ledger_clean()

@@ -25,6 +25,7 @@ from openability.charging.cdr_writer import CdrWriter
 from openability.charging.grants import GrantManager
 from openability.charging.models import Grant, UsageRecord
 from openability.charging.service import ChargingEngine
+from openability.charging.types import GrantState
 from openability.ledger import revenue
 from openability.ledger import service as ledger
 from openability.ledger.jobs import roll_up
@@ -54,6 +55,15 @@ _HOLD = {
 }
 # Backends waiting on a lock that a given backend holds (another test's waits never count).
 _WAITING_ON = "SELECT count(*) FROM pg_stat_activity WHERE :holder = ANY(pg_blocking_pids(pid))"
+
+
+async def _waiting_on(container: Any, holder_pid: int) -> int:
+    """How many backends wait for `holder_pid`, read in a transaction of its own: PostgreSQL takes
+    one snapshot of pg_stat_activity per transaction, so a probe that polled in one transaction would
+    see its first answer again and again (a waiter arriving later never seen)."""
+    async with container.engine.connect() as probe:
+        n = await probe.scalar(text(_WAITING_ON), {"holder": holder_pid})
+    return int(n or 0)
 
 
 async def _grant_row(container: Any, grant_id: str) -> tuple[Decimal, Decimal]:
@@ -98,10 +108,9 @@ async def test_r_charge_02_a_refill_never_waits_in_postgresql_for_a_held_account
         holder_pid = await holder.scalar(text("SELECT pg_backend_pid()"))
         task = asyncio.create_task(gm.reserve(funded.partner_id, need))
         waiting = []
-        async with container.engine.connect() as probe:
-            for _ in range(10):
-                await asyncio.sleep(0.03)
-                waiting.append(await probe.scalar(text(_WAITING_ON), {"holder": holder_pid}))
+        for _ in range(10):
+            await asyncio.sleep(0.03)
+            waiting.append(await _waiting_on(container, holder_pid))
         assert not task.done()  # the refill cannot take the row…
         assert waiting == [0] * 10  # …and no backend queues on it
         assert (await _grant_row(container, grant_id))[0] == granted0  # nothing written meanwhile
@@ -147,13 +156,12 @@ async def test_r_charge_02_a_refill_that_keeps_finding_the_row_busy_waits_for_it
         await holder.execute(text(_HOLD["reserved"]), {"p": funded.partner_id})
         holder_pid = await holder.scalar(text("SELECT pg_backend_pid()"))
         task = asyncio.create_task(gm.reserve(funded.partner_id, remaining + PRICE))
-        async with container.engine.connect() as probe:
-            for _ in range(100):  # the fallback statement queues on the row
-                if await probe.scalar(text(_WAITING_ON), {"holder": holder_pid}):
-                    break
-                await asyncio.sleep(0.02)
-            else:
-                pytest.fail("the refill never fell back to waiting for the row")
+        for _ in range(100):  # the fallback statement queues on the row
+            if await _waiting_on(container, holder_pid):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            pytest.fail("the refill never fell back to waiting for the row")
         await holder.rollback()
     second = await asyncio.wait_for(task, timeout=10)
     granted, _ = await _grant_row(container, grant_id)
@@ -290,4 +298,38 @@ async def test_r_bill_10_a_revenue_rollup_leaves_shards_free_for_cdr_batches(
             select(Account.balance).where(Account.owner_id == PLATFORM, Account.type == AccountType.REVENUE)
         )
         assert left == 0 and main == await revenue.revenue_balance(s) == total_before + batch_total
+    await assert_ledger_clean()
+
+
+@pytest.mark.parametrize("held", ["reserved", "available"])
+async def test_r_charge_02_an_idle_grant_whose_account_row_is_held_is_released_later_without_waiting(
+    container: Any, build: Any, clock: Any, held: str, assert_ledger_clean: Any
+) -> None:
+    """The set-wise release of idle grants (grants_pg.RELEASE_MANY) takes the account rows SKIP
+    LOCKED: a grant whose partner's available or reserved row another transaction holds (a refill, a
+    CDR batch) stays open and held, no backend queues on the row, the other grants are released at
+    once, and the next housekeeping tick releases it."""
+    busy, free = await build(container, FUNDS), await build(container, FUNDS)
+    gm = GrantManager(container)
+    for f in (busy, free):
+        gm.done(await gm.reserve(f.partner_id, PRICE))
+    busy_grant = gm.held(busy.partner_id)[0]
+    s = container.settings
+    clock.advance(seconds=s.grant_ttl_seconds + s.grant_reap_grace_seconds)
+    async with container.engine.connect() as holder:
+        tx = await holder.begin()
+        holder_pid = await holder.scalar(text("SELECT pg_backend_pid()"))
+        assert (await holder.execute(text(_HOLD[held]), {"p": busy.partner_id})).first() is not None
+        assert await asyncio.wait_for(gm.release_idle(), timeout=5) == 1
+        assert await _waiting_on(container, holder_pid) == 0
+        assert gm.held(busy.partner_id)[0] == busy_grant and free.partner_id not in gm._held
+        async with container.uow() as uow:
+            g = await uow.session.get(Grant, busy_grant)
+            assert g is not None and g.state == GrantState.ACTIVE
+        await tx.rollback()
+    assert await gm.release_idle() == 1
+    assert busy.partner_id not in gm._held
+    for f in (busy, free):
+        b = await f.balances()
+        assert b[AccountType.PREPAID_AVAILABLE] == FUNDS and b[AccountType.PREPAID_RESERVED] == 0
     await assert_ledger_clean()

@@ -445,14 +445,23 @@ class GrantManager:
 
     async def release_idle(self, *, all_grants: bool = False) -> int:
         """Release this worker's grants that expired more than half the reaper's grace ago with no
-        call in flight (all idle ones on shutdown). Returns how many were released."""
+        call in flight (all idle ones on shutdown). Returns how many were released. On PostgreSQL
+        in chunks, one statement each (`_release_many_pg`); what it leaves busy, and everything on
+        SQLite, one grant per transaction."""
         n = 0
         now = self.clock.now()
         keep = timedelta(seconds=self.settings.grant_reap_grace_seconds / 2)
-        for h in list(self._held.values()):
+        idle = [
+            h
+            for h in self._held.values()
+            if h.grant_id is not None and h.inflight == 0 and (all_grants or now >= h.expires_at + keep)
+        ]
+        if self._postgres and idle:
+            n, busy = await self._release_many_pg(idle)
+            # Busy (an account row held elsewhere): the next tick tries again; on shutdown, now.
+            idle = busy if all_grants else []
+        for h in idle:
             if h.grant_id is None or h.inflight > 0:
-                continue
-            if not all_grants and now < h.expires_at + keep:
                 continue
             async with h.lock:
                 if h.grant_id is None or h.inflight > 0:
@@ -466,13 +475,73 @@ class GrantManager:
                 except Exception as exc:
                     log_failure(log, exc, "releasing grant %s failed; the reaper will close it", grant_id)
                     continue
-                h.grant_id, h.remaining = None, ZERO
+                self._forget_released(h)
                 n += 1
-                if h.poor_available is None and self._held.get(h.partner_id) is h:
-                    # Forgotten: with 100,000 partners, the idle ones cost neither memory nor the
-                    # housekeeping's scan every second. A call waiting on this lock starts afresh.
-                    del self._held[h.partner_id]
         return n
+
+    def _forget_released(self, h: _Held) -> None:
+        h.grant_id, h.remaining = None, ZERO
+        if h.poor_available is None and self._held.get(h.partner_id) is h:
+            # Forgotten: with 100,000 partners, the idle ones cost neither memory nor the
+            # housekeeping's scan every second. A call waiting on this lock starts afresh.
+            del self._held[h.partner_id]
+
+    async def _release_many_pg(self, idle: list[_Held]) -> tuple[int, list[_Held]]:
+        """Release idle grants RELEASE_CHUNK at a time, one statement each (grants_pg.RELEASE_MANY).
+        Each grant's in-memory lock is held from before its statement until its outcome is applied,
+        so no call extends or refills it meanwhile (a call that comes waits, then starts afresh).
+        Returns (how many were released, the grants left busy)."""
+        n = 0
+        busy: list[_Held] = []
+        for start in range(0, len(idle), grants_pg.RELEASE_CHUNK):
+            taken: list[_Held] = []
+            try:
+                for h in idle[start : start + grants_pg.RELEASE_CHUNK]:
+                    if h.lock.locked():  # a call is refilling or extending it: not idle after all
+                        continue
+                    await h.lock.acquire()
+                    if h.grant_id is None or h.inflight > 0 or self._held.get(h.partner_id) is not h:
+                        h.lock.release()
+                        continue
+                    # Stop the fast path before the first await: it only uses unexpired grants.
+                    h.expires_at = NEVER
+                    taken.append(h)
+                if not taken:
+                    continue
+                by_grant = {h.grant_id: h for h in taken}
+                gids = list(by_grant)
+                try:
+                    rows = await self._run_release_many(gids)
+                except Exception as exc:
+                    log_failure(log, exc, "releasing %d idle grants failed; retried", len(gids))
+                    continue
+                for row in rows:
+                    h = by_grant[row["id"]]
+                    if row["state"] == "busy":
+                        busy.append(h)
+                        continue
+                    # closed here, or gone (reaped under this worker: its money is back already)
+                    self._forget_released(h)
+                    n += 1
+            finally:
+                for h in taken:
+                    h.lock.release()
+        return n, busy
+
+    async def _run_release_many(self, gids: list[str | None]) -> list[Any]:
+        now = self.clock.now()
+        entry_ids = [new_id("je") for _ in gids]
+        async with self.container.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            apg: Any = raw.driver_connection
+            try:
+                rows: list[Any] = await apg.fetch(
+                    grants_pg.RELEASE_MANY, gids, entry_ids, now, "released by its worker", self.worker_id
+                )
+            finally:
+                if apg.is_closed():  # never hand a dead connection back to the pool
+                    await conn.invalidate()
+        return rows
 
 
 async def _refill_statement(apg: Any, args: list[Any]) -> Any:

@@ -122,3 +122,62 @@ WHERE g.partner_id = $1::text AND g.state = '{_ACTIVE}' AND g.worker_id <> $2::t
 ENSURE_SLOT = f"""INSERT INTO accounts (id, owner_id, type, slot, balance, version, created_at)
 VALUES ($1::text, $2::text, '{_RESERVED}', $3::int4, 0, 0, $4::timestamptz)
 ON CONFLICT (owner_id, type, slot) DO NOTHING"""
+
+
+# A worker's idle grants released together (charging/grants.py `release_idle`): ONE statement for up to
+# RELEASE_CHUNK grants, where the ORM path (`release_grant`, SQLite and the reaper) takes six round
+# trips and a transaction per grant. With many partners calling now and then, a worker otherwise spends
+# more time giving back idle grants one by one than serving calls (docs/benchmarks.md "Pass 5").
+# Same lock order as everywhere: the partners' account rows in id order, then the grants. The account
+# rows are taken SKIP LOCKED: a grant whose available or reserved row another transaction holds (a
+# refill, a CDR batch) is left for the next housekeeping tick instead of waited for. Each released grant
+# with open money gets its own balanced GRANT_RELEASE entry (Dr reserved, Cr available), as
+# `release_grant` posts it.
+# $1 grant ids, $2 journal entry ids (one per grant, same order), $3 now, $4 memo, $5 the worker id.
+# Returns one row per grant asked for: `state` = 'closed' (released here), 'busy' (an account row was
+# held: try again later) or 'gone' (not an active grant of this worker any more: nothing to release).
+RELEASE_CHUNK = 500
+RELEASE_MANY = f"""WITH want AS MATERIALIZED (
+  SELECT g.id, g.partner_id, g.slot, w.entry_id
+  FROM unnest($1::text[], $2::text[]) AS w(gid, entry_id)
+  JOIN grants g ON g.id = w.gid
+  WHERE g.state = '{_ACTIVE}' AND g.worker_id = $5::text
+), acc AS MATERIALIZED (
+  SELECT a.id, a.owner_id, a.type FROM accounts a JOIN want w ON a.owner_id = w.partner_id
+  WHERE a.type = '{_AVAIL}' OR (a.type = '{_RESERVED}' AND a.slot = w.slot)
+  ORDER BY a.id FOR UPDATE OF a SKIP LOCKED
+), ok AS MATERIALIZED (
+  SELECT w.id, w.entry_id, av.id AS avail_id, rs.id AS res_id
+  FROM want w
+  JOIN acc av ON av.owner_id = w.partner_id AND av.type = '{_AVAIL}'
+  JOIN acc rs ON rs.owner_id = w.partner_id AND rs.type = '{_RESERVED}'
+), gl AS MATERIALIZED (
+  SELECT g.id, g.granted - g.consumed - g.released AS open FROM grants g
+  WHERE g.id IN (SELECT id FROM ok) AND g.state = '{_ACTIVE}'
+  ORDER BY g.id FOR UPDATE
+), rel AS MATERIALIZED (
+  SELECT ok.id, ok.entry_id, ok.avail_id, ok.res_id, gl.open FROM ok JOIN gl ON gl.id = ok.id
+), closed AS (
+  UPDATE grants g SET released = g.released + greatest(r.open, 0::int8), state = 'closed',
+    closed_at = $3::timestamptz
+  FROM rel r WHERE g.id = r.id RETURNING g.id
+), entry AS (
+  INSERT INTO journal_entries (id, kind, ref_type, ref_id, memo, reversal_of, created_at)
+  SELECT r.entry_id, '{EntryKind.GRANT_RELEASE.value}', 'grant', r.id, $4::text, NULL, $3::timestamptz
+  FROM rel r WHERE r.open > 0 RETURNING id
+), legs AS (
+  SELECT r.entry_id, r.res_id AS acc, r.open AS amt, -r.open AS delta FROM rel r WHERE r.open > 0
+  UNION ALL SELECT r.entry_id, r.avail_id, -r.open, r.open FROM rel r WHERE r.open > 0
+), lines AS (
+  INSERT INTO journal_lines (entry_id, account_id, amount)
+  SELECT l.entry_id, l.acc, l.amt FROM legs l JOIN entry e ON e.id = l.entry_id RETURNING 1
+), bal AS (
+  UPDATE accounts a SET balance = a.balance + l.delta, version = a.version + 1
+  FROM legs l WHERE a.id = l.acc RETURNING a.id
+)
+SELECT w.gid AS id,
+  CASE WHEN w.gid IN (SELECT id FROM closed) THEN 'closed'
+       WHEN w.gid IN (SELECT id FROM want) THEN 'busy'
+       ELSE 'gone' END AS state,
+  (SELECT count(*) FROM lines) AS lines, (SELECT count(*) FROM bal) AS moved
+FROM unnest($1::text[]) AS w(gid)"""

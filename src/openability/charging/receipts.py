@@ -35,6 +35,7 @@ from openability.charging.models import DeliveryReceipt, Message
 from openability.kernel.batching import BatchWriter, Pending
 from openability.kernel.errors import NotFound
 from openability.kernel.outage import is_outage
+from openability.kernel.tasks import cancelled_meanwhile, stop_task
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -167,11 +168,8 @@ class ReceiptWriter:
             self._replayer = asyncio.create_task(self._replay_loop(), name="receipt-spool-replay")
 
     async def stop(self) -> None:
-        if self._replayer is not None:
-            self._replayer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._replayer
-            self._replayer = None
+        await stop_task(self._replayer)
+        self._replayer = None
         await self._writer.stop()
 
     async def __call__(self, network_id: str, status: str, error: str) -> None:
@@ -234,6 +232,8 @@ class ReceiptWriter:
             try:
                 await self.replay()
             except Exception as exc:
+                if cancelled_meanwhile():  # stopping: the cancel came out as this error
+                    raise asyncio.CancelledError from exc
                 log.warning(
                     "receipt spool replay failed (%s: %s); retrying in %gs", type(exc).__name__, exc, interval
                 )

@@ -15,7 +15,6 @@ Capabilities (capabilities/) are a constructor argument; their connectors are fo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -50,6 +49,7 @@ from openability.kernel.errors import (
 )
 from openability.kernel.money import to_units
 from openability.kernel.outage import is_outage, log_failure, unavailable
+from openability.kernel.tasks import cancelled_meanwhile, stop_task
 
 if TYPE_CHECKING:
     from openability.config import Settings
@@ -141,11 +141,8 @@ class GatewayRuntime:
 
     async def stop(self) -> None:
         """Flush the CDR writer, release this worker's grants, flush receipts."""
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._housekeeping
-            self._housekeeping = None
+        await stop_task(self._housekeeping)
+        self._housekeeping = None
         await self.engine.stop()
         await self.receipts.stop()
 
@@ -155,11 +152,15 @@ class GatewayRuntime:
             try:
                 await self.engine.grants.housekeep()
             except Exception as exc:
+                if cancelled_meanwhile():  # stopping: the cancel came out as this error
+                    raise asyncio.CancelledError from exc
                 log_failure(log, exc, "gateway housekeeping failed")
             try:
                 # Exactly-once: CDRs and claims the database refused, the spool, dead workers' spools.
                 await self.engine.maintain()
             except Exception as exc:
+                if cancelled_meanwhile():  # stopping: the cancel came out as this error
+                    raise asyncio.CancelledError from exc
                 log.warning("charging maintenance failed (%s: %s); retried", type(exc).__name__, exc)
 
     # ---- HTTP entry points (plain ASGI: gateway/dataplane.py) ------------------------------------

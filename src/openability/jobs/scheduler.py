@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openability.jobs.registry import Job, JobRun
 from openability.kernel.ids import new_id
 from openability.kernel.outage import log_failure
+from openability.kernel.tasks import cancelled_meanwhile, stop_task
 
 if TYPE_CHECKING:
     from openability.kernel.platform import Platform
@@ -242,15 +243,15 @@ class Scheduler:
         self._task = asyncio.create_task(self._loop(), name="scheduler")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task)  # kernel/tasks.py: also when a cancel comes out as another error
+        self._task = None
 
     async def _loop(self) -> None:
         while True:
             try:
                 await tick(self.container, self.jobs)
             except Exception as exc:
+                if cancelled_meanwhile():  # stopping: the cancel came out as this error
+                    raise asyncio.CancelledError from exc
                 log_failure(log, exc, "scheduler tick failed")
             await asyncio.sleep(self.interval)

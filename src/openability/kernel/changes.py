@@ -33,6 +33,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from openability.kernel.db import Base, UTCDateTime
 from openability.kernel.events import EventBus
+from openability.kernel.tasks import cancelled_meanwhile, stop_task
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +98,8 @@ class ChangeFeed:
         self._task = asyncio.create_task(self._run(), name="change-feed")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:
@@ -109,6 +107,8 @@ class ChangeFeed:
             try:
                 await self.poll()
             except Exception as exc:
+                if cancelled_meanwhile():  # stopping: the cancel came out as this error
+                    raise asyncio.CancelledError from exc
                 log.warning("change feed poll failed: %s: %s", type(exc).__name__, exc)
 
     async def poll(self) -> int:

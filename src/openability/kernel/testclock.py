@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from openability.kernel.clock import SHANGHAI, Clock, SystemClock, business_date
 from openability.kernel.db import Base, UTCDateTime, is_postgres, make_engine
 from openability.kernel.errors import Conflict, InvalidArgument
 from openability.kernel.migrate import sqlite_path
+from openability.kernel.tasks import stop_task
 from openability.kernel.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -214,8 +214,7 @@ class TestClock:
         for t in tasks:
             t.cancel()
         for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+            await stop_task(t)
         self._refresher = None
         self._hooks.clear()
 
