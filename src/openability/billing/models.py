@@ -139,7 +139,8 @@ class Statement(Base):
     )
 
     id: Mapped[str] = mapped_column(IdStr(), primary_key=True)
-    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
+    # no index of its own: the unique (partner_id, month) serves a partner's statements
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"))
     month: Mapped[str] = mapped_column(String(7))
     state: Mapped[StatementState] = mapped_column(enum_column(StatementState))
     billing_mode: Mapped[str] = mapped_column(String(10))  # prepaid | postpaid, at the bill run
@@ -165,12 +166,13 @@ class Statement(Base):
 
 
 class StatementLine(Base):
-    __tablename__ = "statement_lines"
-    __table_args__ = (UniqueConstraint("statement_id", "seq"),)
+    """A statement's line, keyed by its statement and its place in it (one index: the bill run writes
+    ~4 lines per partner, and a line is only ever read with its statement's)."""
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    statement_id: Mapped[str] = mapped_column(ForeignKey("statements.id"), index=True)
-    seq: Mapped[int] = mapped_column(Integer)
+    __tablename__ = "statement_lines"
+
+    statement_id: Mapped[str] = mapped_column(ForeignKey("statements.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     kind: Mapped[LineKind] = mapped_column(enum_column(LineKind))
     product_id: Mapped[str | None] = mapped_column(IdStr(), nullable=True)
     product_code: Mapped[str] = mapped_column(String(40), default="")

@@ -91,7 +91,8 @@ def _tier_segments(
     return out
 
 
-def _bounds(plan: PlanVersion, scope: str, band: str, tables: TierTables) -> Bounds:
+def tier_bounds_of(plan: PlanVersion, scope: str, band: str, tables: TierTables) -> Bounds:
+    """The price list of `plan` for `scope` and `band`, walked once per run (`tables`)."""
     key = (plan.plan_id, scope, band)
     if key in tables:
         found = tables[key]
@@ -137,7 +138,7 @@ def rerate(
             if u.quantity <= 0:
                 continue
             plan = plans[u.price_plan_id]
-            bounds = _bounds(plan, u.scope, u.band, tables)
+            bounds = tier_bounds_of(plan, u.scope, u.band, tables)
             for frm, upper, price, units, amount in _tier_segments(bounds, mtd, u.quantity):
                 key = (product_id, plan.plan_id, u.band, u.scope, frm)
                 acc = lines.get(key)

@@ -37,7 +37,7 @@ from typing import Any
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from openability.billing import dues, holds, invoices
+from openability.billing import bill_sql, dues, holds, invoices
 from openability.billing import statement_rules as rules
 from openability.billing.models import (
     BillRun,
@@ -171,10 +171,24 @@ async def _bill_run(platform: Platform, month: str, actor: Actor, progress: Prog
         run = await uow.session.get(BillRun, month)
         if run is not None and run.state == BillRunState.COMPLETED:
             return BillRunResult(month, 0, run.statements, run.total, True)
-        # The month's usage of every partner, summed per product, version, band and scope in one pass
-        # over the month's rollups (~3 rows per partner): the partners to bill, and each chunk's usage.
-        totals_of = await settlement.month_totals_of(uow.session, None, month)
-        pids = set(totals_of)
+        # The price versions are read once per run, not once per partner (they were 3 of a partner's ~10
+        # queries per product): a version is immutable once calls were rated with it (R-PRICE-03), and
+        # the rollups name the version each use was rated with.
+        plan_cache: PlanCache = {}
+        totals_of: dict[str, list[settlement.UsageTotal]] | None = None
+        lists: bill_sql.PriceLists | None = None
+        if bill_sql.in_sql(uow):
+            # PostgreSQL: the chunks' statements are made by the database (billing/bill_sql.py) from the
+            # monthly rollups and the month's price lists, worked out here once; a partner it leaves
+            # is billed in Python with its chunk's usage read then.
+            pids = set(await bill_sql.month_partners(uow, month))
+            lists = await month_price_lists(uow, month, plan_cache)
+        else:
+            # The month's usage of every partner, summed per product, version, band and scope in one
+            # pass over the month's rollups (~3 rows per partner): the partners to bill, and each
+            # chunk's usage.
+            totals_of = await settlement.month_totals_of(uow.session, None, month)
+            pids = set(totals_of)
         pids |= set(
             (
                 await uow.session.scalars(
@@ -202,10 +216,6 @@ async def _bill_run(platform: Platform, month: str, actor: Actor, progress: Prog
             pass  # another scheduler started it: the statements themselves are unique
     created = 0
     ordered = sorted(pids)
-    # The price versions are read once per run, not once per partner (they were 3 of a partner's ~10
-    # queries per product): a version is immutable once calls were rated with it (R-PRICE-03), and
-    # the rollups name the version each use was rated with.
-    plan_cache: PlanCache = {}
     # Partners are billed in chunks, one transaction each (bill_partners: a handful of statements per
     # chunk, not per partner); a chunk's statements exist with their lines and entries, or none of
     # them, so a killed run resumes at the first chunk not committed. On PostgreSQL BILL_RUN_PARALLEL
@@ -219,7 +229,7 @@ async def _bill_run(platform: Platform, month: str, actor: Actor, progress: Prog
     async def bill_chunk(chunk: list[str]) -> int:
         try:
             async with platform.uow(actor) as uow:
-                return await bill_partners(uow, month, chunk, plan_cache, billed, totals_of)
+                return await bill_chunk_of(uow, month, chunk, plan_cache, billed, totals_of, lists)
         except IntegrityError:
             # another run billed some of them first: these partners one at a time, as it did
             made = 0
@@ -275,6 +285,14 @@ async def _month_total(uow: UnitOfWork, month: str) -> Decimal:
     return ZERO if total is None else total
 
 
+async def month_price_lists(uow: UnitOfWork, month: str, plan_cache: PlanCache) -> bill_sql.PriceLists:
+    """The price lists of every product, version, band and scope used in the month, as the database
+    bills with them (billing/bill_sql.py; PostgreSQL)."""
+    keys = await bill_sql.month_keys(uow, month)
+    plans, codes = await _plans(uow, [k[0] for k in keys], plan_cache)
+    return bill_sql.price_lists(keys, plans, codes, {})
+
+
 # product id -> (code, its price versions by plan id), or None for a product that does not exist
 PlanCache = dict[str, tuple[str, dict[str, PlanVersion]] | None]
 
@@ -298,11 +316,6 @@ async def _plans(
         codes[pid] = found[0]
         plans.update(found[1])
     return plans, codes
-
-
-def _tier_words(line: rules.UsageLine) -> str:
-    upper = "∞" if line.tier_to is None else str(line.tier_to)
-    return f"阶梯 tier {line.tier_from}–{upper}"
 
 
 def _statement_values(
@@ -333,12 +346,7 @@ def _statement_values(
         "total": fig.total,
         "true_up": fig.true_up,
         "undercharge": fig.undercharge,
-        "note": (
-            f"实时计费低于精确价 {fig.undercharge}，不予补收 (R-CHARGE-06) / real-time charges were "
-            f"{fig.undercharge} below the exact price: not charged afterwards (R-CHARGE-06)"
-            if fig.undercharge
-            else ""
-        ),
+        "note": bill_sql.undercharge_note(str(fig.undercharge)) if fig.undercharge else "",
         "created_at": uow.now,
     }
     return values, fig
@@ -402,7 +410,9 @@ def _statement_lines(
                 "units": ln.units,
                 "unit_price": ln.unit_price,
                 "amount": ln.amount,
-                "description": f"{code} v{ln.plan_version} {ln.band}/{ln.scope} {_tier_words(ln)}",
+                "description": bill_sql.line_description(
+                    code, ln.plan_version, ln.band, ln.scope, ln.tier_from, ln.tier_to
+                ),
             }
         )
     for adj in carried:
@@ -425,7 +435,7 @@ def _statement_lines(
             "kind": LineKind.ROUNDING,
             **_NO_USAGE,
             "amount": fig.rounding,
-            "description": "四舍五入到分 / rounding to the fen (ROUND_HALF_UP)",
+            "description": bill_sql.ROUNDING_WORDS,
         }
     )
     return out
@@ -686,6 +696,27 @@ async def bill_partners(
             )
     await session.flush()  # the carried adjustments, now applied
     return len(drafts)
+
+
+async def bill_chunk_of(
+    uow: UnitOfWork,
+    month: str,
+    partner_ids: Sequence[str],
+    plan_cache: PlanCache,
+    billed: set[str],
+    month_totals: dict[str, list[settlement.UsageTotal]] | None,
+    lists: bill_sql.PriceLists | None,
+) -> int:
+    """One chunk of the bill run, in the caller's transaction: with the month's price lists (`lists`,
+    PostgreSQL) the database makes the statements of the partners it can (billing/bill_sql.py) and
+    `bill_partners` the others; without them `bill_partners` makes them all. Returns the statements
+    made."""
+    if lists is None:
+        return await bill_partners(uow, month, partner_ids, plan_cache, billed, month_totals)
+    todo = [pid for pid in partner_ids if pid not in billed]
+    in_db = await bill_sql.bill_chunk(uow, month, todo, lists)
+    rest = [pid for pid in todo if pid not in in_db]
+    return len(in_db) + await bill_partners(uow, month, rest, plan_cache, billed, month_totals)
 
 
 async def bill_partner(

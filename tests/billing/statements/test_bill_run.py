@@ -427,7 +427,7 @@ async def test_r_bill_02_the_run_sums_the_months_usage_once_for_every_chunk(
     rollups), not one per chunk: three partners in chunks of one are summed by a single
     `month_totals_of` for every partner, and each chunk states its partner's exact month (R-BILL-02,
     R-CHARGE-06: the usage of three days crosses the 1000-unit tier)."""
-    from openability.billing import statements
+    from openability.billing import bill_sql, statements
     from openability.charging import settlement
 
     worlds = [await kit.make_world(container, balance=D("500.0000"), caps=("sms",)) for _ in range(3)]
@@ -445,6 +445,8 @@ async def test_r_bill_02_the_run_sums_the_months_usage_once_for_every_chunk(
 
     monkeypatch.setattr(settlement, "month_totals_of", spy)
     monkeypatch.setattr(statements, "bill_run_chunk", lambda n: 1)  # three chunks
+    # the Python path (PostgreSQL's bill run makes these statements in the database: test_bill_sql.py)
+    monkeypatch.setattr(bill_sql, "in_sql", lambda uow: False)
     res = await statements.bill_run(container, "2026-11")
     assert (res.created, res.statements) == (3, 3)
     assert calls == [None]  # once, month-wide
