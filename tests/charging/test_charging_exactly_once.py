@@ -63,8 +63,12 @@ def plan(sms: CountingSms, text: str = "hello") -> Any:
     return SmsCapability().plan(SmsRequest((TO,), text, None), sms)
 
 
-def two_workers(container: Container, wait: float = 10.0) -> tuple[Container, ChargingEngine, ChargingEngine]:
-    s = container.settings.model_copy(update={"idempotency_wait_seconds": wait})
+def two_workers(
+    container: Container, wait: float = 10.0, answer_after: str = "commit"
+) -> tuple[Container, ChargingEngine, ChargingEngine]:
+    s = container.settings.model_copy(
+        update={"idempotency_wait_seconds": wait, "charge_answer_after": answer_after}
+    )
     c = build_container(s, clock=container.clock, engine=container.engine)
     return c, ChargingEngine(c, "worker-a"), ChargingEngine(c, "worker-b")
 
@@ -97,6 +101,15 @@ async def claim_state(c: Container, partner_id: str, key: str) -> ClaimState | N
 async def charged_total(f: Any) -> Decimal:
     b = await f.balances()
     return Decimal("10.0000") - b[AccountType.PREPAID_AVAILABLE] - b[AccountType.PREPAID_RESERVED]
+
+
+async def assert_charged_once_each(c: Container, f: Any, calls: int) -> None:
+    """Each of `calls` sent calls has its one CDR and its one charge, no money is left reserved (the
+    grants released once booked) and nothing is left in the spool to replay."""
+    assert await counts(c, f.partner_id) == (calls, calls * PRICE)
+    assert await charged_total(f) == calls * PRICE
+    assert (await f.balances())[AccountType.PREPAID_RESERVED] == 0
+    assert not list((c.settings.data_dir / "spool").glob("*.jsonl"))
 
 
 async def test_r_charge_04_sixteen_copies_across_two_workers_send_once(
@@ -252,13 +265,20 @@ async def test_r_charge_02_crash_between_send_and_cdr_is_not_sent_again_and_char
     await assert_ledger_clean()
 
 
+@pytest.mark.parametrize("answer_after", ["commit", "spool"])
 async def test_r_charge_02_database_down_after_the_send_is_answered_and_booked_once(
-    container: Container, funded: Any, assert_ledger_clean: Any, monkeypatch: pytest.MonkeyPatch
+    container: Container,
+    funded: Any,
+    assert_ledger_clean: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    answer_after: str,
 ) -> None:
-    """The database goes away between the send and the CDR (a PostgreSQL restart): the call is answered
-    201 (it was sent), journaled and fsync'ed; a retry on the other worker is not sent again; once the
-    database is back the CDR is booked once and the retry gets the same answer."""
-    c, a, b = two_workers(container, wait=0.05)
+    """The database goes away between the send and the CDR (a PostgreSQL restart), or, answering after
+    the spool sync, just after the answer: the call is answered 201 (it was sent), journaled and
+    fsync'ed, its CDR handed to maintain() with the money still held; a retry on the other worker is
+    not sent again; once the database is back the CDR is booked once and the retry gets the same
+    answer."""
+    c, a, b = two_workers(container, wait=0.05, answer_after=answer_after)
     sms, subj = CountingSms(), subject(funded)
     await a.start()
     await b.start()
@@ -273,7 +293,9 @@ async def test_r_charge_02_database_down_after_the_send_is_answered_and_booked_o
         plain = await call(a, subj, plan(sms), None)  # without a key: the same
         assert isinstance(first, ChargeOutcome) and first.status == 201, first
         assert isinstance(plain, ChargeOutcome) and plain.status == 201, plain
+        await a.flush()  # spool mode: the failed commits have settled behind the answers
         assert a.unbooked == 2
+        assert a.grants._held[funded.partner_id].inflight == 2  # still spent
         await a.maintain()  # still down: kept
         assert a.unbooked == 2
         retry = await call(b, subj, plan(sms), "pg-restart")
@@ -288,11 +310,7 @@ async def test_r_charge_02_database_down_after_the_send_is_answered_and_booked_o
         await a.stop()
         await b.stop()
     assert len(sms.submits) == 2
-    assert await counts(c, funded.partner_id) == (2, 2 * PRICE)
-    assert await charged_total(funded) == 2 * PRICE
-    b_ = await funded.balances()
-    assert b_[AccountType.PREPAID_RESERVED] == 0  # grants released once booked
-    assert not list((c.settings.data_dir / "spool").glob("*.jsonl"))  # nothing left to replay
+    await assert_charged_once_each(c, funded, 2)
     await assert_ledger_clean()
 
 

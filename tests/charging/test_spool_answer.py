@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
 from test_charging_exactly_once import (
     PRICE,
     CountingSms,
+    assert_charged_once_each,
     call,
     charged_total,
     claim_state,
@@ -26,10 +26,10 @@ from test_charging_exactly_once import (
     kill,
     plan,
     subject,
+    two_workers,
 )
 
 from openability.bootstrap import Container, build_container
-from openability.charging.cdr_writer import CdrWriter
 from openability.charging.models import Grant, UsageRecord
 from openability.charging.service import ChargingEngine, _Call, request_hash
 from openability.charging.types import CdrRecord, ChargeOutcome, ClaimState
@@ -40,11 +40,7 @@ from openability.ledger.types import AccountType
 def spool_workers(
     container: Container, wait: float = 10.0
 ) -> tuple[Container, ChargingEngine, ChargingEngine]:
-    s = container.settings.model_copy(
-        update={"idempotency_wait_seconds": wait, "charge_answer_after": "spool"}
-    )
-    c = build_container(s, clock=container.clock, engine=container.engine)
-    return c, ChargingEngine(c, "worker-a"), ChargingEngine(c, "worker-b")
+    return two_workers(container, wait, answer_after="spool")
 
 
 def _chain(dst: asyncio.Future[None], src: asyncio.Future[None]) -> None:
@@ -174,50 +170,6 @@ async def test_r_charge_02_kill9_after_the_answer_before_the_commit_is_charged_o
     await assert_ledger_clean()
 
 
-async def test_r_charge_02_database_down_after_the_answer_is_booked_once(
-    container: Container, funded: Any, assert_ledger_clean: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The commit behind the answer fails (the database is restarting): the calls stay answered 201,
-    their CDRs go to maintain() with the money still held; a retry on the other worker is not sent
-    again; once the database is back each CDR is booked once and the retry gets the same answer."""
-    c, a, b = spool_workers(container, wait=0.05)
-    sms, subj = CountingSms(), subject(funded)
-    await a.start()
-    await b.start()
-    real_write = CdrWriter._write
-
-    async def db_down(self: Any, batch: Any, closed: Any) -> None:
-        raise OperationalError("INSERT", {}, ConnectionRefusedError("the database is restarting"))
-
-    try:
-        monkeypatch.setattr(CdrWriter, "_write", db_down)
-        first = await call(a, subj, plan(sms), "pg-restart")
-        plain = await call(a, subj, plan(sms), None)
-        assert isinstance(first, ChargeOutcome) and first.status == 201, first
-        assert isinstance(plain, ChargeOutcome) and plain.status == 201, plain
-        await a.flush()  # the failed commits have settled behind the answers
-        assert a.unbooked == 2
-        assert a.grants._held[funded.partner_id].inflight == 2  # still spent
-        await a.maintain()
-        assert a.unbooked == 2
-        retry = await call(b, subj, plan(sms), "pg-restart")
-        assert isinstance(retry, AppError) and retry.code == "REQUEST_IN_PROGRESS"
-        monkeypatch.setattr(CdrWriter, "_write", real_write)
-        await a.maintain()
-        assert a.unbooked == 0
-        retry = await call(b, subj, plan(sms), "pg-restart")
-        assert isinstance(retry, ChargeOutcome) and retry.replayed and retry.body == first.body
-    finally:
-        await a.stop()
-        await b.stop()
-    assert len(sms.submits) == 2
-    assert await counts(c, funded.partner_id) == (2, 2 * PRICE)
-    assert await charged_total(funded) == 2 * PRICE
-    assert (await funded.balances())[AccountType.PREPAID_RESERVED] == 0
-    assert not list((c.settings.data_dir / "spool").glob("*.jsonl"))
-    await assert_ledger_clean()
-
-
 async def test_r_charge_04_a_key_stored_by_another_worker_after_the_answer_is_charged_once(
     container: Container, funded: Any, assert_ledger_clean: Any
 ) -> None:
@@ -247,10 +199,7 @@ async def test_r_charge_04_a_key_stored_by_another_worker_after_the_answer_is_ch
         await a.stop()
         await b.stop()
     assert len(sms.submits) == 2  # sent twice: logged as an error, charged once
-    assert await counts(c, funded.partner_id) == (1, PRICE)
-    assert await charged_total(funded) == PRICE
-    assert (await funded.balances())[AccountType.PREPAID_RESERVED] == 0
-    assert not list((c.settings.data_dir / "spool").glob("*.jsonl"))
+    await assert_charged_once_each(c, funded, 1)
     await assert_ledger_clean()
 
 
