@@ -1,4 +1,4 @@
-"""Platform revenue split over shards (ledger/types.py REVENUE_SHARD_PREFIX): the CDR writer credits a
+"""Platform revenue split over shards (ledger/types.py REVENUE_SHARD_OWNERS): the CDR writer credits a
 revenue shard no other transaction holds, so two gateway workers never wait on one revenue row; the
 revenue-rollup job moves the shards' balances into the platform's revenue account, one balanced
 REVENUE_ROLLUP entry per run. Platform revenue at any time is the sum of the revenue account and its
@@ -20,7 +20,7 @@ from openability.ledger.checks import sum_units, units
 from openability.ledger.models import Account
 from openability.ledger.types import (
     PLATFORM,
-    REVENUE_SHARD_PREFIX,
+    REVENUE_SHARD_OWNERS,
     REVENUE_SHARDS,
     AccountType,
     EntryKind,
@@ -33,7 +33,7 @@ ZERO = Decimal(0)
 # roll_up_revenue). Half of them: with fewer batches in flight than that, a batch always finds one.
 ROLLUP_MAX_SHARDS = REVENUE_SHARDS // 2
 
-_REVENUE_ACCOUNTS = or_(Account.owner_id == PLATFORM, Account.owner_id.startswith(REVENUE_SHARD_PREFIX))
+_REVENUE_ACCOUNTS = or_(Account.owner_id == PLATFORM, Account.owner_id.in_(REVENUE_SHARD_OWNERS))
 
 
 async def ensure_revenue_shards(session: AsyncSession, now: datetime) -> list[str]:
@@ -61,7 +61,7 @@ async def ensure_revenue_shards(session: AsyncSession, now: datetime) -> list[st
         select(Account.id)
         .where(
             Account.type == AccountType.REVENUE,
-            Account.owner_id.startswith(REVENUE_SHARD_PREFIX, autoescape=True),
+            Account.owner_id.in_(REVENUE_SHARD_OWNERS),
         )
         .order_by(Account.id)
     )
@@ -108,7 +108,7 @@ async def roll_up_revenue(
         )
         if held is None and await session.scalar(
             select(Account.id)
-            .where(Account.owner_id.startswith(REVENUE_SHARD_PREFIX), Account.balance != ZERO)
+            .where(Account.owner_id.in_(REVENUE_SHARD_OWNERS), Account.balance != ZERO)
             .limit(1)
         ):
             await ledger.get_account(session, PLATFORM, AccountType.REVENUE)  # NotFound: money, nowhere to go
@@ -117,7 +117,7 @@ async def roll_up_revenue(
         select(Account)
         .where(
             Account.type == AccountType.REVENUE,
-            Account.owner_id.startswith(REVENUE_SHARD_PREFIX),
+            Account.owner_id.in_(REVENUE_SHARD_OWNERS),
             Account.balance != ZERO,
         )
         .order_by(Account.balance.desc(), Account.id)

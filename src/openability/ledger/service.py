@@ -27,14 +27,14 @@ from openability.ledger.types import (
     PARTNER_ACCOUNTS,
     PLATFORM,
     PLATFORM_ACCOUNTS,
-    REVENUE_SHARD_PREFIX,
+    REVENUE_SHARD_OWNERS,
     AccountRef,
     AccountType,
     EntryKind,
 )
 
-# Partners' accounts: not the platform's nor its revenue shards' (ledger/types.py REVENUE_SHARD_PREFIX).
-_PARTNER_OWNED = and_(Account.owner_id != PLATFORM, ~Account.owner_id.startswith(REVENUE_SHARD_PREFIX))
+# Partners' accounts: not the platform's nor its revenue shards' (ledger/types.py REVENUE_SHARD_OWNERS).
+_PARTNER_OWNED = and_(Account.owner_id != PLATFORM, Account.owner_id.notin_(REVENUE_SHARD_OWNERS))
 
 
 class UnbalancedEntry(ValueError):
