@@ -19,7 +19,7 @@ from openability.catalog.rules import graduated_amount
 from openability.charging import rules
 from openability.charging.models import UsageRecord, VolumeCounter
 from openability.charging.service import Authorization, ChargingEngine, Subject
-from openability.charging.volume import reserve_block
+from openability.charging.volume import reserve_block, reserve_block_pg
 from openability.jobs_catalog import all_jobs
 from openability.kernel.db import make_engine
 
@@ -201,8 +201,9 @@ async def test_r_charge_06_a_new_month_starts_a_new_counter(
 async def test_r_charge_06_concurrent_block_takes_never_overlap(
     container: Container, build: Any, db: Any
 ) -> None:
-    """Many takes at once, through two connection pools (two nodes), the month's first included: the
-    blocks are disjoint and together exactly [0, total)."""
+    """Many takes at once, through two connection pools (two nodes), the month's first included, by
+    both statements on PostgreSQL (SQLAlchemy's `reserve_block` and the gateway's raw
+    `reserve_block_pg`, with and without `first`): the blocks are disjoint and together exactly [0, total)."""
     f = await build(container, Decimal(0))
     key = (f.partner_id, f.product_id, "2026-11")
     other = build_container(
@@ -211,13 +212,18 @@ async def test_r_charge_06_concurrent_block_takes_never_overlap(
     rnd = random.Random(6)
     sizes = [rnd.randint(1, 500) for _ in range(60)]
 
-    async def take(c: Container, n: int) -> tuple[int, int]:
-        async with c.uow() as uow:
-            start = await reserve_block(uow.session, key, n, uow.now)
+    async def take(c: Container, n: int, i: int) -> tuple[int, int]:
+        if i % 3 == 0 or db.backend != "postgresql":
+            async with c.uow() as uow:
+                start = await reserve_block(uow.session, key, n, uow.now)
+        else:
+            async with c.engine.connect() as conn:
+                apg = (await conn.get_raw_connection()).driver_connection
+                start = await reserve_block_pg(apg, key, n, c.clock.now(), first=i % 3 == 1)
         return start, start + n
 
     try:
-        ranges = await asyncio.gather(*(take((container, other)[i % 2], n) for i, n in enumerate(sizes)))
+        ranges = await asyncio.gather(*(take((container, other)[i % 2], n, i) for i, n in enumerate(sizes)))
     finally:
         await other.engine.dispose()
     ranges.sort()

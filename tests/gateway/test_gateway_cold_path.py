@@ -6,16 +6,20 @@ unless an invalidation raced it; the first month-to-date block is one insert-or-
 from __future__ import annotations
 
 import asyncio
+from dataclasses import astuple
 from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import event
 
 from openability.bootstrap import Container
+from openability.catalog import service as catalog
 from openability.charging.volume import reserve_block
 from openability.gateway.cache import LoadingCache, token_hash
+from openability.kernel.rawpg import PgQuery
 from openability.kernel.uow import Actor
 from openability.partners import oauth
 from openability.partners import service as partners
@@ -42,16 +46,30 @@ class _Statements:
 
 
 async def test_a_tokens_first_load_reads_token_client_and_partner_in_one_statement(
-    client: httpx.AsyncClient, container: Container, world: Any
+    client: httpx.AsyncClient, container: Container, world: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert container.gateway is not None
     caches = container.gateway.caches
     now = container.clock.now()
+    raw: list[str] = []  # PostgreSQL: the reads go to the raw asyncpg connection (kernel/rawpg.py)
+    send = PgQuery.first, PgQuery.fetch
+
+    async def first(q: PgQuery, apg: Any, **kw: Any) -> Any:
+        raw.append(q.sql)
+        return await send[0](q, apg, **kw)
+
+    async def fetch(q: PgQuery, apg: Any, **kw: Any) -> Any:
+        raw.append(q.sql)
+        return await send[1](q, apg, **kw)
+
+    monkeypatch.setattr(PgQuery, "first", first)
+    monkeypatch.setattr(PgQuery, "fetch", fetch)
     with _Statements(container) as st:
         tok = await caches.tokens.get(token_hash(world.token), now)
     assert tok is not None and tok.partner_id == world.partner_id and tok.client_id == world.client_id
-    reads = [s for s in st.sql if s.lstrip().upper().startswith("SELECT")]
+    reads = [s for s in st.sql + raw if s.lstrip().upper().startswith("SELECT")]
     assert len(reads) == 2, reads  # token + client + partner, then the partner's orders
+    assert (raw == []) == (container.engine.dialect.name != "postgresql")
     # The partner came with it: its first call needs no second load.
     p = caches.partners.peek(world.partner_id, now)
     assert p is not None and p.status == "active" and "sms" in p.products
@@ -93,19 +111,41 @@ async def test_offer_never_overwrites_a_cached_value_and_keeps_the_bound() -> No
 async def test_a_revoked_token_or_inactive_client_is_not_found_by_the_cold_read(
     container: Container, world: Any
 ) -> None:
+    """On PostgreSQL, the gateway's raw reads (kernel/rawpg.py) return what the Core reads return: the
+    same read models, enums, scopes and aware datetimes."""
     h = token_hash(world.token)
+    pg = container.engine.dialect.name == "postgresql"
     async with container.engine.connect() as conn:
         found = await partners.client_token_partner(conn, h)
         assert found is not None
-        _tok, ref = found
+        tok, ref = found
         assert ref is not None and ref.id == world.partner_id and ref.status == PartnerStatus.ACTIVE
+        assert "sms" in tok.scopes and tok.expires_at is not None
+        assert tok.expires_at.utcoffset() is not None
         assert await partners.partner_ref_on(conn, world.partner_id) == ref
         assert await partners.partner_ref_on(conn, "prt_nobody") is None
         assert await partners.client_token_partner(conn, token_hash("not-a-token")) is None
+        orders = await catalog.active_order_products_on(conn, world.partner_id)
+        assert ("sms", world.products["sms"]) in orders
+        if pg:
+            apg = (await conn.get_raw_connection()).driver_connection
+            raw = await partners.client_token_partner_pg(apg, h)
+            assert raw == found and raw is not None and raw[1] is not None
+            # the same types too (a StrEnum equals its string value)
+            assert [type(v) for v in astuple(raw[1])] == [type(v) for v in astuple(ref)]
+            assert [type(v) for v in astuple(raw[0])] == [type(v) for v in astuple(tok)]
+            assert await partners.partner_ref_pg(apg, world.partner_id) == ref
+            assert await partners.partner_ref_pg(apg, "prt_nobody") is None
+            assert await partners.client_token_partner_pg(apg, token_hash("not-a-token")) is None
+            assert await catalog.active_order_products_pg(apg, world.partner_id) == orders
+            assert await catalog.active_order_products_pg(apg, "prt_nobody") == []
     async with container.uow(OPERATOR) as uow:
         await oauth.revoke_api_client(uow, world.partner_id, world.client_id)
     async with container.engine.connect() as conn:
         assert await partners.client_token_partner(conn, h) is None
+        if pg:
+            apg = (await conn.get_raw_connection()).driver_connection
+            assert await partners.client_token_partner_pg(apg, h) is None
 
 
 async def test_a_suspension_drops_the_partner_read_by_a_tokens_first_call(

@@ -36,6 +36,7 @@ from openability.kernel.errors import (
 )
 from openability.kernel.events import CATALOG_CHANGED, ORDER_CHANGED
 from openability.kernel.ids import new_id
+from openability.kernel.rawpg import PgQuery
 from openability.kernel.uow import UnitOfWork
 from openability.partners import service as partners
 from openability.partners.types import PartnerStatus
@@ -639,3 +640,11 @@ async def active_order_products_on(conn: AsyncConnection, partner_id: str) -> li
     """active_order_products on a plain connection (Core, one statement): the gateway's caches."""
     rows = await conn.execute(_ACTIVE_ORDER_PRODUCTS, {"pid": partner_id})
     return [(cap, prod) for cap, prod in rows.all()]
+
+
+_ACTIVE_ORDER_PRODUCTS_PG = PgQuery(_ACTIVE_ORDER_PRODUCTS)
+
+
+async def active_order_products_pg(apg: Any, partner_id: str) -> list[tuple[str, str]]:
+    """active_order_products on a raw asyncpg connection in no transaction (PostgreSQL, kernel/rawpg.py)."""
+    return [(cap, prod) for cap, prod in await _ACTIVE_ORDER_PRODUCTS_PG.fetch(apg, pid=partner_id)]

@@ -49,8 +49,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import asyncpg
 from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -76,6 +77,7 @@ __all__ = [
     "VolumeBlocks",
     "rate_segments",
     "reserve_block",
+    "reserve_block_pg",
     "split_segments",
 ]
 
@@ -161,6 +163,35 @@ async def reserve_block(
         set_={"reserved": _T.c.reserved + units, "blocks": _T.c.blocks + 1, "updated_at": now},
     ).returning(_T.c.reserved)
     return int((await db.execute(stmt)).scalar_one()) - units
+
+
+# `reserve_block` on PostgreSQL as text on the raw asyncpg connection (VolumeBlocks._refill): the same
+# statements, prepared once per connection (asyncpg's statement cache). Profiled on partners' first
+# calls (100,000-partner Zipf load), building and compiling the SQLAlchemy insert-or-update took about
+# a sixth of a first call's CPU. $1 partner, $2 product, $3 month, $4 units, $5 now.
+_TAKE_PG = """UPDATE volume_counters SET reserved = reserved + $4::int8, blocks = blocks + 1,
+  updated_at = $5::timestamptz
+WHERE partner_id = $1::text AND product_id = $2::text AND month = $3::text
+RETURNING reserved"""
+_FIRST_PG = """INSERT INTO volume_counters AS v (partner_id, product_id, month, reserved, blocks, updated_at)
+VALUES ($1::text, $2::text, $3::text,
+  (SELECT coalesce(sum(u.quantity), 0) FROM usage_daily u
+   WHERE u.partner_id = $1::text AND u.product_id = $2::text AND u.month = $3::text) + $4::int8,
+  1, $5::timestamptz)
+ON CONFLICT (partner_id, product_id, month) DO UPDATE
+  SET reserved = v.reserved + $4::int8, blocks = v.blocks + 1, updated_at = $5::timestamptz
+RETURNING reserved"""
+
+
+async def reserve_block_pg(apg: Any, key: Key, units: int, now: datetime, *, first: bool = False) -> int:
+    """`reserve_block` on a raw asyncpg connection outside any transaction: one statement, committed on
+    its own (PostgreSQL only)."""
+    pid, prod, month = key
+    if not first:
+        end = await apg.fetchval(_TAKE_PG, pid, prod, month, units, now)
+        if end is not None:
+            return int(end) - units
+    return int(await apg.fetchval(_FIRST_PG, pid, prod, month, units, now)) - units
 
 
 async def give_back_tail(session: AsyncSession, key: Key, units: int, block_end: int) -> bool:
@@ -311,12 +342,19 @@ class VolumeBlocks:
             if self._autocommit:
                 # One atomic statement needs no transaction around it: one round trip, not three.
                 async with self.container.engine.connect() as conn:
-                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                    start = await reserve_block(conn, key, size, self.container.clock.now(), first=h is None)
+                    raw = await conn.get_raw_connection()
+                    apg: Any = raw.driver_connection
+                    try:
+                        start = await reserve_block_pg(
+                            apg, key, size, self.container.clock.now(), first=h is None
+                        )
+                    finally:
+                        if apg.is_closed():  # never hand a dead connection back to the pool
+                            await conn.invalidate()
             else:
                 async with self.container.uow() as uow:
                     start = await reserve_block(uow.session, key, size, uow.now, first=h is None)
-        except (SQLAlchemyError, OSError) as exc:
+        except (SQLAlchemyError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("month-to-date volume block for %s not reserved: %s", key, exc)
             raise Busy("the charging database is unavailable, retry later") from None
         h = self._held.get(key)

@@ -24,13 +24,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from openability.catalog import service as catalog
 from openability.charging import rules
 from openability.kernel.singleflight import SingleFlight
 from openability.partners import service as partners
-from openability.partners.types import PartnerRef
+from openability.partners.types import ClientToken, PartnerRef
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -226,20 +226,27 @@ class GatewayCaches:
     # ---- loaders -------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _reading(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for the loaders' reads. PostgreSQL: autocommit, so a read is one round trip
-        (no BEGIN and COMMIT around it); each statement sees committed data. SQLite: a transaction."""
+    async def _reading(self) -> AsyncIterator[_Reads]:
+        """The loaders' reads. PostgreSQL: the raw asyncpg connection, in no transaction (kernel/rawpg.py:
+        a read is one round trip without SQLAlchemy's execution around it; each statement sees
+        committed data). SQLite: Core statements in a transaction."""
         async with self.container.engine.connect() as conn:
-            if self._autocommit:
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            yield conn
+            if not self._autocommit:
+                yield _CoreReads(conn)
+                return
+            apg: Any = (await conn.get_raw_connection()).driver_connection
+            try:
+                yield _RawReads(apg)
+            finally:
+                if apg.is_closed():  # never hand a dead connection back to the pool
+                    await conn.invalidate()
 
     async def _load_token(self, h: str) -> TokenInfo | None:
         """A token not seen yet: the token, its client and its partner in one statement and, when the
         partner is not cached yet, its active orders in a second one (a partner's first call)."""
         gen = self.partners.generation
-        async with self._reading() as conn:
-            found = await partners.client_token_partner(conn, h)
+        async with self._reading() as db:
+            found = await db.token_partner(h)
             if found is None:
                 return None
             tok, ref = found
@@ -249,18 +256,18 @@ class GatewayCaches:
                 and gen == self.partners.generation
                 and self.partners.peek(ref.id, self.container.clock.now()) is None
             ):
-                info = _partner_info(ref, await catalog.active_order_products_on(conn, ref.id), self._shared)
+                info = _partner_info(ref, await db.orders(ref.id), self._shared)
         if info is not None:
             self.partners.offer(info.id, info, gen)
         scopes = self._shared.scopes(frozenset(tok.scopes))
         return TokenInfo(tok.client_id, tok.partner_id, scopes, tok.expires_at)
 
     async def _load_partner(self, partner_id: str) -> PartnerInfo | None:
-        async with self._reading() as conn:
-            p = await partners.partner_ref_on(conn, partner_id)
+        async with self._reading() as db:
+            p = await db.partner(partner_id)
             if p is None:
                 return None
-            orders = await catalog.active_order_products_on(conn, partner_id)
+            orders = await db.orders(partner_id)
         return _partner_info(p, orders, self._shared)
 
     async def _load_product(self, product_id: str) -> ProductInfo | None:
@@ -277,6 +284,44 @@ class GatewayCaches:
             status=prod.status.value,
             plans=prod.plans,
         )
+
+
+class _Reads(Protocol):
+    async def token_partner(self, h: str) -> tuple[ClientToken, PartnerRef | None] | None: ...
+    async def partner(self, partner_id: str) -> PartnerRef | None: ...
+    async def orders(self, partner_id: str) -> list[tuple[str, str]]: ...
+
+
+class _CoreReads:
+    """The loaders' reads as Core statements on a SQLAlchemy connection (SQLite)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def token_partner(self, h: str) -> tuple[ClientToken, PartnerRef | None] | None:
+        return await partners.client_token_partner(self.conn, h)
+
+    async def partner(self, partner_id: str) -> PartnerRef | None:
+        return await partners.partner_ref_on(self.conn, partner_id)
+
+    async def orders(self, partner_id: str) -> list[tuple[str, str]]:
+        return await catalog.active_order_products_on(self.conn, partner_id)
+
+
+class _RawReads:
+    """The same reads on the raw asyncpg connection (PostgreSQL, kernel/rawpg.py)."""
+
+    def __init__(self, apg: Any) -> None:
+        self.apg = apg
+
+    async def token_partner(self, h: str) -> tuple[ClientToken, PartnerRef | None] | None:
+        return await partners.client_token_partner_pg(self.apg, h)
+
+    async def partner(self, partner_id: str) -> PartnerRef | None:
+        return await partners.partner_ref_pg(self.apg, partner_id)
+
+    async def orders(self, partner_id: str) -> list[tuple[str, str]]:
+        return await catalog.active_order_products_pg(self.apg, partner_id)
 
 
 def _partner_info(p: PartnerRef, orders: list[tuple[str, str]], shared: _Shared) -> PartnerInfo:

@@ -22,6 +22,7 @@ from openability.kernel.errors import (
     Unauthenticated,
 )
 from openability.kernel.ids import new_id, new_secret
+from openability.kernel.rawpg import PgQuery
 from openability.kernel.uow import Actor, UnitOfWork
 from openability.partners import rules, throttle
 from openability.partners._common import audit_as, load_partner, partner_user_has
@@ -236,6 +237,8 @@ _TOKEN_PARTNER = (
     .where(AccessToken.token_hash == bindparam("h"), AccessToken.kind == KIND_CLIENT)
 )
 _PARTNER_REF = select(*PARTNER_REF_COLUMNS).where(Partner.id == bindparam("pid"))
+_TOKEN_PARTNER_PG = PgQuery(_TOKEN_PARTNER)
+_PARTNER_REF_PG = PgQuery(_PARTNER_REF)
 
 
 def _ref(row: Any) -> PartnerRef:
@@ -247,7 +250,22 @@ async def client_token_partner(
 ) -> tuple[ClientToken, PartnerRef | None] | None:
     """`client_token` and the token's partner in one statement, on a plain connection (Core, no ORM
     objects): the gateway's cold path, one round trip for a token it has not seen."""
-    row = (await conn.execute(_TOKEN_PARTNER, {"h": token_hash})).first()
+    return _token_partner((await conn.execute(_TOKEN_PARTNER, {"h": token_hash})).first())
+
+
+async def client_token_partner_pg(apg: Any, token_hash: str) -> tuple[ClientToken, PartnerRef | None] | None:
+    """`client_token_partner` on a raw asyncpg connection in no transaction (kernel/rawpg.py): the
+    gateway's cold path on PostgreSQL."""
+    return _token_partner(await _TOKEN_PARTNER_PG.first(apg, h=token_hash))
+
+
+async def partner_ref_pg(apg: Any, partner_id: str) -> PartnerRef | None:
+    """`partner_ref_on` on a raw asyncpg connection in no transaction (kernel/rawpg.py)."""
+    row = await _PARTNER_REF_PG.first(apg, pid=partner_id)
+    return _ref(row) if row is not None else None
+
+
+def _token_partner(row: Any) -> tuple[ClientToken, PartnerRef | None] | None:
     if row is None:
         return None
     client_id, partner_id, scopes, expires_at, revoked_at, client_active = row[:6]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -230,6 +231,16 @@ async def client_token_partner(
 async def partner_ref_on(conn: AsyncConnection, partner_id: str) -> PartnerRef | None:
     """Like find_partner_ref, in one statement on a plain connection (the gateway's caches)."""
     return await oauth.partner_ref_on(conn, partner_id)
+
+
+async def client_token_partner_pg(apg: Any, token_hash: str) -> tuple[ClientToken, PartnerRef | None] | None:
+    """`client_token_partner` on a raw asyncpg connection in no transaction (PostgreSQL, kernel/rawpg.py)."""
+    return await oauth.client_token_partner_pg(apg, token_hash)
+
+
+async def partner_ref_pg(apg: Any, partner_id: str) -> PartnerRef | None:
+    """`partner_ref_on` on a raw asyncpg connection in no transaction (PostgreSQL, kernel/rawpg.py)."""
+    return await oauth.partner_ref_pg(apg, partner_id)
 
 
 async def active_client_count(uow: UnitOfWork, partner_id: str) -> int:
