@@ -9,7 +9,6 @@ from datetime import date
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Column, Table
 
 from openability.admission import service
@@ -17,7 +16,7 @@ from openability.admission.models import Application, Contract, ExitBan
 from openability.admission.schemas import BanIn, ChecklistIn, ContractIn, DecisionIn
 from openability.admission.types import ApplicationState, ChecklistItem, Decision
 from openability.kernel.clock import SHANGHAI
-from openability.kernel.commands import CLI_ACTOR, run_async
+from openability.kernel.commands import CLI_ACTOR, CommandConsole, run_async
 from openability.kernel.errors import InvalidArgument
 from openability.kernel.tables import id_column
 from openability.kernel.uow import Actor
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
 
 NAME = "admission"
 app = typer.Typer(help="SI admission: applications, decisions, contracts, exit bans", no_args_is_help=True)
-console = Console()
+console = CommandConsole()
 
 
 def _t(dt: datetime | None) -> str:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from openability.billing.schemas import fmt_fen
-from openability.kernel.commands import CLI_ACTOR, run_async
+from openability.kernel.commands import CLI_ACTOR, CommandConsole, run_async
 from openability.kernel.tables import id_column
 
 if TYPE_CHECKING:
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
 
 NAME = "billing"
 app = typer.Typer(help="Payments, invoices and settlement", no_args_is_help=True)
-console = Console()
+console = CommandConsole()
 T = TypeVar("T")
 
 

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from openability.kernel.clock import SHANGHAI
-from openability.kernel.commands import CLI_ACTOR, run_async
+from openability.kernel.commands import CLI_ACTOR, CommandConsole, run_async
 from openability.kernel.tables import id_column
 
 if TYPE_CHECKING:
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
 
 NAME = "catalog"
 app = typer.Typer(help="Capabilities, products and price plans", no_args_is_help=True)
-console = Console()
+console = CommandConsole()
 T = TypeVar("T")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -24,7 +24,21 @@ T = TypeVar("T")
 # The CLI runs with operator-level rights on the host; audit rows name it.
 CLI_ACTOR = Actor(type="system", id="cli", roles=frozenset({"admin"}), name="cli")
 
-_err = Console(stderr=True, highlight=False, soft_wrap=True)  # one line, whatever the width
+
+class CommandConsole(Console):
+    """The console a command module prints with, sized when it prints. Rich fixes a Console's width
+    at construction when COLUMNS is set then, and a module's console is built when the module is
+    first imported: its tables took the width of whatever environment that import happened in (found
+    when the suite ran in parallel processes: another test's COLUMNS=80, cells cut). This one drops
+    that, so COLUMNS and the terminal are read each time it prints; an explicit width stays."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._width = kwargs.get("width")
+        self._height = kwargs.get("height")
+
+
+_err = CommandConsole(stderr=True, highlight=False, soft_wrap=True)  # one line, whatever the width
 _factory: Callable[[], Platform] | None = None
 
 

@@ -16,7 +16,7 @@ plain strings and numbers."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.sql import Select
@@ -25,7 +25,7 @@ _DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 
 
 class PgQuery:
-    def __init__(self, stmt: Select[Unpack[tuple[Any, ...]]]) -> None:
+    def __init__(self, stmt: Select[*tuple[Any, ...]]) -> None:
         compiled = stmt.compile(dialect=_DIALECT)
         self.sql = compiled.string
         literals = compiled.params

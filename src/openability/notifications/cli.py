@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Column, Table
 
 from openability.kernel.clock import SHANGHAI
-from openability.kernel.commands import CLI_ACTOR, run_async
+from openability.kernel.commands import CLI_ACTOR, CommandConsole, run_async
 from openability.kernel.tables import id_column
 from openability.notifications import service
 from openability.notifications.delivery import deliver_due
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
 
 NAME = "notifications"
 app = typer.Typer(help="Notifications: email delivery of the outbox and its log", no_args_is_help=True)
-console = Console()
+console = CommandConsole()
 
 
 @app.command("deliver")

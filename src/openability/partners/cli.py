@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
-from openability.kernel.commands import run_async
+from openability.kernel.commands import CommandConsole, run_async
 from openability.kernel.tables import id_column
 from openability.partners import identity, lifecycle
 from openability.partners.schemas import CreateSi
@@ -21,7 +20,7 @@ if TYPE_CHECKING:
 
 NAME = "partners"
 app = typer.Typer(help="Partners, operators and API tokens", no_args_is_help=True)
-console = Console()
+console = CommandConsole()
 
 
 @app.command("list")

@@ -10,12 +10,11 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Column, Table
 
 from openability.kernel import calendar_admin
 from openability.kernel.clock import SHANGHAI
-from openability.kernel.commands import CLI_ACTOR, run_async
+from openability.kernel.commands import CLI_ACTOR, CommandConsole, run_async
 from openability.kernel.tables import id_column
 from openability.tickets import rules, sla
 from openability.tickets.rules import Importance
@@ -27,8 +26,8 @@ NAME = "tickets"
 app = typer.Typer(
     help="Customer-service tickets, SLA clocks and the working-day calendar", no_args_is_help=True
 )
-console = Console()
-err_console = Console(stderr=True)
+console = CommandConsole()
+err_console = CommandConsole(stderr=True)
 
 
 def _table(title: str, *columns: str | Column) -> Table:
