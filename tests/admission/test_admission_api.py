@@ -266,6 +266,29 @@ async def _active_si(container: Container, n: int) -> tuple[str, str]:
         return pid, client.id
 
 
+async def test_a_terminate_whose_flag_is_not_a_json_boolean_is_refused_and_changes_nothing(
+    app_client: httpx.AsyncClient, container: Container, ops: Ops
+) -> None:
+    """`failedAssessment` decides a one-year ban: 0, 1 or "true" is not read as a boolean (the fuzz
+    tests found `0` accepted as false, answered 200 and the partner terminated)."""
+    from openability.catalog.seed import seed_catalog
+
+    async with container.uow() as uow:
+        await seed_catalog(uow)
+    pid, _client_id = await _active_si(container, 8)
+    for flag in (0, 1, "true"):
+        r = await app_client.post(
+            f"/api/v1/partners/{pid}/terminate",
+            json={"reason": "考核", "failedAssessment": flag},
+            headers=ops.reviewer,
+        )
+        assert (r.status_code, r.json()["details"][0]["field"]) == (400, "failedAssessment"), r.text
+    p = (await app_client.get(f"/api/v1/partners/{pid}", headers=ops.reviewer)).json()
+    assert p["status"] == "active"
+    bans = (await app_client.get("/api/v1/exit-bans", headers=ops.reviewer)).json()["items"]
+    assert bans == []
+
+
 async def test_r_exit_03_terminated_for_failing_assessment_the_company_cannot_apply_for_a_year(
     app_client: httpx.AsyncClient, container: Container, ops: Ops
 ) -> None:

@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    StrictBool,
     StringConstraints,
     field_serializer,
     field_validator,
@@ -62,7 +63,7 @@ class ApplicationFields(ApiModel):
     scope: Scope | None = None
     intended_products: list[Str60] | None = Field(default=None, max_length=30)
     billing_mode: BillingModeIn | None = None
-    needs_resource_authorization: bool | None = None
+    needs_resource_authorization: StrictBool | None = None
     local_customer_resources: Text | None = None
     local_promotion_resources: Text | None = None
 
@@ -97,7 +98,7 @@ class RegisterApplicantIn(ApplicationFields):
 
 class ChecklistIn(ApiModel):
     item: ChecklistItem
-    passed: bool
+    passed: StrictBool
     comment: Annotated[str, StringConstraints(max_length=1000)] = ""
 
 
@@ -145,7 +146,7 @@ class BanIn(ApiModel):
 
 class TerminateIn(ApiModel):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=300)]
-    failed_assessment: bool = False
+    failed_assessment: StrictBool = False
     business_category: Str60 | None = None
 
 
@@ -349,7 +350,7 @@ class ReportRequestIn(ApiModel):
 
 
 class PublicityDecisionIn(ApiModel):
-    approve: bool
+    approve: StrictBool
     comment: Annotated[str, StringConstraints(max_length=1000)] = ""
 
 
