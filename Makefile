@@ -55,9 +55,12 @@ run: $(STAMP) $(MO)
 
 ## Lint, type-check and run the whole suite (SQLite; PostgreSQL too when OPENABILITY_TEST_DATABASE_URL is set).
 ## pytest's exit status is make's: a failure, or "no tests ran" (5), fails `make test`.
+## The suite runs in TEST_WORKERS processes (pytest-xdist; most tests wait on databases, subprocesses
+## and sockets, so more processes than cores pay); TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 3
 test: $(STAMP) $(MO) chromium lint typecheck
 	OPENABILITY_CHROMIUM="$${OPENABILITY_CHROMIUM:-$$(command -v chromium)}" \
-	  $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	  $(BIN)/python -m pytest -p no:cacheprovider -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 ## Headless Chromium for the console tests (Playwright drives Debian's chromium, or OPENABILITY_CHROMIUM).
 ## Missing: installed with apt-get when running as root; otherwise a one-line instruction and a failure.

@@ -52,20 +52,20 @@ async def _alter_test_database(setting: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _pg_commits_do_not_wait_for_the_disk() -> Iterator[None]:
-    """The test database is disposable: for this session its commits do not wait for the WAL flush
+def pytest_configure(config: pytest.Config) -> None:
+    """The test database is disposable: for this run its commits do not wait for the WAL flush
     (synchronous_commit = off for new connections to it; a flushed commit costs ~2 ms on this
     machine's disk, an unflushed one ~0.2 ms). Visibility, locking and isolation are unchanged; only
     a crash of the PostgreSQL server could lose the last commits, and the fault test that restarts
-    PostgreSQL runs its own cluster (tests/faults)."""
-    if not PG_URL:
-        yield
-        return
-    asyncio.run(_alter_test_database("SET synchronous_commit = off"))
-    try:
-        yield
-    finally:
+    PostgreSQL runs its own cluster (tests/faults). Set and reset once per run, by the process that
+    runs the tests or, with pytest-xdist (`make test` runs the suite in parallel processes), by the
+    controller: a worker that finished first must not reset it under the others."""
+    if PG_URL and not hasattr(config, "workerinput"):
+        asyncio.run(_alter_test_database("SET synchronous_commit = off"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if PG_URL and not hasattr(config, "workerinput"):
         asyncio.run(_alter_test_database("RESET synchronous_commit"))
 
 
