@@ -44,6 +44,7 @@ from openability.kernel.errors import InsufficientBalance, NotFound
 from openability.kernel.ids import new_id
 from openability.kernel.money import from_units, to_units
 from openability.kernel.outage import log_failure
+from openability.kernel.rawpg import driver_connection
 from openability.ledger import service as ledger
 from openability.ledger.setwise import NEGATIVE_MARK, failure_mark
 from openability.ledger.types import AccountType, EntryKind, pick_reserved_slot
@@ -364,9 +365,7 @@ class GrantManager:
             f"grant to {self.worker_id}",
         )
         slot = h.slot
-        async with self.container.engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            apg: Any = raw.driver_connection
+        async with driver_connection(self.container.engine) as apg:
             try:
                 if h.grant_id is None:
                     async with apg.transaction():
@@ -386,9 +385,6 @@ class GrantManager:
                 if mark is not None and mark[0] == NEGATIVE_MARK:  # cannot happen: x <= available
                     raise InsufficientBalance("the prepaid balance cannot cover this call") from exc
                 raise
-            finally:
-                if apg.is_closed():  # never hand a dead connection back to the pool
-                    await conn.invalidate()
         if row is None or row["locked"] < 2:  # the waiting statement found fewer than two rows
             raise NotFound(f"prepaid accounts of {h.partner_id} not found")
         x_units, avail_units, kept = row["x"], row["avail"], row["kept"]
@@ -531,16 +527,10 @@ class GrantManager:
     async def _run_release_many(self, gids: list[str | None]) -> list[Any]:
         now = self.clock.now()
         entry_ids = [new_id("je") for _ in gids]
-        async with self.container.engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            apg: Any = raw.driver_connection
-            try:
-                rows: list[Any] = await apg.fetch(
-                    grants_pg.RELEASE_MANY, gids, entry_ids, now, "released by its worker", self.worker_id
-                )
-            finally:
-                if apg.is_closed():  # never hand a dead connection back to the pool
-                    await conn.invalidate()
+        async with driver_connection(self.container.engine) as apg:
+            rows: list[Any] = await apg.fetch(
+                grants_pg.RELEASE_MANY, gids, entry_ids, now, "released by its worker", self.worker_id
+            )
         return rows
 
 

@@ -63,6 +63,7 @@ from openability.charging.models import UsageDaily, VolumeCounter
 from openability.kernel.clock import month_key, previous_month
 from openability.kernel.errors import Busy
 from openability.kernel.outage import log_failure
+from openability.kernel.rawpg import driver_connection
 from openability.kernel.singleflight import SingleFlight
 
 if TYPE_CHECKING:
@@ -341,16 +342,10 @@ class VolumeBlocks:
         try:
             if self._autocommit:
                 # One atomic statement needs no transaction around it: one round trip, not three.
-                async with self.container.engine.connect() as conn:
-                    raw = await conn.get_raw_connection()
-                    apg: Any = raw.driver_connection
-                    try:
-                        start = await reserve_block_pg(
-                            apg, key, size, self.container.clock.now(), first=h is None
-                        )
-                    finally:
-                        if apg.is_closed():  # never hand a dead connection back to the pool
-                            await conn.invalidate()
+                async with driver_connection(self.container.engine) as apg:
+                    start = await reserve_block_pg(
+                        apg, key, size, self.container.clock.now(), first=h is None
+                    )
             else:
                 async with self.container.uow() as uow:
                     start = await reserve_block(uow.session, key, size, uow.now, first=h is None)

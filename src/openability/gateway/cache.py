@@ -24,17 +24,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from openability.catalog import service as catalog
 from openability.charging import rules
+from openability.kernel.rawpg import driver_connection
 from openability.kernel.singleflight import SingleFlight
 from openability.partners import service as partners
 from openability.partners.types import ClientToken, PartnerRef
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
-
     from openability.kernel.platform import Platform
 
 K = TypeVar("K")
@@ -227,19 +227,23 @@ class GatewayCaches:
 
     @asynccontextmanager
     async def _reading(self) -> AsyncIterator[_Reads]:
-        """The loaders' reads. PostgreSQL: the raw asyncpg connection, in no transaction (kernel/rawpg.py:
-        a read is one round trip without SQLAlchemy's execution around it; each statement sees
-        committed data). SQLite: Core statements in a transaction."""
+        """The loaders' reads. PostgreSQL: on the raw asyncpg connection, in no transaction
+        (kernel/rawpg.py: a read is one round trip without SQLAlchemy's execution around it; each
+        statement sees committed data). SQLite: Core statements in a transaction."""
+        if self._autocommit:
+            async with driver_connection(self.container.engine) as apg:
+                yield _Reads(
+                    partial(partners.client_token_partner_pg, apg),
+                    partial(partners.partner_ref_pg, apg),
+                    partial(catalog.active_order_products_pg, apg),
+                )
+            return
         async with self.container.engine.connect() as conn:
-            if not self._autocommit:
-                yield _CoreReads(conn)
-                return
-            apg: Any = (await conn.get_raw_connection()).driver_connection
-            try:
-                yield _RawReads(apg)
-            finally:
-                if apg.is_closed():  # never hand a dead connection back to the pool
-                    await conn.invalidate()
+            yield _Reads(
+                partial(partners.client_token_partner, conn),
+                partial(partners.partner_ref_on, conn),
+                partial(catalog.active_order_products_on, conn),
+            )
 
     async def _load_token(self, h: str) -> TokenInfo | None:
         """A token not seen yet: the token, its client and its partner in one statement and, when the
@@ -286,42 +290,13 @@ class GatewayCaches:
         )
 
 
-class _Reads(Protocol):
-    async def token_partner(self, h: str) -> tuple[ClientToken, PartnerRef | None] | None: ...
-    async def partner(self, partner_id: str) -> PartnerRef | None: ...
-    async def orders(self, partner_id: str) -> list[tuple[str, str]]: ...
+@dataclass(frozen=True, slots=True)
+class _Reads:
+    """The loaders' three reads, bound to one connection (GatewayCaches._reading)."""
 
-
-class _CoreReads:
-    """The loaders' reads as Core statements on a SQLAlchemy connection (SQLite)."""
-
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
-
-    async def token_partner(self, h: str) -> tuple[ClientToken, PartnerRef | None] | None:
-        return await partners.client_token_partner(self.conn, h)
-
-    async def partner(self, partner_id: str) -> PartnerRef | None:
-        return await partners.partner_ref_on(self.conn, partner_id)
-
-    async def orders(self, partner_id: str) -> list[tuple[str, str]]:
-        return await catalog.active_order_products_on(self.conn, partner_id)
-
-
-class _RawReads:
-    """The same reads on the raw asyncpg connection (PostgreSQL, kernel/rawpg.py)."""
-
-    def __init__(self, apg: Any) -> None:
-        self.apg = apg
-
-    async def token_partner(self, h: str) -> tuple[ClientToken, PartnerRef | None] | None:
-        return await partners.client_token_partner_pg(self.apg, h)
-
-    async def partner(self, partner_id: str) -> PartnerRef | None:
-        return await partners.partner_ref_pg(self.apg, partner_id)
-
-    async def orders(self, partner_id: str) -> list[tuple[str, str]]:
-        return await catalog.active_order_products_pg(self.apg, partner_id)
+    token_partner: Callable[[str], Awaitable[tuple[ClientToken, PartnerRef | None] | None]]
+    partner: Callable[[str], Awaitable[PartnerRef | None]]
+    orders: Callable[[str], Awaitable[list[tuple[str, str]]]]
 
 
 def _partner_info(p: PartnerRef, orders: list[tuple[str, str]], shared: _Shared) -> PartnerInfo:

@@ -15,13 +15,29 @@ plain strings and numbers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Select
 
 _DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+
+
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A pooled connection's asyncpg connection, in no transaction (SQLAlchemy begins none until it
+    executes something itself). A connection the server ended meanwhile is dropped from the pool,
+    never handed back."""
+    async with engine.connect() as conn:
+        apg: Any = (await conn.get_raw_connection()).driver_connection
+        try:
+            yield apg
+        finally:
+            if apg.is_closed():
+                await conn.invalidate()
 
 
 class PgQuery:
