@@ -153,7 +153,7 @@ def sequence(n: int, zipf: float | None, length: int = SEQUENCE_LEN, seed: int =
 _LUA = """local body = '{body}'
 local reqs = {{}}
 local seq = {{}}
-local i = 0
+local i = {start}
 init = function(args)
   for line in io.lines("{tokens}") do
     reqs[#reqs + 1] = wrk.format("POST", "{path}", {{
@@ -172,13 +172,22 @@ end
 
 
 def run_wrk_tokens(
-    base: str, tokens: Sequence[str], seq: Sequence[int], seconds: int, connections: int, pin: bool
+    base: str,
+    tokens: Sequence[str],
+    seq: Sequence[int],
+    seconds: int,
+    connections: int,
+    pin: bool,
+    start: int = 0,
 ) -> LoadResult:
+    """wrk sending the calls of `seq` from index `start` on (cycling at its end)."""
     with tempfile.TemporaryDirectory(prefix="oa-spread-") as tmp:
         tfile, sfile = Path(tmp, "tokens"), Path(tmp, "seq")
         tfile.write_text("\n".join(tokens) + "\n")
         sfile.write_text("\n".join(map(str, seq)) + "\n")
-        script = _LUA.format(body=SMS_BODY.decode(), tokens=tfile, seq=sfile, path=SMS_PATH)
+        script = _LUA.format(
+            body=SMS_BODY.decode(), tokens=tfile, seq=sfile, path=SMS_PATH, start=start % len(seq)
+        )
         return wrk.run(base + SMS_PATH, script, seconds, connections, cpu="1" if pin else None)
 
 
@@ -224,9 +233,10 @@ def measure(
     seconds: int,
     connections: int,
     pin: bool,
+    start: int = 0,
 ) -> LoadResult:
     cpu0 = server.cpu_seconds()
-    res = run_wrk_tokens(server.base, tokens, seq, seconds, connections, pin)
+    res = run_wrk_tokens(server.base, tokens, seq, seconds, connections, pin, start)
     cpu1 = server.cpu_seconds()
     res.route = name
     if cpu0 is not None and cpu1 is not None:
