@@ -1,6 +1,7 @@
 """Fault: SIGTERM to a worker under load — a graceful drain (issue 8, docs/reliability.md "Fault tests").
 
-Two workers of one node serve the load; 2.5 s in, worker b gets SIGTERM (what a deployment's stop or a
+Two workers of one node serve the load; 2.5 s in, worker b gets SIGTERM (the SMSC answering in 0.25 s
+from 0.3 s before it until b has exited, so b holds calls in flight) (what a deployment's stop or a
 rolling restart sends). It stops accepting connections, answers every call it was serving, flushes its
 CDR writer, releases its grants and exits; the clients' new calls go to worker a (refused connections,
 and the few accepted by the kernel but not yet by b when its listener closed, which are reset, are
@@ -20,20 +21,28 @@ from faultkit import Load, Site, Template, claim_owners, cloned, grant_holders, 
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.slow]
 
+SLOW_SMSC = 0.25  # seconds per submit_sm around the signal (well under the connector's time-out)
+
 
 async def _scenario(site: Site) -> dict[str, object]:
     try:
-        await site.start_smsc()
+        smsc = await site.start_smsc()
         a, b = site.node("a", "node"), site.node("b", "node")
         await site.start_nodes(a, b)
         load = Load([a.base, b.base], site.token)
         running = asyncio.create_task(load.run())
-        await asyncio.sleep(2.5)
+        await asyncio.sleep(2.2)
+        # The SMSC answers slowly from here until b has exited, so b is serving calls (accepted, waiting
+        # for the network) when the signal comes, however loaded the machine: on a fast SMSC, every
+        # call in flight to b could be one b had not accepted yet (seen with the suite in 3 processes).
+        smsc.submit_delay = SLOW_SMSC
+        await asyncio.sleep(0.3)
         holders = await grant_holders(site.url)
         at = time.monotonic()
         b.terminate()
         rc = await b.exited()
         gone = time.monotonic()
+        smsc.submit_delay = 0.0
         drained = gone - at
         left = await grant_holders(site.url)  # b gave its grants back as it left
         await asyncio.sleep(2.0)

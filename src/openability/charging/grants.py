@@ -2,8 +2,9 @@
 
 A grant is money moved from a partner's prepaid:available into prepaid:reserved in one DB transaction:
 into the partner's reserved account of the grant's worker slot (Grant.slot, ledger/types.py
-RESERVED_SLOTS), a slot no other worker's active grant of the partner uses, so two workers' refills,
-CDR batches and releases for one partner never lock the same reserved row.
+RESERVED_SLOTS): on PostgreSQL the slot the worker owns (charging/slot_lease.py), else one no other
+worker's active grant of the partner uses, so two workers' refills, CDR batches and releases for one
+partner do not lock the same reserved row.
 Calls consume it in memory; the CDR writer books the consumption (Dr reserved, Cr revenue; grants.consumed
 += x) in the same transaction as the CDRs. So a hot account costs one DB write per grant, not per call,
 and no call is served without money behind it (R-CHARGE-01/02).
@@ -39,6 +40,7 @@ from sqlalchemy import Table, bindparam, case, insert, select, update
 
 from openability.charging import grants_pg, rules
 from openability.charging.models import Grant
+from openability.charging.slot_lease import SlotLease
 from openability.charging.types import GrantState
 from openability.kernel.errors import InsufficientBalance, NotFound
 from openability.kernel.ids import new_id
@@ -131,6 +133,22 @@ class GrantManager:
         self.worker_id = worker_id or make_worker_id()
         self._held: dict[str, _Held] = {}
         self._postgres = container.dialect == "postgresql"
+        # PostgreSQL, between start() and stop(): the reserved slot this worker owns (slot_lease.py),
+        # so a new grant takes it without choosing one under a per-partner lock.
+        self._lease = SlotLease(container.engine) if self._postgres else None
+
+    async def start(self) -> None:
+        if self._lease is not None:
+            await self._lease.start()
+
+    async def stop(self) -> None:
+        if self._lease is not None:
+            await self._lease.stop()
+
+    @property
+    def own_slot(self) -> int | None:
+        """The reserved slot this worker owns now (None: slots are chosen per grant)."""
+        return self._lease.slot if self._lease is not None else None
 
     # ---- hot path ------------------------------------------------------------------------------
 
@@ -346,8 +364,9 @@ class GrantManager:
     async def _refill_pg(self, h: _Held, amount: Decimal, now: datetime) -> None:
         """`_refill` on PostgreSQL: charging/grants_pg.py's statement on the raw asyncpg connection, its
         own transaction (the lock on the partner's accounts lasts one statement and its commit). A new
-        grant first picks its reserved slot in a short transaction (grants_pg.NEW_GRANT_LOCK): three
-        more round trips, once per grant, not per refill."""
+        grant takes the worker's own slot (slot_lease.py; on a slot other than 0 its account is created
+        first if missing) or, owning none, picks one in a short transaction (grants_pg.NEW_GRANT_LOCK):
+        four more round trips, once per grant, not per refill."""
         expires_at = now + timedelta(seconds=self.settings.grant_ttl_seconds)
         new_grant = new_id("gr")
         want = max(self._target(h, amount), amount)
@@ -365,9 +384,16 @@ class GrantManager:
             f"grant to {self.worker_id}",
         )
         slot = h.slot
+        own = self.own_slot
         async with driver_connection(self.container.engine) as apg:
             try:
-                if h.grant_id is None:
+                if h.grant_id is None and own is not None:
+                    # The worker's own slot: no other live worker's grant takes it (slot_lease.py).
+                    slot = own
+                    if slot != 0:
+                        await apg.execute(grants_pg.ENSURE_SLOT, new_id("acc"), h.partner_id, slot, now)
+                    row = await _refill_statement(apg, [*args, slot])
+                elif h.grant_id is None:
                     async with apg.transaction():
                         # Serialised per partner with the other workers' new grants, each statement
                         # sees the grants committed before it: two workers never pick one slot.

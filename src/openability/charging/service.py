@@ -256,6 +256,7 @@ class ChargingEngine:
         self.after_send: Callable[[CdrRecord], None] | None = None
 
     async def start(self) -> None:
+        await self.grants.start()
         await self.cdr.start()
         await self.claims.start()
         try:
@@ -288,6 +289,7 @@ class ChargingEngine:
             self.spool.close()
         await self.claims.stop()
         await self.grants.release_idle(all_grants=True)
+        await self.grants.stop()
         await self.volumes.give_back()
 
     async def maintain(self) -> None:
