@@ -98,6 +98,19 @@ def balance(run: Running) -> Decimal:
     return Decimal(out["available"]) + Decimal(out["reserved"])
 
 
+def balance_after_charge(run: Running, before: Decimal, timeout: float = 10.0) -> Decimal:
+    """The balance once the call's CDR has committed. The call is answered at its first durable point
+    (the spool's sync, docs/charging.md "When a call is answered") and its CDR, which carries the ledger
+    entry, commits behind the answer: a read in between still shows `before`. A charge that never
+    commits leaves `before`, which the caller's exact assertion then fails on."""
+    deadline = time.monotonic() + timeout
+    now = balance(run)
+    while now == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = balance(run)
+    return now
+
+
 def received_texts(run: Running) -> list[str]:
     journal = run.cwd / "var" / "smsc-received.jsonl"
     if not journal.exists():
@@ -124,7 +137,8 @@ def test_make_run_prints_a_curl_that_sends_an_sms_and_charges_the_exact_price(tm
         while text not in received_texts(run) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert text in received_texts(run)
-        assert balance(run) == before - PRICE
+        assert balance_after_charge(run, before) == before - PRICE
+        assert balance(run) == before - PRICE  # charged once: no second entry follows
         # the credentials and tokens of the banner never reach the logs
         bearer = re.findall(r"Bearer ([^' ]+)", banner)
         secret = re.search(r"client_secret=(\S+)", banner)
