@@ -15,6 +15,7 @@ from sqlalchemy import select
 from openability.charging import grants_pg, slot_lease
 from openability.charging.grants import GrantManager
 from openability.charging.models import Grant
+from openability.charging.service import ChargingEngine
 from openability.charging.slot_lease import SlotLease
 from openability.ledger.types import RESERVED_SLOTS, AccountType
 from support_funded import SUBJECT_PRICE
@@ -92,6 +93,28 @@ async def test_a_stopped_or_cancelled_lease_frees_its_slot_and_its_connection(co
     await b.stop()
     await d.stop()
     assert engine.pool.checkedout() == before
+
+
+async def test_an_engine_whose_grant_release_fails_at_stop_still_frees_its_slot(
+    container: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = ChargingEngine(container, "w-fail")
+    await engine.start()
+    assert engine.grants.own_slot == 0
+
+    async def down(*_: Any, **__: Any) -> None:
+        raise ConnectionError("database down at shutdown")
+
+    monkeypatch.setattr(engine.grants, "release_idle", down)
+    with pytest.raises(ConnectionError):
+        await engine.stop()
+    assert engine.grants.own_slot is None
+    other = SlotLease(container.engine)
+    await other.start()
+    try:
+        assert other.slot == 0  # the failed stop let go of the lock
+    finally:
+        await other.stop()
 
 
 async def test_a_lease_whose_connection_is_lost_takes_a_slot_again(

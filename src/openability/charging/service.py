@@ -288,8 +288,10 @@ class ChargingEngine:
         if self.spool.is_open:
             self.spool.close()
         await self.claims.stop()
-        await self.grants.release_idle(all_grants=True)
-        await self.grants.stop()
+        try:
+            await self.grants.release_idle(all_grants=True)
+        finally:
+            await self.grants.stop()  # the owned slot is freed even when the release failed
         await self.volumes.give_back()
 
     async def maintain(self) -> None:
