@@ -62,6 +62,51 @@ class _Network:
         return Submitted(network_ids=["V1"], parts=1, duration_seconds=65)
 
 
+class OneLifespan:
+    """The app behind a lifespan of its own that starts the app's lifespan once and stops it only when
+    `closing` is set. Schemathesis's pytest plugin ends every ASGI lifespan at each test's teardown, and
+    the next request starts it again: a world (one per class) would restart its whole platform (engine,
+    charging engine, spool, scheduler) between two tests, hundreds of times a run, where a server starts
+    it once. The app's lifespan runs as a task on schemathesis's event loop thread, the loop every request
+    of the world runs on."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.closing = False
+        self._task: asyncio.Task[None] | None = None
+        self._to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        assert (await receive())["type"] == "lifespan.startup"
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+            await self._to_app.put({"type": "lifespan.startup"})
+            answer = await self._from_app.get()
+            if answer["type"] != "lifespan.startup.complete":
+                await asyncio.gather(self._task, return_exceptions=True)
+                self._task = None  # not started: the next startup tries again
+                await send({"type": "lifespan.startup.failed", "message": answer.get("message", "")})
+                return
+        await send({"type": "lifespan.startup.complete"})
+        assert (await receive())["type"] == "lifespan.shutdown"
+        if self.closing and self._task is not None:
+            await self._to_app.put({"type": "lifespan.shutdown"})
+            answer = await self._from_app.get()
+            await self._task
+            if answer["type"] != "lifespan.shutdown.complete":
+                await send({"type": "lifespan.shutdown.failed", "message": answer.get("message", "")})
+                return
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def _run(self) -> None:
+        scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+        await self.app(scope, self._to_app.get, self._from_app.put)
+
+
 @dataclass
 class FuzzWorld:
     app: Any
@@ -132,7 +177,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzWorld]:
     container = build_container(_settings(tmp / "data"), clock=FrozenClock(_now()), engine=make_engine(url))
     container.connectors.sms = container.connectors.mms = container.connectors.voice = _Network()
     # manage_container: the lifespan shutdown disposes the engine on the loop that used it.
-    app = create_app(container, manage_container=True)
+    app = OneLifespan(create_app(container, manage_container=True))
     ap, si = creds["partners"]["ap"], creds["partners"]["si"]
     try:
         with asgi.get_client(app) as client:
@@ -167,6 +212,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzWorld]:
         }
         yield FuzzWorld(app, tokens, ids)
     finally:
+        asgi.shutdown_lifespans()  # what the last test left started
+        app.closing = True
+        with asgi.get_client(app):  # started again, and now shut down for good: the app's own shutdown
+            pass
         asgi.shutdown_lifespans()
 
 
