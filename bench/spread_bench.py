@@ -171,26 +171,6 @@ end
 """
 
 
-def run_wrk_tokens(
-    base: str,
-    tokens: Sequence[str],
-    seq: Sequence[int],
-    seconds: int,
-    connections: int,
-    pin: bool,
-    start: int = 0,
-) -> LoadResult:
-    """wrk sending the calls of `seq` from index `start` on (cycling at its end)."""
-    with tempfile.TemporaryDirectory(prefix="oa-spread-") as tmp:
-        tfile, sfile = Path(tmp, "tokens"), Path(tmp, "seq")
-        tfile.write_text("\n".join(tokens) + "\n")
-        sfile.write_text("\n".join(map(str, seq)) + "\n")
-        script = _LUA.format(
-            body=SMS_BODY.decode(), tokens=tfile, seq=sfile, path=SMS_PATH, start=start % len(seq)
-        )
-        return wrk.run(base + SMS_PATH, script, seconds, connections, cpu="1" if pin else None)
-
-
 def touch_all(base: str, tokens: Sequence[str], connections: int) -> dict[int, int]:
     """One call per partner (warm-up: every partner's caches, grant and volume block taken once).
     Returns the count of answers by status."""
@@ -235,8 +215,17 @@ def measure(
     pin: bool,
     start: int = 0,
 ) -> LoadResult:
+    """wrk sending the calls of `seq` from index `start` on (cycling at its end) for `seconds`; the
+    result named `name`, with the server's CPU seconds over the run."""
     cpu0 = server.cpu_seconds()
-    res = run_wrk_tokens(server.base, tokens, seq, seconds, connections, pin, start)
+    with tempfile.TemporaryDirectory(prefix="oa-spread-") as tmp:
+        tfile, sfile = Path(tmp, "tokens"), Path(tmp, "seq")
+        tfile.write_text("\n".join(tokens) + "\n")
+        sfile.write_text("\n".join(map(str, seq)) + "\n")
+        script = _LUA.format(
+            body=SMS_BODY.decode(), tokens=tfile, seq=sfile, path=SMS_PATH, start=start % len(seq)
+        )
+        res = wrk.run(server.base + SMS_PATH, script, seconds, connections, cpu="1" if pin else None)
     cpu1 = server.cpu_seconds()
     res.route = name
     if cpu0 is not None and cpu1 is not None:
