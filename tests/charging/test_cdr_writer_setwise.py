@@ -350,3 +350,29 @@ async def test_r_charge_02_copy_batch_writes_what_the_sqlalchemy_path_writes(
     assert len(snaps[1]["usage"]) == n and snaps[1]["entries"] == 1
     assert {"big": 2**70} in [u[11] for u in snaps[1]["usage"]]
     await assert_ledger_clean()
+
+
+async def test_the_writers_account_ids_stay_bounded_and_a_forgotten_partner_is_charged_right(
+    container: Any, build: Any, assert_ledger_clean: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openability.charging import cdr_writer
+
+    monkeypatch.setattr(cdr_writer, "ACCOUNT_IDS_MAX", 1)  # past it at once: every new partner trims
+    a, b = await build(container, Decimal("10.0000")), await build(container, Decimal("10.0000"))
+    writer = CdrWriter(container)
+    now = container.clock.now()
+
+    def owners() -> set[str]:
+        return {k[0] for k in writer._accounts} - {PLATFORM}
+
+    await write_all(writer, records(a, None, "a1", 2, now))  # charged from available (no grant)
+    assert owners() == {a.partner_id}
+    await write_all(writer, records(b, None, "b1", 2, now))
+    assert owners() == {b.partner_id}  # a's ids forgotten when b's were read
+    await write_all(writer, records(a, None, "a2", 3, now))  # a's read again
+    assert owners() == {a.partner_id}
+    # records(): 1 segment for an even CDR, 2 for an odd one: a 3 + 4, b 3
+    for f, segments in ((a, 7), (b, 3)):
+        bal = await f.balances()
+        assert bal[AccountType.PREPAID_AVAILABLE] == Decimal("10.0000") - PRICE * segments
+    await assert_ledger_clean()
