@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from openability.charging import cdr_pg
+from openability.charging import cdr_pg, cdr_writer
 from openability.charging.cdr_writer import CdrWriter
 from openability.charging.grants import GrantManager
 from openability.charging.models import Grant, Message, UsageDaily, UsageRecord
@@ -355,8 +355,6 @@ async def test_r_charge_02_copy_batch_writes_what_the_sqlalchemy_path_writes(
 async def test_the_writers_account_ids_stay_bounded_and_a_forgotten_partner_is_charged_right(
     container: Any, build: Any, assert_ledger_clean: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from openability.charging import cdr_writer
-
     monkeypatch.setattr(cdr_writer, "ACCOUNT_IDS_MAX", 1)  # past it at once: every new partner trims
     a, b = await build(container, Decimal("10.0000")), await build(container, Decimal("10.0000"))
     writer = CdrWriter(container)

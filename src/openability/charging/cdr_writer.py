@@ -286,23 +286,25 @@ class CdrWriter:
                 closed.add(gc.grant_id)
 
     async def _account_ids(self, session: AsyncSession, owners: set[str]) -> None:
-        if len(self._accounts) >= ACCOUNT_IDS_MAX and any(
-            (o, AccountType.PREPAID_RESERVED, 0) not in self._accounts for o in owners if o != PLATFORM
-        ):
-            # Bounded: a worker that has met very many partners forgets the account ids of all of them
-            # but the platform's, and reads again the ones a batch needs (one query per batch, as for
-            # a partner's first CDR). Only here, before the batch's own ids are read: on PostgreSQL
-            # under the setup lock, with no batch between its check and its use of the ids.
-            self._accounts = {k: v for k, v in self._accounts.items() if k[0] == PLATFORM}
-        missing = {
-            o
-            for o in owners
-            if (o, AccountType.REVENUE if o == PLATFORM else AccountType.PREPAID_RESERVED, 0)
-            not in self._accounts
-        }
-        if not missing:
+        def missing() -> set[str]:
+            return {
+                o
+                for o in owners
+                if (o, AccountType.REVENUE if o == PLATFORM else AccountType.PREPAID_RESERVED, 0)
+                not in self._accounts
+            }
+
+        wanted = missing()
+        if not wanted:
             return
-        refs = await ledger.account_refs(session, missing)
+        if len(self._accounts) >= ACCOUNT_IDS_MAX:
+            # Bounded: a worker that has met very many partners forgets the account ids of all of them
+            # but the platform's, and reads again the ones this batch needs. Only here, before the
+            # batch's own ids are read: on PostgreSQL under the setup lock, so no batch is between
+            # its check and its use of the ids.
+            self._accounts = {k: v for k, v in self._accounts.items() if k[0] == PLATFORM}
+            wanted = missing()
+        refs = await ledger.account_refs(session, wanted)
         self._accounts.update({(o, t, 0): ref for (o, t), ref in refs.items()})
 
     async def _slot_account_ids(self, session: AsyncSession, records: list[CdrRecord]) -> None:
